@@ -1,0 +1,106 @@
+"""Multi-agent base class: the gymnax contract with dicts keyed by agent name.
+
+``reset(key, params) -> obs, state`` and
+``step(key, state, actions, params) -> obs, state, rewards, terminated, truncated, info``
+with ``obs``/``rewards``/``terminated``/``truncated`` dicts keyed by agent name (the JaxMARL
+convention); ``terminated`` and ``truncated`` also carry ``"__all__"``. ``step`` auto-resets the
+whole episode when ``terminated["__all__"] | truncated["__all__"]`` and puts the pre-reset
+observations in ``info["final_observation"]``. Params are passed explicitly so they can be
+vmapped.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class MultiAgentEnvParams:
+    """Params every multi-agent environment has."""
+
+    max_steps_in_episode: int = 25
+
+
+class MultiAgentEnv:
+    """Base class for multi-agent environments.
+
+    Subclasses set ``self.agents`` (a tuple of names, fixed at construction) and implement
+    ``reset_env``, ``step_env`` (returning ``obs, state, rewards, terminated, info`` where
+    ``terminated`` is a dict keyed by agent plus ``"__all__"``), ``observation_space(agent,
+    params)``, ``action_space(agent, params)`` and ``default_params``. The state must have a
+    ``time`` field (steps taken in the episode) unless ``is_truncated`` is overridden.
+    """
+
+    agents: tuple[str, ...] = ()
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.agents)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def default_params(self) -> Any:
+        return MultiAgentEnvParams()
+
+    # -- to implement ---------------------------------------------------------------------------
+    def reset_env(self, key: jax.Array, params: Any) -> tuple[dict[str, jax.Array], Any]:
+        raise NotImplementedError
+
+    def step_env(
+        self, key: jax.Array, state: Any, actions: dict[str, jax.Array], params: Any
+    ) -> tuple[dict, Any, dict, dict, dict]:
+        raise NotImplementedError
+
+    def observation_space(self, agent: str, params: Any = None):
+        raise NotImplementedError
+
+    def action_space(self, agent: str, params: Any = None):
+        raise NotImplementedError
+
+    def is_truncated(self, state: Any, params: Any) -> jax.Array:
+        """Whether the episode hit its time limit (scalar bool)."""
+        return state.time >= params.max_steps_in_episode
+
+    def world_state(self, state: Any, params: Any = None) -> jax.Array:
+        """Global state vector for centralised critics (default: concatenated observations)."""
+        raise NotImplementedError
+
+    # -- provided -------------------------------------------------------------------------------
+    def transition(
+        self, key: jax.Array, state: Any, actions: dict[str, jax.Array], params: Any
+    ) -> tuple[dict, Any, dict, dict, dict, dict]:
+        """One step without reset: ``obs, state, rewards, terminated, truncated, info``."""
+        obs, state, rewards, terminated, info = self.step_env(key, state, actions, params)
+        trunc = jnp.asarray(self.is_truncated(state, params))
+        truncated = {a: trunc for a in self.agents}
+        truncated["__all__"] = trunc
+        return obs, state, rewards, terminated, truncated, info
+
+    @partial(jax.jit, static_argnums=0)
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[dict[str, jax.Array], Any]:
+        if params is None:
+            params = self.default_params
+        return self.reset_env(key, params)
+
+    @partial(jax.jit, static_argnums=0)
+    def step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array], params: Any = None):
+        if params is None:
+            params = self.default_params
+        key_step, key_reset = jax.random.split(key)
+        obs_st, state_st, rewards, terminated, truncated, info = self.transition(
+            key_step, state, actions, params
+        )
+        done = terminated["__all__"] | truncated["__all__"]
+        obs_re, state_re = self.reset_env(key_reset, params)
+        state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
+        obs = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), obs_re, obs_st)
+        info = {**info, "final_observation": obs_st}
+        return obs, state, rewards, terminated, truncated, info

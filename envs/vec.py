@@ -1,0 +1,384 @@
+"""Batched environments: one wrapper with a leading batch axis, and wrappers at that level.
+
+``VecEnv(env, num_envs)`` runs ``num_envs`` copies of a single-agent (gymnax) or multi-agent
+(:class:`~accelrl.envs.multi_agent.MultiAgentEnv`) environment:
+
+* ``reset(key, params) -> obs[B, ...], state``
+* ``step(key, state, action[B, ...], params) -> obs[B], state, reward[B], terminated[B],
+  truncated[B], info`` with ``info["final_observation"]`` (the observation before a reset).
+
+The batched wrapper owns resets: it calls ``step_env`` (never gymnax's own auto-resetting
+``step``) and, only when some copy finished, obtains the next starts from a *reset hook*
+(``reset_copies``; default ``reset_env`` with the current params). A curriculum (new params)
+or a snapshot bank (stored states) overrides the hook. Params are shared by the batch by
+default; any params leaf may carry a leading batch axis (one task per copy).
+
+Wrappers with state shared by all copies (episode statistics, observation normalisation,
+curricula) subclass :class:`BatchedWrapper`. Agents recognise a batched env by
+``isinstance(env, BatchedEnv)`` and wrap a plain env in :class:`VecEnv` themselves.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from accelrl.envs.multi_agent import MultiAgentEnv
+
+
+def params_in_axes(params: Any, reference: Any) -> Any:
+    """vmap ``in_axes`` for ``params``: 0 for leaves with one more dim than ``reference``.
+
+    ``reference`` is the environment's ``default_params`` (unbatched). Leaves with the same
+    number of dims are shared by the batch (``None``).
+    """
+    return jax.tree.map(lambda p, r: 0 if jnp.ndim(p) == jnp.ndim(r) + 1 else None, params, reference)
+
+
+def episode_done(terminated: Any, truncated: Any) -> jax.Array:
+    """Whether an episode ended: arrays for single-agent, ``"__all__"`` for multi-agent dicts."""
+    if isinstance(terminated, dict):
+        return terminated["__all__"] | truncated["__all__"]
+    return terminated | truncated
+
+
+def transition(env: Any, key: jax.Array, state: Any, action: Any, params: Any):
+    """One step of one copy without reset: ``obs, state, reward, terminated, truncated, info``.
+
+    Works for gymnax environments (``step_env`` + ``is_truncated``) and multi-agent ones.
+    """
+    if isinstance(env, MultiAgentEnv):
+        return env.transition(key, state, action, params)
+    obs, state, reward, terminated, info = env.step_env(key, state, action, params)
+    truncated = env.is_truncated(state, params)
+    return obs, state, reward, jnp.asarray(terminated, bool), jnp.asarray(truncated, bool), info
+
+
+def _where(mask: jax.Array, a: Any, b: Any) -> Any:
+    """Per-copy select over pytrees whose leaves have a leading batch axis."""
+
+    def sel(x, y):
+        m = mask.reshape(mask.shape + (1,) * (jnp.ndim(x) - 1))
+        return jnp.where(m, x, y)
+
+    return jax.tree.map(sel, a, b)
+
+
+class BatchedEnv:
+    """Base class of everything with a leading batch axis (``VecEnv`` and its wrappers)."""
+
+    num_envs: int
+    env: Any  # the single (unbatched) environment
+
+    @property
+    def default_params(self) -> Any:
+        return self.env.default_params
+
+    @property
+    def is_multi_agent(self) -> bool:
+        return isinstance(self.env, MultiAgentEnv)
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        return self.env.agents
+
+    @property
+    def unwrapped(self) -> VecEnv:
+        raise NotImplementedError
+
+    def single_observation_space(self, params: Any = None, agent: str | None = None):
+        """Observation space of one copy (``agent`` for multi-agent environments)."""
+        params = self.default_params if params is None else params
+        if self.is_multi_agent:
+            return self.env.observation_space(agent, params)
+        return self.env.observation_space(params)
+
+    def single_action_space(self, params: Any = None, agent: str | None = None):
+        """Action space of one copy (``agent`` for multi-agent environments)."""
+        params = self.default_params if params is None else params
+        if self.is_multi_agent:
+            return self.env.action_space(agent, params)
+        return self.env.action_space(params)
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
+        raise NotImplementedError
+
+
+class VecEnv(BatchedEnv):
+    """``num_envs`` copies of ``env`` with wrapper-owned resets.
+
+    Args:
+        env: a gymnax ``Environment`` or an accelrl ``MultiAgentEnv``.
+        num_envs: batch size ``B``.
+
+    The state is the batched environment state (every leaf has leading axis ``B``).
+    """
+
+    def __init__(self, env: Any, num_envs: int):
+        if isinstance(env, BatchedEnv):
+            raise TypeError("VecEnv wraps a single environment, got an already batched one")
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.env = env
+        self.num_envs = int(num_envs)
+
+    @property
+    def unwrapped(self) -> VecEnv:
+        return self
+
+    def _params(self, params: Any) -> tuple[Any, Any]:
+        params = self.default_params if params is None else params
+        return params, params_in_axes(params, self.default_params)
+
+    def reset_copies(self, key: jax.Array, params: Any) -> tuple[Any, Any]:
+        """Fresh starts for all ``B`` copies (the default reset hook): ``obs[B], state``."""
+        params, axes = self._params(params)
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.reset_env, in_axes=(0, axes))(keys, params)
+
+    @partial(jax.jit, static_argnums=0)
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
+        return self.reset_copies(key, params)
+
+    def reset_done(
+        self, key: jax.Array, obs: Any, state: Any, done: jax.Array, params: Any
+    ) -> tuple[Any, Any]:
+        """Replace the copies where ``done`` by fresh starts.
+
+        The reset hook runs only when at least one copy finished (``lax.cond``), so expensive
+        resets are not paid on every step. (Under an outer ``vmap`` the cond becomes a select;
+        vmap over seeds outside and the hook runs every step, which is still correct.)
+        """
+
+        def do_reset(_):
+            obs_re, state_re = self.reset_copies(key, params)
+            return _where(done, obs_re, obs), _where(done, state_re, state)
+
+        return jax.lax.cond(jnp.any(done), do_reset, lambda _: (obs, state), None)
+
+    @partial(jax.jit, static_argnums=0)
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
+        params, axes = self._params(params)
+        key_reset, key_step = jax.random.split(key)
+        keys = jax.random.split(key_step, self.num_envs)
+        step_fn = partial(transition, self.env)
+        obs_st, state_st, reward, terminated, truncated, info = jax.vmap(
+            step_fn, in_axes=(0, 0, 0, axes)
+        )(keys, state, action, params)
+        done = episode_done(terminated, truncated)
+        obs, state = self.reset_done(key_reset, obs_st, state_st, done, params)
+        info = {**info, "final_observation": obs_st, "done": done}
+        return obs, state, reward, terminated, truncated, info
+
+
+class BatchedWrapper(BatchedEnv):
+    """Base for wrappers at the batch level; delegates to ``self.inner``."""
+
+    def __init__(self, env: BatchedEnv):
+        if not isinstance(env, BatchedEnv):
+            raise TypeError(
+                f"{type(self).__name__} wraps a batched env (VecEnv or a wrapper of it), "
+                f"got {type(env).__name__}"
+            )
+        self.inner = env
+        self.env = env.env
+        self.num_envs = env.num_envs
+
+    @property
+    def unwrapped(self) -> VecEnv:
+        return self.inner.unwrapped
+
+    def __getattr__(self, name: str) -> Any:  # reach inner wrappers' extras
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+@struct.dataclass
+class EpisodeStatisticsState:
+    inner: Any
+    episode_returns: Any  # [B] (dict of [B] per agent for multi-agent)
+    episode_lengths: jax.Array  # [B] int32
+    returned_episode_returns: Any  # [B], return of the last finished episode per copy
+    returned_episode_lengths: jax.Array  # [B]
+
+
+class EpisodeStatistics(BatchedWrapper):
+    """Tracks undiscounted returns and lengths, counted correctly across resets.
+
+    Adds to ``info``: ``returned_episode`` ([B] bool, an episode ended at this step),
+    ``returned_episode_returns`` and ``returned_episode_lengths`` (the finished episode's
+    values where ``returned_episode``, else the last finished episode's), and
+    ``episode_returns`` (running).
+    """
+
+    @partial(jax.jit, static_argnums=0)
+    def reset(self, key: jax.Array, params: Any = None):
+        obs, inner = self.inner.reset(key, params)
+        b = self.num_envs
+        zeros_r = self._zero_rewards(b)
+        state = EpisodeStatisticsState(
+            inner=inner,
+            episode_returns=zeros_r,
+            episode_lengths=jnp.zeros(b, jnp.int32),
+            returned_episode_returns=zeros_r,
+            returned_episode_lengths=jnp.zeros(b, jnp.int32),
+        )
+        return obs, state
+
+    def _zero_rewards(self, b: int):
+        if self.is_multi_agent:
+            return {a: jnp.zeros(b, jnp.float32) for a in self.agents}
+        return jnp.zeros(b, jnp.float32)
+
+    @partial(jax.jit, static_argnums=0)
+    def step(self, key: jax.Array, state: EpisodeStatisticsState, action: Any, params: Any = None):
+        obs, inner, reward, terminated, truncated, info = self.inner.step(
+            key, state.inner, action, params
+        )
+        done = episode_done(terminated, truncated)
+        ret = jax.tree.map(lambda r, x: r + x.astype(jnp.float32), state.episode_returns, reward)
+        length = state.episode_lengths + 1
+        new = EpisodeStatisticsState(
+            inner=inner,
+            episode_returns=jax.tree.map(lambda r: r * (1 - done), ret),
+            episode_lengths=length * (1 - done),
+            returned_episode_returns=jax.tree.map(
+                lambda r, o: jnp.where(done, r, o), ret, state.returned_episode_returns
+            ),
+            returned_episode_lengths=jnp.where(done, length, state.returned_episode_lengths),
+        )
+        info = {
+            **info,
+            "returned_episode": done,
+            "returned_episode_returns": new.returned_episode_returns,
+            "returned_episode_lengths": new.returned_episode_lengths,
+            "episode_returns": ret,
+        }
+        return obs, new, reward, terminated, truncated, info
+
+
+@struct.dataclass
+class RunningMeanStd:
+    """Running mean/variance over a batch axis (Chan et al. parallel update)."""
+
+    mean: Any
+    var: Any
+    count: jax.Array
+
+    @classmethod
+    def create(cls, example: Any) -> RunningMeanStd:
+        return cls(
+            mean=jax.tree.map(lambda x: jnp.zeros(x.shape[1:], jnp.float32), example),
+            var=jax.tree.map(lambda x: jnp.ones(x.shape[1:], jnp.float32), example),
+            count=jnp.asarray(1e-4, jnp.float32),
+        )
+
+    def update(self, batch: Any) -> RunningMeanStd:
+        n = jnp.asarray(jax.tree.leaves(batch)[0].shape[0], jnp.float32)
+        tot = self.count + n
+
+        def upd(mean, var, x):
+            x = x.astype(jnp.float32)
+            bm, bv = x.mean(0), x.var(0)
+            delta = bm - mean
+            new_mean = mean + delta * n / tot
+            m2 = var * self.count + bv * n + delta**2 * self.count * n / tot
+            return new_mean, m2 / tot
+
+        out = jax.tree.map(upd, self.mean, self.var, batch)
+        mean = jax.tree.map(lambda _, o: o[0], self.mean, out)
+        var = jax.tree.map(lambda _, o: o[1], self.mean, out)
+        return RunningMeanStd(mean=mean, var=var, count=tot)
+
+    def normalize(self, x: Any, clip: float, eps: float = 1e-8) -> Any:
+        return jax.tree.map(
+            lambda v, m, s: jnp.clip((v - m) / jnp.sqrt(s + eps), -clip, clip).astype(jnp.float32),
+            x,
+            self.mean,
+            self.var,
+        )
+
+
+@struct.dataclass
+class NormalizeObservationState:
+    inner: Any
+    stats: RunningMeanStd
+    update: jax.Array  # bool scalar; False freezes the statistics (evaluation)
+
+
+class NormalizeObservation(BatchedWrapper):
+    """Normalises observations with running statistics shared by the whole batch.
+
+    The statistics live in the wrapper state (``state.stats``) and are updated from every
+    batch of observations while ``state.update`` is True; set it False (``freeze(state)``) for
+    evaluation. ``info["final_observation"]`` is normalised with the same statistics.
+
+    Args:
+        env: a batched env.
+        clip: normalised observations are clipped to ``[-clip, clip]``.
+    """
+
+    def __init__(self, env: BatchedEnv, clip: float = 10.0):
+        super().__init__(env)
+        self.clip = float(clip)
+
+    @staticmethod
+    def freeze(state: NormalizeObservationState) -> NormalizeObservationState:
+        return state.replace(update=jnp.asarray(False))
+
+    def _maybe_update(self, stats: RunningMeanStd, obs: Any, update: jax.Array) -> RunningMeanStd:
+        new = stats.update(obs)
+        return jax.tree.map(lambda a, b: jnp.where(update, a, b), new, stats)
+
+    @partial(jax.jit, static_argnums=0)
+    def reset(self, key: jax.Array, params: Any = None):
+        obs, inner = self.inner.reset(key, params)
+        stats = RunningMeanStd.create(obs).update(obs)
+        state = NormalizeObservationState(inner=inner, stats=stats, update=jnp.asarray(True))
+        return stats.normalize(obs, self.clip), state
+
+    @partial(jax.jit, static_argnums=0)
+    def step(self, key: jax.Array, state: NormalizeObservationState, action: Any, params: Any = None):
+        obs, inner, reward, terminated, truncated, info = self.inner.step(
+            key, state.inner, action, params
+        )
+        stats = self._maybe_update(state.stats, obs, state.update)
+        info = {**info, "final_observation": stats.normalize(info["final_observation"], self.clip)}
+        new = state.replace(inner=inner, stats=stats)
+        return stats.normalize(obs, self.clip), new, reward, terminated, truncated, info
+
+
+def as_batched(env: Any, num_envs: int) -> BatchedEnv:
+    """Return ``env`` if it is already batched (its own ``num_envs`` must match), else a VecEnv."""
+    if isinstance(env, BatchedEnv):
+        if env.num_envs != num_envs:
+            raise ValueError(
+                f"batched env has num_envs={env.num_envs} but the config asks for {num_envs}"
+            )
+        return env
+    return VecEnv(env, num_envs)
+
+
+__all__ = [
+    "BatchedEnv",
+    "BatchedWrapper",
+    "EpisodeStatistics",
+    "EpisodeStatisticsState",
+    "NormalizeObservation",
+    "NormalizeObservationState",
+    "RunningMeanStd",
+    "VecEnv",
+    "as_batched",
+    "episode_done",
+    "params_in_axes",
+    "transition",
+]
+
