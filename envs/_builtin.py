@@ -6,9 +6,9 @@ Each environment module calls :func:`accelrl.envs.registry.register` at import t
 import importlib
 
 _ENV_MODULES: list[str] = [
-    # "accelrl.envs.three_body",
+    "accelrl.envs.three_body",
     # "accelrl.envs.malloc",
-    # "accelrl.envs.mpe",
+    "accelrl.envs.mpe",
 ]
 
 for _name in _ENV_MODULES:
