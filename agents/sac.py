@@ -1,0 +1,707 @@
+"""Soft actor-critic (Haarnoja et al., 2018) for continuous and discrete actions, one jitted program.
+
+Continuous actions use a tanh-squashed diagonal Gaussian policy; discrete actions (optionally
+masked, observation dict ``{"observation", "action_mask"}``) use a categorical policy and critics
+that output one Q-value per action (Christodoulou, 2019). Both have twin critics with
+Polyak-averaged target networks, automatic entropy tuning, a configurable update-to-data ratio
+and learning starts, and bootstrap on truncation (the next observation of a truncated episode is
+``info["final_observation"]``, and only ``terminated`` stops the bootstrap).
+
+Contract (see ``agents/base.py`` and DESIGN.md): a frozen :class:`SACConfig` (shapes and
+compilation), :class:`SACHparams` (shape-preserving numbers, vmappable), ``agent.init(key,
+hparams) -> SACState``, a jitted ``agent.run(state, hparams, n_updates) -> (state, metrics)``
+and ``agent.train(key)``. One *update* is ``rollout_steps`` steps of ``num_envs`` environments
+(every transition goes to the replay buffer) followed by ``gradient_steps`` gradient steps.
+
+Example::
+
+    env, env_params = accelrl.envs.make("Pendulum-v1")
+    agent = make_sac(SACConfig(total_timesteps=20_000), env, env_params)
+    state, metrics = agent.train(jax.random.key(0))
+    returns = agent.evaluate(state, jax.random.key(1), num_episodes=10)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from gymnax.environments import spaces
+
+from accelrl.agents.distributions import mask_logits, masked_categorical, tanh_gaussian
+from accelrl.agents.networks import ACTIVATIONS, MLP, split_observation
+from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
+from accelrl.envs.vec import BatchedEnv, EpisodeStatistics, as_batched
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and hyperparameters
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Everything that fixes shapes and compilation of a SAC run."""
+
+    total_timesteps: int = 20_000
+    """Environment steps (summed over the ``num_envs`` copies) of a whole run."""
+    num_envs: int = 1
+    """Environment copies stepped in parallel."""
+    rollout_steps: int = 1
+    """Vector-environment steps collected per update."""
+    gradient_steps: int = 1
+    """Gradient steps per update; the update-to-data ratio is
+    ``gradient_steps / (num_envs * rollout_steps)``."""
+    batch_size: int = 256
+    """Transitions per gradient step, sampled uniformly from the replay buffer."""
+    buffer_size: int = 1_000_000
+    """Replay buffer capacity in transitions (capped at ``total_timesteps``: older transitions
+    than a whole run never exist)."""
+    learning_starts: int = 100
+    """Environment steps taken with uniformly random actions before gradient steps start."""
+    actor_hidden_sizes: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of the policy network."""
+    critic_hidden_sizes: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of each of the twin Q-networks."""
+    activation: str = "relu"
+    """Hidden activation of all networks (a name from ``agents.networks.ACTIVATIONS``)."""
+    autotune_alpha: bool = True
+    """Learn the entropy coefficient towards the target entropy (else keep ``hparams.alpha``)."""
+    log_std_min: float = -5.0
+    """Lower bound of the pre-squash log standard deviation (continuous policies)."""
+    log_std_max: float = 2.0
+    """Upper bound of the pre-squash log standard deviation (continuous policies)."""
+
+    @property
+    def steps_per_update(self) -> int:
+        """Environment steps per update: ``num_envs * rollout_steps``."""
+        return self.num_envs * self.rollout_steps
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in a whole run: ``total_timesteps // steps_per_update``."""
+        return self.total_timesteps // self.steps_per_update
+
+    @property
+    def utd_ratio(self) -> float:
+        """Update-to-data ratio: gradient steps per environment step."""
+        return self.gradient_steps / self.steps_per_update
+
+    @property
+    def buffer_capacity(self) -> int:
+        """Replay buffer slots actually allocated."""
+        return max(min(self.buffer_size, self.total_timesteps), self.steps_per_update)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with a clear message for impossible settings."""
+        for name in ("total_timesteps", "num_envs", "rollout_steps", "gradient_steps", "batch_size", "buffer_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"SACConfig.{name} must be a positive integer, got {value!r}")
+        if self.learning_starts < 0:
+            raise ValueError(f"SACConfig.learning_starts must be >= 0, got {self.learning_starts}")
+        if self.total_timesteps < self.steps_per_update:
+            raise ValueError(
+                f"SACConfig.total_timesteps={self.total_timesteps} is less than one update of "
+                f"num_envs * rollout_steps = {self.steps_per_update} steps"
+            )
+        if self.buffer_size < self.steps_per_update:
+            raise ValueError(
+                f"SACConfig.buffer_size={self.buffer_size} cannot hold one update's "
+                f"{self.steps_per_update} transitions"
+            )
+        if self.learning_starts >= self.total_timesteps:
+            raise ValueError(
+                f"SACConfig.learning_starts={self.learning_starts} >= total_timesteps="
+                f"{self.total_timesteps}: the run would never take a gradient step"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        if not self.log_std_min < self.log_std_max:
+            raise ValueError("SACConfig.log_std_min must be below log_std_max")
+        for name in ("actor_hidden_sizes", "critic_hidden_sizes"):
+            if any(int(w) < 1 for w in getattr(self, name)):
+                raise ValueError(f"SACConfig.{name} must hold positive widths, got {getattr(self, name)}")
+
+
+@struct.dataclass
+class SACHparams:
+    """Shape-preserving numbers of SAC: passed as data, so they can be vmapped and changed."""
+
+    actor_lr: float = 3e-4
+    """Adam learning rate of the policy."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the twin critics."""
+    alpha_lr: float = 3e-4
+    """Adam learning rate of the log entropy coefficient (when ``autotune_alpha``)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    tau: float = 0.005
+    """Polyak coefficient: ``target <- (1 - tau) * target + tau * online`` every gradient step."""
+    alpha: float = 1.0
+    """Initial entropy coefficient (the fixed one when ``autotune_alpha`` is off)."""
+    target_entropy_scale: float = 1.0
+    """Target entropy: ``-scale * D`` for ``D``-dimensional continuous actions, ``scale * log K``
+    for ``K`` discrete actions (default scale 0.89 for discrete, as in CleanRL)."""
+
+
+# rl-zoo hyperparameters where they exist (Pendulum-v1: 20k steps, lr 1e-3, SB3 defaults
+# otherwise); read by agents/configs.py. Keys are environment families or ids.
+SAC_DEFAULTS: dict[str, tuple[SACConfig, dict[str, float]]] = {
+    "classic_continuous": (
+        SACConfig(total_timesteps=20_000, learning_starts=100, buffer_size=1_000_000),
+        {"actor_lr": 1e-3, "critic_lr": 1e-3, "alpha_lr": 1e-3},
+    ),
+    "classic_discrete": (
+        SACConfig(total_timesteps=100_000, learning_starts=1_000, actor_hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64)),
+        {"actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "target_entropy_scale": 0.5},
+    ),
+    "ThreeBodyContinuous-v0": (
+        SACConfig(total_timesteps=200_000, num_envs=4, gradient_steps=2, learning_starts=5_000),
+        {"actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "gamma": 0.99},
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses (pure functions on arrays; the tests compare them with hand-computed numbers)
+
+
+def soft_td_target(
+    reward: jax.Array, terminated: jax.Array, next_value: jax.Array, gamma: float | jax.Array
+) -> jax.Array:
+    """``y = r + gamma * (1 - terminated) * V_soft(s')``, all ``f32[B]``.
+
+    ``next_value`` is the soft value of the next observation (for a truncated episode, of
+    ``final_observation``): truncation bootstraps, termination does not.
+    """
+    return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * next_value
+
+
+def critic_loss(q: jax.Array, target: jax.Array) -> jax.Array:
+    """Twin-critic regression: ``0.5 * sum_i mean_b (q[i, b] - y[b])^2`` (SB3's convention).
+
+    Args:
+        q: ``f32[2, B]`` Q-values of the stored actions from both critics.
+        target: ``f32[B]`` TD targets (no gradient flows into them).
+    """
+    return 0.5 * jnp.sum(jnp.mean((q - jax.lax.stop_gradient(target)) ** 2, axis=-1))
+
+
+def actor_loss(log_prob: jax.Array, min_q: jax.Array, alpha: jax.Array) -> jax.Array:
+    """Continuous policy loss ``mean_b(alpha * log pi(a|s) - min_i Q_i(s, a))``, ``a ~ pi``, ``f32[B]`` in."""
+    return jnp.mean(alpha * log_prob - min_q)
+
+
+def alpha_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float | jax.Array) -> jax.Array:
+    """Entropy-coefficient loss ``-mean_b(log_alpha * (log pi + H_target))`` (log pi not differentiated).
+
+    Minimising it raises alpha while the policy entropy ``-log pi`` is below ``H_target``.
+    For discrete actions pass the expected log-probability ``sum_a pi(a|s) log pi(a|s)``.
+    """
+    return -jnp.mean(log_alpha * (jax.lax.stop_gradient(log_prob) + target_entropy))
+
+
+def discrete_soft_value(probs: jax.Array, log_probs: jax.Array, min_q: jax.Array, alpha: jax.Array) -> jax.Array:
+    """``V(s) = sum_a pi(a|s) (min_i Q_i(s, a) - alpha log pi(a|s))``: ``f32[B, K]`` in, ``f32[B]`` out."""
+    return jnp.sum(probs * (min_q - alpha * log_probs), axis=-1)
+
+
+def discrete_actor_loss(probs: jax.Array, log_probs: jax.Array, min_q: jax.Array, alpha: jax.Array) -> jax.Array:
+    """Discrete policy loss ``mean_b sum_a pi(a|s) (alpha log pi(a|s) - min_i Q_i(s, a))``."""
+    return jnp.mean(jnp.sum(probs * (alpha * log_probs - jax.lax.stop_gradient(min_q)), axis=-1))
+
+
+def polyak(target: Any, online: Any, tau: float | jax.Array) -> Any:
+    """``(1 - tau) * target + tau * online`` leaf by leaf."""
+    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+
+
+class SACActor(nn.Module):
+    """Policy network: ``f32[..., F] -> (mean, log_std) f32[..., D]`` or ``logits f32[..., K]``."""
+
+    action_dim: int
+    """Continuous action dimension ``D`` or number of discrete actions ``K``."""
+    continuous: bool
+    """Gaussian head (True) or logits (False)."""
+    hidden_sizes: tuple[int, ...]
+    """Hidden layer widths."""
+    activation: str
+    """Hidden activation name."""
+    log_std_min: float = -5.0
+    """Lower log-std bound (continuous)."""
+    log_std_max: float = 2.0
+    """Upper log-std bound (continuous)."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array):
+        if not self.continuous:
+            return MLP(self.hidden_sizes, self.activation, self.action_dim, out_scale=0.01)(x)
+        out = MLP(self.hidden_sizes, self.activation, 2 * self.action_dim, out_scale=0.01)(x)
+        mean, raw = jnp.split(out, 2, axis=-1)
+        # Smoothly bound log_std to [min, max] (keeps gradients, unlike a hard clip).
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(raw) + 1.0)
+        return mean, log_std
+
+
+class QNetwork(nn.Module):
+    """One critic: ``Q(s, a) f32[...]`` (continuous, action concatenated) or ``Q(s, .) f32[..., K]``."""
+
+    hidden_sizes: tuple[int, ...]
+    """Hidden layer widths."""
+    activation: str
+    """Hidden activation name."""
+    num_actions: int | None = None
+    """``K`` for discrete critics (one output per action); None for continuous critics."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        if self.num_actions is not None:
+            return MLP(self.hidden_sizes, self.activation, self.num_actions, out_scale=1.0)(x)
+        q = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0)(jnp.concatenate([x, action], axis=-1))
+        return q[..., 0]
+
+
+class TwinQNetwork(nn.Module):
+    """Two independent :class:`QNetwork`\\ s evaluated together; outputs get a leading axis of 2."""
+
+    hidden_sizes: tuple[int, ...]
+    """Hidden layer widths of each critic."""
+    activation: str
+    """Hidden activation name."""
+    num_actions: int | None = None
+    """See :class:`QNetwork`."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        twin = nn.vmap(
+            QNetwork,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=2,
+        )
+        return twin(self.hidden_sizes, self.activation, self.num_actions, name="q")(x, action)
+
+
+# ---------------------------------------------------------------------------------------------
+# Train state
+
+
+class Transition(NamedTuple):
+    """One stored transition (leading axes added by the buffer / the batch)."""
+
+    obs: Any
+    """Observation (array or dict with ``action_mask``)."""
+    action: jax.Array
+    """Continuous: the squashed action in ``[-1, 1]^D``; discrete: int32 index."""
+    reward: jax.Array
+    """f32 reward."""
+    next_obs: Any
+    """Next observation; for a finished episode, the pre-reset ``final_observation``."""
+    terminated: jax.Array
+    """f32, 1 where the episode terminated (no bootstrap); truncation leaves it 0."""
+
+
+@struct.dataclass
+class SACState:
+    """Everything needed to continue a SAC run bit for bit."""
+
+    actor_params: Any
+    """Policy parameters."""
+    critic_params: Any
+    """Twin critic parameters (leading axis 2 on every leaf)."""
+    target_critic_params: Any
+    """Polyak-averaged copy of ``critic_params``."""
+    log_alpha: jax.Array
+    """f32 scalar, log of the entropy coefficient."""
+    actor_opt_state: Any
+    """Adam moments of the policy."""
+    critic_opt_state: Any
+    """Adam moments of the critics."""
+    alpha_opt_state: Any
+    """Adam moments of ``log_alpha``."""
+    env_state: Any
+    """Batched environment state (including episode statistics)."""
+    obs: Any
+    """Current observations, leading axis ``num_envs``."""
+    buffer: ReplayBufferState
+    """Replay buffer contents."""
+    key: jax.Array
+    """RNG key carried through the run."""
+    update_step: jax.Array
+    """int32, updates done."""
+    env_steps: jax.Array
+    """int32, environment steps taken (all copies)."""
+    episode_return: jax.Array
+    """f32, mean return of the last update in which episodes finished (NaN before any)."""
+    episode_length: jax.Array
+    """f32, mean length of those episodes (NaN before any)."""
+
+
+def _with_episode_statistics(env: BatchedEnv) -> BatchedEnv:
+    """Add :class:`EpisodeStatistics` unless it is already in the wrapper chain."""
+    e = env
+    while True:
+        if isinstance(e, EpisodeStatistics):
+            return env
+        if not hasattr(e, "inner"):
+            return EpisodeStatistics(env)
+        e = e.inner
+
+
+# ---------------------------------------------------------------------------------------------
+# Agent
+
+
+@dataclass(eq=False)
+class SAC:
+    """A SAC agent bound to one (batched) environment; build it with :func:`make_sac`."""
+
+    config: SACConfig
+    """Static configuration."""
+    env: BatchedEnv
+    """Batched training environment (with episode statistics)."""
+    env_params: Any
+    """Environment parameters used for training."""
+    continuous: bool = field(init=False)
+    """Box actions (True) or discrete actions (False)."""
+
+    def __post_init__(self):
+        cfg = self.config
+        space = self.env.single_action_space(self.env_params)
+        self.continuous = isinstance(space, spaces.Box)
+        if self.continuous:
+            shape = tuple(space.shape)
+            if len(shape) != 1:
+                raise ValueError(f"SAC needs a flat Box action space, got shape {shape}")
+            self.action_dim = shape[0]
+            self.action_low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), shape)
+            self.action_high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), shape)
+            if not bool(jnp.all(jnp.isfinite(self.action_low) & jnp.isfinite(self.action_high))):
+                raise ValueError("SAC needs finite action bounds (a tanh-squashed policy)")
+        elif isinstance(space, spaces.Discrete):
+            self.action_dim = int(space.n)
+        else:
+            raise ValueError(f"SAC supports Box and Discrete action spaces, got {type(space).__name__}")
+        self.actor = SACActor(
+            self.action_dim, self.continuous, tuple(cfg.actor_hidden_sizes), cfg.activation,
+            cfg.log_std_min, cfg.log_std_max,
+        )
+        self.critic = TwinQNetwork(
+            tuple(cfg.critic_hidden_sizes), cfg.activation, None if self.continuous else self.action_dim
+        )
+        self.buffer = ReplayBuffer(cfg.buffer_capacity)
+        self.adam = optax.scale_by_adam()
+        self.num_updates = cfg.num_updates
+        self.steps_per_update = cfg.steps_per_update
+        self.init = jax.jit(self._init)
+        self.run = jax.jit(self._run, static_argnums=2)
+
+    # -- policy ---------------------------------------------------------------------------
+
+    def default_hparams(self) -> SACHparams:
+        """Default hyperparameters (target-entropy scale 0.89 for discrete actions)."""
+        return SACHparams() if self.continuous else SACHparams(target_entropy_scale=0.89)
+
+    def target_entropy(self, hparams: SACHparams) -> jax.Array:
+        """``-scale * D`` (continuous) or ``scale * log K`` (discrete)."""
+        if self.continuous:
+            return -hparams.target_entropy_scale * self.action_dim
+        return hparams.target_entropy_scale * jnp.log(float(self.action_dim))
+
+    def _continuous_policy(self, actor_params: Any, x: jax.Array):
+        mean, log_std = self.actor.apply(actor_params, x)
+        return tanh_gaussian(mean, log_std, -1.0, 1.0), mean
+
+    def _discrete_log_probs(self, actor_params: Any, x: jax.Array, mask: jax.Array | None):
+        logits = mask_logits(self.actor.apply(actor_params, x), mask)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)
+        return jnp.exp(log_probs), log_probs
+
+    def _to_env_action(self, u: jax.Array) -> jax.Array:
+        """Squashed action in ``[-1, 1]`` to the environment's bounds."""
+        return self.action_low + 0.5 * (u + 1.0) * (self.action_high - self.action_low)
+
+    def _sample(self, actor_params: Any, obs: Any, key: jax.Array, deterministic: bool | jax.Array):
+        """Action in the agent's space (squashed ``[-1, 1]`` or index) for a batch of observations."""
+        x, mask = split_observation(obs)
+        if self.continuous:
+            pi, mean = self._continuous_policy(actor_params, x)
+            return jnp.where(deterministic, jnp.tanh(mean), pi.sample(seed=key))
+        logits = mask_logits(self.actor.apply(actor_params, x), mask)
+        sampled = masked_categorical(logits).sample(seed=key)
+        return jnp.where(deterministic, jnp.argmax(logits, axis=-1), sampled).astype(jnp.int32)
+
+    def act(self, state: SACState, obs: Any, key: jax.Array, deterministic: bool = True) -> jax.Array:
+        """Environment actions for a batch of observations, ``[N, D]`` floats or ``[N]`` ints."""
+        a = self._sample(state.actor_params, obs, key, deterministic)
+        return self._to_env_action(a) if self.continuous else a
+
+    def _random_action(self, obs: Any, key: jax.Array) -> jax.Array:
+        """Uniformly random actions (valid ones only for masked observations)."""
+        if self.continuous:
+            return jax.random.uniform(key, (self.config.num_envs, self.action_dim), minval=-1.0, maxval=1.0)
+        _, mask = split_observation(obs)
+        logits = jnp.zeros((self.config.num_envs, self.action_dim))
+        return masked_categorical(logits, mask).sample(seed=key).astype(jnp.int32)
+
+    # -- init -----------------------------------------------------------------------------
+
+    def _init(self, key: jax.Array, hparams: SACHparams) -> SACState:
+        k_env, k_actor, k_critic, key = jax.random.split(key, 4)
+        obs, env_state = self.env.reset(k_env, self.env_params)
+        x, _ = split_observation(obs)
+        actor_params = self.actor.init(k_actor, x[:1])
+        example_action = (
+            jnp.zeros((1, self.action_dim)) if self.continuous else jnp.zeros((1,), jnp.int32)
+        )
+        critic_params = self.critic.init(k_critic, x[:1], example_action if self.continuous else None)
+        log_alpha = jnp.log(jnp.asarray(hparams.alpha, jnp.float32))
+        one = jax.tree.map(lambda v: v[0], obs)
+        example = Transition(
+            obs=one, action=example_action[0], reward=jnp.zeros((), jnp.float32), next_obs=one,
+            terminated=jnp.zeros((), jnp.float32),
+        )
+        nan = jnp.asarray(jnp.nan, jnp.float32)
+        return SACState(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            target_critic_params=critic_params,
+            log_alpha=log_alpha,
+            actor_opt_state=self.adam.init(actor_params),
+            critic_opt_state=self.adam.init(critic_params),
+            alpha_opt_state=self.adam.init(log_alpha),
+            env_state=env_state,
+            obs=obs,
+            buffer=self.buffer.init(example),
+            key=key,
+            update_step=jnp.zeros((), jnp.int32),
+            env_steps=jnp.zeros((), jnp.int32),
+            episode_return=nan,
+            episode_length=nan,
+        )
+
+    # -- collection -----------------------------------------------------------------------
+
+    def _env_step(self, state: SACState, _):
+        key, k_act, k_rand, k_env = jax.random.split(state.key, 4)
+        policy_action = self._sample(state.actor_params, state.obs, k_act, False)
+        warmup = state.env_steps < self.config.learning_starts
+        action = jnp.where(warmup, self._random_action(state.obs, k_rand), policy_action)
+        env_action = self._to_env_action(action) if self.continuous else action
+        obs, env_state, reward, terminated, _truncated, info = self.env.step(
+            k_env, state.env_state, env_action, self.env_params
+        )
+        # STORE: the next observation of a finished episode is the pre-reset one; only
+        # termination stops the bootstrap (truncated transitions bootstrap from it).
+        transition = Transition(
+            obs=state.obs,
+            action=action,
+            reward=reward.astype(jnp.float32),
+            next_obs=info["final_observation"],
+            terminated=terminated.astype(jnp.float32),
+        )
+        state = state.replace(
+            obs=obs,
+            env_state=env_state,
+            buffer=self.buffer.add(state.buffer, transition),
+            key=key,
+            env_steps=state.env_steps + self.config.num_envs,
+        )
+        finished = info["returned_episode"]
+        stats = (
+            jnp.sum(jnp.where(finished, info["returned_episode_returns"], 0.0)),
+            jnp.sum(jnp.where(finished, info["returned_episode_lengths"], 0).astype(jnp.float32)),
+            jnp.sum(finished.astype(jnp.float32)),
+        )
+        return state, stats
+
+    # -- learning -------------------------------------------------------------------------
+
+    def _adam_step(self, grads: Any, opt_state: Any, params: Any, lr: jax.Array):
+        updates, opt_state = self.adam.update(grads, opt_state, params)
+        return optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates)), opt_state
+
+    def _losses_continuous(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array):
+        """Gradient step pieces for continuous actions; returns new state pieces and metrics."""
+        k_next, k_pi = jax.random.split(key)
+        alpha = jnp.exp(state.log_alpha)
+        x, _ = split_observation(batch.obs)
+        x_next, _ = split_observation(batch.next_obs)
+
+        # CRITIC
+        pi_next, _ = self._continuous_policy(state.actor_params, x_next)
+        a_next, logp_next = pi_next.sample_and_log_prob(seed=k_next)
+        q_next = self.critic.apply(state.target_critic_params, x_next, a_next).min(axis=0)
+        target = soft_td_target(batch.reward, batch.terminated, q_next - alpha * logp_next, hparams.gamma)
+
+        def c_loss(params):
+            q = self.critic.apply(params, x, batch.action)
+            return critic_loss(q, target), q
+
+        (c_val, q), grads = jax.value_and_grad(c_loss, has_aux=True)(state.critic_params)
+        critic_params, critic_opt = self._adam_step(grads, state.critic_opt_state, state.critic_params, hparams.critic_lr)
+
+        # ACTOR (against the updated critics)
+        def a_loss(params):
+            pi, _ = self._continuous_policy(params, x)
+            a, logp = pi.sample_and_log_prob(seed=k_pi)
+            min_q = self.critic.apply(critic_params, x, a).min(axis=0)
+            return actor_loss(logp, min_q, alpha), logp
+
+        (a_val, logp), grads = jax.value_and_grad(a_loss, has_aux=True)(state.actor_params)
+        actor_params, actor_opt = self._adam_step(grads, state.actor_opt_state, state.actor_params, hparams.actor_lr)
+        return critic_params, critic_opt, actor_params, actor_opt, logp, (c_val, a_val, jnp.mean(q))
+
+    def _losses_discrete(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array):
+        """Gradient step pieces for discrete actions (expectations over actions, no sampling)."""
+        del key
+        alpha = jnp.exp(state.log_alpha)
+        x, mask = split_observation(batch.obs)
+        x_next, mask_next = split_observation(batch.next_obs)
+
+        # CRITIC
+        p_next, logp_next = self._discrete_log_probs(state.actor_params, x_next, mask_next)
+        q_next = self.critic.apply(state.target_critic_params, x_next).min(axis=0)
+        v_next = discrete_soft_value(p_next, logp_next, q_next, alpha)
+        target = soft_td_target(batch.reward, batch.terminated, v_next, hparams.gamma)
+
+        def c_loss(params):
+            q_all = self.critic.apply(params, x)  # [2, B, K]
+            q = jnp.take_along_axis(q_all, batch.action[None, :, None], axis=-1)[..., 0]
+            return critic_loss(q, target), q
+
+        (c_val, q), grads = jax.value_and_grad(c_loss, has_aux=True)(state.critic_params)
+        critic_params, critic_opt = self._adam_step(grads, state.critic_opt_state, state.critic_params, hparams.critic_lr)
+
+        # ACTOR
+        min_q = self.critic.apply(critic_params, x).min(axis=0)
+
+        def a_loss(params):
+            p, logp = self._discrete_log_probs(params, x, mask)
+            return discrete_actor_loss(p, logp, min_q, alpha), jnp.sum(p * logp, axis=-1)
+
+        (a_val, logp), grads = jax.value_and_grad(a_loss, has_aux=True)(state.actor_params)
+        actor_params, actor_opt = self._adam_step(grads, state.actor_opt_state, state.actor_params, hparams.actor_lr)
+        return critic_params, critic_opt, actor_params, actor_opt, logp, (c_val, a_val, jnp.mean(q))
+
+    def _gradient_step(self, state: SACState, hparams: SACHparams):
+        key, k_sample, k_loss = jax.random.split(state.key, 3)
+        batch = self.buffer.sample(state.buffer, k_sample, self.config.batch_size)
+        losses = self._losses_continuous if self.continuous else self._losses_discrete
+        critic_params, critic_opt, actor_params, actor_opt, logp, (c_val, a_val, q_mean) = losses(
+            state, hparams, batch, k_loss
+        )
+
+        # ENTROPY COEFFICIENT
+        if self.config.autotune_alpha:
+            al_val, grad = jax.value_and_grad(alpha_loss)(state.log_alpha, logp, self.target_entropy(hparams))
+            log_alpha, alpha_opt = self._adam_step(grad, state.alpha_opt_state, state.log_alpha, hparams.alpha_lr)
+        else:
+            al_val = jnp.zeros((), jnp.float32)
+            log_alpha = jnp.log(jnp.asarray(hparams.alpha, jnp.float32))
+            alpha_opt = state.alpha_opt_state
+
+        # TARGET NETWORKS
+        target = polyak(state.target_critic_params, critic_params, hparams.tau)
+        state = state.replace(
+            actor_params=actor_params, critic_params=critic_params, target_critic_params=target,
+            log_alpha=log_alpha, actor_opt_state=actor_opt, critic_opt_state=critic_opt,
+            alpha_opt_state=alpha_opt, key=key,
+        )
+        metrics = {
+            "critic_loss": c_val, "actor_loss": a_val, "alpha_loss": al_val,
+            "alpha": jnp.exp(log_alpha), "entropy": -jnp.mean(logp), "q_mean": q_mean,
+        }
+        return state, metrics
+
+    _LOSS_METRICS = ("critic_loss", "actor_loss", "alpha_loss", "alpha", "entropy", "q_mean")
+
+    def _learn(self, state: SACState, hparams: SACHparams):
+        state, metrics = jax.lax.scan(
+            lambda s, _: self._gradient_step(s, hparams), state, None, self.config.gradient_steps
+        )
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    def _skip(self, state: SACState, hparams: SACHparams):
+        zeros = {k: jnp.zeros((), jnp.float32) for k in self._LOSS_METRICS}
+        zeros["alpha"] = jnp.exp(state.log_alpha)
+        return state, zeros
+
+    # -- run ------------------------------------------------------------------------------
+
+    def _update(self, state: SACState, hparams: SACHparams):
+        # COLLECT
+        state, (ret, length, count) = jax.lax.scan(self._env_step, state, None, self.config.rollout_steps)
+        count, ret, length = count.sum(), ret.sum(), length.sum()
+        # LEARN (after the warm-up)
+        ready = state.env_steps >= max(self.config.learning_starts, 1)
+        state, metrics = jax.lax.cond(ready, self._learn, self._skip, state, hparams)
+        # EPISODE STATISTICS (carried forward when no episode finished)
+        safe = jnp.maximum(count, 1.0)
+        episode_return = jnp.where(count > 0, ret / safe, state.episode_return)
+        episode_length = jnp.where(count > 0, length / safe, state.episode_length)
+        state = state.replace(
+            update_step=state.update_step + 1, episode_return=episode_return, episode_length=episode_length
+        )
+        metrics = {
+            "env_steps": state.env_steps.astype(jnp.float32),
+            "episode_return": episode_return,
+            "episode_length": episode_length,
+            **metrics,
+        }
+        return state, jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), metrics)
+
+    def _run(self, state: SACState, hparams: SACHparams, n_updates: int):
+        return jax.lax.scan(lambda s, _: self._update(s, hparams), state, None, n_updates)
+
+    def train(self, key: jax.Array) -> tuple[SACState, dict[str, jax.Array]]:
+        """Init with default hyperparameters and run all ``num_updates`` updates."""
+        hparams = self.default_hparams()
+        return self.run(self.init(key, hparams), hparams, self.num_updates)
+
+
+def make_sac(config: SACConfig, env: Any, env_params: Any = None) -> SAC:
+    """Build a SAC agent; the config is validated before anything compiles.
+
+    Args:
+        config: static configuration.
+        env: a single environment (batched here into ``config.num_envs`` copies) or an already
+            batched one (used as is; episode statistics are added if missing).
+        env_params: environment parameters (default: the environment's defaults).
+
+    Raises:
+        ValueError: invalid config, or an action space SAC cannot handle.
+    """
+    config.validate()
+    batched = _with_episode_statistics(as_batched(env, config.num_envs))
+    env_params = batched.default_params if env_params is None else env_params
+    return SAC(config=config, env=batched, env_params=env_params)
+
+
+__all__ = [
+    "SAC",
+    "SAC_DEFAULTS",
+    "SACConfig",
+    "SACHparams",
+    "SACState",
+    "Transition",
+    "actor_loss",
+    "alpha_loss",
+    "critic_loss",
+    "discrete_actor_loss",
+    "discrete_soft_value",
+    "make_sac",
+    "polyak",
+    "soft_td_target",
+]
