@@ -7,7 +7,7 @@ import importlib
 
 _ENV_MODULES: list[str] = [
     "accelrl.envs.three_body",
-    # "accelrl.envs.malloc",
+    "accelrl.envs.malloc",
     "accelrl.envs.mpe",
 ]
 

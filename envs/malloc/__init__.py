@@ -1,0 +1,67 @@
+"""MallocGame-v0: mapping an ML program's buffers into fast memory (see docs/envs/malloc_game.md).
+
+>>> from accelrl.envs import make
+>>> env, params = make("MallocGame-v0")                     # first training program
+>>> from accelrl.envs.malloc import MallocGame, load_dataset
+>>> env, params = MallocGame.for_workloads(load_dataset("train"))  # [B, N] params, one per copy
+"""
+
+from accelrl.envs.malloc.game import (
+    EnvParams,
+    EnvState,
+    MallocGame,
+    lowest_offset_policy,
+    offsets_in_bytes,
+    play,
+    random_policy,
+    required_slots,
+    rollout,
+    workload_from_params,
+)
+from accelrl.envs.malloc.plot import figure_to_rgb, plot_placement
+from accelrl.envs.malloc.solvers import (
+    PlacementError,
+    first_fit,
+    optimal,
+    placed_bytes_fraction,
+    validate,
+    xla_best_fit,
+)
+from accelrl.envs.malloc.workload import (
+    DEFAULT_FAST_BW,
+    DEFAULT_SLOW_BW,
+    Workload,
+    benefit_seconds,
+    dataset_index,
+    load_dataset,
+)
+from accelrl.envs.registry import register
+
+register("MallocGame-v0", MallocGame)
+
+__all__ = [
+    "DEFAULT_FAST_BW",
+    "DEFAULT_SLOW_BW",
+    "EnvParams",
+    "EnvState",
+    "MallocGame",
+    "PlacementError",
+    "Workload",
+    "benefit_seconds",
+    "dataset_index",
+    "figure_to_rgb",
+    "first_fit",
+    "load_dataset",
+    "lowest_offset_policy",
+    "offsets_in_bytes",
+    "optimal",
+    "placed_bytes_fraction",
+    "play",
+    "plot_placement",
+    "random_policy",
+    "required_slots",
+    "rollout",
+    "validate",
+    "workload_from_params",
+    "xla_best_fit",
+]

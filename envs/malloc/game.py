@@ -1,0 +1,560 @@
+"""MallocGame-v0: map a program's buffers into fast memory, one buffer at a time.
+
+Rules (the pure-Python twin in :mod:`accelrl.envs.malloc.reference` follows them line by line):
+
+* A workload's buffers are offered one per step in ``params.order`` (default: start order,
+  larger first on ties, then id). The episode ends after the workload's last buffer
+  (``terminated``; there is no truncation).
+* Actions: ``0`` leaves the buffer in slow memory (always legal); ``a in 1..K`` places it at
+  the ``a``-th lowest *feasible canonical offset*: offset 0 and the ends of placed buffers
+  that share a schedule step with it, kept where the buffer fits under the capacity without
+  overlapping any of them (MiniMalloc's canonical positions: exact gap starts, no grid).
+  ``action_mask[a]`` says whether action ``a`` is legal; an illegal action is played as ``0``.
+* Reward: the buffer's benefit divided by the workload's total benefit when placed, else 0,
+  so an episode's return is the normalised benefit of the final placement.
+* Sizes, offsets and the capacity are in alignment units (``params.alignment`` bytes each).
+
+Sweep line: the state keeps a table of ``max_live`` slots with the placed buffers that may
+still meet a buffer yet to come. Before a step, a slot is freed when its buffer ends before
+the earliest start among the buffers not yet offered (``sweep``). In start order that is the
+current buffer's start, so the table holds at most the peak number of simultaneously live
+buffers, and a step costs O(max_live^2 + K * max_live), independent of ``max_buffers``.
+Other orders are supported exactly, but keep more buffers in the table (up to all of them);
+:meth:`MallocGame.params_for` computes the slots an order needs and refuses params that do not
+fit. If the table is ever full, placements are masked (spilling stays legal).
+
+Reachability: a buffer can only rest at 0 or on top of a buffer offered *before* it. In start
+order that excludes packings in which a buffer floats on one that starts later; in "xla" or
+"size" order the greedy baselines' placements are among the reachable ones (best fit picks
+a canonical offset), and with K candidates only the K lowest offsets are offered.
+
+Resets are cheap (O(max_buffers): a suffix minimum and a horizon). All per-workload
+preprocessing (alignment units, order, normalised benefits) happens once on the host in
+:meth:`MallocGame.params_for` / :meth:`MallocGame.make_params`, the latter stacking padded
+workloads on a leading batch axis so that batched copies play different programs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from gymnax.environments import environment, spaces
+
+from accelrl.envs.malloc.workload import Workload
+
+BIG = np.int32(2**30)
+FEATURE_CLIP = 10.0
+BUFFER_FEATURES = 6
+GLOBAL_FEATURES = 4
+
+
+@struct.dataclass
+class EnvParams:
+    """One workload padded to ``max_buffers`` (arrays may carry a leading batch axis)."""
+
+    size: jax.Array
+    """[N] int32 sizes in alignment units (0 for padding)."""
+    start: jax.Array
+    """[N] int32 first live step (inclusive)."""
+    end: jax.Array
+    """[N] int32 last live step (inclusive)."""
+    benefit: jax.Array
+    """[N] float32 benefit / total benefit (sums to 1 over real buffers; 0 for padding)."""
+    order: jax.Array
+    """[N] int32 buffer offered at step t (real buffers first, a permutation of 0..N-1)."""
+    num_buffers: jax.Array
+    """int32 number of real buffers (episode length)."""
+    capacity: jax.Array
+    """int32 fast-memory capacity in alignment units."""
+    alignment: jax.Array
+    """int32 bytes per alignment unit (to convert back to bytes; no effect on play)."""
+    max_steps_in_episode: int = struct.field(pytree_node=False, default=1)
+    """``max_buffers`` (an upper bound; episodes terminate after ``num_buffers`` steps)."""
+
+
+@struct.dataclass
+class EnvState:
+    """Game state of one copy."""
+
+    time: jax.Array
+    """int32 steps taken (= index into ``order`` of the buffer on offer)."""
+    offset: jax.Array
+    """[N] int32 offset (alignment units) of every buffer id, -1 = slow memory / not offered."""
+    slot_off: jax.Array
+    """[L] int32 offsets of the placed buffers in the sweep table."""
+    slot_size: jax.Array
+    """[L] int32 their sizes."""
+    slot_start: jax.Array
+    """[L] int32 their first live steps."""
+    slot_end: jax.Array
+    """[L] int32 their last live steps."""
+    slot_used: jax.Array
+    """[L] bool which slots hold a buffer."""
+    sweep: jax.Array
+    """[N + 1] int32 earliest start among the buffers offered at step >= t."""
+    horizon: jax.Array
+    """float32 ``max(end) + 1`` (feature scale)."""
+    cand: jax.Array
+    """[K] int32 feasible canonical offsets for the buffer on offer, ascending (0-padded)."""
+    num_cand: jax.Array
+    """int32 how many entries of ``cand`` are real."""
+    can_place: jax.Array
+    """bool the buffer on offer exists and the sweep table has a free slot."""
+    placed_benefit: jax.Array
+    """float32 normalised benefit placed so far (the return so far)."""
+
+
+def _cummin_reverse(x: jax.Array) -> jax.Array:
+    return jax.lax.cummin(x, reverse=True)
+
+
+class MallocGame(environment.Environment):
+    """The memory-mapping game (see the module docstring for the rules).
+
+    Args:
+        max_buffers: N, the padded number of buffers (fixes shapes).
+        max_live: L, slots of the sweep-line table (>= the buffers an order keeps live).
+        num_candidates: K, placement actions (the K lowest feasible canonical offsets).
+        num_bins: address bins of the free-memory summary.
+        lookahead: how many following buffers are described in the observation.
+        default_workload: workload of ``default_params`` (default: the first training program
+            of the shipped dataset, ``load_dataset("train")[0]``).
+        capacity_fraction: default capacity as a fraction of peak live bytes.
+        alignment: default alignment in bytes.
+        order: default offering order (``"start"``, ``"xla"`` or ``"size"``).
+    """
+
+    def __init__(
+        self,
+        max_buffers: int = 512,
+        max_live: int = 128,
+        num_candidates: int = 8,
+        num_bins: int = 16,
+        lookahead: int = 2,
+        default_workload: Workload | None = None,
+        capacity_fraction: float = 0.5,
+        alignment: int = 64,
+        order: str = "start",
+    ):
+        super().__init__()
+        if min(max_buffers, max_live, num_candidates, num_bins) < 1 or lookahead < 0:
+            raise ValueError("max_buffers, max_live, num_candidates, num_bins must be >= 1")
+        self.max_buffers = int(max_buffers)
+        self.max_live = int(max_live)
+        self.num_candidates = int(num_candidates)
+        self.num_bins = int(num_bins)
+        self.lookahead = int(lookahead)
+        self._default_workload = default_workload
+        self.capacity_fraction = float(capacity_fraction)
+        self.alignment = int(alignment)
+        self.order = order
+
+    # ---- shapes ------------------------------------------------------------------------------
+    @property
+    def num_features(self) -> int:
+        return (
+            BUFFER_FEATURES * (1 + self.lookahead)
+            + 2 * self.num_candidates
+            + self.num_bins
+            + GLOBAL_FEATURES
+        )
+
+    @property
+    def name(self) -> str:
+        return "MallocGame-v0"
+
+    @property
+    def num_actions(self) -> int:
+        return self.num_candidates + 1
+
+    def action_space(self, params: EnvParams | None = None) -> spaces.Discrete:
+        return spaces.Discrete(self.num_actions)
+
+    def observation_space(self, params: EnvParams | None = None) -> spaces.Dict:
+        return spaces.Dict(
+            {
+                "observation": spaces.Box(0.0, FEATURE_CLIP, (self.num_features,), jnp.float32),
+                "action_mask": spaces.Box(0, 1, (self.num_actions,), jnp.bool_),
+            }
+        )
+
+    # ---- params (host side) ------------------------------------------------------------------
+    @property
+    def default_params(self) -> EnvParams:
+        workload = self._default_workload
+        if workload is None:
+            from accelrl.envs.malloc.workload import load_dataset
+
+            workload = load_dataset("train")[0]
+        return self.params_for(workload)
+
+    def params_for(
+        self,
+        workload: Workload,
+        capacity: int | None = None,
+        capacity_fraction: float | None = None,
+        alignment: int | None = None,
+        order: str | np.ndarray | None = None,
+    ) -> EnvParams:
+        """Params for one workload (host-side preprocessing, done once).
+
+        Args:
+            workload: the program.
+            capacity: fast memory in bytes (default ``capacity_fraction * peak_live_bytes``).
+            capacity_fraction: overrides the constructor's default fraction.
+            alignment: bytes per unit (default: the constructor's).
+            order: ``"start"``, ``"xla"``, ``"size"`` or an explicit permutation of buffer ids.
+
+        Raises:
+            ValueError: the workload has more than ``max_buffers`` buffers, the order needs more
+                than ``max_live`` sweep slots, or sizes/steps overflow int32 units.
+        """
+        alignment = self.alignment if alignment is None else int(alignment)
+        frac = self.capacity_fraction if capacity_fraction is None else float(capacity_fraction)
+        if capacity is None:
+            capacity = int(frac * workload.peak_live_bytes)
+        n, big_n = workload.num_buffers, self.max_buffers
+        if n > big_n:
+            raise ValueError(f"{workload.name}: {n} buffers > max_buffers={big_n}")
+        if n == 0:
+            raise ValueError(f"{workload.name}: no buffers")
+        perm = workload.order(self.order if order is None else order) if (
+            order is None or isinstance(order, str)
+        ) else np.asarray(order, np.int64)
+        if sorted(perm.tolist()) != list(range(n)):
+            raise ValueError(f"{workload.name}: order is not a permutation of 0..{n - 1}")
+        need = required_slots(workload, perm)
+        if need > self.max_live:
+            raise ValueError(
+                f"{workload.name}: this order keeps up to {need} placed buffers live, "
+                f"> max_live={self.max_live}"
+            )
+        units = -(-workload.size // alignment)
+        if units.max() >= BIG or capacity // alignment >= BIG or workload.horizon >= BIG:
+            raise ValueError(f"{workload.name}: sizes/steps overflow int32 at alignment {alignment}")
+        total = workload.total_benefit
+        benefit = workload.benefit / total if total > 0 else np.zeros(n)
+        pad = big_n - n
+
+        def padded(x, dtype):
+            return jnp.asarray(np.concatenate([x, np.zeros(pad, x.dtype)]).astype(dtype))
+
+        return EnvParams(
+            size=padded(units, np.int32),
+            start=padded(workload.start, np.int32),
+            end=padded(workload.end, np.int32),
+            benefit=padded(benefit, np.float32),
+            order=jnp.asarray(np.concatenate([perm, np.arange(n, big_n)]).astype(np.int32)),
+            num_buffers=jnp.asarray(n, jnp.int32),
+            capacity=jnp.asarray(capacity // alignment, jnp.int32),
+            alignment=jnp.asarray(alignment, jnp.int32),
+            max_steps_in_episode=big_n,
+        )
+
+    def make_params(self, workloads: Sequence[Workload], **kwargs: Any) -> EnvParams:
+        """Params for several workloads stacked on a leading batch axis ([B, N] leaves).
+
+        ``kwargs`` go to :meth:`params_for`. Pass the result to a batched env with
+        ``num_envs == len(workloads)`` so that copy ``b`` plays ``workloads[b]``.
+        """
+        ps = [self.params_for(w, **kwargs) for w in workloads]
+        return jax.tree.map(lambda *x: jnp.stack(x), *ps)
+
+    @classmethod
+    def for_workloads(
+        cls, workloads: Sequence[Workload], order: str = "start", **kwargs: Any
+    ) -> tuple[MallocGame, EnvParams]:
+        """A game sized to fit ``workloads`` and their stacked params.
+
+        ``kwargs`` go to the constructor (``num_candidates``, ``alignment``,
+        ``capacity_fraction``, ...). ``max_buffers``/``max_live`` default to the smallest that fit.
+        """
+        kwargs.setdefault("max_buffers", max(w.num_buffers for w in workloads))
+        kwargs.setdefault(
+            "max_live", max(required_slots(w, w.order(order)) for w in workloads)
+        )
+        env = cls(default_workload=workloads[0], order=order, **kwargs)
+        return env, env.make_params(workloads)
+
+    # ---- game --------------------------------------------------------------------------------
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[dict, EnvState]:
+        n_pad, L, K = self.max_buffers, self.max_live, self.num_candidates
+        real = jnp.arange(n_pad) < params.num_buffers
+        start_by_step = jnp.where(real, params.start[params.order], BIG)
+        sweep = jnp.concatenate([_cummin_reverse(start_by_step), jnp.full((1,), BIG, jnp.int32)])
+        horizon = jnp.max(jnp.where(real, params.end, 0)) + 1
+        zeros_l = jnp.zeros(L, jnp.int32)
+        state = EnvState(
+            time=jnp.asarray(0, jnp.int32),
+            offset=jnp.full(n_pad, -1, jnp.int32),
+            slot_off=zeros_l,
+            slot_size=zeros_l,
+            slot_start=zeros_l,
+            slot_end=zeros_l,
+            slot_used=jnp.zeros(L, bool),
+            sweep=sweep.astype(jnp.int32),
+            horizon=horizon.astype(jnp.float32),
+            cand=jnp.zeros(K, jnp.int32),
+            num_cand=jnp.asarray(0, jnp.int32),
+            can_place=jnp.asarray(False),
+            placed_benefit=jnp.asarray(0.0, jnp.float32),
+        )
+        return self._offer(state, params)
+
+    def step_env(
+        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
+    ) -> tuple[dict, EnvState, jax.Array, jax.Array, dict]:
+        K = self.num_candidates
+        t = state.time
+        i = params.order[jnp.minimum(t, self.max_buffers - 1)]
+        action = jnp.asarray(action, jnp.int32)
+        k = jnp.clip(action - 1, 0, K - 1)
+        # APPLY THE ACTION (illegal -> spill)
+        place = (action >= 1) & (action <= K) & (k < state.num_cand) & state.can_place
+        off = state.cand[k]
+        slot = jnp.argmax(~state.slot_used)
+
+        def put(arr, value):
+            return arr.at[slot].set(jnp.where(place, value, arr[slot]))
+
+        reward = jnp.where(place, params.benefit[i], 0.0).astype(jnp.float32)
+        state = state.replace(
+            time=t + 1,
+            offset=state.offset.at[i].set(jnp.where(place, off, state.offset[i])),
+            slot_off=put(state.slot_off, off),
+            slot_size=put(state.slot_size, params.size[i]),
+            slot_start=put(state.slot_start, params.start[i]),
+            slot_end=put(state.slot_end, params.end[i]),
+            slot_used=put(state.slot_used, True),
+            placed_benefit=state.placed_benefit + reward,
+        )
+        # OFFER THE NEXT BUFFER
+        obs, state = self._offer(state, params)
+        terminated = state.time >= params.num_buffers
+        return obs, state, reward, terminated, {"placed": place}
+
+    def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return jnp.asarray(False)
+
+    def is_terminal(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return state.time >= params.num_buffers
+
+    def get_obs(self, state: EnvState, params: EnvParams, key: jax.Array | None = None) -> dict:
+        return self._observe(state, params)
+
+    def _offer(self, state: EnvState, params: EnvParams) -> tuple[dict, EnvState]:
+        """Evict expired slots, compute the candidates of buffer ``order[time]``, observe."""
+        K = self.num_candidates
+        t = jnp.minimum(state.time, self.max_buffers)
+        active = state.time < params.num_buffers
+        i = params.order[jnp.minimum(t, self.max_buffers - 1)]
+        # SWEEP: free slots whose buffer ends before every buffer still to come starts
+        used = state.slot_used & (state.slot_end >= state.sweep[t])
+        state = state.replace(slot_used=used)
+        ov = self._overlapping(state, params, i)
+        # CANDIDATES: 0 and the tops of time-overlapping placed buffers, where the buffer fits
+        size, cap = params.size[i], params.capacity
+        tops = state.slot_off + state.slot_size
+        c = jnp.concatenate([jnp.zeros(1, jnp.int32), tops])
+        valid = jnp.concatenate([jnp.ones(1, bool), ov])
+        clash = ov[None, :] & (c[:, None] < tops[None, :]) & (state.slot_off[None, :] < (c + size)[:, None])
+        feasible = valid & (c + size <= cap) & ~clash.any(axis=1)
+        srt = jnp.sort(jnp.where(feasible, c, BIG))
+        uniq = (srt < BIG) & jnp.concatenate([jnp.ones(1, bool), srt[1:] != srt[:-1]])
+        rank = jnp.cumsum(uniq) - 1
+        dest = jnp.where(uniq & (rank < K), rank, K)
+        cand = jnp.zeros(K, jnp.int32).at[dest].set(srt, mode="drop")
+        num = jnp.minimum(uniq.sum(), K).astype(jnp.int32)
+        state = state.replace(
+            cand=cand,
+            num_cand=jnp.where(active, num, 0),
+            can_place=active & jnp.any(~used),
+        )
+        return self._observe(state, params), state
+
+    def _overlapping(self, state: EnvState, params: EnvParams, i: jax.Array) -> jax.Array:
+        """[L] bool: used slots whose buffer shares a schedule step with buffer ``i``."""
+        return (
+            state.slot_used
+            & (state.slot_start <= params.end[i])
+            & (state.slot_end >= params.start[i])
+        )
+
+    def _buffer_features(self, params: EnvParams, state: EnvState, step: jax.Array) -> jax.Array:
+        """[6] features of the buffer offered at ``step`` (zeros past the end)."""
+        exists = step < params.num_buffers
+        i = params.order[jnp.minimum(step, self.max_buffers - 1)]
+        cap = jnp.maximum(params.capacity, 1).astype(jnp.float32)
+        h = state.horizon
+        n = params.num_buffers.astype(jnp.float32)
+        f = jnp.stack(
+            [
+                jnp.ones(()),
+                params.size[i] / cap,
+                params.start[i] / h,
+                params.end[i] / h,
+                (params.end[i] - params.start[i] + 1) / h,
+                params.benefit[i] * n,
+            ]
+        )
+        return jnp.where(exists, jnp.clip(f, 0.0, FEATURE_CLIP), 0.0).astype(jnp.float32)
+
+    def _observe(self, state: EnvState, params: EnvParams) -> dict:
+        K, B = self.num_candidates, self.num_bins
+        t = jnp.minimum(state.time, self.max_buffers)
+        i = params.order[jnp.minimum(t, self.max_buffers - 1)]
+        active = state.time < params.num_buffers
+        ov = self._overlapping(state, params, i) & active
+        cap_i = jnp.maximum(params.capacity, 1)
+        cap = cap_i.astype(jnp.float32)
+        tops = state.slot_off + state.slot_size
+        # buffers: current and lookahead
+        buf = [self._buffer_features(params, state, t + d) for d in range(1 + self.lookahead)]
+        # candidate offsets and the free run above each
+        real_c = jnp.arange(K) < state.num_cand
+        above = jnp.where(
+            ov[None, :] & (state.slot_off[None, :] >= state.cand[:, None]),
+            state.slot_off[None, :],
+            cap_i,
+        ).min(axis=1)
+        cand_f = jnp.where(real_c, state.cand / cap, 0.0)
+        gap_f = jnp.where(real_c, (above - state.cand) / cap, 0.0)
+        # free-memory summary over the live range: occupied share of each address bin
+        edges = jnp.arange(B + 1, dtype=jnp.float32) * (cap / B)
+        lo = state.slot_off.astype(jnp.float32)[None, :]
+        hi = tops.astype(jnp.float32)[None, :]
+        inter = jnp.clip(jnp.minimum(hi, edges[1:, None]) - jnp.maximum(lo, edges[:-1, None]), 0.0)
+        occ = jnp.where(ov[None, :], inter, 0.0).sum(axis=1) / (cap / B)
+        glob = jnp.stack(
+            [
+                state.time / jnp.maximum(params.num_buffers, 1).astype(jnp.float32),
+                jnp.where(ov, tops, 0).max() / cap,
+                jnp.where(ov, state.slot_size, 0).sum() / cap,
+                state.placed_benefit,
+            ]
+        )
+        feats = jnp.concatenate(
+            buf + [cand_f, gap_f, jnp.clip(occ, 0.0, 1.0), glob]
+        )
+        feats = jnp.clip(feats, 0.0, FEATURE_CLIP).astype(jnp.float32)
+        mask = jnp.concatenate(
+            [jnp.ones(1, bool), (jnp.arange(K) < state.num_cand) & state.can_place]
+        )
+        return {"observation": feats, "action_mask": mask}
+
+    # ---- rendering ---------------------------------------------------------------------------
+    def render(self, states: list, params: EnvParams) -> np.ndarray:
+        """uint8 [H, W, 3] picture of the current placement (the last of ``states``)."""
+        from accelrl.envs.malloc.plot import figure_to_rgb, plot_placement
+
+        state = states[-1]
+        workload = workload_from_params(params)
+        offsets = offsets_in_bytes(state, params)
+        t = int(state.time)
+        current = int(np.asarray(params.order)[t]) if t < workload.num_buffers else None
+        fig = plot_placement(
+            workload,
+            offsets,
+            int(params.capacity) * int(params.alignment),
+            current=current,
+            title=f"step {t}/{workload.num_buffers}, return {float(state.placed_benefit):.3f}",
+        )
+        return figure_to_rgb(fig)
+
+
+# ---- host helpers -----------------------------------------------------------------------------
+def required_slots(workload: Workload, order: np.ndarray) -> int:
+    """Sweep-table slots the game needs for ``workload`` offered in ``order``.
+
+    The most placed buffers that can be in the table while a buffer is placed (all earlier
+    buffers placed, worst case), plus that buffer. Equals at most the peak live count in start
+    order.
+    """
+    order = np.asarray(order)
+    s, e = workload.start[order], workload.end[order]
+    sweep = np.minimum.accumulate(s[::-1])[::-1]
+    n = len(order)
+    need = 1
+    for lo in range(0, n, 512):  # chunked O(N^2) count, memory-bounded
+        t = np.arange(lo, min(lo + 512, n))
+        keep = (e[None, :] >= sweep[t, None]) & (np.arange(n)[None, :] < t[:, None])
+        need = max(need, int(keep.sum(axis=1).max()) + 1)
+    return need
+
+
+def workload_from_params(params: EnvParams) -> Workload:
+    """The (unbatched) workload in ``params``, sizes in bytes (rounded up to the alignment)."""
+    n = int(params.num_buffers)
+    a = int(params.alignment)
+    return Workload(
+        size=np.asarray(params.size[:n], np.int64) * a,
+        start=np.asarray(params.start[:n]),
+        end=np.asarray(params.end[:n]),
+        benefit=np.asarray(params.benefit[:n], np.float64),
+        name="params",
+    )
+
+
+def offsets_in_bytes(state: EnvState, params: EnvParams) -> np.ndarray:
+    """[num_buffers] int64 byte offsets of an unbatched state, -1 = slow memory."""
+    n = int(params.num_buffers)
+    off = np.asarray(state.offset[:n], np.int64)
+    return np.where(off >= 0, off * int(params.alignment), -1)
+
+
+Policy = Callable[[jax.Array, dict], jax.Array]
+
+
+def lowest_offset_policy(key: jax.Array, obs: dict) -> jax.Array:
+    """Place at the lowest feasible offset when there is one (first fit in the game's order)."""
+    return jnp.where(obs["action_mask"][1], 1, 0)
+
+
+def random_policy(key: jax.Array, obs: dict) -> jax.Array:
+    """Uniform over the legal actions."""
+    mask = obs["action_mask"]
+    return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf))
+
+
+def rollout(env: MallocGame, params: EnvParams, policy: Policy, key: jax.Array):
+    """One full episode under ``policy`` (jittable; ``max_buffers`` steps, no-ops at the end).
+
+    Returns:
+        ``(final_state, return)``.
+    """
+
+    def body(carry, _):
+        obs, state, ret, key = carry
+        key, k_act, k_step = jax.random.split(key, 3)
+        action = policy(k_act, obs)
+        obs, state, r, _, _ = env.step_env(k_step, state, action, params)
+        return (obs, state, ret + r, key), None
+
+    key, k0 = jax.random.split(key)
+    obs, state = env.reset_env(k0, params)
+    (obs, state, ret, _), _ = jax.lax.scan(
+        body, (obs, state, jnp.zeros((), jnp.float32), key), None, length=env.max_buffers
+    )
+    return state, ret
+
+
+def play(env: MallocGame, params: EnvParams, policy: Policy, key: jax.Array) -> np.ndarray:
+    """Roll ``policy`` through one episode and return its placement.
+
+    Args:
+        env: the game.
+        params: unbatched params (one workload).
+        policy: ``policy(key, obs) -> action`` (jittable; ``obs`` is the observation dict).
+        key: PRNG key.
+
+    Returns:
+        [num_buffers] int64 byte offsets in buffer-id order, -1 = slow memory; check it with
+        :func:`accelrl.envs.malloc.validate`.
+    """
+    state, _ = jax.jit(rollout, static_argnums=(0, 2))(env, params, policy, key)
+    return offsets_in_bytes(state, params)

@@ -1,0 +1,223 @@
+"""Baseline mappers and the one placement checker every method is judged by.
+
+Every solver returns ``offsets``: int64 [N] byte offsets in fast memory, ``-1`` for a buffer
+left in slow memory. Buffers occupy their size rounded up to ``alignment`` and start at
+multiples of ``alignment``, as in the game.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from accelrl.envs.malloc.workload import Workload
+
+
+class PlacementError(ValueError):
+    """Raised by :func:`validate` for an invalid placement."""
+
+
+def aligned_sizes(workload: Workload, alignment: int) -> np.ndarray:
+    """[N] int64 sizes rounded up to a multiple of ``alignment``."""
+    if alignment < 1:
+        raise ValueError(f"alignment must be >= 1, got {alignment}")
+    return -(-workload.size // alignment) * alignment
+
+
+def validate(workload: Workload, capacity: int, offsets: Any, alignment: int = 1) -> float:
+    """Check a placement; return its benefit as a fraction of the workload's total.
+
+    Args:
+        workload: the buffers.
+        capacity: fast-memory size in bytes.
+        offsets: [N] int byte offsets, -1 for slow memory.
+        alignment: offsets must be multiples of it; sizes count rounded up to it.
+
+    Returns:
+        ``sum(benefit[placed]) / sum(benefit)`` (0 when the total benefit is 0).
+
+    Raises:
+        PlacementError: wrong length, an offset < -1 or unaligned, a buffer beyond
+            ``capacity``, or two placed buffers live at a common step with overlapping
+            address ranges (the first such pair is named).
+    """
+    off = np.asarray(offsets)
+    if off.shape != (workload.num_buffers,):
+        raise PlacementError(f"offsets has shape {off.shape}, expected ({workload.num_buffers},)")
+    if not np.issubdtype(off.dtype, np.integer):
+        raise PlacementError(f"offsets must be integers, got dtype {off.dtype}")
+    off = off.astype(np.int64)
+    if np.any(off < -1):
+        i = int(np.flatnonzero(off < -1)[0])
+        raise PlacementError(f"buffer {i}: offset {off[i]} < -1")
+    placed = off >= 0
+    size = aligned_sizes(workload, alignment)
+    bad = np.flatnonzero(placed & (off % alignment != 0))
+    if bad.size:
+        i = int(bad[0])
+        raise PlacementError(f"buffer {i}: offset {off[i]} is not a multiple of {alignment}")
+    over = np.flatnonzero(placed & (off + size > capacity))
+    if over.size:
+        i = int(over[0])
+        raise PlacementError(
+            f"buffer {i}: [{off[i]}, {off[i] + size[i]}) exceeds capacity {capacity}"
+        )
+    # pairwise overlap in time x address among placed buffers (sweep in start order)
+    ids = np.flatnonzero(placed & (size > 0))
+    ids = ids[np.argsort(workload.start[ids], kind="stable")]
+    active: list[int] = []
+    for i in ids:
+        s = workload.start[i]
+        active = [j for j in active if workload.end[j] >= s]
+        for j in active:
+            if off[i] < off[j] + size[j] and off[j] < off[i] + size[i]:
+                raise PlacementError(
+                    f"buffers {j} and {i} overlap: live [{workload.start[j]}, {workload.end[j]}]"
+                    f" and [{workload.start[i]}, {workload.end[i]}], addresses "
+                    f"[{off[j]}, {off[j] + size[j]}) and [{off[i]}, {off[i] + size[i]})"
+                )
+        active.append(int(i))
+    total = workload.total_benefit
+    return float(workload.benefit[placed].sum() / total) if total > 0 else 0.0
+
+
+def placed_bytes_fraction(workload: Workload, offsets: Any) -> float:
+    """Fraction of the workload's bytes that ``offsets`` puts in fast memory."""
+    off = np.asarray(offsets)
+    return float(workload.size[off >= 0].sum() / max(workload.size.sum(), 1))
+
+
+def _fit(
+    chunks: list[tuple[int, int]], size: int, capacity: int, alignment: int, best: bool
+) -> int:
+    """Offset for ``size`` bytes among ``chunks`` ((offset, end) of time-overlapping placed
+    buffers): lowest gap (first fit) or smallest gap that fits (best fit); -1 if none."""
+    chunks = sorted(chunks)
+    choice, choice_gap = -1, None
+    cur = 0
+    for lo, hi in chunks + [(capacity, capacity)]:
+        if lo >= cur:
+            gap = lo - cur
+            if gap >= size and cur + size <= capacity:
+                if not best:
+                    return cur
+                if choice_gap is None or gap < choice_gap:
+                    choice, choice_gap = cur, gap
+        cur = max(cur, -(-hi // alignment) * alignment)
+    return choice
+
+
+def _greedy(
+    workload: Workload, capacity: int, alignment: int, order: np.ndarray, best: bool
+) -> np.ndarray:
+    size = aligned_sizes(workload, alignment)
+    offsets = np.full(workload.num_buffers, -1, np.int64)
+    placed: list[int] = []
+    for i in order:
+        i = int(i)
+        chunks = [
+            (int(offsets[j]), int(offsets[j] + size[j]))
+            for j in placed
+            if workload.start[j] <= workload.end[i] and workload.start[i] <= workload.end[j]
+        ]
+        off = _fit(chunks, int(size[i]), capacity, alignment, best)
+        if off >= 0:
+            offsets[i] = off
+            placed.append(i)
+    return offsets
+
+
+def xla_best_fit(workload: Workload, capacity: int, alignment: int = 1) -> np.ndarray:
+    """XLA-style greedy: memory-boundedness order, best-fit gap, spill what fits nowhere.
+
+    Order: ``benefit / sqrt(size)`` descending, then size descending, then duration
+    descending, then start (``Workload.order("xla")``). For each buffer, the gaps between
+    time-overlapping placed chunks (candidate offset after a chunk = its end rounded up to the
+    alignment) are walked in offset order and the smallest gap that fits is taken.
+
+    Returns:
+        [N] int64 byte offsets, -1 = slow memory.
+    """
+    return _greedy(workload, int(capacity), int(alignment), workload.order("xla"), best=True)
+
+
+def first_fit(workload: Workload, capacity: int, alignment: int = 1) -> np.ndarray:
+    """First fit in schedule order (start, then larger first): the lowest gap that fits.
+
+    Returns:
+        [N] int64 byte offsets, -1 = slow memory.
+    """
+    return _greedy(workload, int(capacity), int(alignment), workload.order("start"), best=False)
+
+
+def optimal(
+    workload: Workload,
+    capacity: int,
+    time_limit: float = 5.0,
+    alignment: int = 1,
+    num_workers: int = 1,
+    return_info: bool = False,
+):
+    """Best mapping by CP-SAT (the ``ortools`` extra): exact when solved to optimality.
+
+    Model: per buffer a presence literal and an offset (in alignment units); optional
+    intervals in time ``[start, end + 1)`` and address ``[offset, offset + size)`` with
+    ``AddNoOverlap2D``; maximise the summed benefit (scaled to integers, 1e6 per workload
+    total). Intended for small workloads (tens of buffers).
+
+    Args:
+        workload: the buffers.
+        capacity: fast-memory bytes.
+        time_limit: solver wall-clock limit in seconds.
+        alignment: bytes per address unit.
+        num_workers: CP-SAT search workers.
+        return_info: also return ``{"status", "objective", "bound"}`` (normalised benefits;
+            ``bound`` is an upper bound on every method's return).
+
+    Returns:
+        [N] int64 byte offsets, -1 = slow memory (and the info dict when ``return_info``).
+
+    Raises:
+        RuntimeError: if the solver finds no feasible solution within ``time_limit`` (the
+            empty mapping is always feasible, so this means a solver failure).
+    """
+    from ortools.sat.python import cp_model  # lazy: optional dependency
+
+    units = -(-workload.size // alignment)
+    cap = int(capacity) // alignment
+    total = workload.total_benefit
+    weights = np.rint(workload.benefit / (total if total > 0 else 1.0) * 1e6).astype(np.int64)
+    model = cp_model.CpModel()
+    present, offs, x_iv, y_iv = [], [], [], []
+    for i in range(workload.num_buffers):
+        u = int(units[i])
+        lit = model.NewBoolVar(f"p{i}")
+        if u > cap:
+            model.Add(lit == 0)
+        off = model.NewIntVar(0, max(cap - u, 0), f"o{i}")
+        s, e = int(workload.start[i]), int(workload.end[i]) + 1
+        x_iv.append(model.NewOptionalFixedSizeIntervalVar(s, e - s, lit, f"x{i}"))
+        y_iv.append(model.NewOptionalFixedSizeIntervalVar(off, u, lit, f"y{i}"))
+        present.append(lit)
+        offs.append(off)
+    model.AddNoOverlap2D(x_iv, y_iv)
+    model.Maximize(sum(int(w) * p for w, p in zip(weights, present, strict=True)))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(time_limit)
+    solver.parameters.num_workers = int(num_workers)
+    status = solver.Solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise RuntimeError(f"CP-SAT found no solution: {solver.StatusName(status)}")
+    offsets = np.full(workload.num_buffers, -1, np.int64)
+    for i in range(workload.num_buffers):
+        if solver.Value(present[i]):
+            offsets[i] = solver.Value(offs[i]) * alignment
+    if not return_info:
+        return offsets
+    info = {
+        "status": solver.StatusName(status),
+        "objective": solver.ObjectiveValue() / 1e6,
+        "bound": solver.BestObjectiveBound() / 1e6,
+    }
+    return offsets, info

@@ -1,0 +1,315 @@
+"""Workloads of the memory-mapping game: buffers with sizes, live ranges and benefits.
+
+A :class:`Workload` is host-side numpy data: for each buffer its size in bytes (int64, real
+training steps exceed 2 GiB), its inclusive live range ``[start, end]`` in the program's
+schedule, and its *benefit*, the seconds saved by putting it in fast memory.
+
+Cost model (after XLA's memory-space assignment): a buffer's uses move
+``bytes_moved`` bytes (written once by its producer, read by each consumer; a slicing consumer
+reads only what it slices). Moving them over fast instead of slow memory saves
+``bytes_moved * (1 / slow_bw - 1 / fast_bw)`` seconds, optionally capped by the consumers'
+compute time (an instruction cannot run faster than its arithmetic; see
+``accelrl.envs.malloc.xla_dump``). Inputs without access data (the MiniMalloc CSVs) fall back
+to ``bytes_moved = size``, which makes the game plain packing (benefit proportional to size).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_SLOW_BW = 1.0e12
+"""Default slow-memory (HBM-like) bandwidth in bytes/s."""
+DEFAULT_FAST_BW = 1.0e13
+"""Default fast-memory (on-chip) bandwidth in bytes/s."""
+
+DATA_DIR = Path(__file__).parent / "data"
+DATASET_NPZ = DATA_DIR / "workloads.npz"
+DATASET_JSON = DATA_DIR / "workloads.json"
+
+ORDERS = ("start", "xla", "size")
+
+
+def benefit_seconds(
+    bytes_moved: np.ndarray, fast_bw: float = DEFAULT_FAST_BW, slow_bw: float = DEFAULT_SLOW_BW
+) -> np.ndarray:
+    """Seconds saved by serving ``bytes_moved`` from fast instead of slow memory.
+
+    Args:
+        bytes_moved: [N] bytes each buffer's uses move.
+        fast_bw: fast-memory bandwidth (bytes/s), must exceed ``slow_bw``.
+        slow_bw: slow-memory bandwidth (bytes/s).
+
+    Returns:
+        [N] float64 seconds, ``bytes_moved * (1/slow_bw - 1/fast_bw)``.
+    """
+    if not (fast_bw > slow_bw > 0):
+        raise ValueError(f"need fast_bw > slow_bw > 0, got fast_bw={fast_bw}, slow_bw={slow_bw}")
+    return np.asarray(bytes_moved, np.float64) * (1.0 / slow_bw - 1.0 / fast_bw)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Workload:
+    """One program's buffers (host-side numpy arrays, index = buffer id)."""
+
+    size: np.ndarray
+    """[N] int64 bytes, >= 0."""
+    start: np.ndarray
+    """[N] int64 first schedule step at which the buffer is live (inclusive)."""
+    end: np.ndarray
+    """[N] int64 last schedule step at which the buffer is live (inclusive), >= start."""
+    benefit: np.ndarray
+    """[N] float64 seconds saved when the buffer lives in fast memory, >= 0."""
+    bytes_moved: np.ndarray | None = None
+    """[N] int64 bytes the buffer's uses move (None: unknown, benefit was given directly)."""
+    name: str = "workload"
+    """Human-readable name, e.g. ``"resnet/train/b8"``."""
+
+    def __post_init__(self) -> None:
+        size = np.asarray(self.size, np.int64).reshape(-1)
+        start = np.asarray(self.start, np.int64).reshape(-1)
+        end = np.asarray(self.end, np.int64).reshape(-1)
+        benefit = np.asarray(self.benefit, np.float64).reshape(-1)
+        n = size.shape[0]
+        for field, arr in (("start", start), ("end", end), ("benefit", benefit)):
+            if arr.shape[0] != n:
+                raise ValueError(f"{self.name}: {field} has {arr.shape[0]} entries, size has {n}")
+        if n and size.min() < 0:
+            raise ValueError(f"{self.name}: negative size for buffer {int(np.argmin(size))}")
+        if n and start.min() < 0:
+            raise ValueError(f"{self.name}: negative start for buffer {int(np.argmin(start))}")
+        bad = np.flatnonzero(end < start)
+        if bad.size:
+            raise ValueError(f"{self.name}: buffer {int(bad[0])} ends before it starts")
+        if n and not (np.all(np.isfinite(benefit)) and benefit.min() >= 0):
+            raise ValueError(f"{self.name}: benefits must be finite and >= 0")
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "benefit", benefit)
+        if self.bytes_moved is not None:
+            moved = np.asarray(self.bytes_moved, np.int64).reshape(-1)
+            if moved.shape[0] != n:
+                raise ValueError(f"{self.name}: bytes_moved has {moved.shape[0]} entries, not {n}")
+            object.__setattr__(self, "bytes_moved", moved)
+
+    # ---- derived quantities -------------------------------------------------------------------
+    @property
+    def num_buffers(self) -> int:
+        return int(self.size.shape[0])
+
+    @property
+    def horizon(self) -> int:
+        """Number of schedule steps (``max(end) + 1``)."""
+        return int(self.end.max()) + 1 if self.num_buffers else 0
+
+    @property
+    def total_benefit(self) -> float:
+        return float(self.benefit.sum())
+
+    def live_profile(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bytes and number of buffers live at every schedule step: ([T] int64, [T] int64)."""
+        t = self.horizon
+        d_bytes = np.zeros(t + 1, np.int64)
+        d_count = np.zeros(t + 1, np.int64)
+        np.add.at(d_bytes, self.start, self.size)
+        np.add.at(d_bytes, self.end + 1, -self.size)
+        np.add.at(d_count, self.start, 1)
+        np.add.at(d_count, self.end + 1, -1)
+        return np.cumsum(d_bytes)[:t], np.cumsum(d_count)[:t]
+
+    @property
+    def peak_live_bytes(self) -> int:
+        """The most bytes live at one schedule step (a lower bound on any full packing)."""
+        return int(self.live_profile()[0].max()) if self.num_buffers else 0
+
+    @property
+    def peak_live_count(self) -> int:
+        """The most buffers live at one schedule step."""
+        return int(self.live_profile()[1].max()) if self.num_buffers else 0
+
+    def overlaps(self) -> np.ndarray:
+        """[N, N] bool: buffers i and j (i != j) are live at a common step."""
+        o = (self.start[:, None] <= self.end[None, :]) & (self.start[None, :] <= self.end[:, None])
+        np.fill_diagonal(o, False)
+        return o
+
+    # ---- benefit / ordering -------------------------------------------------------------------
+    def with_bandwidths(
+        self, fast_bw: float = DEFAULT_FAST_BW, slow_bw: float = DEFAULT_SLOW_BW
+    ) -> Workload:
+        """The same buffers with benefits recomputed from ``bytes_moved`` (uncapped model)."""
+        moved = self.size if self.bytes_moved is None else self.bytes_moved
+        return dataclasses.replace(self, benefit=benefit_seconds(moved, fast_bw, slow_bw))
+
+    def memory_boundedness(self) -> np.ndarray:
+        """[N] ``benefit / sqrt(size)``, XLA's ordering key."""
+        return self.benefit / np.sqrt(np.maximum(self.size, 1))
+
+    def order(self, kind: str = "start") -> np.ndarray:
+        """The order in which the game offers buffers: [N] int64 permutation of buffer ids.
+
+        * ``"start"``: by start, then larger first, then id (the sweep-line order, default);
+        * ``"xla"``: by memory-boundedness descending, then size descending, then duration
+          descending, then start (XLA's memory-space-assignment order);
+        * ``"size"``: by size descending, then duration descending, then id (XLA's heap packer).
+        """
+        ids = np.arange(self.num_buffers)
+        dur = self.end - self.start
+        if kind == "start":
+            keys = (ids, -self.size, self.start)
+        elif kind == "xla":
+            keys = (ids, self.start, -dur, -self.size, -self.memory_boundedness())
+        elif kind == "size":
+            keys = (ids, -dur, -self.size)
+        else:
+            raise ValueError(f"unknown order {kind!r}; choose one of {ORDERS}")
+        return np.lexsort(keys)
+
+    # ---- MiniMalloc CSV -----------------------------------------------------------------------
+    @classmethod
+    def from_minimalloc_csv(
+        cls,
+        path: str | Path,
+        fast_bw: float = DEFAULT_FAST_BW,
+        slow_bw: float = DEFAULT_SLOW_BW,
+    ) -> Workload:
+        """Read MiniMalloc's ``id,lower,upper,size`` CSV (half-open lifespans ``[lower, upper)``).
+
+        Buffers keep the file's row order as ids. Without access data, ``bytes_moved = size``
+        (benefit proportional to size).
+
+        Raises:
+            ValueError: naming the file and line for a missing column, a non-integer, a negative
+                size, ``upper <= lower`` or a negative ``lower``.
+        """
+        path = Path(path)
+        rows: list[tuple[int, int, int]] = []
+        with path.open(newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{path}: empty file (expected header id,lower,upper,size)")
+            header = [h.strip() for h in header]
+            missing = [c for c in ("lower", "upper", "size") if c not in header]
+            if missing:
+                raise ValueError(f"{path}:1: missing column(s) {missing} in header {header}")
+            col = {c: header.index(c) for c in ("lower", "upper", "size")}
+            for lineno, row in enumerate(reader, start=2):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"{path}:{lineno}: expected {len(header)} fields, got {len(row)}: {row}"
+                    )
+                vals = {}
+                for c, i in col.items():
+                    text = row[i].strip()
+                    try:
+                        vals[c] = int(text)
+                    except ValueError:
+                        raise ValueError(
+                            f"{path}:{lineno}: {c}={text!r} is not an integer"
+                        ) from None
+                if vals["size"] < 0:
+                    raise ValueError(f"{path}:{lineno}: negative size {vals['size']}")
+                if vals["lower"] < 0:
+                    raise ValueError(f"{path}:{lineno}: negative lower {vals['lower']}")
+                if vals["upper"] <= vals["lower"]:
+                    raise ValueError(
+                        f"{path}:{lineno}: upper={vals['upper']} <= lower={vals['lower']}"
+                    )
+                rows.append((vals["lower"], vals["upper"], vals["size"]))
+        if not rows:
+            raise ValueError(f"{path}: no buffers")
+        arr = np.asarray(rows, np.int64)
+        size = arr[:, 2]
+        return cls(
+            size=size,
+            start=arr[:, 0],
+            end=arr[:, 1] - 1,
+            benefit=benefit_seconds(size, fast_bw, slow_bw),
+            bytes_moved=None,
+            name=path.name.split(".")[0],
+        )
+
+    def to_minimalloc_csv(self, path: str | Path) -> None:
+        """Write MiniMalloc's ``id,lower,upper,size`` CSV (``upper = end + 1``)."""
+        with Path(path).open("w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["id", "lower", "upper", "size"])
+            for i in range(self.num_buffers):
+                w.writerow([i, int(self.start[i]), int(self.end[i]) + 1, int(self.size[i])])
+
+
+# ---- the shipped dataset ----------------------------------------------------------------------
+def save_dataset(
+    workloads: Sequence[Workload], meta: dict, npz_path: Path = DATASET_NPZ, json_path: Path = DATASET_JSON
+) -> None:
+    """Write workloads as one compressed npz (concatenated arrays) plus a json index."""
+    counts = np.asarray([w.num_buffers for w in workloads], np.int64)
+    cat = lambda f: np.concatenate([getattr(w, f) for w in workloads])  # noqa: E731
+    moved = np.concatenate(
+        [w.size if w.bytes_moved is None else w.bytes_moved for w in workloads]
+    )
+    np.savez_compressed(
+        npz_path,
+        counts=counts,
+        size=cat("size"),
+        start=cat("start").astype(np.int32),
+        end=cat("end").astype(np.int32),
+        benefit=cat("benefit"),
+        bytes_moved=moved,
+    )
+    index = dict(meta)
+    index["names"] = [w.name for w in workloads]
+    json_path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+
+
+def dataset_index(json_path: Path = DATASET_JSON) -> dict:
+    """The shipped dataset's json index (names, split, cost-model settings, models)."""
+    return json.loads(Path(json_path).read_text())
+
+
+def load_dataset(
+    split: str | None = None, npz_path: Path = DATASET_NPZ, json_path: Path = DATASET_JSON
+) -> list[Workload]:
+    """Load the shipped workloads.
+
+    Args:
+        split: ``"train"``, ``"test"`` (split by model: test programs come from models never
+            seen in training) or None for all.
+
+    Returns:
+        list of :class:`Workload`, named ``"<model>/<mode>/b<batch>"``.
+    """
+    index = dataset_index(json_path)
+    with np.load(npz_path) as z:
+        data = {k: z[k] for k in z.files}
+    bounds = np.concatenate([[0], np.cumsum(data["counts"])])
+    keep = None
+    if split is not None:
+        if split not in index["split"]:
+            raise ValueError(f"unknown split {split!r}; choose one of {sorted(index['split'])}")
+        keep = set(index["split"][split])
+    out = []
+    for k, name in enumerate(index["names"]):
+        if keep is not None and name.split("/")[0] not in keep:
+            continue
+        sl = slice(bounds[k], bounds[k + 1])
+        out.append(
+            Workload(
+                size=data["size"][sl],
+                start=data["start"][sl],
+                end=data["end"][sl],
+                benefit=data["benefit"][sl],
+                bytes_moved=data["bytes_moved"][sl],
+                name=name,
+            )
+        )
+    return out
