@@ -27,6 +27,9 @@ from accelrl.envs.vec import (
 
 # Environment modules register their ids on import (keep this list in sync with docs/envs/).
 from accelrl.envs import _builtin  # noqa: E402,F401  isort: skip
+from accelrl.envs.gymnasium_adapter import register_all as _register_gymnasium  # noqa: E402
+
+_register_gymnasium()
 
 __all__ = [
     "GYMNAX_KNOWN_FAULTS",
