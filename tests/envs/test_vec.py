@@ -1,0 +1,149 @@
+"""Batched env and batch-level wrappers: resets, episode statistics, observation normalisation."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from accelrl.envs import EpisodeStatistics, NormalizeObservation, VecEnv, as_batched, make
+from accelrl.envs.vec import RunningMeanStd, params_in_axes
+
+B = 6
+
+
+def _run(wrapper, params, steps, key=0, action_fn=None):
+    obs, state = wrapper.reset(jax.random.key(key), params)
+    out = []
+    for t in range(steps):
+        action = jnp.zeros(B, jnp.int32) if action_fn is None else action_fn(t)
+        obs, state, r, term, trunc, info = wrapper.step(jax.random.key(1000 + t), state, action, params)
+        out.append((obs, r, term, trunc, info))
+    return state, out
+
+
+def test_episode_statistics_match_a_python_count():
+    env, params = make("CartPole-v1")
+    params = params.replace(max_steps_in_episode=15)  # truncation and termination both occur
+    wrapper = EpisodeStatistics(VecEnv(env, B))
+    _, out = _run(wrapper, params, 60, action_fn=lambda t: jnp.full(B, t % 3 == 0, jnp.int32))
+    ret = np.zeros(B)
+    length = np.zeros(B, int)
+    finished = 0
+    for obs, r, term, trunc, info in out:
+        ret += np.asarray(r)
+        length += 1
+        done = np.asarray(term | trunc)
+        np.testing.assert_array_equal(np.asarray(info["returned_episode"]), done)
+        for i in np.flatnonzero(done):
+            assert info["returned_episode_returns"][i] == pytest.approx(ret[i])
+            assert int(info["returned_episode_lengths"][i]) == length[i]
+            finished += 1
+        ret[done] = 0
+        length[done] = 0
+    assert finished >= B  # every copy finished at least one episode
+    assert np.all(np.asarray(out[-1][4]["returned_episode_lengths"]) <= 15)
+
+
+def test_reset_only_where_done_and_final_observation():
+    env, params = make("CartPole-v1")
+    vec = VecEnv(env, B)
+    obs, state = vec.reset(jax.random.key(0), params)
+    for t in range(40):
+        obs, state, r, term, trunc, info = vec.step(jax.random.key(t), state, jnp.ones(B, jnp.int32), params)
+        done = np.asarray(info["done"])
+        np.testing.assert_array_equal(done, np.asarray(term | trunc))
+        keep = ~done
+        np.testing.assert_array_equal(np.asarray(obs)[keep], np.asarray(info["final_observation"])[keep])
+        assert np.all(np.asarray(state.time)[done] == 0)
+    # the reset hook runs under a cond: not a full reset of every copy on every step
+    jaxpr = str(jax.make_jaxpr(lambda s: vec.step(jax.random.key(0), s, jnp.ones(B, jnp.int32), params))(state))
+    assert "cond[" in jaxpr
+
+
+def test_reset_hook_can_be_overridden():
+    env, params = make("CartPole-v1")
+
+    class FixedStart(VecEnv):
+        """Every reset starts at the same state (what a snapshot bank plugs in)."""
+
+        def reset_copies(self, key, params):
+            obs, state = super().reset_copies(jax.random.key(42), params)
+            return obs, state
+
+    vec = FixedStart(env, B)
+    obs0, state = vec.reset(jax.random.key(0), params)
+    np.testing.assert_array_equal(np.asarray(obs0)[0], np.asarray(obs0)[0])
+    starts = []
+    for t in range(80):
+        obs, state, r, term, trunc, info = vec.step(jax.random.key(t), state, jnp.zeros(B, jnp.int32), params)
+        if bool(info["done"].any()):
+            starts.append(np.asarray(obs)[np.asarray(info["done"])])
+    assert starts
+    ref = np.asarray(super(FixedStart, vec).reset_copies(jax.random.key(42), params)[0])
+    for s in starts:
+        assert any(np.allclose(s[0], r) for r in ref)
+
+
+def test_per_copy_params():
+    env, params = make("CartPole-v1")
+    limits = jnp.array([3, 5, 7, 9, 11, 13])
+    batched = params.replace(max_steps_in_episode=limits)
+    axes = params_in_axes(batched, params)
+    assert axes.max_steps_in_episode == 0 and axes.gravity is None
+    wrapper = EpisodeStatistics(VecEnv(env, B))
+    _, out = _run(wrapper, batched, 14, action_fn=lambda t: jnp.full(B, t % 2, jnp.int32))
+    first_done = [next(t for t, o in enumerate(out) if bool(o[4]["done"][i])) + 1 for i in range(B)]
+    assert first_done == limits.tolist()
+
+
+def test_running_mean_std_matches_numpy():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, (16, 3)).astype(np.float32) for _ in range(5)]
+    stats = RunningMeanStd.create(jnp.asarray(batches[0]))
+    for b in batches:
+        stats = stats.update(jnp.asarray(b))
+    allx = np.concatenate(batches)
+    np.testing.assert_allclose(np.asarray(stats.mean), allx.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(stats.var), allx.var(0), rtol=1e-3)
+
+
+def test_normalize_observation_shares_stats_and_freezes():
+    env, params = make("CartPole-v1")
+    wrapper = NormalizeObservation(VecEnv(env, B), clip=5.0)
+    state, out = _run(wrapper, params, 20, action_fn=lambda t: jnp.full(B, t % 2, jnp.int32))
+    assert state.stats.mean.shape == (4,)  # one set of statistics for the whole batch
+    assert float(state.stats.count) == pytest.approx(B * 21, rel=1e-3)
+    assert all(np.abs(np.asarray(o[0])).max() <= 5.0 for o in out)
+    frozen = NormalizeObservation.freeze(state)
+    _, _, *_rest = wrapper.step(jax.random.key(0), frozen, jnp.zeros(B, jnp.int32), params)
+    after = wrapper.step(jax.random.key(0), frozen, jnp.zeros(B, jnp.int32), params)[1]
+    np.testing.assert_array_equal(np.asarray(after.stats.mean), np.asarray(frozen.stats.mean))
+
+
+def test_wrapper_errors_and_as_batched():
+    env, _ = make("CartPole-v1")
+    with pytest.raises(TypeError, match="batched env"):
+        EpisodeStatistics(env)
+    with pytest.raises(ValueError, match="num_envs"):
+        VecEnv(env, 0)
+    vec = VecEnv(env, 4)
+    assert as_batched(vec, 4) is vec
+    with pytest.raises(ValueError, match="num_envs=4"):
+        as_batched(vec, 8)
+    with pytest.raises(TypeError):
+        VecEnv(vec, 2)
+    assert isinstance(as_batched(env, 3), VecEnv)
+
+
+def test_multi_agent_batched(toy_marl_id):
+    env, params = make(toy_marl_id)
+    wrapper = EpisodeStatistics(VecEnv(env, B))
+    obs, state = wrapper.reset(jax.random.key(0), params)
+    assert set(obs) == set(env.agents) and obs["agent_0"].shape == (B, 2)
+    actions = {a: jnp.full(B, 2, jnp.int32) for a in env.agents}
+    for t in range(10):
+        obs, state, r, term, trunc, info = wrapper.step(jax.random.key(t), state, actions, params)
+    assert set(info["returned_episode_returns"]) == set(env.agents)
+    assert bool(info["returned_episode"].any())
