@@ -31,7 +31,7 @@ def test_episode_statistics_match_a_python_count():
     ret = np.zeros(B)
     length = np.zeros(B, int)
     finished = 0
-    for obs, r, term, trunc, info in out:
+    for _obs, r, term, trunc, info in out:
         ret += np.asarray(r)
         length += 1
         done = np.asarray(term | trunc)
