@@ -32,12 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
+from accelrl.agents.base import action_spec, episode_metrics, obs_normalizer, wrap_env
 from accelrl.agents.distributions import mask_logits, masked_categorical, tanh_gaussian
+from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
 from accelrl.agents.networks import ACTIVATIONS, MLP, split_observation
 from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
-from accelrl.envs.vec import BatchedEnv, EpisodeStatistics, as_batched
+from accelrl.envs.vec import BatchedEnv
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and hyperparameters
@@ -348,17 +349,6 @@ class SACState:
     """f32, mean length of those episodes (NaN before any)."""
 
 
-def _with_episode_statistics(env: BatchedEnv) -> BatchedEnv:
-    """Add :class:`EpisodeStatistics` unless it is already in the wrapper chain."""
-    e = env
-    while True:
-        if isinstance(e, EpisodeStatistics):
-            return env
-        if not hasattr(e, "inner"):
-            return EpisodeStatistics(env)
-        e = e.inner
-
-
 # ---------------------------------------------------------------------------------------------
 # Agent
 
@@ -378,21 +368,12 @@ class SAC:
 
     def __post_init__(self):
         cfg = self.config
-        space = self.env.single_action_space(self.env_params)
-        self.continuous = isinstance(space, spaces.Box)
+        spec = action_spec(self.env, self.env_params)  # raises for unsupported spaces
+        self.continuous = spec.kind == "continuous"
+        self.action_dim = spec.dim
         if self.continuous:
-            shape = tuple(space.shape)
-            if len(shape) != 1:
-                raise ValueError(f"SAC needs a flat Box action space, got shape {shape}")
-            self.action_dim = shape[0]
-            self.action_low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), shape)
-            self.action_high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), shape)
-            if not bool(jnp.all(jnp.isfinite(self.action_low) & jnp.isfinite(self.action_high))):
-                raise ValueError("SAC needs finite action bounds (a tanh-squashed policy)")
-        elif isinstance(space, spaces.Discrete):
-            self.action_dim = int(space.n)
-        else:
-            raise ValueError(f"SAC supports Box and Discrete action spaces, got {type(space).__name__}")
+            self.action_low = jnp.asarray(spec.low, jnp.float32)
+            self.action_high = jnp.asarray(spec.high, jnp.float32)
         self.actor = SACActor(
             self.action_dim, self.continuous, tuple(cfg.actor_hidden_sizes), cfg.activation,
             cfg.log_std_min, cfg.log_std_max,
@@ -518,13 +499,8 @@ class SAC:
             key=key,
             env_steps=state.env_steps + self.config.num_envs,
         )
-        finished = info["returned_episode"]
-        stats = (
-            jnp.sum(jnp.where(finished, info["returned_episode_returns"], 0.0)),
-            jnp.sum(jnp.where(finished, info["returned_episode_lengths"], 0).astype(jnp.float32)),
-            jnp.sum(finished.astype(jnp.float32)),
-        )
-        return state, stats
+        keys = ("returned_episode", "returned_episode_returns", "returned_episode_lengths")
+        return state, {k: info[k] for k in keys}
 
     # -- learning -------------------------------------------------------------------------
 
@@ -532,18 +508,33 @@ class SAC:
         updates, opt_state = self.adam.update(grads, opt_state, params)
         return optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates)), opt_state
 
+    def td_target(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array) -> jax.Array:
+        """Soft TD targets ``f32[B]`` of a batch, from the target critics and the current policy.
+
+        ``V(s') = min_i Q'_i(s', a') - alpha log pi(a'|s')`` with ``a' ~ pi(.|s')`` (continuous)
+        or its expectation over actions (discrete); ``y = r + gamma (1 - terminated) V(s')``.
+        """
+        alpha = jnp.exp(state.log_alpha)
+        x_next, mask_next = split_observation(batch.next_obs)
+        if self.continuous:
+            pi_next, _ = self._continuous_policy(state.actor_params, x_next)
+            a_next, logp_next = pi_next.sample_and_log_prob(seed=key)
+            q_next = self.critic.apply(state.target_critic_params, x_next, a_next).min(axis=0)
+            v_next = q_next - alpha * logp_next
+        else:
+            p_next, logp_next = self._discrete_log_probs(state.actor_params, x_next, mask_next)
+            q_next = self.critic.apply(state.target_critic_params, x_next).min(axis=0)
+            v_next = discrete_soft_value(p_next, logp_next, q_next, alpha)
+        return soft_td_target(batch.reward, batch.terminated, v_next, hparams.gamma)
+
     def _losses_continuous(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array):
         """Gradient step pieces for continuous actions; returns new state pieces and metrics."""
         k_next, k_pi = jax.random.split(key)
         alpha = jnp.exp(state.log_alpha)
         x, _ = split_observation(batch.obs)
-        x_next, _ = split_observation(batch.next_obs)
 
         # CRITIC
-        pi_next, _ = self._continuous_policy(state.actor_params, x_next)
-        a_next, logp_next = pi_next.sample_and_log_prob(seed=k_next)
-        q_next = self.critic.apply(state.target_critic_params, x_next, a_next).min(axis=0)
-        target = soft_td_target(batch.reward, batch.terminated, q_next - alpha * logp_next, hparams.gamma)
+        target = self.td_target(state, hparams, batch, k_next)
 
         def c_loss(params):
             q = self.critic.apply(params, x, batch.action)
@@ -565,16 +556,11 @@ class SAC:
 
     def _losses_discrete(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array):
         """Gradient step pieces for discrete actions (expectations over actions, no sampling)."""
-        del key
         alpha = jnp.exp(state.log_alpha)
         x, mask = split_observation(batch.obs)
-        x_next, mask_next = split_observation(batch.next_obs)
 
         # CRITIC
-        p_next, logp_next = self._discrete_log_probs(state.actor_params, x_next, mask_next)
-        q_next = self.critic.apply(state.target_critic_params, x_next).min(axis=0)
-        v_next = discrete_soft_value(p_next, logp_next, q_next, alpha)
-        target = soft_td_target(batch.reward, batch.terminated, v_next, hparams.gamma)
+        target = self.td_target(state, hparams, batch, key)
 
         def c_loss(params):
             q_all = self.critic.apply(params, x)  # [2, B, K]
@@ -642,15 +628,12 @@ class SAC:
 
     def _update(self, state: SACState, hparams: SACHparams):
         # COLLECT
-        state, (ret, length, count) = jax.lax.scan(self._env_step, state, None, self.config.rollout_steps)
-        count, ret, length = count.sum(), ret.sum(), length.sum()
+        state, episodes = jax.lax.scan(self._env_step, state, None, self.config.rollout_steps)
         # LEARN (after the warm-up)
         ready = state.env_steps >= max(self.config.learning_starts, 1)
         state, metrics = jax.lax.cond(ready, self._learn, self._skip, state, hparams)
         # EPISODE STATISTICS (carried forward when no episode finished)
-        safe = jnp.maximum(count, 1.0)
-        episode_return = jnp.where(count > 0, ret / safe, state.episode_return)
-        episode_length = jnp.where(count > 0, length / safe, state.episode_length)
+        episode_return, episode_length = episode_metrics(episodes, state.episode_return, state.episode_length)
         state = state.replace(
             update_step=state.update_step + 1, episode_return=episode_return, episode_length=episode_length
         )
@@ -664,6 +647,23 @@ class SAC:
 
     def _run(self, state: SACState, hparams: SACHparams, n_updates: int):
         return jax.lax.scan(lambda s, _: self._update(s, hparams), state, None, n_updates)
+
+    def evaluate(
+        self, state: SACState, key: jax.Array, num_episodes: int, deterministic: bool = True
+    ) -> jax.Array:
+        """Returns ``f32[num_episodes]`` of fresh episodes (one per copy of the unwrapped env).
+
+        Use a key training never draws from (``agents.evaluation.evaluation_key(seed)``).
+        """
+        normalize = obs_normalizer(self.env, state.env_state)
+
+        def policy(obs, k):
+            return self.act(state, obs, k, deterministic)
+
+        return evaluate_policy(
+            self.env.env, self.env_params, policy, key, num_episodes,
+            max_episode_steps(self.env_params), obs_fn=normalize,
+        )
 
     def train(self, key: jax.Array) -> tuple[SACState, dict[str, jax.Array]]:
         """Init with default hyperparameters and run all ``num_updates`` updates."""
@@ -681,10 +681,11 @@ def make_sac(config: SACConfig, env: Any, env_params: Any = None) -> SAC:
         env_params: environment parameters (default: the environment's defaults).
 
     Raises:
-        ValueError: invalid config, or an action space SAC cannot handle.
+        ValueError: invalid config; ``UnsupportedEnvironmentError`` (a ValueError) for
+            multi-agent environments or action spaces SAC cannot handle.
     """
     config.validate()
-    batched = _with_episode_statistics(as_batched(env, config.num_envs))
+    batched = wrap_env(env, config.num_envs)
     env_params = batched.default_params if env_params is None else env_params
     return SAC(config=config, env=batched, env_params=env_params)
 
