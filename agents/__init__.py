@@ -8,9 +8,11 @@ names to ``(ConfigClass, make_agent)``.
 
 from accelrl.agents.base import Agent, UnsupportedEnvironmentError
 from accelrl.agents.ppo import PPO, PPOConfig, PPOHparams, PPOState, make_ppo
+from accelrl.agents.sac import SACConfig, make_sac
 
 AGENTS: dict[str, tuple[type, object]] = {
     "ppo": (PPOConfig, make_ppo),
+    "sac": (SACConfig, make_sac),
 }
 
 __all__ = [

@@ -38,7 +38,7 @@ from accelrl.agents.distributions import mask_logits, masked_categorical, tanh_g
 from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
 from accelrl.agents.networks import ACTIVATIONS, MLP, split_observation
 from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
-from accelrl.envs.vec import BatchedEnv
+from accelrl.envs.vec import BatchedEnv, params_in_axes
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and hyperparameters
@@ -387,12 +387,21 @@ class SAC:
         self.steps_per_update = cfg.steps_per_update
         self.init = jax.jit(self._init)
         self.run = jax.jit(self._run, static_argnums=2)
+        self.evaluate = jax.jit(self._evaluate, static_argnums=(2, 3))
 
     # -- policy ---------------------------------------------------------------------------
 
     def default_hparams(self) -> SACHparams:
-        """Default hyperparameters (target-entropy scale 0.89 for discrete actions)."""
-        return SACHparams() if self.continuous else SACHparams(target_entropy_scale=0.89)
+        """Default hyperparameters as float32 scalars (target-entropy scale 0.89 for discrete)."""
+        hp = SACHparams() if self.continuous else SACHparams(target_entropy_scale=0.89)
+        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp)
+
+    @property
+    def _unbatched_params(self) -> Any:
+        """Env params without a per-copy batch axis (evaluation runs its own batch)."""
+        ref = self.env.default_params
+        batched = any(a == 0 for a in jax.tree.leaves(params_in_axes(self.env_params, ref)))
+        return ref if batched else self.env_params
 
     def target_entropy(self, hparams: SACHparams) -> jax.Array:
         """``-scale * D`` (continuous) or ``scale * log K`` (discrete)."""
@@ -648,12 +657,14 @@ class SAC:
     def _run(self, state: SACState, hparams: SACHparams, n_updates: int):
         return jax.lax.scan(lambda s, _: self._update(s, hparams), state, None, n_updates)
 
-    def evaluate(
+    def _evaluate(
         self, state: SACState, key: jax.Array, num_episodes: int, deterministic: bool = True
     ) -> jax.Array:
-        """Returns ``f32[num_episodes]`` of fresh episodes (one per copy of the unwrapped env).
+        """``agent.evaluate``: ``f32[num_episodes]`` returns of fresh episodes (jitted).
 
-        Use a key training never draws from (``agents.evaluation.evaluation_key(seed)``).
+        One episode per copy of the unwrapped env, with the training env params (the
+        environment's defaults when those carry a per-copy batch axis). Use a key training
+        never draws from (``agents.evaluation.evaluation_key(seed)``).
         """
         normalize = obs_normalizer(self.env, state.env_state)
 
@@ -661,8 +672,8 @@ class SAC:
             return self.act(state, obs, k, deterministic)
 
         return evaluate_policy(
-            self.env.env, self.env_params, policy, key, num_episodes,
-            max_episode_steps(self.env_params), obs_fn=normalize,
+            self.env.env, self._unbatched_params, policy, key, num_episodes,
+            max_episode_steps(self._unbatched_params), obs_fn=normalize,
         )
 
     def train(self, key: jax.Array) -> tuple[SACState, dict[str, jax.Array]]:
