@@ -94,4 +94,38 @@ def evaluate_policy(
     return jax.lax.while_loop(cond, body, init).returns
 
 
-__all__ = ["evaluate_policy", "evaluation_key", "max_episode_steps", "training_key"]
+
+
+def evaluate_seeds(
+    agent: Any, state: Any, seeds: list[int], num_episodes: int, deterministic: bool = True
+) -> dict[str, Any]:
+    """Evaluate a seed-batched train state; one row of ``num_episodes`` returns per seed.
+
+    Each seed is evaluated with :func:`evaluation_key(seed)`, which training never uses.
+
+    Returns:
+        A JSON-ready summary: ``mean_return`` (over seeds of the per-seed means),
+        ``std_return`` (across seeds), ``returns`` (per-seed mean return, aligned with
+        ``seeds``), ``episode_returns`` (``[S][num_episodes]``), and the settings.
+    """
+    import numpy as np
+
+    keys = jnp.stack([evaluation_key(s) for s in seeds])
+    returns = jax.vmap(lambda s, k: agent.evaluate(s, k, num_episodes, deterministic))(state, keys)
+    returns = np.asarray(jax.device_get(returns), np.float64)
+    per_seed = returns.mean(axis=1)
+    return {
+        "mean_return": float(per_seed.mean()),
+        "std_return": float(per_seed.std()),
+        "returns": [float(x) for x in per_seed],
+        "seeds": [int(s) for s in seeds],
+        "episode_returns": returns.tolist(),
+        "num_episodes": int(num_episodes),
+        "deterministic": bool(deterministic),
+        "update_step": int(np.asarray(state.update_step).reshape(-1)[0]),
+        "env_steps": int(np.asarray(state.env_steps).reshape(-1)[0]),
+        "evaluation_keys": "fold_in(PRNGKey(seed), 0xE7A1); training uses fold_in(PRNGKey(seed), 0x7A1)",
+    }
+
+
+__all__ = ["evaluate_policy", "evaluate_seeds", "evaluation_key", "max_episode_steps", "training_key"]
