@@ -10,6 +10,7 @@ same actions and compares observations, rewards, terminations, truncations, the 
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ def check_step(
     *,
     atol: float = 1e-4,
     corrupt: Callable[[MPEState], MPEState] | None = None,
-    transition: Callable | None = None,
+    compiled: tuple[Callable, Callable] | None = None,
     report: dict[str, float] | None = None,
 ) -> list[str]:
     """Step ``ref`` (mpe2) and ``env`` from the same state with ``actions``; list mismatches.
@@ -134,7 +135,7 @@ def check_step(
         actions: one action per agent (numpy).
         atol: absolute tolerance for every compared quantity.
         corrupt: applied to accelrl's next state before the comparison (tests of the checker).
-        transition: jitted ``env.transition`` (pass one to avoid recompiling).
+        compiled: ``compile_env(env)`` (pass it to avoid recompiling every step).
         report: dict updated with the largest error per quantity.
 
     Returns:
@@ -142,7 +143,7 @@ def check_step(
     """
     report = {} if report is None else report
     errors: list[str] = []
-    transition = transition or jax.jit(env.transition)
+    transition, world_state = compiled or compile_env(env)
     state = state_from_reference(env, ref)
     _compare("colors", env.colors(state)[:, :3], reference_colors(ref), atol, report, errors)
     jactions = {a: jnp.asarray(v) for a, v in actions.items()}
@@ -158,10 +159,28 @@ def check_step(
         _compare(f"truncated[{a}]", trunc[a], trunc_r[a], 0, report, errors)
     raw = ref.unwrapped
     if not bool(trunc["__all__"] | term["__all__"]):  # mpe2's state() is defined mid-episode
-        _compare("world_state", env.world_state(nxt, params), raw.state(), atol, report, errors)
+        _compare("world_state", world_state(nxt, params), raw.state(), atol, report, errors)
     for f in ("p_pos", "p_vel", "c", "goals", "time"):
         _compare(f"state.{f}", getattr(nxt, f), getattr(nxt_r, f), atol, report, errors)
     return errors
+
+
+def compile_env(env: MPEEnv) -> tuple[Callable, Callable]:
+    """Jitted ``(env.transition, env.world_state)``."""
+    return jax.jit(env.transition), jax.jit(env.world_state)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_env(env_id: str, action_type: str, kwargs_items: tuple) -> tuple:
+    from accelrl.envs.registry import make
+
+    env, _ = make(env_id, action_type=action_type, **dict(kwargs_items))
+    return env, compile_env(env)
+
+
+def compiled_env(env_id: str, action_type: str = "discrete", **kwargs) -> tuple:
+    """``(env, compile_env(env))`` for an id, cached so repeated checks compile once."""
+    return _compiled_env(env_id, action_type, tuple(sorted(kwargs.items())))
 
 
 def random_actions(env: MPEEnv, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -210,13 +229,10 @@ def check_episodes(
         scenario_params: accelrl params fields to set (e.g. ``local_ratio``).
         stop_at_first: stop at the first failing step.
     """
-    from accelrl.envs.registry import make
-
     env_kwargs = env_kwargs or {}
-    env, _ = make(env_id, action_type=action_type, **env_kwargs)
+    env, compiled = compiled_env(env_id, action_type, **env_kwargs)
     params = params_for_reference(env, max_cycles, **(scenario_params or {}))
     ref = reference_env(env_id, action_type, max_cycles, **env_kwargs, **(ref_kwargs or {}))
-    transition = jax.jit(env.transition)
     rng = np.random.default_rng(seed)
     report: dict[str, float] = {}
     mismatches: list[str] = []
@@ -231,7 +247,7 @@ def check_episodes(
                 random_actions(env, rng),
                 atol=atol,
                 corrupt=corrupt,
-                transition=transition,
+                compiled=compiled,
                 report=report,
             )
             steps += 1

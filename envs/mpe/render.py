@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 WIDTH = HEIGHT = 700
 
@@ -48,6 +48,7 @@ def render_frame(env: Any, states: list) -> np.ndarray:
         draw.ellipse(box, fill=fill, outline=(0, 0, 0), width=1)
     # utterances of agents that can speak
     c = np.asarray(state.c)
+    font = ImageFont.load_default(size=24)
     line = 0
     for i, name in enumerate(env.agents):
         if env.layout.silent[i]:
@@ -62,6 +63,7 @@ def render_frame(env: Any, states: list) -> np.ndarray:
             (WIDTH * 0.05, HEIGHT * 0.95 - HEIGHT * 0.05 * line),
             f"{name} sends {word}",
             fill=(0, 0, 0),
+            font=font,
         )
         line += 1
     return np.asarray(image, np.uint8)
