@@ -11,6 +11,7 @@ checkpoints. With several local devices the seed axis is sharded across them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -77,6 +78,14 @@ def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
+def _vmapped(agent: Any) -> tuple[Callable, Callable]:
+    """Seed-vmapped, jitted ``run`` and ``init`` of ``agent`` (cached: runners of the same agent
+    share compiled programs)."""
+    run = jax.jit(jax.vmap(agent.run, in_axes=(0, 0, None)), static_argnums=2)
+    return run, jax.jit(jax.vmap(agent.init))
+
+
 class Runner:
     """Runs an agent for several seeds in one vmapped program, in segments.
 
@@ -89,7 +98,9 @@ class Runner:
         segments: about how many segments to split the run into (progress/checkpoint points).
         checkpoint_every: save a checkpoint every this many segments (and at the end).
         progress: show a tqdm progress bar.
-        on_segment: optional callback ``(state, metrics_of_segment) -> None`` after each segment.
+        on_segment: optional callback ``(runner, state, metrics_of_segment) -> None`` after each
+            segment (after its checkpoint); it may change ``runner.hparams`` (data, no
+            recompilation), e.g. for a schedule or a tuner.
     """
 
     def __init__(
@@ -103,7 +114,7 @@ class Runner:
         segments: int = 20,
         checkpoint_every: int = 5,
         progress: bool = True,
-        on_segment: Callable[[Any, dict[str, np.ndarray]], None] | None = None,
+        on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], None] | None = None,
     ):
         if not seeds:
             raise ValueError("need at least one seed")
@@ -119,8 +130,7 @@ class Runner:
         self.checkpoint_every = max(1, int(checkpoint_every))
         self.progress = progress
         self.on_segment = on_segment
-        self._run = jax.jit(jax.vmap(agent.run, in_axes=(0, 0, None)), static_argnums=2)
-        self._init = jax.jit(jax.vmap(agent.init))
+        self._run, self._init = _vmapped(agent)
         self._sharding = self._make_sharding()
 
     # -- placement --------------------------------------------------------------------------
@@ -218,10 +228,10 @@ class Runner:
                 state, done = new_state, done + n
                 metrics = {k: np.concatenate([metrics[k], v], 1) if k in metrics else v for k, v in seg.items()}
                 segment_index += 1
-                if self.on_segment is not None:
-                    self.on_segment(state, seg)
                 if done == total or segment_index % self.checkpoint_every == 0:
                     last_ckpt = self._save(state, metrics, done) or last_ckpt
+                if self.on_segment is not None:
+                    self.on_segment(self, state, seg)
                 # PROGRESS
                 elapsed = time.perf_counter() - t0
                 sps = (done - steps0) * agent.steps_per_update * len(self.seeds) / max(elapsed, 1e-9)

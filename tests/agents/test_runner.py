@@ -1,0 +1,127 @@
+"""Runner and checkpoints: same seed same metrics, bit-for-bit resume, NaN stop, segments."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from accelrl.agents.base import ActionSpec, UnsupportedEnvironmentError, check_action_kind
+from accelrl.agents.checkpoint import latest_checkpoint, list_checkpoints, load_metadata
+from accelrl.agents.configs import apply_overrides, config_from_dict, config_to_dict, default_config
+from accelrl.agents.ppo import PPOConfig, PPOHparams, make_ppo
+from accelrl.agents.reporting import bootstrap_ci, read_seed_metrics
+from accelrl.agents.runner import NaNError, Runner, choose_segment
+from accelrl.envs import make
+
+TINY = PPOConfig(num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, total_timesteps=4 * 8 * 4)
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def agent():
+    env, params = make("CartPole-v1")
+    return make_ppo(TINY, env, params)
+
+
+@pytest.fixture(scope="module")
+def reference(agent, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    runner = Runner(agent, [0, 1], out_dir=out, segments=2, checkpoint_every=1, progress=False)
+    return runner.train(), out
+
+
+def test_same_seed_same_metrics(agent, reference):
+    result, _ = reference
+    again = Runner(agent, [0, 1], segments=2, progress=False).train()
+    assert set(again.metrics) == set(result.metrics)
+    for k, v in result.metrics.items():
+        assert v.shape == (2, 4)
+        np.testing.assert_array_equal(v, again.metrics[k])
+    # different seeds differ
+    other = Runner(agent, [2, 3], segments=2, progress=False).train()
+    assert not np.array_equal(other.metrics["loss"], result.metrics["loss"])
+
+
+def test_resume_continues_bit_for_bit(agent, reference, tmp_path):
+    result, _ = reference
+
+    def crash(runner, state, seg):  # a crash right after the first segment's checkpoint
+        raise Crash
+
+    runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, checkpoint_every=1, progress=False, on_segment=crash)
+    with pytest.raises(Crash):
+        runner.train()
+    ckpt = latest_checkpoint(tmp_path / "checkpoints")
+    assert ckpt is not None and load_metadata(ckpt)["update_step"] == 2
+    resumed = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, progress=False)
+    state, _ = resumed.restore()
+    out = resumed.train(state)
+    for k, v in result.metrics.items():
+        np.testing.assert_array_equal(v, out.metrics[k], err_msg=k)
+    for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(out.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert read_seed_metrics(tmp_path, [0, 1])["loss"].shape == (2, 4)
+
+
+def test_checkpoint_files_and_metadata(reference):
+    _, out = reference
+    ckpts = list_checkpoints(out / "checkpoints")
+    assert len(ckpts) == 1 and ckpts[0].name == "step_000004"
+    meta = load_metadata(ckpts[0])
+    assert meta["seeds"] == [0, 1] and meta["update_step"] == 4
+    rows = (out / "seed_1" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("update,") and len(rows) == 5
+    data = json.loads((out / "seed_0" / "metrics.json").read_text())
+    assert data["seed"] == 0 and len(data["metrics"]["episode_return"]) == 4
+
+
+def test_nan_stops_with_message_and_keeps_last_good_checkpoint(agent, reference, tmp_path):
+    def poison(runner, state, seg):  # hparams are data: a NaN learning rate from segment 2 on
+        runner.hparams = runner.hparams.replace(learning_rate=jnp.full((2,), jnp.nan))
+
+    runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, checkpoint_every=1, progress=False, on_segment=poison)
+    with pytest.raises(NaNError, match=r"at update 3 \(env step 96\) of seed 0.*step_000002"):
+        runner.train()
+    ckpt = latest_checkpoint(tmp_path / "checkpoints")
+    assert ckpt.name == "step_000002"
+    _, hp = Runner(agent, [0, 1], out_dir=tmp_path, progress=False).restore()
+    assert np.isfinite(np.asarray(hp.learning_rate)).all()
+
+
+def test_choose_segment():
+    assert choose_segment(100, 20) == 5
+    assert choose_segment(390, 20) in (15, 26, 30, 13)
+    assert 390 % choose_segment(390, 20) == 0
+    assert choose_segment(97, 20) == 5  # prime: falls back to ceil and a remainder segment
+    assert choose_segment(3, 20) == 1
+
+
+def test_bootstrap_ci_brackets_mean():
+    vals = np.array([[0.0, 1.0], [10.0, 1.0], [20.0, 1.0]])
+    mean, low, high = bootstrap_ci(vals)
+    np.testing.assert_allclose(mean, [10.0, 1.0])
+    assert low[0] < 10.0 < high[0] and low[1] == high[1] == 1.0
+
+
+def test_defaults_and_overrides_roundtrip():
+    cfg, hp = default_config("ppo", "CartPole-v1")
+    assert cfg.total_timesteps == 100_000 and hp["learning_rate"] == 1e-3
+    assert default_config("ppo", "Acrobot-v1")[0].normalize_obs
+    cfg2, hps = apply_overrides(cfg, PPOHparams(), {"hidden-sizes": "32,32", "gamma": "0.9", "anneal_lr": "false"})
+    assert cfg2.hidden_sizes == (32, 32) and hps.gamma == 0.9 and cfg2.anneal_lr is False
+    assert config_from_dict(PPOConfig, json.loads(json.dumps(config_to_dict(cfg2)))) == cfg2
+    with pytest.raises(ValueError, match="Did you mean: --learning_rate"):
+        apply_overrides(cfg, PPOHparams(), {"learning_rat": "1"})
+    with pytest.raises(ValueError, match="cannot parse"):
+        apply_overrides(cfg, PPOHparams(), {"num_envs": "many"})
+
+
+def test_check_action_kind_rejects_mismatch():
+    check_action_kind("X", ActionSpec("discrete", 2), ("discrete",), "Env")
+    with pytest.raises(UnsupportedEnvironmentError, match="X supports discrete actions, but Env has continuous"):
+        check_action_kind("X", ActionSpec("continuous", 1), ("discrete",), "Env")
