@@ -18,7 +18,8 @@ Sweep line: the state keeps a table of ``max_live`` slots with the placed buffer
 still meet a buffer yet to come. Before a step, a slot is freed when its buffer ends before
 the earliest start among the buffers not yet offered (``sweep``). In start order that is the
 current buffer's start, so the table holds at most the peak number of simultaneously live
-buffers, and a step costs O(max_live^2 + K * max_live), independent of ``max_buffers``.
+buffers, and a step costs O(max_live log max_live + num_bins * max_live) (a sort, binary
+searches, running maxima), independent of ``max_buffers``.
 Other orders are supported exactly, but keep more buffers in the table (up to all of them);
 :meth:`MallocGame.params_for` computes the slots an order needs and refuses params that do not
 fit. If the table is ever full, placements are masked (spilling stays legal).
@@ -223,9 +224,11 @@ class MallocGame(environment.Environment):
             raise ValueError(f"{workload.name}: {n} buffers > max_buffers={big_n}")
         if n == 0:
             raise ValueError(f"{workload.name}: no buffers")
-        perm = workload.order(self.order if order is None else order) if (
-            order is None or isinstance(order, str)
-        ) else np.asarray(order, np.int64)
+        perm = (
+            workload.order(self.order if order is None else order)
+            if (order is None or isinstance(order, str))
+            else np.asarray(order, np.int64)
+        )
         if sorted(perm.tolist()) != list(range(n)):
             raise ValueError(f"{workload.name}: order is not a permutation of 0..{n - 1}")
         need = required_slots(workload, perm)
@@ -236,7 +239,9 @@ class MallocGame(environment.Environment):
             )
         units = -(-workload.size // alignment)
         if units.max() >= BIG or capacity // alignment >= BIG or workload.horizon >= BIG:
-            raise ValueError(f"{workload.name}: sizes/steps overflow int32 at alignment {alignment}")
+            raise ValueError(
+                f"{workload.name}: sizes/steps overflow int32 at alignment {alignment}"
+            )
         total = workload.total_benefit
         benefit = workload.benefit / total if total > 0 else np.zeros(n)
         pad = big_n - n
@@ -275,9 +280,7 @@ class MallocGame(environment.Environment):
         ``capacity_fraction``, ...). ``max_buffers``/``max_live`` default to the smallest that fit.
         """
         kwargs.setdefault("max_buffers", max(w.num_buffers for w in workloads))
-        kwargs.setdefault(
-            "max_live", max(required_slots(w, w.order(order)) for w in workloads)
-        )
+        kwargs.setdefault("max_live", max(required_slots(w, w.order(order)) for w in workloads))
         env = cls(default_workload=workloads[0], order=order, **kwargs)
         return env, env.make_params(workloads)
 
@@ -362,8 +365,12 @@ class MallocGame(environment.Environment):
         tops = state.slot_off + state.slot_size
         c = jnp.concatenate([jnp.zeros(1, jnp.int32), tops])
         valid = jnp.concatenate([jnp.ones(1, bool), ov])
-        clash = ov[None, :] & (c[:, None] < tops[None, :]) & (state.slot_off[None, :] < (c + size)[:, None])
-        feasible = valid & (c + size <= cap) & ~clash.any(axis=1)
+        # c clashes with j iff off_j < c + size and top_j > c: with the overlapping buffers
+        # sorted by offset, compare c with the highest top among those starting below c + size
+        lows, highs = self._sorted_overlapping(state, ov)
+        below = jnp.searchsorted(lows, c + size, side="left")
+        clash = (below > 0) & (highs[jnp.maximum(below - 1, 0)] > c)
+        feasible = valid & (c + size <= cap) & ~clash
         srt = jnp.sort(jnp.where(feasible, c, BIG))
         uniq = (srt < BIG) & jnp.concatenate([jnp.ones(1, bool), srt[1:] != srt[:-1]])
         rank = jnp.cumsum(uniq) - 1
@@ -376,6 +383,15 @@ class MallocGame(environment.Environment):
             can_place=active & jnp.any(~used),
         )
         return self._observe(state, params), state
+
+    @staticmethod
+    def _sorted_overlapping(state: EnvState, ov: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Offsets of the overlapping buffers ascending (BIG-padded) and the running max of
+        their tops (-1-padded): [L], [L]. O(L log L)."""
+        key = jnp.where(ov, state.slot_off, BIG)
+        perm = jnp.argsort(key)
+        tops = jnp.where(ov, state.slot_off + state.slot_size, -1)[perm]
+        return key[perm], jax.lax.cummax(tops)
 
     def _overlapping(self, state: EnvState, params: EnvParams, i: jax.Array) -> jax.Array:
         """[L] bool: used slots whose buffer shares a schedule step with buffer ``i``."""
@@ -417,11 +433,9 @@ class MallocGame(environment.Environment):
         buf = [self._buffer_features(params, state, t + d) for d in range(1 + self.lookahead)]
         # candidate offsets and the free run above each
         real_c = jnp.arange(K) < state.num_cand
-        above = jnp.where(
-            ov[None, :] & (state.slot_off[None, :] >= state.cand[:, None]),
-            state.slot_off[None, :],
-            cap_i,
-        ).min(axis=1)
+        lows, _ = self._sorted_overlapping(state, ov)
+        nxt = jnp.searchsorted(lows, state.cand, side="left")
+        above = jnp.minimum(lows[jnp.minimum(nxt, self.max_live - 1)], cap_i)
         cand_f = jnp.where(real_c, state.cand / cap, 0.0)
         gap_f = jnp.where(real_c, (above - state.cand) / cap, 0.0)
         # free-memory summary over the live range: occupied share of each address bin
@@ -438,9 +452,7 @@ class MallocGame(environment.Environment):
                 state.placed_benefit,
             ]
         )
-        feats = jnp.concatenate(
-            buf + [cand_f, gap_f, jnp.clip(occ, 0.0, 1.0), glob]
-        )
+        feats = jnp.concatenate(buf + [cand_f, gap_f, jnp.clip(occ, 0.0, 1.0), glob])
         feats = jnp.clip(feats, 0.0, FEATURE_CLIP).astype(jnp.float32)
         mask = jnp.concatenate(
             [jnp.ones(1, bool), (jnp.arange(K) < state.num_cand) & state.can_place]

@@ -41,7 +41,12 @@ class ReferenceGame:
         self.benefit = [float(x) for x in np.asarray(params.benefit)[:n]]
         self.order = [int(x) for x in np.asarray(params.order)[:n]]
         self.capacity = int(params.capacity)
-        self.K, self.B, self.lookahead, self.max_live = num_candidates, num_bins, lookahead, max_live
+        self.K, self.B, self.lookahead, self.max_live = (
+            num_candidates,
+            num_bins,
+            lookahead,
+            max_live,
+        )
         self.horizon = max(self.end) + 1
 
     def reset(self) -> dict:
@@ -52,7 +57,9 @@ class ReferenceGame:
         return self._offer()
 
     def _overlapping(self, i: int) -> list[int]:
-        return [j for j in self.placed if self.start[j] <= self.end[i] and self.end[j] >= self.start[i]]
+        return [
+            j for j in self.placed if self.start[j] <= self.end[i] and self.end[j] >= self.start[i]
+        ]
 
     def _offer(self) -> dict:
         if self.t >= self.n:

@@ -249,14 +249,15 @@ class Workload:
 
 # ---- the shipped dataset ----------------------------------------------------------------------
 def save_dataset(
-    workloads: Sequence[Workload], meta: dict, npz_path: Path = DATASET_NPZ, json_path: Path = DATASET_JSON
+    workloads: Sequence[Workload],
+    meta: dict,
+    npz_path: Path = DATASET_NPZ,
+    json_path: Path = DATASET_JSON,
 ) -> None:
     """Write workloads as one compressed npz (concatenated arrays) plus a json index."""
     counts = np.asarray([w.num_buffers for w in workloads], np.int64)
     cat = lambda f: np.concatenate([getattr(w, f) for w in workloads])  # noqa: E731
-    moved = np.concatenate(
-        [w.size if w.bytes_moved is None else w.bytes_moved for w in workloads]
-    )
+    moved = np.concatenate([w.size if w.bytes_moved is None else w.bytes_moved for w in workloads])
     np.savez_compressed(
         npz_path,
         counts=counts,
