@@ -193,7 +193,7 @@ class Runner:
         from tqdm.auto import tqdm
 
         agent = self.agent
-        state = self.init_state() if state is None else state
+        state = self.init_state() if state is None else self._place(state)
         done = int(np.asarray(state.update_step).reshape(-1)[0])
         if metrics is None:
             metrics = {}
@@ -215,6 +215,7 @@ class Runner:
         try:
             while done < total:
                 n = min(self.segment, total - done)
+                self.hparams = self._place(self.hparams)  # a callback may have replaced them
                 new_state, seg = self._run(state, self.hparams, n)
                 seg = {k: np.asarray(v) for k, v in jax.device_get(seg).items()}
                 bad = _has_bad(seg)
