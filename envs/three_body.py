@@ -167,11 +167,6 @@ def _aarseth_timescale(a0x, a0y, a1x, a1y, j0x, j0y, j1x, j1y, dt):
     return jnp.sqrt(out)
 
 
-def _aarseth_start(ax, ay, jx, jy):
-    """Start-up Aarseth time scale min_i |a_i| / |j_i| (no higher derivatives known yet)."""
-    return jnp.min(jnp.stack([_norm(ax[i], ay[i]) / _norm(jx[i], jy[i]) for i in range(3)]))
-
-
 def _criterion_code(criterion: Any) -> Any:
     if isinstance(criterion, str):
         if criterion not in CRITERIA:
@@ -261,15 +256,16 @@ def hermite_init(
     x, y = _split(pos)
     vx, vy = _split(vel)
     ax, ay, jx, jy, coll = _forces_flat(x, y, vx, vy, mass, G)
-    code = _criterion_code(criterion)
-    timescale = _select_criterion(code, lambda: coll, lambda: _aarseth_start(ax, ay, jx, jy))
+    _criterion_code(
+        criterion
+    )  # validate; both start from the collision time (Aarseth needs a2, a3)
     return HermiteState(
         pos=pos,
         vel=vel,
         acc=_join(ax, ay),
         jerk=_join(jx, jy),
         t=jnp.zeros((), F64),
-        timescale=timescale,
+        timescale=coll,
     )
 
 
@@ -291,19 +287,15 @@ def _substep_flat(f: _Flat, t, timescale, mass, G, eta, t_end, criterion):
     ax1, ay1, jx1, jy1, coll = _forces_flat(xp, yp, vxp, vyp, mass, G)
 
     # CORRECT (Hut-Makino time-symmetric form)
-    vx1 = tuple(
-        f.vx[i] + h2 * (f.ax[i] + ax1[i]) + dt2_12 * (f.jx[i] - jx1[i]) for i in range(3)
-    )
-    vy1 = tuple(
-        f.vy[i] + h2 * (f.ay[i] + ay1[i]) + dt2_12 * (f.jy[i] - jy1[i]) for i in range(3)
-    )
+    vx1 = tuple(f.vx[i] + h2 * (f.ax[i] + ax1[i]) + dt2_12 * (f.jx[i] - jx1[i]) for i in range(3))
+    vy1 = tuple(f.vy[i] + h2 * (f.ay[i] + ay1[i]) + dt2_12 * (f.jy[i] - jy1[i]) for i in range(3))
     x1 = tuple(f.x[i] + h2 * (f.vx[i] + vx1[i]) + dt2_12 * (f.ax[i] - ax1[i]) for i in range(3))
     y1 = tuple(f.y[i] + h2 * (f.vy[i] + vy1[i]) + dt2_12 * (f.ay[i] - ay1[i]) for i in range(3))
 
     # NEXT TIME SCALE (Aarseth's only from full-length substeps: a landing step may be tiny)
     def aarseth():
         tau = _aarseth_timescale(f.ax, f.ay, ax1, ay1, f.jx, f.jy, jx1, jy1, dt)
-        return jnp.where(last, timescale, tau)
+        return jnp.where(last | ~(tau > 0.0) | ~jnp.isfinite(tau), timescale, tau)
 
     new_timescale = _select_criterion(criterion, lambda: coll, aarseth)
     t1 = jnp.where(last, t_end, t + dt)
@@ -452,7 +444,7 @@ class EnvParams:
     """Physical time between check times, yr."""
     num_checks: int = 100
     """Check times per episode (100 in training = 10 yr, 300 in evaluation)."""
-    max_decisions: int = 2000
+    max_decisions: int = 4000
     """Cap on all decisions (check times plus extra decisions inside encounters): truncates."""
     max_substeps_per_decision: int = DEFAULT_MAX_SUBSTEPS_PER_DECISION
     """C: a decision ends after this many substeps if the check time is not reached."""
@@ -466,6 +458,9 @@ class EnvParams:
     """W2: weight of the W2 / |log10 mu| term (rewards large steps)."""
     w_compute: float = 0.0
     """Extra compute-cost term: reward -= w_compute * substeps of the decision (0 = paper)."""
+    time_weighted_reward: bool = True
+    """Scale the paper's reward by the fraction of the check interval a decision covered (1 for
+    decisions that land on check times; extra decisions inside encounters earn their share)."""
     energy_reference: float = 1e-10
     """Error at which the energy term changes sign (the 1e-10 in log10(|dE| / 1e-10))."""
     reward_error_cap: float = 0.1
@@ -544,14 +539,37 @@ def initial_conditions(key: jax.Array, params: EnvParams) -> tuple[jax.Array, ja
         return pos, vel
 
 
+def paper_reward(energy_error: jax.Array, mu: jax.Array, t: jax.Array, params: EnvParams):
+    """The paper's reward R = -W0 log10(|dE| / 1e-10) / (|log10|dE||^3 t) + W2 / |log10 mu|.
+
+    Args:
+        energy_error: relative energy error dE (any sign); |dE| is clipped to
+            [1e-16, ``params.reward_error_cap``] so the value stays finite.
+        mu: time-step parameter of the decision.
+        t: time in check intervals (the paper's decision index).
+        params: weights ``w_energy`` (W0), ``w_action`` (W2) and ``energy_reference`` (1e-10).
+
+    Returns:
+        Scalar float64 (inside an x64 scope; float32 outside).
+    """
+    abs_err = jnp.clip(jnp.abs(energy_error), 1e-16, params.reward_error_cap)
+    log_err = jnp.log10(abs_err)
+    log_ref = jnp.log10(jnp.asarray(params.energy_reference, abs_err.dtype))
+    denom = jnp.maximum(jnp.abs(log_err), 1e-6) ** 3 * t
+    energy_term = -params.w_energy * (log_err - log_ref) / denom
+    abs_log_mu = jnp.maximum(jnp.abs(jnp.log10(jnp.asarray(mu, abs_err.dtype))), 1e-6)
+    return energy_term + params.w_action / abs_log_mu
+
+
 class ThreeBody(environment.Environment):
     """Choose the Hermite time-step parameter mu (discrete, ``num_actions`` values).
 
     Observation (13 float32): x, y of the 3 bodies / 10 au; vx, vy in N-body velocity units
     (sqrt(G M_total / 1 au)); -log10|dE| (0 at reset).
     Reward (paper): R = -W0 log10(|dE| / 1e-10) / (|log10|dE||^3 t) + W2 / |log10 mu|
-    - w_compute * substeps, with t the physical time in check intervals (at least 1), and R = 0
-    at the first decision of an episode.
+    with t the physical time in check intervals (at least 1), R = 0 at the first decision of an
+    episode; a decision cut short by the substep cap earns the covered fraction of the interval
+    (``time_weighted_reward``); minus ``w_compute * substeps`` (0 by default).
     """
 
     def __init__(self, num_actions: int = 10):
@@ -631,17 +649,15 @@ class ThreeBody(environment.Environment):
             reached = finite & (h.t >= t_check)
 
             # REWARD (paper's, with t in check intervals)
-            abs_err = jnp.clip(jnp.abs(error), 1e-16, params.reward_error_cap)
-            log_err = jnp.log10(abs_err)
             t_units = jnp.maximum(h.t / interval, 1.0)
-            energy_term = (
-                -params.w_energy
-                * (log_err - jnp.log10(jnp.asarray(params.energy_reference, F64)))
-                / (jnp.maximum(jnp.abs(log_err), 1e-6) ** 3 * t_units)
-            )
-            abs_log_mu = jnp.maximum(jnp.abs(jnp.log10(mu.astype(F64))), 1e-6)
-            action_term = params.w_action / abs_log_mu
-            reward = energy_term + action_term - params.w_compute * n.astype(F64)
+            reward = paper_reward(error, mu, t_units, params)
+            # a decision covering part of a check interval earns that fraction (no effect when
+            # decisions land on check times; keeps the return per physical time independent of C)
+            t_prev_check = state.checks.astype(F64) * interval
+            whole = ~finite | (reached & (state.hermite.t == t_prev_check))
+            covered = jnp.where(whole, 1.0, (h.t - state.hermite.t) / interval)
+            reward = reward * jnp.where(params.time_weighted_reward, covered, 1.0)
+            reward = reward - params.w_compute * n.astype(F64)
             reward = jnp.where(state.time == 0, 0.0, reward).astype(jnp.float32)
 
             new = EnvState(
@@ -674,7 +690,9 @@ class ThreeBody(environment.Environment):
             v_unit = jnp.sqrt(jnp.asarray(params.G, F64) * jnp.sum(jnp.asarray(params.masses, F64)))
             err = jnp.abs(state.energy_error)
             log_err = jnp.where(err > 0.0, -jnp.log10(jnp.maximum(err, 1e-16)), 0.0)
-            obs = jnp.concatenate([h.pos.reshape(-1) / 10.0, h.vel.reshape(-1) / v_unit, log_err[None]])
+            obs = jnp.concatenate(
+                [h.pos.reshape(-1) / 10.0, h.vel.reshape(-1) / v_unit, log_err[None]]
+            )
             return obs.astype(jnp.float32)
 
     def is_terminal(self, state: EnvState, params: EnvParams) -> jax.Array:
@@ -777,6 +795,7 @@ __all__ = [
     "hermite_substep",
     "initial_conditions",
     "integrate",
+    "paper_reward",
     "render_orbits",
     "total_energy",
 ]
