@@ -1,0 +1,27 @@
+"""SAC learns Pendulum-v1 (slow: about 2 minutes on 2 CPU cores)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import accelrl.envs as E
+from accelrl.agents.evaluation import evaluation_key, training_key
+from accelrl.agents.sac import SAC_DEFAULTS, make_sac
+
+
+@pytest.mark.slow
+def test_sac_reaches_minus_250_on_pendulum_in_8k_steps():
+    # Budget: 8,000 environment steps, one gradient step each (rl-zoo's Pendulum-v1 settings:
+    # lr 1e-3, 256x256 networks, batch 256, automatic entropy tuning).
+    config, overrides = SAC_DEFAULTS["classic_continuous"]
+    config = dataclasses.replace(config, total_timesteps=8_000)
+    env, params = E.make("Pendulum-v1")
+    agent = make_sac(config, env, params)
+    hp = agent.default_hparams().replace(**overrides)
+    state, metrics = agent.run(agent.init(training_key(0), hp), hp, agent.num_updates)
+    assert np.all(np.isfinite(np.asarray(metrics["critic_loss"])))
+    returns = agent.evaluate(state, evaluation_key(0), 20, True)
+    assert float(returns.mean()) >= -250.0, np.asarray(returns)
+    stochastic = agent.evaluate(state, evaluation_key(1), 20, False)
+    assert float(stochastic.mean()) >= -250.0, np.asarray(stochastic)
