@@ -1,0 +1,195 @@
+"""Benchmark: the vmapped ThreeBody environment against REBOUND (IAS15) one system at a time.
+
+For every batch size B and fixed mu, the environment steps B paper initial conditions for K
+decisions (each decision: to the next 0.1 yr check time or C substeps) under one jitted
+``lax.scan``; REBOUND then integrates a subset of the same systems, one by one, for the same
+physical time each reached. Reported per (C, mu, B):
+
+* system-years/s of both (and their ratio), median over repeats of wall-clock time,
+* useful Hermite substeps/s (substeps that advanced a system),
+* lockstep imbalance = substeps executed by the batch (B x the slowest copy, per decision) /
+  useful substeps,
+* median |dE| of both on the compared systems, side by side.
+
+Usage::
+
+    python -m accelrl.scripts.bench_three_body --quick
+    python -m accelrl.scripts.bench_three_body --batches 1 64 1024 8192 --caps 16 64
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tyro
+
+from accelrl.envs import three_body as tb
+
+
+@dataclass(frozen=True)
+class Args:
+    """Command-line options."""
+
+    batches: tuple[int, ...] = (1, 64, 1024, 8192)
+    """Batch sizes of the vmapped environment."""
+    mus: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
+    """Fixed time-step parameters."""
+    caps: tuple[int, ...] = (tb.DEFAULT_MAX_SUBSTEPS_PER_DECISION,)
+    """Substep caps C per decision to measure."""
+    decisions: int = 100
+    """Decisions K per timed run."""
+    repeats: int = 3
+    """Timed repeats (the median is reported)."""
+    rebound_systems: int = 32
+    """Systems integrated by REBOUND per (mu, B) for the speed and error comparison."""
+    seed: int = 0
+    """Seed of the initial conditions."""
+    quick: bool = False
+    """Short run: batches (1, 64, 1024), 10 decisions, 1 repeat, 8 REBOUND systems."""
+    json_out: str | None = None
+    """Write the rows as JSON here."""
+
+
+def rebound_run(pos, vel, mass, G, t_end):
+    """IAS15 on one system to ``t_end``: (|dE|, IAS15 steps, wall seconds, CPU seconds)."""
+    import rebound
+
+    sim = rebound.Simulation()
+    sim.G = G
+    sim.integrator = "ias15"
+    for i in range(3):
+        sim.add(m=float(mass[i]), x=pos[i, 0], y=pos[i, 1], vx=vel[i, 0], vy=vel[i, 1])
+    sim.move_to_com()
+    e0 = sim.energy()
+    start, cpu = time.perf_counter(), time.process_time()
+    sim.integrate(t_end, exact_finish_time=1)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return abs((sim.energy() - e0) / e0), sim.steps_done, wall, cpu
+
+
+def make_runner(env: tb.ThreeBody, decisions: int):
+    """jitted (state, params) -> (state, substeps [K, B]) for a fixed action 0."""
+
+    def one(state, params):
+        def body(s, _):
+            _, s, _, _, info = jax.vmap(env.step_env, in_axes=(None, 0, None, None))(
+                jax.random.PRNGKey(0), s, jnp.int32(0), params
+            )
+            return s, info["substeps"]
+
+        return jax.lax.scan(body, state, None, length=decisions)
+
+    return jax.jit(one)
+
+
+def bench(args: Args) -> list[dict]:
+    env = tb.ThreeBody(num_actions=1)
+    runners: dict[int, object] = {}
+    rows = []
+    for cap in args.caps:
+        for mu in args.mus:
+            params = env.default_params.replace(
+                mu_values=jnp.asarray([mu], jnp.float32),
+                max_substeps_per_decision=cap,
+                max_decisions=10**9,
+                num_checks=10**9,
+            )
+            for b in args.batches:
+                keys = jax.random.split(jax.random.PRNGKey(args.seed), b)
+                _, state0 = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(keys, params)
+                run = runners.setdefault(b, make_runner(env, args.decisions))
+                start = time.perf_counter()
+                jax.block_until_ready(run(state0, params))
+                compile_s = time.perf_counter() - start
+                walls, cpus = [], []
+                for _ in range(args.repeats):
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    state, subs = jax.block_until_ready(run(state0, params))
+                    walls.append(time.perf_counter() - w0)
+                    cpus.append(time.process_time() - c0)
+                wall = float(np.median(walls))
+                subs = np.asarray(subs)  # [K, B]
+                useful = int(subs.sum())
+                executed = int(subs.max(axis=1).sum()) * b
+                t = np.asarray(state.hermite.t, np.float64)
+                with jax.enable_x64(True):
+                    err = np.abs(np.asarray(state.energy_error, np.float64))
+
+                # REBOUND on a subset, same physical time per system
+                pos0, vel0 = np.asarray(state0.hermite.pos), np.asarray(state0.hermite.vel)
+                idx = np.arange(min(b, args.rebound_systems))
+                reb = [
+                    rebound_run(pos0[i], vel0[i], np.ones(3), tb.G_AU_MSUN_YR, float(t[i]))
+                    for i in idx
+                ]
+                reb_err = np.array([r[0] for r in reb])
+                reb_steps = np.array([r[1] for r in reb])
+                reb_wall = sum(r[2] for r in reb)
+                reb_cpu = sum(r[3] for r in reb)
+                row = {
+                    "C": cap,
+                    "mu": mu,
+                    "batch": b,
+                    "decisions": args.decisions,
+                    "compile_s": compile_s,
+                    "wall_s": wall,
+                    "cpu_s": float(np.median(cpus)),
+                    "system_years": float(t.sum()),
+                    "env_sysyr_per_s": float(t.sum()) / wall,
+                    "useful_substeps_per_s": useful / wall,
+                    "executed_substeps_per_s": executed / wall,
+                    "imbalance": executed / max(useful, 1),
+                    "checks_per_decision": float(t.sum() / 0.1 / (b * args.decisions)),
+                    "rebound_sysyr_per_s": float(t[idx].sum()) / reb_wall,
+                    "env_sysyr_per_cpu_s": float(t.sum()) / float(np.median(cpus)),
+                    "rebound_sysyr_per_cpu_s": float(t[idx].sum()) / max(reb_cpu, 1e-9),
+                    "rebound_steps_per_10yr": float(reb_steps.sum() / t[idx].sum() * 10),
+                    "env_median_dE": float(np.median(err[idx])),
+                    "rebound_median_dE": float(np.median(reb_err)),
+                    "env_median_dE_all": float(np.median(err)),
+                }
+                row["speedup"] = row["env_sysyr_per_s"] / row["rebound_sysyr_per_s"]
+                row["speedup_cpu"] = row["env_sysyr_per_cpu_s"] / row["rebound_sysyr_per_cpu_s"]
+                rows.append(row)
+                print(format_row(row), flush=True)
+    return rows
+
+
+HEADER = (
+    "|  C | mu    |    B | years | env sys-yr/s | REBOUND sys-yr/s | ratio | ratio (CPU s) | "
+    "useful substeps/s | imbalance | env median dE | REBOUND median dE |\n"
+    "|---:|:------|-----:|------:|-------------:|-----------------:|------:|--------------:|"
+    "------------------:|----------:|--------------:|------------------:|"
+)
+
+
+def format_row(r: dict) -> str:
+    return (
+        f"| {r['C']:>2} | {r['mu']:.0e} | {r['batch']:>4} | "
+        f"{r['system_years'] / r['batch']:>5.2f} | {r['env_sysyr_per_s']:>12,.0f} | "
+        f"{r['rebound_sysyr_per_s']:>16,.0f} | {r['speedup']:>5.1f} | {r['speedup_cpu']:>13.1f} | "
+        f"{r['useful_substeps_per_s'] / 1e6:>15.2f} M | {r['imbalance']:>9.2f} | "
+        f"{r['env_median_dE']:>13.1e} | {r['rebound_median_dE']:>17.1e} |"
+    )
+
+
+def main(args: Args | None = None) -> list[dict]:
+    args = tyro.cli(Args) if args is None else args
+    if args.quick:
+        args = replace(args, batches=(1, 64, 1024), decisions=10, repeats=1, rebound_systems=8)
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; K = {args.decisions} decisions")
+    print(HEADER, flush=True)
+    rows = bench(args)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
