@@ -80,12 +80,14 @@ def plot_learning_curve(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     steps = np.asarray(metrics["env_steps"][0])
     mean, low, high = bootstrap_ci(metrics[key])
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     ax.plot(steps, mean, lw=1.5, label=f"mean of {metrics[key].shape[0]} seeds")
     ax.fill_between(steps, low, high, alpha=0.3, label="95% bootstrap CI")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
     ax.set_xlabel("environment steps (per seed)")
     ax.set_ylabel(key.replace("_", " "))
     ax.set_title(title, fontsize=10)
