@@ -511,6 +511,15 @@ class EnvState:
     """Whether the integration produced a non-finite state (bool; the last finite is kept)."""
 
 
+def _param64(x: Any) -> jax.Array:
+    """A float param as float64, rounded to float32 first (call inside an x64 scope).
+
+    Params passed through ``jit`` in the default mode arrive as float32 while Python floats stay
+    exact; rounding both the same way keeps reset and step consistent (E0 and E use one G).
+    """
+    return jnp.asarray(x, jnp.float32).astype(F64)
+
+
 def _uniform53(bits: jax.Array) -> jax.Array:
     """Float64 uniforms in [0, 1) with 53 random bits from uint32 pairs [..., 2] (x64 scope)."""
     hi = (bits[..., 0] >> 6).astype(F64)  # 26 bits
@@ -526,14 +535,14 @@ def initial_conditions(key: jax.Array, params: EnvParams) -> tuple[jax.Array, ja
     """
     bits = jax.random.bits(key, (4, 2), jnp.uint32)  # drawn in the default (32-bit) mode
     with jax.enable_x64(True):
-        low = jnp.asarray(params.ic_low, F64)
-        high = jnp.asarray(params.ic_high, F64)
+        low = _param64(params.ic_low)
+        high = _param64(params.ic_high)
         k = low + (high - low) * _uniform53(bits)
         zero = jnp.zeros((), F64)
         pos = jnp.stack([jnp.stack([zero, zero]), k[0:2], k[2:4]])
-        v = jnp.asarray(params.initial_speed_kms, F64) * KMS_IN_AU_PER_YR
+        v = _param64(params.initial_speed_kms) * KMS_IN_AU_PER_YR
         vel = jnp.stack([jnp.stack([zero, v]), jnp.stack([-v, zero]), jnp.stack([zero, zero])])
-        m = jnp.asarray(params.masses, F64)[:, None]
+        m = _param64(params.masses)[:, None]
         pos = pos - jnp.sum(m * pos, 0) / jnp.sum(m)
         vel = vel - jnp.sum(m * vel, 0) / jnp.sum(m)
         return pos, vel
@@ -604,7 +613,7 @@ class ThreeBody(environment.Environment):
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         with jax.enable_x64(True):
             pos, vel = initial_conditions(key, params)
-            mass, G = jnp.asarray(params.masses, F64), jnp.asarray(params.G, F64)
+            mass, G = _param64(params.masses), _param64(params.G)
             h = hermite_init(pos, vel, mass, G, params.criterion)
             state = EnvState(
                 hermite=h,
@@ -624,8 +633,8 @@ class ThreeBody(environment.Environment):
     ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, jax.Array]]:
         mu = self.action_to_mu(action, params)
         with jax.enable_x64(True):
-            mass, G = jnp.asarray(params.masses, F64), jnp.asarray(params.G, F64)
-            interval = jnp.asarray(params.check_interval, F64)
+            mass, G = _param64(params.masses), _param64(params.G)
+            interval = _param64(params.check_interval)
 
             # INTEGRATE to the next check time or for C substeps
             t_check = (state.checks + 1).astype(F64) * interval
@@ -687,7 +696,7 @@ class ThreeBody(environment.Environment):
     def get_obs(self, state: EnvState, params: EnvParams, key: Any = None) -> jax.Array:
         with jax.enable_x64(True):
             h = state.hermite
-            v_unit = jnp.sqrt(jnp.asarray(params.G, F64) * jnp.sum(jnp.asarray(params.masses, F64)))
+            v_unit = jnp.sqrt(_param64(params.G) * jnp.sum(_param64(params.masses)))
             err = jnp.abs(state.energy_error)
             log_err = jnp.where(err > 0.0, -jnp.log10(jnp.maximum(err, 1e-16)), 0.0)
             obs = jnp.concatenate(
@@ -761,6 +770,8 @@ def render_orbits(states: list, size: int = 400) -> np.ndarray:
             xs = np.clip(np.rint(np.linspace(p0[0], p1[0], n)).astype(int), 0, size - 1)
             ys = np.clip(np.rint(np.linspace(p0[1], p1[1], n)).astype(int), 0, size - 1)
             img[ys, xs] = colour
+            img[np.minimum(ys + 1, size - 1), xs] = colour  # 2 px wide
+            img[ys, np.minimum(xs + 1, size - 1)] = colour
         cx, cy = np.clip(np.rint(track[-1]).astype(int), 3, size - 4)
         img[cy - 3 : cy + 4, cx - 3 : cx + 4] = colour
     return img

@@ -361,3 +361,15 @@ def test_render_draws_orbits(env_and_params, jitted):
     for colour in tb._COLORS:
         assert np.any(np.all(img == colour, axis=-1))
     assert np.all(tb.render_orbits([], size=32) == 255)
+
+
+def test_params_as_closure_constants_or_jit_arguments_agree(env_and_params):
+    """Python-float params (exact) and jit-argument params (float32) give one consistent G."""
+    env, params = env_and_params
+    key = jax.random.PRNGKey(0)
+    _, state = jax.jit(lambda k: env.reset_env(k, params))(key)  # params as constants
+    _, _, _, _, info = jax.jit(env.step_env)(key, state, jnp.int32(6), params)  # as arguments
+    step_const = jax.jit(lambda k, s: env.step_env(k, s, jnp.int32(6), params))
+    _, _, _, _, ref = step_const(key, state)
+    assert float(ref["energy_error"]) < 1e-9  # mu = 1e-2 over 0.1 yr
+    assert abs(float(info["energy_error"]) - float(ref["energy_error"])) < 1e-14
