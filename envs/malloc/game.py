@@ -18,8 +18,9 @@ Sweep line: the state keeps a table of ``max_live`` slots with the placed buffer
 still meet a buffer yet to come. Before a step, a slot is freed when its buffer ends before
 the earliest start among the buffers not yet offered (``sweep``). In start order that is the
 current buffer's start, so the table holds at most the peak number of simultaneously live
-buffers, and a step costs O(max_live log max_live + num_bins * max_live) (a sort, binary
-searches, running maxima), independent of ``max_buffers``.
+buffers. The table is kept sorted by offset (an insertion shifts entries by one), so the
+feasible canonical offsets come from running maxima/minima over it: a step costs
+O((K + num_bins) * max_live) elementwise work, no sort, no search over all buffers, independent of ``max_buffers``.
 Other orders are supported exactly, but keep more buffers in the table (up to all of them);
 :meth:`MallocGame.params_for` computes the slots an order needs and refuses params that do not
 fit. If the table is ever full, placements are masked (spilling stays legal).
@@ -102,6 +103,8 @@ class EnvState:
     """float32 ``max(end) + 1`` (feature scale)."""
     cand: jax.Array
     """[K] int32 feasible canonical offsets for the buffer on offer, ascending (0-padded)."""
+    cand_gap: jax.Array
+    """[K] int32 free run above each candidate (up to the next overlapping buffer or capacity)."""
     num_cand: jax.Array
     """int32 how many entries of ``cand`` are real."""
     can_place: jax.Array
@@ -132,8 +135,8 @@ class MallocGame(environment.Environment):
 
     def __init__(
         self,
-        max_buffers: int = 512,
-        max_live: int = 128,
+        max_buffers: int = 768,
+        max_live: int = 384,
         num_candidates: int = 8,
         num_bins: int = 16,
         lookahead: int = 2,
@@ -237,7 +240,7 @@ class MallocGame(environment.Environment):
                 f"{workload.name}: this order keeps up to {need} placed buffers live, "
                 f"> max_live={self.max_live}"
             )
-        units = -(-workload.size // alignment)
+        units = np.maximum(-(-workload.size // alignment), 1)  # a buffer takes >= 1 unit
         if units.max() >= BIG or capacity // alignment >= BIG or workload.horizon >= BIG:
             raise ValueError(
                 f"{workload.name}: sizes/steps overflow int32 at alignment {alignment}"
@@ -303,6 +306,7 @@ class MallocGame(environment.Environment):
             sweep=sweep.astype(jnp.int32),
             horizon=horizon.astype(jnp.float32),
             cand=jnp.zeros(K, jnp.int32),
+            cand_gap=jnp.zeros(K, jnp.int32),
             num_cand=jnp.asarray(0, jnp.int32),
             can_place=jnp.asarray(False),
             placed_benefit=jnp.asarray(0.0, jnp.float32),
@@ -320,10 +324,24 @@ class MallocGame(environment.Environment):
         # APPLY THE ACTION (illegal -> spill)
         place = (action >= 1) & (action <= K) & (k < state.num_cand) & state.can_place
         off = state.cand[k]
-        slot = jnp.argmax(~state.slot_used)
+        # INSERT into the table kept sorted by offset: the new entry goes to its sorted
+        # position p, one unused entry d is dropped, the entries between shift by one
+        L = self.max_live
+        idx = jnp.arange(L)
+        p = jnp.searchsorted(state.slot_off, off, side="left")
+        d = jnp.argmax(~state.slot_used)
+        right = d >= p  # shift [p, d) right, new entry at p; else shift (d, p) left, at p - 1
+        at = jnp.where(right, p, p - 1)
+        from_left = place & right & (idx > p) & (idx <= d)
+        from_right = place & ~right & (idx >= d) & (idx < p - 1)
 
         def put(arr, value):
-            return arr.at[slot].set(jnp.where(place, value, arr[slot]))
+            shifted = jnp.where(
+                from_left,
+                jnp.concatenate([arr[:1], arr[:-1]]),
+                jnp.where(from_right, jnp.concatenate([arr[1:], arr[-1:]]), arr),
+            )
+            return jnp.where(place & (idx == at), value, shifted)
 
         reward = jnp.where(place, params.benefit[i], 0.0).astype(jnp.float32)
         state = state.replace(
@@ -360,38 +378,39 @@ class MallocGame(environment.Environment):
         used = state.slot_used & (state.slot_end >= state.sweep[t])
         state = state.replace(slot_used=used)
         ov = self._overlapping(state, params, i)
-        # CANDIDATES: 0 and the tops of time-overlapping placed buffers, where the buffer fits
+        # CANDIDATES: 0 and the tops of time-overlapping placed buffers, where the buffer fits.
+        # The table is sorted by offset: after entry j, the free run starts at the highest
+        # overlapping top so far (``tops_so_far[j]``) and ends at the lowest overlapping offset
+        # after j (``lows[j + 1]``); its start is a feasible canonical offset iff the buffer
+        # fits in it. Position -1 is the run starting at 0. O(L), no search.
         size, cap = params.size[i], params.capacity
-        tops = state.slot_off + state.slot_size
-        c = jnp.concatenate([jnp.zeros(1, jnp.int32), tops])
-        valid = jnp.concatenate([jnp.ones(1, bool), ov])
-        # c clashes with j iff off_j < c + size and top_j > c: with the overlapping buffers
-        # sorted by offset, compare c with the highest top among those starting below c + size
-        lows, highs = self._sorted_overlapping(state, ov)
-        below = jnp.searchsorted(lows, c + size, side="left")
-        clash = (below > 0) & (highs[jnp.maximum(below - 1, 0)] > c)
-        feasible = valid & (c + size <= cap) & ~clash
-        srt = jnp.sort(jnp.where(feasible, c, BIG))
-        uniq = (srt < BIG) & jnp.concatenate([jnp.ones(1, bool), srt[1:] != srt[:-1]])
-        rank = jnp.cumsum(uniq) - 1
-        dest = jnp.where(uniq & (rank < K), rank, K)
-        cand = jnp.zeros(K, jnp.int32).at[dest].set(srt, mode="drop")
-        num = jnp.minimum(uniq.sum(), K).astype(jnp.int32)
+        tops = jnp.where(ov, state.slot_off + state.slot_size, 0)
+        c = jnp.concatenate([jnp.zeros(1, jnp.int32), jax.lax.cummax(tops)])
+        lows = jax.lax.cummin(jnp.where(ov, state.slot_off, BIG), reverse=True)
+        run_end = jnp.minimum(jnp.concatenate([lows, jnp.full(1, BIG)]), cap)
+        feasible = c + size <= run_end
+        gap = run_end - c
+        # the K lowest distinct feasible offsets: c is ascending along the table and equal
+        # feasible values are contiguous (with equal runs), so keep the first of each and
+        # find the k-th kept position by binary search on the running count
+        first = feasible & ~(
+            jnp.concatenate([jnp.zeros(1, bool), feasible[:-1]])
+            & (c == jnp.concatenate([jnp.full(1, -1, jnp.int32), c[:-1]]))
+        )
+        count = jnp.cumsum(first)
+        pos = jnp.searchsorted(count, jnp.arange(1, K + 1), side="left")
+        pos = jnp.minimum(pos, self.max_live)
+        num = jnp.minimum(count[-1], K).astype(jnp.int32)
+        real = jnp.arange(K) < num
+        cand = jnp.where(real, c[pos], 0).astype(jnp.int32)
+        cand_gap = jnp.where(real, gap[pos], 0).astype(jnp.int32)
         state = state.replace(
             cand=cand,
+            cand_gap=cand_gap,
             num_cand=jnp.where(active, num, 0),
             can_place=active & jnp.any(~used),
         )
         return self._observe(state, params), state
-
-    @staticmethod
-    def _sorted_overlapping(state: EnvState, ov: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Offsets of the overlapping buffers ascending (BIG-padded) and the running max of
-        their tops (-1-padded): [L], [L]. O(L log L)."""
-        key = jnp.where(ov, state.slot_off, BIG)
-        perm = jnp.argsort(key)
-        tops = jnp.where(ov, state.slot_off + state.slot_size, -1)[perm]
-        return key[perm], jax.lax.cummax(tops)
 
     def _overlapping(self, state: EnvState, params: EnvParams, i: jax.Array) -> jax.Array:
         """[L] bool: used slots whose buffer shares a schedule step with buffer ``i``."""
@@ -433,11 +452,8 @@ class MallocGame(environment.Environment):
         buf = [self._buffer_features(params, state, t + d) for d in range(1 + self.lookahead)]
         # candidate offsets and the free run above each
         real_c = jnp.arange(K) < state.num_cand
-        lows, _ = self._sorted_overlapping(state, ov)
-        nxt = jnp.searchsorted(lows, state.cand, side="left")
-        above = jnp.minimum(lows[jnp.minimum(nxt, self.max_live - 1)], cap_i)
         cand_f = jnp.where(real_c, state.cand / cap, 0.0)
-        gap_f = jnp.where(real_c, (above - state.cand) / cap, 0.0)
+        gap_f = jnp.where(real_c, state.cand_gap / cap, 0.0)
         # free-memory summary over the live range: occupied share of each address bin
         edges = jnp.arange(B + 1, dtype=jnp.float32) * (cap / B)
         lo = state.slot_off.astype(jnp.float32)[None, :]

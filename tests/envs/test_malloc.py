@@ -265,7 +265,7 @@ def test_sweep_table_bounds_and_errors():
 
 
 def test_make_spaces_and_render():
-    env, params = make("MallocGame-v0")
+    env, params = make("MallocGame-v0", max_buffers=32, max_live=16)  # small: fast compile
     obs, state = env.reset(jax.random.key(0), params)
     space = env.observation_space(params)
     assert obs["observation"].shape == space.spaces["observation"].shape
