@@ -103,10 +103,11 @@ def ensure_venv(name: str) -> Path:
 
 
 def _reached(curve: list, threshold: float) -> dict:
-    for steps, train_s, ret in curve:
+    """First point of ``curve`` (steps, train_s, return, train_cpu_s) at or above the threshold."""
+    for steps, train_s, ret, train_cpu_s in curve:
         if ret >= threshold:
-            return {"reached": True, "steps": steps, "train_s": train_s}
-    return {"reached": False, "steps": None, "train_s": None}
+            return {"reached": True, "steps": steps, "train_s": train_s, "train_cpu_s": train_cpu_s}
+    return {"reached": False, "steps": None, "train_s": None, "train_cpu_s": None}
 
 
 def _worker_accelrl(algo: str, seed: int, mode: str, num_seeds: int, segments: int) -> dict:
@@ -117,7 +118,7 @@ def _worker_accelrl(algo: str, seed: int, mode: str, num_seeds: int, segments: i
     from accelrl.agents.evaluation import evaluation_key, training_key
 
     t = TASKS[algo]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     env, env_params = E.make(t["env"])
     if algo == "ppo":
         from accelrl.agents.ppo import PPOConfig, make_ppo
@@ -159,20 +160,21 @@ def _worker_accelrl(algo: str, seed: int, mode: str, num_seeds: int, segments: i
     state = agent.init(training_key(seed), hp)
     compiled = agent.run.lower(state, hp, seg).compile()
     jax.block_until_ready(state)
-    setup_s = time.perf_counter() - t0
+    setup_s, setup_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     agent.evaluate(state, evaluation_key(seed), t["eval_episodes"], False).block_until_ready()
-    curve, train_s, steps = [], 0.0, 0
+    curve, train_s, train_cpu_s, steps = [], 0.0, 0.0, 0
     while steps < t["total_timesteps"]:
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         state, metrics = compiled(state, hp)
         jax.block_until_ready(state)
         train_s += time.perf_counter() - t1
+        train_cpu_s += time.process_time() - c1
         steps += seg * agent.steps_per_update
         ret = float(agent.evaluate(state, jax.random.fold_in(evaluation_key(seed), steps), t["eval_episodes"], False).mean())
-        curve.append((steps, train_s, ret))
+        curve.append((steps, train_s, ret, train_cpu_s))
         if ret >= t["threshold"]:
             break
-    return {"setup_s": setup_s, "curve": curve, **_reached(curve, t["threshold"])}
+    return {"setup_s": setup_s, "setup_cpu_s": setup_cpu_s, "curve": curve, **_reached(curve, t["threshold"])}
 
 
 def _throughput(step, compile_fn, states, t0, seg_steps, segments, budget, num_seeds) -> dict:
@@ -184,11 +186,11 @@ def _throughput(step, compile_fn, states, t0, seg_steps, segments, budget, num_s
     compile_s = time.perf_counter() - t1
     states, _ = step(states)  # warm: first call after compile, learning starts, caches
     jax.block_until_ready(states)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     for _ in range(segments):
         states, _ = step(states)
     jax.block_until_ready(states)
-    dt = time.perf_counter() - t2
+    dt, dc = time.perf_counter() - t2, time.process_time() - c2
     sps_per_seed = segments * seg_steps / dt
     run_s = budget / sps_per_seed
     return {
@@ -198,6 +200,7 @@ def _throughput(step, compile_fn, states, t0, seg_steps, segments, budget, num_s
         "seeds_per_hour": 3600.0 * num_seeds / run_s,
         "seeds_per_hour_e2e": 3600.0 * num_seeds / (run_s + compile_s),
         "setup_s": t1 - t0,
+        "cpu_s_per_step_per_seed": dc / (segments * seg_steps * num_seeds),
     }
 
 
@@ -209,7 +212,7 @@ def _worker_rejax(algo: str, seed: int, mode: str, num_seeds: int, segments: int
     from rejax.evaluate import evaluate
 
     t = TASKS[algo]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     seg_steps = t["throughput_steps" if mode == "throughput" else "eval_every"]
     common = dict(
         env=t["env"], total_timesteps=seg_steps, eval_freq=seg_steps,
@@ -251,7 +254,7 @@ def _worker_rejax(algo: str, seed: int, mode: str, num_seeds: int, segments: int
     ts = jax.jit(algo_obj.init_state)(jax.random.PRNGKey(seed))
     compiled = jax.jit(segment).lower(ts).compile()
     jax.block_until_ready(ts)
-    setup_s = time.perf_counter() - t0
+    setup_s, setup_cpu_s = time.perf_counter() - t0, time.process_time() - c0
 
     @jax.jit
     def eval_fn(ts, key):
@@ -260,29 +263,34 @@ def _worker_rejax(algo: str, seed: int, mode: str, num_seeds: int, segments: int
 
     eval_key = jax.random.PRNGKey(10_000 + seed)
     eval_fn(ts, eval_key).block_until_ready()
-    curve, train_s, steps = [], 0.0, 0
+    curve, train_s, train_cpu_s, steps = [], 0.0, 0.0, 0
     while steps < t["total_timesteps"]:
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         ts, _ = compiled(ts)
         jax.block_until_ready(ts)
         train_s += time.perf_counter() - t1
+        train_cpu_s += time.process_time() - c1
         steps += t["eval_every"] // spu * spu
         ret = float(eval_fn(ts, jax.random.fold_in(eval_key, steps)))
-        curve.append((steps, train_s, ret))
+        curve.append((steps, train_s, ret, train_cpu_s))
         if ret >= t["threshold"]:
             break
-    return {"setup_s": setup_s, "curve": curve, **_reached(curve, t["threshold"])}
+    return {"setup_s": setup_s, "setup_cpu_s": setup_cpu_s, "curve": curve, **_reached(curve, t["threshold"])}
 
 
 def _worker_sb3(algo: str, seed: int, mode: str, num_seeds: int, segments: int) -> dict:
     import gymnasium as gym
+    import torch
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
 
+    if algo == "ppo":
+        torch.set_num_threads(1)  # 64x64 MLPs: one thread is faster than two on 2 cores
     t = TASKS[algo]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     env = make_vec_env(t["env"], n_envs=t["num_envs"], seed=seed)
     if algo == "ppo":
         lr = (lambda progress: progress * t["lr"]) if t["anneal_lr"] else t["lr"]
@@ -294,16 +302,14 @@ def _worker_sb3(algo: str, seed: int, mode: str, num_seeds: int, segments: int) 
             policy_kwargs={"net_arch": {"pi": t["hidden"], "vf": t["hidden"]}}, seed=seed, device="cpu",
         )
     else:
-        import torch
-
         model = SAC(
             "MlpPolicy", env, learning_rate=t["lr"], buffer_size=t["buffer_size"],
             batch_size=t["batch_size"], learning_starts=t["learning_starts"], tau=t["tau"],
             gamma=t["gamma"], gradient_steps=t["gradient_steps"], train_freq=1,
             policy_kwargs={"net_arch": t["hidden"], "activation_fn": torch.nn.ReLU}, seed=seed, device="cpu",
         )
-    setup_s = time.perf_counter() - t0
-    eval_env = gym.make(t["env"])
+    setup_s, setup_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    eval_env = Monitor(gym.make(t["env"]))
     eval_env.reset(seed=10_000 + seed)
 
     class EvalStop(BaseCallback):
@@ -311,21 +317,23 @@ def _worker_sb3(algo: str, seed: int, mode: str, num_seeds: int, segments: int) 
 
         def __init__(self):
             super().__init__()
-            self.curve, self.eval_s, self.stop, self.t_start = [], 0.0, False, None
+            self.curve, self.eval_s, self.eval_cpu_s, self.stop = [], 0.0, 0.0, False
 
         def _on_training_start(self):
-            self.t_start = time.perf_counter()
+            self.t_start, self.c_start = time.perf_counter(), time.process_time()
 
         def _on_rollout_start(self):
             n = self.model.num_timesteps
             if n == 0 or n % t["eval_every"] != 0 or (self.curve and self.curve[-1][0] == n):
                 return
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             train_s = t1 - self.t_start - self.eval_s
+            train_cpu_s = c1 - self.c_start - self.eval_cpu_s
             mean, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=t["eval_episodes"], deterministic=False)
-            self.curve.append((n, train_s, float(mean)))
+            self.curve.append((n, train_s, float(mean), train_cpu_s))
             self.stop = mean >= t["threshold"]
             self.eval_s += time.perf_counter() - t1
+            self.eval_cpu_s += time.process_time() - c1
 
         def _on_step(self):
             return not self.stop
@@ -333,17 +341,18 @@ def _worker_sb3(algo: str, seed: int, mode: str, num_seeds: int, segments: int) 
     cb = EvalStop()
     if mode == "throughput":
         steps = t["throughput_steps"] * (segments + 1)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         model.learn(total_timesteps=steps)
         sps = steps / (time.perf_counter() - t1)
+        cpu_per_step = (time.process_time() - c1) / steps
         run_s = t["total_timesteps"] / sps
         return {"num_seeds": 1, "compile_s": 0.0, "steps_per_s_per_seed": sps,
                 "seeds_per_hour": 3600.0 / run_s, "seeds_per_hour_e2e": 3600.0 / (run_s + setup_s),
-                "setup_s": setup_s}
+                "setup_s": setup_s, "cpu_s_per_step_per_seed": cpu_per_step}
     # one extra eval_every so the last segment's evaluation runs at a rollout start
     model.learn(total_timesteps=t["total_timesteps"] + t["eval_every"], callback=cb)
     curve = [c for c in cb.curve if c[0] <= t["total_timesteps"]]
-    return {"setup_s": setup_s, "curve": curve, **_reached(curve, t["threshold"])}
+    return {"setup_s": setup_s, "setup_cpu_s": setup_cpu_s, "curve": curve, **_reached(curve, t["threshold"])}
 
 
 WORKERS = {"accelrl": _worker_accelrl, "rejax": _worker_rejax, "sb3": _worker_sb3}
@@ -377,12 +386,16 @@ def summarise(runs: list[dict]) -> dict:
     steady = [r["train_s"] if r.get("reached") else math.inf for r in runs]
     e2e = [r["setup_s"] + r["train_s"] if r.get("reached") else math.inf for r in runs]
     steps = [r["steps"] if r.get("reached") else math.inf for r in runs]
+    steady_cpu = [r["train_cpu_s"] if r.get("reached") else math.inf for r in runs]
+    e2e_cpu = [r["setup_cpu_s"] + r["train_cpu_s"] if r.get("reached") else math.inf for r in runs]
     return {
         "seeds": len(runs),
         "reached": sum(bool(r.get("reached")) for r in runs),
         "steady_s": _median(steady),
         "e2e_s": _median(e2e),
         "steps": _median(steps),
+        "steady_cpu_s": _median(steady_cpu),
+        "e2e_cpu_s": _median(e2e_cpu),
         "errors": [r["error"] for r in runs if "error" in r],
     }
 
@@ -407,14 +420,16 @@ def report(results: dict) -> str:
         t = TASKS[algo]
         lines.append(f"\n## {algo.upper()} on {t['env']}: time to return {t['threshold']} "
                      f"(median over {results['num_seeds']} seeds; budget {t['total_timesteps']} steps)")
-        lines.append("| framework | reached | steps | steady s | end-to-end s | seeds/h (1) | seeds/h (16) |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| framework | reached | steps | steady s | end-to-end s | steady CPU s | e2e CPU s "
+                     "| seeds/h (1) | seeds/h (16) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for fw, s in res["summary"].items():
             tp = res["throughput"].get(fw, {})
             sp1 = tp.get("1", {}).get("seeds_per_hour")
             sp16 = tp.get("16", {}).get("seeds_per_hour")
             lines.append(f"| {fw} | {s['reached']}/{s['seeds']} | {_fmt(s['steps'], 0)} | {_fmt(s['steady_s'])} | "
-                         f"{_fmt(s['e2e_s'])} | {_fmt(sp1, 0)} | {_fmt(sp16, 0)} |")
+                         f"{_fmt(s['e2e_s'])} | {_fmt(s['steady_cpu_s'])} | {_fmt(s['e2e_cpu_s'])} | "
+                         f"{_fmt(sp1, 0)} | {_fmt(sp16, 0)} |")
         r = res["ratios"]
         lines.append(
             f"accelrl/rejax time ratio: steady {_fmt(r['accelrl_over_rejax_steady'], 2)}, "
@@ -424,6 +439,11 @@ def report(results: dict) -> str:
             f"speed-up over SB3: steady {_fmt(r['sb3_over_accelrl_steady'], 1)}x per seed "
             f"({_fmt(r['sb3_over_accelrl_steady_16'], 1)}x per seed with 16 vmapped seeds; target 20x), "
             f"end-to-end one seed {_fmt(r['sb3_over_accelrl_e2e'], 1)}x (target 5x)"
+        )
+        lines.append(
+            f"in process CPU seconds (less sensitive to a shared machine): accelrl/rejax "
+            f"{_fmt(r['accelrl_over_rejax_steady_cpu'], 2)}, SB3/accelrl steady "
+            f"{_fmt(r['sb3_over_accelrl_steady_cpu'], 1)}x, end-to-end {_fmt(r['sb3_over_accelrl_e2e_cpu'], 1)}x"
         )
         for fw, s in res["summary"].items():
             for e in s["errors"]:
@@ -495,6 +515,9 @@ def main(argv: list[str] | None = None) -> None:
             "sb3_over_accelrl_steady": _ratio(get("sb3", "steady_s"), get("accelrl", "steady_s")),
             "sb3_over_accelrl_e2e": _ratio(get("sb3", "e2e_s"), get("accelrl", "e2e_s")),
             "sb3_over_accelrl_steady_16": _ratio(sph("accelrl", 16), sph("sb3", 1)),
+            "accelrl_over_rejax_steady_cpu": _ratio(get("accelrl", "steady_cpu_s"), get("rejax", "steady_cpu_s")),
+            "sb3_over_accelrl_steady_cpu": _ratio(get("sb3", "steady_cpu_s"), get("accelrl", "steady_cpu_s")),
+            "sb3_over_accelrl_e2e_cpu": _ratio(get("sb3", "e2e_cpu_s"), get("accelrl", "e2e_cpu_s")),
             "accelrl_over_rejax_seeds_per_hour_16": _ratio(sph("accelrl", 16), sph("rejax", 16)),
         }
         results["tasks"][algo] = {"runs": runs, "summary": summary, "throughput": throughput, "ratios": ratios}
