@@ -134,6 +134,9 @@ class PPOHparams:
     """Value loss coefficient."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clip."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this before GAE (value targets live on the scaled reward;
+    reported episode returns are unscaled)."""
 
 
 @struct.dataclass
@@ -384,11 +387,12 @@ class PPO:
         """GAE advantages and value targets ``f32[T, B]`` for a rollout.
 
         The bootstrap value is the critic's value of ``next_obs`` (the pre-reset observation),
-        zeroed where the episode terminated; truncated episodes are bootstrapped.
+        zeroed where the episode terminated; truncated episodes are bootstrapped. Rewards are
+        scaled by ``hparams.reward_scale``.
         """
         _, next_values = self.network.apply(params, traj.next_obs)
         return gae(
-            traj.reward,
+            traj.reward * hparams.reward_scale,
             traj.value,
             next_values,
             traj.terminated,

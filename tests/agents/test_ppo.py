@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from accelrl.agents.base import UnsupportedEnvironmentError
+from accelrl.agents.base import Agent, UnsupportedEnvironmentError
 from accelrl.agents.ppo import Batch, PPOConfig, make_ppo, policy_loss, value_loss
 from accelrl.envs import EpisodeStatistics, VecEnv, make
 
@@ -59,7 +59,7 @@ def test_agent_loss_combines_parts(cartpole):
     batch = Batch(obs, action, pi.log_prob(action) - 0.1, value + 1.0, jnp.linspace(-1, 1, n), value)
     total, parts = agent.loss(state.params, batch, hp)
     adv = (batch.advantage - batch.advantage.mean()) / (batch.advantage.std() + 1e-8)
-    ratio = np.exp(0.1)  # new / old = e^0.1 (outside 1 +- 0.2? no: 1.105 inside)
+    ratio = np.exp(0.1)  # new / old = e^0.1 = 1.105, inside the clip range 1 +- 0.2
     np.testing.assert_allclose(parts["policy_loss"], np.mean(-adv * ratio), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(parts["value_loss"], 0.0, atol=1e-10)
     ent = pi.entropy().mean()
@@ -68,6 +68,7 @@ def test_agent_loss_combines_parts(cartpole):
 
 def test_metrics_contract(cartpole):
     agent, _, state, metrics = cartpole
+    assert isinstance(agent, Agent)
     for k in ("env_steps", "episode_return", "episode_length", "policy_loss", "value_loss", "entropy"):
         assert metrics[k].shape == (2,) and metrics[k].dtype == jnp.float32
     np.testing.assert_array_equal(metrics["env_steps"], [32.0, 64.0])
