@@ -16,6 +16,7 @@ from accelrl.envs.malloc.game import (
     random_policy,
     required_slots,
     rollout,
+    sweep_for,
     workload_from_params,
 )
 from accelrl.envs.malloc.plot import figure_to_rgb, plot_placement
@@ -61,6 +62,7 @@ __all__ = [
     "random_policy",
     "required_slots",
     "rollout",
+    "sweep_for",
     "validate",
     "workload_from_params",
     "xla_best_fit",

@@ -30,8 +30,8 @@ order that excludes packings in which a buffer floats on one that starts later; 
 "size" order the greedy baselines' placements are among the reachable ones (best fit picks
 a canonical offset), and with K candidates only the K lowest offsets are offered.
 
-Resets are cheap (O(max_buffers): a suffix minimum and a horizon). All per-workload
-preprocessing (alignment units, order, normalised benefits) happens once on the host in
+Resets are cheap (fill the placement record, offer the first buffer). All per-workload
+preprocessing (alignment units, order, sweep, normalised benefits) happens once on the host in
 :meth:`MallocGame.params_for` / :meth:`MallocGame.make_params`, the latter stacking padded
 workloads on a leading batch axis so that batched copies play different programs.
 """
@@ -69,6 +69,12 @@ class EnvParams:
     """[N] float32 benefit / total benefit (sums to 1 over real buffers; 0 for padding)."""
     order: jax.Array
     """[N] int32 buffer offered at step t (real buffers first, a permutation of 0..N-1)."""
+    sweep: jax.Array
+    """[N + 1] int32 earliest start among the buffers offered at step >= t (BIG past the end).
+    Derived from ``start`` and ``order`` by :meth:`MallocGame.params_for`; change them together
+    (:func:`sweep_for`)."""
+    horizon: jax.Array
+    """float32 ``max(end) + 1`` over real buffers (feature scale; derived by ``params_for``)."""
     num_buffers: jax.Array
     """int32 number of real buffers (episode length)."""
     capacity: jax.Array
@@ -97,10 +103,6 @@ class EnvState:
     """[L] int32 their last live steps."""
     slot_used: jax.Array
     """[L] bool which slots hold a buffer."""
-    sweep: jax.Array
-    """[N + 1] int32 earliest start among the buffers offered at step >= t."""
-    horizon: jax.Array
-    """float32 ``max(end) + 1`` (feature scale)."""
     cand: jax.Array
     """[K] int32 feasible canonical offsets for the buffer on offer, ascending (0-padded)."""
     cand_gap: jax.Array
@@ -111,10 +113,6 @@ class EnvState:
     """bool the buffer on offer exists and the sweep table has a free slot."""
     placed_benefit: jax.Array
     """float32 normalised benefit placed so far (the return so far)."""
-
-
-def _cummin_reverse(x: jax.Array) -> jax.Array:
-    return jax.lax.cummin(x, reverse=True)
 
 
 class MallocGame(environment.Environment):
@@ -258,6 +256,8 @@ class MallocGame(environment.Environment):
             end=padded(workload.end, np.int32),
             benefit=padded(benefit, np.float32),
             order=jnp.asarray(np.concatenate([perm, np.arange(n, big_n)]).astype(np.int32)),
+            sweep=jnp.asarray(sweep_for(workload.start, perm, big_n)),
+            horizon=jnp.asarray(workload.horizon, jnp.float32),
             num_buffers=jnp.asarray(n, jnp.int32),
             capacity=jnp.asarray(capacity // alignment, jnp.int32),
             alignment=jnp.asarray(alignment, jnp.int32),
@@ -290,10 +290,6 @@ class MallocGame(environment.Environment):
     # ---- game --------------------------------------------------------------------------------
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[dict, EnvState]:
         n_pad, L, K = self.max_buffers, self.max_live, self.num_candidates
-        real = jnp.arange(n_pad) < params.num_buffers
-        start_by_step = jnp.where(real, params.start[params.order], BIG)
-        sweep = jnp.concatenate([_cummin_reverse(start_by_step), jnp.full((1,), BIG, jnp.int32)])
-        horizon = jnp.max(jnp.where(real, params.end, 0)) + 1
         zeros_l = jnp.zeros(L, jnp.int32)
         state = EnvState(
             time=jnp.asarray(0, jnp.int32),
@@ -303,8 +299,6 @@ class MallocGame(environment.Environment):
             slot_start=zeros_l,
             slot_end=zeros_l,
             slot_used=jnp.zeros(L, bool),
-            sweep=sweep.astype(jnp.int32),
-            horizon=horizon.astype(jnp.float32),
             cand=jnp.zeros(K, jnp.int32),
             cand_gap=jnp.zeros(K, jnp.int32),
             num_cand=jnp.asarray(0, jnp.int32),
@@ -375,7 +369,7 @@ class MallocGame(environment.Environment):
         active = state.time < params.num_buffers
         i = params.order[jnp.minimum(t, self.max_buffers - 1)]
         # SWEEP: free slots whose buffer ends before every buffer still to come starts
-        used = state.slot_used & (state.slot_end >= state.sweep[t])
+        used = state.slot_used & (state.slot_end >= params.sweep[t])
         state = state.replace(slot_used=used)
         ov = self._overlapping(state, params, i)
         # CANDIDATES: 0 and the tops of time-overlapping placed buffers, where the buffer fits.
@@ -425,7 +419,7 @@ class MallocGame(environment.Environment):
         exists = step < params.num_buffers
         i = params.order[jnp.minimum(step, self.max_buffers - 1)]
         cap = jnp.maximum(params.capacity, 1).astype(jnp.float32)
-        h = state.horizon
+        h = params.horizon
         n = params.num_buffers.astype(jnp.float32)
         f = jnp.stack(
             [
@@ -513,6 +507,14 @@ def required_slots(workload: Workload, order: np.ndarray) -> int:
         keep = (e[None, :] >= sweep[t, None]) & (np.arange(n)[None, :] < t[:, None])
         need = max(need, int(keep.sum(axis=1).max()) + 1)
     return need
+
+
+def sweep_for(start: np.ndarray, order: np.ndarray, max_buffers: int) -> np.ndarray:
+    """[max_buffers + 1] int32: earliest start among the buffers offered at step >= t."""
+    by_step = np.asarray(start)[np.asarray(order)]
+    out = np.full(max_buffers + 1, BIG, np.int32)
+    out[: len(by_step)] = np.minimum.accumulate(by_step[::-1])[::-1]
+    return out
 
 
 def workload_from_params(params: EnvParams) -> Workload:
