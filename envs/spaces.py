@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium
+import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces as gx
 
@@ -55,3 +56,31 @@ def to_jax_action(action: Any, space: gymnasium.spaces.Space) -> Any:
     if isinstance(space, gymnasium.spaces.Box) and np.issubdtype(space.dtype, np.floating):
         return np.asarray(action, dtype=np.float32)
     return np.asarray(action)
+
+
+def space_contains(space: Any, x: Any) -> Any:
+    """Whether ``x`` lies in the gymnax ``space`` (a jittable bool scalar), stricter than gymnax.
+
+    Unlike gymnax's own ``contains`` it checks shapes, works on plain dicts for ``Dict`` spaces
+    (gymnax's ``Dict.contains`` uses attribute access and fails on dicts) and requires
+    integer values for ``Discrete``.
+    """
+    if isinstance(space, gx.Dict):
+        if set(x) != set(space.spaces):
+            return jnp.asarray(False)
+        return jnp.all(jnp.stack([space_contains(s, x[k]) for k, s in space.spaces.items()]))
+    if isinstance(space, gx.Tuple):
+        if len(x) != len(space.spaces):
+            return jnp.asarray(False)
+        return jnp.all(jnp.stack([space_contains(s, v) for s, v in zip(space.spaces, x, strict=True)]))
+    x = jnp.asarray(x)
+    if tuple(x.shape) != tuple(space.shape):
+        return jnp.asarray(False)
+    if isinstance(space, gx.Discrete):
+        integral = jnp.all(x == jnp.round(x))
+        return integral & jnp.all((x >= 0) & (x < space.n))
+    if isinstance(space, gx.Box):
+        if x.dtype == jnp.bool_:
+            return jnp.asarray(np.dtype(space.dtype) == np.bool_)
+        return jnp.all((x >= space.low) & (x <= space.high)) & ~jnp.any(jnp.isnan(x))
+    return jnp.asarray(space.contains(x))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from accelrl.envs import GYMNAX_KNOWN_FAULTS, VecEnv, is_multi_agent, make, registered_envs
+from accelrl.envs.spaces import space_contains
 
 CURATED_GYMNAX = [
     "CartPole-v1",
@@ -43,8 +44,10 @@ def _sample(act_space, key, multi):
 
 def _contains(obs_space, obs, multi):
     if multi:
-        return jnp.all(jnp.stack([jax.vmap(obs_space[a].contains)(obs[a]) for a in obs_space]))
-    return jnp.all(jax.vmap(obs_space.contains)(obs))
+        return jnp.all(
+            jnp.stack([jax.vmap(lambda o, s=obs_space[a]: space_contains(s, o))(obs[a]) for a in obs_space])
+        )
+    return jnp.all(jax.vmap(lambda o: space_contains(obs_space, o))(obs))
 
 
 def _make_rollout(env_id):

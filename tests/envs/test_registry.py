@@ -42,3 +42,21 @@ def test_register_rejects_bad_arguments():
         register("", lambda: None)
     with pytest.raises(TypeError):
         register("TestNotCallable-v0", 3)
+
+
+def test_space_contains_rejects_wrong_values():
+    import jax.numpy as jnp
+    from gymnax.environments import spaces
+
+    from accelrl.envs.spaces import space_contains
+
+    box = spaces.Box(-1.0, 1.0, (3,), jnp.float32)
+    assert bool(space_contains(box, jnp.zeros(3)))
+    assert not bool(space_contains(box, jnp.array([0.0, 2.0, 0.0])))
+    assert not bool(space_contains(box, jnp.zeros(4)))  # wrong shape
+    assert not bool(space_contains(box, jnp.array([0.0, jnp.nan, 0.0])))
+    d = spaces.Dict({"observation": box, "action_mask": spaces.Box(0, 1, (2,), jnp.bool_)})
+    assert bool(space_contains(d, {"observation": jnp.zeros(3), "action_mask": jnp.ones(2, bool)}))
+    assert not bool(space_contains(d, {"observation": jnp.ones(3) * 5, "action_mask": jnp.ones(2, bool)}))
+    assert not bool(space_contains(spaces.Discrete(3), jnp.asarray(3)))
+    assert bool(space_contains(spaces.Discrete(3), jnp.asarray(2)))
