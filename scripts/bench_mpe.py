@@ -4,7 +4,11 @@ accelrl steps ``VecEnv(env, B)`` under ``jit`` with ``lax.scan`` over steps (ran
 drawn inside the scan); mpe2 steps one ``ParallelEnv`` at a time in this process; JaxMARL runs
 the same scan over ``jax.vmap``-ed ``env.step`` in its own virtual environment (created on first
 use under ``~/.cache/accelrl/venvs/jaxmarl`` with ``pip install jaxmarl==0.2.0``), driven as a
-subprocess that prints JSON. Compilation is excluded; the median of the repeats is reported.
+subprocess that answers timing requests with JSON lines.
+
+Timings are interleaved: every round times each configuration once for every implementation,
+so load changes on a shared machine hit all of them alike; the median over rounds is reported.
+Compilation is excluded (and reported separately).
 
     python -m accelrl.scripts.bench_mpe --quick
     python -m accelrl.scripts.bench_mpe --out bench_mpe.json
@@ -17,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,17 +37,17 @@ class Args:
     """Command-line arguments of the MPE benchmark."""
 
     envs: tuple[str, ...] = ("MPE_simple_spread_v3", "MPE_simple_tag_v3")
-    """Scenario ids (accelrl/JaxMARL ids)."""
+    """Scenario ids (accelrl and JaxMARL share them)."""
     batches: tuple[int, ...] = (1, 64, 1024, 8192)
     """Numbers of parallel environments for accelrl and JaxMARL."""
     quick: bool = False
-    """Short run: fewer steps and repeats (noisier)."""
-    steps_per_run: int = 400_000
+    """Short run: fewer steps and rounds (noisier)."""
+    steps_per_run: int = 200_000
     """Environment steps per timed run (``batch * scan length``; the scan has >= 50 steps)."""
-    repeats: int = 5
-    """Timed runs per configuration (median reported)."""
-    mpe2_steps: int = 5_000
-    """Steps of the single mpe2 environment."""
+    rounds: int = 5
+    """Timed runs per configuration and implementation (median reported)."""
+    mpe2_steps: int = 1_000
+    """Steps of the single mpe2 environment per round."""
     jaxmarl: bool = True
     """Benchmark JaxMARL (creates its virtual environment if missing)."""
     jaxmarl_venv: Path = DEFAULT_VENV
@@ -56,20 +59,23 @@ class Args:
         """The settings actually run (``--quick`` shortens the runs)."""
         if not self.quick:
             return self
-        return replace(self, steps_per_run=40_000, repeats=3, mpe2_steps=500)
+        return replace(self, steps_per_run=30_000, rounds=3, mpe2_steps=300)
 
 
 def scan_length(batch: int, steps_per_run: int) -> int:
+    """Steps of the scan for one timed run."""
     return max(50, steps_per_run // batch)
 
 
-# The timing loop shared by accelrl (in-process) and JaxMARL (subprocess): ``step(key, state,
-# actions)`` and ``reset(key)`` act on a batch; actions are uniform random integers per agent.
-TIMING_CODE = """
-import time, statistics
-import jax, jax.numpy as jnp
+# Shared by accelrl (in-process) and JaxMARL (subprocess): ``reset(key) -> (obs, state)`` and
+# ``step(key, state, actions) -> (state, reward_sum)`` act on a batch; the policy draws uniform
+# random integers per agent inside the scan.
+TIMING_CODE = '''
+import time
+import jax
 
-def time_scan(reset, step, agents, num_actions, batch, length, repeats):
+def make_runner(reset, step, agents, num_actions, batch, length):
+    """(jitted run(key) -> scalar, compile seconds)."""
     def run(key):
         key, k0 = jax.random.split(key)
         _, state = reset(k0)
@@ -86,102 +92,136 @@ def time_scan(reset, step, agents, num_actions, batch, length, repeats):
     run = jax.jit(run)
     t0 = time.perf_counter()
     run(jax.random.key(0)).block_until_ready()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        run(jax.random.key(i + 1)).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    return {"steps_per_s": batch * length / statistics.median(times),
-            "compile_s": compile_s, "times": times}
-"""
+    return run, time.perf_counter() - t0
 
+def time_once(run, seed):
+    t0 = time.perf_counter()
+    run(jax.random.key(seed)).block_until_ready()
+    return time.perf_counter() - t0
+'''
+
+# JaxMARL worker: one JSON request per stdin line ({"env", "batch", "length", "seed"}), one
+# JSON answer per stdout line ({"seconds", "compile_s"}); runners are compiled once and cached.
 JAXMARL_WORKER = """
 import json, sys
-import jax
 import jaxmarl
-cfg = json.loads(sys.argv[1])
-for env_id in cfg["envs"]:
-    env = jaxmarl.make(env_id)
-    agents = list(env.agents)
-    num_actions = [int(env.action_space(a).n) for a in agents]
-    for batch in cfg["batches"]:
-        length = max(50, cfg["steps_per_run"] // batch)
-        def reset(key, batch=batch):
+runners = {}
+for line in sys.stdin:
+    req = json.loads(line)
+    k = (req["env"], req["batch"])
+    compile_s = 0.0
+    if k not in runners:
+        env = jaxmarl.make(req["env"])
+        agents = list(env.agents)
+        num_actions = [int(env.action_space(a).n) for a in agents]
+        batch = req["batch"]
+        def reset(key, env=env, batch=batch):
             return jax.vmap(env.reset)(jax.random.split(key, batch))
-        def step(key, state, acts, batch=batch, env=env, agents=agents):
-            keys = jax.random.split(key, batch)
-            _, state, rew, _, _ = jax.vmap(env.step)(keys, state, acts)
+        def step(key, state, acts, env=env, batch=batch, agents=agents):
+            _, state, rew, _, _ = jax.vmap(env.step)(jax.random.split(key, batch), state, acts)
             return state, rew[agents[0]].sum()
-        res = time_scan(reset, step, agents, num_actions, batch, length, cfg["repeats"])
-        res.update(env=env_id, batch=batch, impl="jaxmarl")
-        print(json.dumps(res), flush=True)
+        runners[k] = make_runner(reset, step, agents, num_actions, batch, req["length"])
+        compile_s = runners[k][1]
+    seconds = time_once(runners[k][0], req["seed"])
+    print(json.dumps({"seconds": seconds, "compile_s": compile_s}), flush=True)
 """
 
 
-def bench_accelrl(args: Args) -> list[dict]:
-    """accelrl rows: ``VecEnv`` under jit with a scanned random policy."""
-    import jax
-
-    from accelrl.envs import make
-    from accelrl.envs.vec import VecEnv
-
+def _timing_namespace() -> dict:
     namespace: dict = {}
     exec(TIMING_CODE, namespace)  # noqa: S102 - our own constant code
-    rows = []
-    for env_id in args.envs:
-        env, params = make(env_id)
-        agents = list(env.agents)
-        num_actions = [int(env.action_space(a).n) for a in agents]
-        for batch in args.batches:
-            venv = VecEnv(env, batch)
+    return namespace
 
-            def reset(key, venv=venv, params=params):
+
+class AccelrlRunner:
+    """accelrl timings: ``VecEnv`` under jit with a scanned random policy (compiled once)."""
+
+    def __init__(self, args: Args):
+        self.args = args
+        self.ns = _timing_namespace()
+        self.runners: dict = {}
+
+    def time(self, env_id: str, batch: int, seed: int) -> dict:
+        from accelrl.envs import make
+        from accelrl.envs.vec import VecEnv
+
+        compile_s = 0.0
+        if (env_id, batch) not in self.runners:
+            env, params = make(env_id)
+            venv = VecEnv(env, batch)
+            agents = list(env.agents)
+            num_actions = [int(env.action_space(a).n) for a in agents]
+
+            def reset(key):
                 return venv.reset(key, params)
 
-            def step(key, state, acts, venv=venv, agents=agents, params=params):
+            def step(key, state, acts):
                 _, state, rew, *_ = venv.step(key, state, acts, params)
                 return state, rew[agents[0]].sum()
 
-            length = scan_length(batch, args.steps_per_run)
-            res = namespace["time_scan"](
-                reset, step, agents, num_actions, batch, length, args.repeats
-            )
-            res.update(env=env_id, batch=batch, impl="accelrl")
-            print(json.dumps(res), flush=True)
-            rows.append(res)
-            jax.clear_caches()
-    return rows
+            length = scan_length(batch, self.args.steps_per_run)
+            run, compile_s = self.ns["make_runner"](reset, step, agents, num_actions, batch, length)
+            self.runners[env_id, batch] = run
+        seconds = self.ns["time_once"](self.runners[env_id, batch], seed)
+        return {"seconds": seconds, "compile_s": compile_s}
 
 
-def bench_mpe2(args: Args) -> list[dict]:
-    """mpe2 rows: one ParallelEnv, random actions, resets when the episode ends."""
-    from accelrl.envs.mpe.parity import reference_env
+class JaxmarlRunner:
+    """JaxMARL timings from its own virtual environment (a persistent worker subprocess)."""
 
-    rows = []
-    for env_id in args.envs:
-        env = reference_env(env_id)
-        rng = np.random.default_rng(0)
+    def __init__(self, args: Args):
+        self.args = args
+        python = ensure_jaxmarl_venv(args.jaxmarl_venv)
+        env = {**os.environ, "PYTHONPATH": ""}
+        self.proc = subprocess.Popen(
+            [str(python), "-u", "-c", TIMING_CODE + JAXMARL_WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+
+    def time(self, env_id: str, batch: int, seed: int) -> dict:
+        length = scan_length(batch, self.args.steps_per_run)
+        req = {"env": env_id, "batch": batch, "length": length, "seed": seed}
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"JaxMARL worker exited (code {self.proc.poll()})")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+class Mpe2Runner:
+    """mpe2 timings: one ParallelEnv, random actions, reset when the episode ends."""
+
+    def __init__(self, args: Args):
+        from accelrl.envs.mpe.parity import reference_env
+
+        self.args = args
+        self.envs = {}
+        for env_id in args.envs:
+            env = reference_env(env_id)
+            env.reset(seed=0)
+            self.envs[env_id] = env
+        self.rng = np.random.default_rng(0)
+
+    def time(self, env_id: str) -> dict:
+        env = self.envs[env_id]
         n = {a: env.action_space(a).n for a in env.possible_agents}
-        times = []
-        for rep in range(max(1, args.repeats // 2)):
-            env.reset(seed=rep)
-            t0 = time.perf_counter()
-            for _ in range(args.mpe2_steps):
-                env.step({a: int(rng.integers(n[a])) for a in env.agents})
-                if not env.agents:
-                    env.reset()
-            times.append(time.perf_counter() - t0)
-        res = {
-            "env": env_id,
-            "batch": 1,
-            "impl": "mpe2",
-            "steps_per_s": args.mpe2_steps / statistics.median(times),
-            "times": times,
-        }
-        print(json.dumps(res), flush=True)
-        rows.append(res)
-    return rows
+        t0 = time.perf_counter()
+        for _ in range(self.args.mpe2_steps):
+            env.step({a: int(self.rng.integers(n[a])) for a in env.agents})
+            if not env.agents:
+                env.reset()
+        return {"seconds": time.perf_counter() - t0, "compile_s": 0.0}
 
 
 def ensure_jaxmarl_venv(venv: Path) -> Path:
@@ -199,25 +239,50 @@ def ensure_jaxmarl_venv(venv: Path) -> Path:
     return python
 
 
-def bench_jaxmarl(args: Args) -> list[dict]:
-    """JaxMARL rows, from its own virtual environment (subprocess printing JSON lines)."""
-    python = ensure_jaxmarl_venv(args.jaxmarl_venv)
-    cfg = {
-        "envs": list(args.envs),
-        "batches": list(args.batches),
-        "steps_per_run": args.steps_per_run,
-        "repeats": args.repeats,
-    }
-    code = TIMING_CODE + textwrap.dedent(JAXMARL_WORKER)
-    env = {**os.environ, "PYTHONPATH": ""}
-    proc = subprocess.run(
-        [str(python), "-c", code, json.dumps(cfg)], capture_output=True, text=True, env=env
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"JaxMARL worker failed:\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    for r in rows:
-        print(json.dumps(r), flush=True)
+def run_benchmark(args: Args) -> list[dict]:
+    """Interleaved rounds over every (implementation, env, batch); one row per configuration."""
+    impls: dict = {"accelrl": AccelrlRunner(args)}
+    if args.jaxmarl:
+        impls["jaxmarl"] = JaxmarlRunner(args)
+    mpe2 = Mpe2Runner(args)
+    seconds: dict[tuple, list[float]] = {}
+    steps: dict[tuple, int] = {}
+    compile_s: dict[tuple, float] = {}
+    try:
+        for rnd in range(args.rounds + 1):  # round 0 compiles (untimed)
+            for env_id in args.envs:
+                if rnd > 0:
+                    key = ("mpe2", env_id, 1)
+                    seconds.setdefault(key, []).append(mpe2.time(env_id)["seconds"])
+                    steps[key] = args.mpe2_steps
+                for batch in args.batches:
+                    order = list(impls) if rnd % 2 else list(impls)[::-1]
+                    for name in order:
+                        key = (name, env_id, batch)
+                        res = impls[name].time(env_id, batch, seed=rnd)
+                        if rnd == 0:
+                            compile_s[key] = res["compile_s"]
+                        else:
+                            seconds.setdefault(key, []).append(res["seconds"])
+                            steps[key] = batch * scan_length(batch, args.steps_per_run)
+            print(f"round {rnd}/{args.rounds} done", file=sys.stderr, flush=True)
+    finally:
+        if "jaxmarl" in impls:
+            impls["jaxmarl"].close()
+    rows = []
+    for key, secs in seconds.items():
+        rates = [steps[key] / s for s in secs]
+        impl, env_id, batch = key
+        rows.append(
+            {
+                "impl": impl,
+                "env": env_id,
+                "batch": batch,
+                "steps_per_s": statistics.median(rates),
+                "rates": rates,
+                "compile_s": compile_s.get(key, 0.0),
+            }
+        )
     return rows
 
 
@@ -226,7 +291,7 @@ def _fmt(x: float | None) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown table: steps/s per implementation and batch, with accelrl's speed-ups."""
+    """Markdown table: median steps/s per implementation and batch, with accelrl's speed-ups."""
     by = {(r["impl"], r["env"], r["batch"]): r["steps_per_s"] for r in rows}
     envs = sorted({r["env"] for r in rows})
     batches = sorted({r["batch"] for r in rows if r["impl"] == "accelrl"})
@@ -239,7 +304,6 @@ def table(rows: list[dict]) -> str:
         mpe2 = by.get(("mpe2", env, 1))
         for b in batches:
             ours, jm = by.get(("accelrl", env, b)), by.get(("jaxmarl", env, b))
-
             vs_jm = f"{ours / jm:.1f}x" if ours and jm else "-"
             vs_mpe2 = f"{ours / mpe2:.0f}x" if ours and mpe2 else "-"
             lines.append(
@@ -250,9 +314,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = tyro.cli(Args, args=argv).effective()
-    rows = bench_mpe2(args) + bench_accelrl(args)
-    if args.jaxmarl:
-        rows += bench_jaxmarl(args)
+    rows = run_benchmark(args)
     print(table(rows))
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=1))

@@ -25,7 +25,6 @@ class SimpleAdversary(MPEEnv):
     """
 
     scenario = "simple_adversary_v3"
-    num_goals = 1
 
     def __init__(self, num_good: int = 2, action_type: str = "discrete"):
         if num_good < 1:

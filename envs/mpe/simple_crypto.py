@@ -26,7 +26,6 @@ class SimpleCrypto(MPEEnv):
     """
 
     scenario = "simple_crypto_v3"
-    num_goals = 2
 
     def __init__(self, action_type: str = "discrete"):
         self.layout = WorldLayout(

@@ -39,7 +39,6 @@ class SimplePush(MPEEnv):
     """
 
     scenario = "simple_push_v3"
-    num_goals = 1
 
     def __init__(self, action_type: str = "discrete"):
         self.layout = WorldLayout(

@@ -41,7 +41,6 @@ class SimpleReference(MPEEnv):
     """
 
     scenario = "simple_reference_v3"
-    num_goals = 2
 
     def __init__(self, action_type: str = "discrete"):
         self.layout = WorldLayout(

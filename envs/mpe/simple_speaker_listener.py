@@ -23,7 +23,6 @@ class SimpleSpeakerListener(MPEEnv):
     """
 
     scenario = "simple_speaker_listener_v4"
-    num_goals = 1
 
     def __init__(self, action_type: str = "discrete"):
         self.layout = WorldLayout(

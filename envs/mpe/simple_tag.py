@@ -70,6 +70,9 @@ class SimpleTag(MPEEnv):
             landmark_range=0.9,
         )
         self._others = np.array([[j for j in range(n) if j != i] for i in range(n)], np.int32)
+        self._other_prey = np.array(
+            [[j for j in range(na, n) if j != i] for i in range(na, n)], np.int32
+        ).reshape(ng, ng - 1)
         super().__init__(action_type)
 
     @property
@@ -88,13 +91,12 @@ class SimpleTag(MPEEnv):
         rel_lm = (state.p_pos[None, n:] - pos[:, None]).reshape(n, -1)
         rel_other = (pos[self._others] - pos[:, None]).reshape(n, -1)
         base = jnp.concatenate([vel, pos, rel_lm, rel_other], axis=1)
-        prey_vel = vel[na:].reshape(-1)
-        rows = []
-        for i in range(n):
-            others_prey = [j for j in range(na, n) if j != i]
-            v = vel[np.array(others_prey, np.int32)].reshape(-1) if i >= na else prey_vel
-            rows.append(jnp.concatenate([base[i], v]))
-        return dict(zip(self.agents, rows, strict=True))
+        adv = jnp.concatenate(
+            [base[:na], jnp.broadcast_to(vel[na:].reshape(-1), (na, 2 * (n - na)))], 1
+        )
+        other_prey_vel = vel[self._other_prey].reshape(n - na, -1)
+        prey = jnp.concatenate([base[na:], other_prey_vel], axis=1)
+        return dict(zip(self.agents, list(adv) + list(prey), strict=True))
 
     def rewards(self, state: MPEState, params: TagParams):
         na, n = self.num_adversaries, self.num_agents

@@ -205,7 +205,7 @@ def test_bench_script_smoke(tmp_path):
             "--envs", "MPE_simple_v3",
             "--batches", "2",
             "--steps-per-run", "100",
-            "--repeats", "1",
+            "--rounds", "1",
             "--mpe2-steps", "20",
             "--no-jaxmarl",
             "--out", str(tmp_path / "b.json"),
