@@ -682,7 +682,8 @@ class ThreeBody(environment.Environment):
             )
             terminated = (~finite) | (jnp.abs(error) > params.energy_error_limit)
             info = {
-                "energy_error": jnp.abs(error).astype(jnp.float32),
+                # a blow-up reports |dE| = 1 (finite, and far beyond any termination limit)
+                "energy_error": jnp.where(finite, jnp.abs(error), 1.0).astype(jnp.float32),
                 "substeps": n,
                 "total_substeps": new.total_substeps,
                 "reached_check": reached,

@@ -324,6 +324,7 @@ def test_near_collision_stays_finite(env_and_params, jitted):
     state = state.replace(hermite=bad, time=jnp.int32(1))
     obs, new, reward, term, info = step(jax.random.PRNGKey(0), state, jnp.int32(9), params)
     assert bool(term) and bool(info["blew_up"]) and bool(new.blew_up)
+    assert float(info["energy_error"]) == 1.0
     assert np.all(np.isfinite(np.asarray(obs))) and np.isfinite(float(reward)) and float(reward) < 0
 
 
