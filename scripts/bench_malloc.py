@@ -41,6 +41,15 @@ class Args:
     """K, placement actions."""
     quick: bool = False
     """Short run: 64 steps, 3 repeats, 2 s of Python per repeat."""
+    baselines: bool = False
+    """Instead of timing: normalised benefit of the solvers on the test split (and CP-SAT on
+    programs with at most ``optimal_max_buffers`` buffers)."""
+    capacity_fraction: float = 0.5
+    """Capacity as a fraction of each program's peak live bytes (baselines)."""
+    optimal_max_buffers: int = 60
+    """Largest program solved with CP-SAT (baselines)."""
+    optimal_seconds: float = 5.0
+    """CP-SAT time limit per program (baselines)."""
 
 
 def bench_jax(env: MallocGame, params, batch: int, steps: int, repeats: int) -> list[float]:
@@ -108,8 +117,45 @@ def bench_python(env: MallocGame, params, seconds: float, repeats: int) -> list[
     return rates
 
 
+def baselines(args: Args) -> None:
+    """Markdown table: normalised benefit per solver on the test split."""
+    from accelrl.envs.malloc import first_fit, optimal, random_policy, validate, xla_best_fit
+    from accelrl.envs.malloc.game import play
+
+    workloads = load_dataset(args.split or "test")
+    env, params = MallocGame.for_workloads(workloads, num_candidates=args.num_candidates)
+    align = env.alignment
+    print("| program | buffers | xla_best_fit | first_fit | random (game) | CP-SAT (bound) |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for b, w in enumerate(workloads):
+        p = jax.tree.map(lambda x, b=b: x[b], params)
+        cap = int(p.capacity) * align
+        xla = validate(w, cap, xla_best_fit(w, cap, align), align)
+        ff = validate(w, cap, first_fit(w, cap, align), align)
+        rnd = np.mean(
+            [
+                validate(w, cap, play(env, p, random_policy, jax.random.key(s)), align)
+                for s in range(4)
+            ]
+        )
+        opt = "-"
+        if w.num_buffers <= args.optimal_max_buffers:
+            off, info = optimal(w, cap, args.optimal_seconds, align, return_info=True)
+            opt = f"{validate(w, cap, off, align):.3f} ({info['bound']:.3f})"
+        rows.append((xla, ff, rnd))
+        print(
+            f"| {w.name} | {w.num_buffers} | {xla:.3f} | {ff:.3f} | {rnd:.3f} | {opt} |", flush=True
+        )
+    med = np.median(np.asarray(rows), axis=0)
+    print(f"| median | | {med[0]:.3f} | {med[1]:.3f} | {med[2]:.3f} | |")
+
+
 def main(args: Args | None = None) -> None:
     args = args or tyro.cli(Args)
+    if args.baselines:
+        baselines(args)
+        return
     steps, repeats, py_s = args.steps, args.repeats, args.python_seconds
     if args.quick:
         steps, repeats, py_s = 64, 3, 2.0
