@@ -374,7 +374,7 @@ class MallocGame(environment.Environment):
         ov = self._overlapping(state, params, i)
         # CANDIDATES: 0 and the tops of time-overlapping placed buffers, where the buffer fits.
         # The table is sorted by offset: after entry j, the free run starts at the highest
-        # overlapping top so far (``tops_so_far[j]``) and ends at the lowest overlapping offset
+        # overlapping top so far (``c[j + 1]``, a running max) and ends at the lowest overlapping offset
         # after j (``lows[j + 1]``); its start is a feasible canonical offset iff the buffer
         # fits in it. Position -1 is the run starting at 0. O(L), no search.
         size, cap = params.size[i], params.capacity
