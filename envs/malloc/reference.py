@@ -151,3 +151,27 @@ def reference_episode(game: ReferenceGame, actions: Any) -> dict[str, Any]:
             break
     out["offsets"] = list(game.offset)
     return out
+
+
+def best_reachable(game: ReferenceGame) -> float:
+    """Highest return any action sequence reaches in ``game`` (exhaustive search).
+
+    Exponential in the number of buffers, for tiny workloads only: it measures how much the
+    offering order and K restrict the reachable placements (compare with ``optimal``).
+    """
+    game.reset()
+
+    def search() -> float:
+        if game.t >= game.n:
+            return game.ret
+        saved = (game.t, list(game.offset), list(game.placed), game.ret, game.cand, game.can_place)
+        legal = [0] + [a for a in range(1, len(game.cand) + 1) if game.can_place]
+        best = 0.0
+        for a in legal:
+            game.step(a)
+            best = max(best, search())
+            game.t, offset, placed, game.ret, game.cand, game.can_place = saved
+            game.offset, game.placed = list(offset), list(placed)
+        return best
+
+    return search()

@@ -196,3 +196,35 @@ def test_jaxpr_fallback():
     assert w.num_buffers >= 4
     assert w.size.max() == 8 * 4 * 4
     assert (w.end >= w.start).all() and w.bytes_moved.min() > 0
+
+
+def test_offering_order_limits_reachable_placements():
+    """Buffer 1 must float on buffer 2, which starts later: start order cannot reach the
+    optimum, size order can (exhaustive search of the game vs CP-SAT)."""
+    pytest.importorskip("ortools")
+    from accelrl.envs.malloc.reference import ReferenceGame, best_reachable
+
+    w = Workload(size=[2, 4, 3, 3], start=[0, 2, 3, 1], end=[2, 3, 3, 3], benefit=[1, 1, 1, 1])
+    opt = validate(w, 7, optimal(w, 7, time_limit=5.0))
+    assert opt == pytest.approx(0.75)
+    env = MallocGame(max_buffers=4, max_live=4, alignment=1, default_workload=w)
+    reach = {
+        order: best_reachable(ReferenceGame(env.params_for(w, capacity=7, order=order), 8, 4, 0, 4))
+        for order in ("start", "size")
+    }
+    assert reach["start"] == pytest.approx(0.5)
+    assert reach["size"] == pytest.approx(opt)
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # never above the optimum
+        start = rng.integers(0, 8, 6)
+        w = Workload(
+            size=rng.integers(1, 9, 6),
+            start=start,
+            end=np.minimum(start + rng.integers(0, 4, 6), 7),
+            benefit=rng.uniform(0, 1, 6),
+        )
+        cap = max(w.peak_live_bytes // 2, 1)
+        opt = validate(w, cap, optimal(w, cap, time_limit=5.0))
+        big = MallocGame(max_buffers=6, max_live=6, alignment=1, default_workload=w)
+        game = ReferenceGame(big.params_for(w, capacity=cap), 8, 4, 0, 6)
+        assert best_reachable(game) <= opt + 1e-6
