@@ -66,6 +66,11 @@ def choose_segment(num_updates: int, target_segments: int) -> int:
     return math.ceil(ideal)
 
 
+def _strong(tree: Any) -> Any:
+    """The same arrays without weak types (``jnp.full((2,), 0.1)`` is weakly typed)."""
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, jnp.asarray(x).dtype), tree)
+
+
 def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:
     """First ``(name, seed index, update index)`` with a non-finite checked metric."""
     for name, v in metrics.items():
@@ -79,11 +84,17 @@ def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:
 
 
 @functools.lru_cache(maxsize=16)
-def _vmapped(agent: Any) -> tuple[Callable, Callable]:
-    """Seed-vmapped, jitted ``run`` and ``init`` of ``agent`` (cached: runners of the same agent
-    share compiled programs)."""
+def seed_vmapped(agent: Any) -> tuple[Callable, Callable]:
+    """Seed-vmapped, jitted ``(run, init)`` of ``agent``: ``run(states, hparams, n)`` with
+    leading seed axes. Cached, so runners of the same agent share compiled programs."""
     run = jax.jit(jax.vmap(agent.run, in_axes=(0, 0, None)), static_argnums=2)
-    return run, jax.jit(jax.vmap(agent.init))
+
+    def init(keys: jax.Array, hparams: Any) -> Any:
+        # Weak types (e.g. an env's ``time=0`` counter) would not survive a checkpoint round
+        # trip, and a restored state would then compile a second program: make them strong.
+        return _strong(jax.vmap(agent.init)(keys, hparams))
+
+    return run, jax.jit(init)
 
 
 class Runner:
@@ -123,14 +134,14 @@ class Runner:
         self.agent = agent
         self.seeds = [int(s) for s in seeds]
         hp = agent.default_hparams() if hparams is None else hparams
-        self.hparams = batch_hparams(hp, len(self.seeds))
+        self.hparams = batch_hparams(hp, len(self.seeds))  # placed in train()
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.metadata = dict(metadata or {})
         self.segment = choose_segment(agent.num_updates, segments)
         self.checkpoint_every = max(1, int(checkpoint_every))
         self.progress = progress
         self.on_segment = on_segment
-        self._run, self._init = _vmapped(agent)
+        self._run, self._init = seed_vmapped(agent)
         self._sharding = self._make_sharding()
 
     # -- placement --------------------------------------------------------------------------
@@ -143,9 +154,9 @@ class Runner:
         return NamedSharding(mesh, PartitionSpec("seeds"))
 
     def _place(self, tree: Any) -> Any:
-        if self._sharding is None:
-            return tree
-        return jax.device_put(tree, self._sharding)
+        """Put ``tree`` on the seed sharding (or commit it to the first device): fresh and
+        restored states then look the same to ``jit`` and share one compiled program."""
+        return jax.device_put(tree, self._sharding or jax.local_devices()[0])
 
     # -- state ------------------------------------------------------------------------------
 
@@ -215,7 +226,8 @@ class Runner:
         try:
             while done < total:
                 n = min(self.segment, total - done)
-                self.hparams = self._place(self.hparams)  # a callback may have replaced them
+                # A callback may have replaced them: keep types and placement (one program).
+                self.hparams = self._place(_strong(self.hparams))
                 new_state, seg = self._run(state, self.hparams, n)
                 seg = {k: np.asarray(v) for k, v in jax.device_get(seg).items()}
                 bad = _has_bad(seg)
@@ -244,4 +256,4 @@ class Runner:
         return RunResult(state=state, hparams=self.hparams, metrics=metrics, checkpoint=last_ckpt)
 
 
-__all__ = ["NAN_ALLOWED", "NaNError", "RunResult", "Runner", "batch_hparams", "choose_segment"]
+__all__ = ["NAN_ALLOWED", "NaNError", "RunResult", "Runner", "batch_hparams", "choose_segment", "seed_vmapped"]

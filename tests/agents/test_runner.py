@@ -10,12 +10,9 @@ import pytest
 from accelrl.agents.base import ActionSpec, UnsupportedEnvironmentError, check_action_kind
 from accelrl.agents.checkpoint import latest_checkpoint, list_checkpoints, load_metadata
 from accelrl.agents.configs import apply_overrides, config_from_dict, config_to_dict, default_config
-from accelrl.agents.ppo import PPOConfig, PPOHparams, make_ppo
+from accelrl.agents.ppo import PPOConfig, PPOHparams
 from accelrl.agents.reporting import bootstrap_ci, read_seed_metrics
-from accelrl.agents.runner import NaNError, Runner, choose_segment
-from accelrl.envs import make
-
-TINY = PPOConfig(num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, total_timesteps=4 * 8 * 4)
+from accelrl.agents.runner import NaNError, Runner, choose_segment, seed_vmapped
 
 
 class Crash(Exception):
@@ -23,9 +20,8 @@ class Crash(Exception):
 
 
 @pytest.fixture(scope="module")
-def agent():
-    env, params = make("CartPole-v1")
-    return make_ppo(TINY, env, params)
+def agent(tiny_cartpole_agent):
+    return tiny_cartpole_agent
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +62,8 @@ def test_resume_continues_bit_for_bit(agent, reference, tmp_path):
     for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(out.state), strict=True):
         np.testing.assert_array_equal(a, b)
     assert read_seed_metrics(tmp_path, [0, 1])["loss"].shape == (2, 4)
+    # The restored state has the same types as a fresh one: resuming compiled nothing new.
+    assert seed_vmapped(agent)[0]._cache_size() == 1
 
 
 def test_checkpoint_files_and_metadata(reference):
@@ -89,6 +87,7 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(agent, reference,
         runner.train()
     ckpt = latest_checkpoint(tmp_path / "checkpoints")
     assert ckpt.name == "step_000002"
+    assert seed_vmapped(agent)[0]._cache_size() == 1  # new hparams values, same program
     _, hp = Runner(agent, [0, 1], out_dir=tmp_path, progress=False).restore()
     assert np.isfinite(np.asarray(hp.learning_rate)).all()
 
