@@ -50,6 +50,10 @@ def test_eval_reproduces_and_resume_of_finished_run(run_dir, capsys):
     assert again["episode_returns"] == before["episode_returns"]
     assert main(["--resume", str(out), "--out", "x"]) == 2
     assert "--resume takes the run folder only" in capsys.readouterr().err
+    # Resuming a finished run trains nothing and re-evaluates to the same numbers.
+    assert main(["--resume", str(out), "--no-progress", "--eval-episodes", "4"]) == 0
+    resumed = json.loads((out / "eval.json").read_text())
+    assert resumed["episode_returns"] == before["episode_returns"] and resumed["update_step"] == 4
 
 
 @pytest.mark.parametrize(
