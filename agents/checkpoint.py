@@ -91,7 +91,10 @@ def restore_checkpoint(path: str | Path, state_like: Any, hparams_like: Any) -> 
     target = jax.tree.map(
         ocp.utils.to_shape_dtype_struct, {"state": state_like, "hparams": hparams_like}
     )
-    restored = _checkpointer().restore(path, target)
+    # Restore inside an x64 scope: outside one, orbax canonicalises float64 leaves (ThreeBody's
+    # physics state) to float32. The targets' explicit dtypes keep every other leaf as saved.
+    with jax.enable_x64(True):
+        restored = _checkpointer().restore(path, target)
     return restored["state"], restored["hparams"]
 
 
