@@ -180,16 +180,12 @@ def wrap_env(env: Any, num_envs: int, normalize_obs: bool = False, obs_clip: flo
     Args:
         env: a single environment or a :class:`BatchedEnv` (curriculum wrappers and the like).
         num_envs: batch size; must match a batched env's own.
-        normalize_obs: add observation normalisation (vector observations only).
+        normalize_obs: add observation normalisation (dict observations keep their
+            ``"action_mask"`` as is).
         obs_clip: clip of the normalised observations.
     """
     benv = as_batched(env, num_envs)
     if normalize_obs and find_wrapper(benv, NormalizeObservation) is None:
-        if isinstance(benv.single_observation_space(), spaces.Dict):
-            raise UnsupportedEnvironmentError(
-                "normalize_obs=True needs array observations: NormalizeObservation normalises "
-                "every leaf of a dict observation, action masks included; set normalize_obs=False"
-            )
         benv = NormalizeObservation(benv, clip=obs_clip)
     if find_wrapper(benv, EpisodeStatistics) is None:
         benv = EpisodeStatistics(benv)
@@ -206,7 +202,7 @@ def obs_normalizer(env: BatchedEnv, env_state: Any):
     if wrapper is None:
         return lambda obs: obs
     stats = find_wrapper_state(env, env_state, NormalizeObservation).stats
-    return lambda obs: stats.normalize(obs, wrapper.clip)
+    return lambda obs: wrapper.normalize(stats, obs)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -324,26 +324,42 @@ class NormalizeObservation(BatchedWrapper):
     Args:
         env: a batched env.
         clip: normalised observations are clipped to ``[-clip, clip]``.
+        skip_keys: for dict observations, entries left untouched (default: ``"action_mask"``,
+            so masked-action games keep their boolean masks).
     """
 
-    def __init__(self, env: BatchedEnv, clip: float = 10.0):
+    def __init__(self, env: BatchedEnv, clip: float = 10.0, skip_keys: tuple[str, ...] = ("action_mask",)):
         super().__init__(env)
         self.clip = float(clip)
+        self.skip_keys = tuple(skip_keys)
 
     @staticmethod
     def freeze(state: NormalizeObservationState) -> NormalizeObservationState:
         return state.replace(update=jnp.asarray(False))
 
+    def _part(self, obs: Any) -> Any:
+        """The entries that are normalised."""
+        if isinstance(obs, dict):
+            return {k: v for k, v in obs.items() if k not in self.skip_keys}
+        return obs
+
+    def normalize(self, stats: RunningMeanStd, obs: Any) -> Any:
+        """Normalise ``obs`` (batched) with ``stats``; skipped dict entries pass through."""
+        normed = stats.normalize(self._part(obs), self.clip)
+        if isinstance(obs, dict):
+            return {**obs, **normed}
+        return normed
+
     def _maybe_update(self, stats: RunningMeanStd, obs: Any, update: jax.Array) -> RunningMeanStd:
-        new = stats.update(obs)
+        new = stats.update(self._part(obs))
         return jax.tree.map(lambda a, b: jnp.where(update, a, b), new, stats)
 
     @partial(jax.jit, static_argnums=0)
     def reset(self, key: jax.Array, params: Any = None):
         obs, inner = self.inner.reset(key, params)
-        stats = RunningMeanStd.create(obs).update(obs)
+        stats = RunningMeanStd.create(self._part(obs)).update(self._part(obs))
         state = NormalizeObservationState(inner=inner, stats=stats, update=jnp.asarray(True))
-        return stats.normalize(obs, self.clip), state
+        return self.normalize(stats, obs), state
 
     @partial(jax.jit, static_argnums=0)
     def step(self, key: jax.Array, state: NormalizeObservationState, action: Any, params: Any = None):
@@ -351,9 +367,9 @@ class NormalizeObservation(BatchedWrapper):
             key, state.inner, action, params
         )
         stats = self._maybe_update(state.stats, obs, state.update)
-        info = {**info, "final_observation": stats.normalize(info["final_observation"], self.clip)}
+        info = {**info, "final_observation": self.normalize(stats, info["final_observation"])}
         new = state.replace(inner=inner, stats=stats)
-        return stats.normalize(obs, self.clip), new, reward, terminated, truncated, info
+        return self.normalize(stats, obs), new, reward, terminated, truncated, info
 
 
 def as_batched(env: Any, num_envs: int) -> BatchedEnv:

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from accelrl.agents.base import Agent, UnsupportedEnvironmentError
+from accelrl.agents.base import Agent
 from accelrl.agents.ppo import Batch, PPOConfig, make_ppo, policy_loss, value_loss
 from accelrl.agents.runner import Runner
 from accelrl.envs import EpisodeStatistics, VecEnv, make
@@ -131,8 +131,13 @@ def test_masked_discrete_never_takes_invalid_action():
     assert (np.asarray(traj.reward) >= 0).all()  # a violation would cost -100
     ret = agent.evaluate(state, jax.random.PRNGKey(5), 4, False)  # stochastic, masked
     assert ret.shape == (4,) and bool(jnp.all(ret >= 0))
-    with pytest.raises(UnsupportedEnvironmentError, match="dict observation"):
-        make_ppo(PPOConfig(**TINY, normalize_obs=True), MaskedEnv())
+    # observation normalisation leaves the action mask untouched
+    normed = make_ppo(PPOConfig(**TINY, normalize_obs=True), MaskedEnv())
+    hp = normed.default_hparams()
+    state, traj = normed.collect(normed.init(jax.random.PRNGKey(1), hp))
+    assert traj.obs["action_mask"].dtype == jnp.bool_
+    picked = np.take_along_axis(np.asarray(traj.obs["action_mask"]), np.asarray(traj.action)[..., None], -1)
+    assert picked.all()
 
 
 def test_continuous_pendulum_with_obs_normalisation():

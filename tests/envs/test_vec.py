@@ -147,3 +147,15 @@ def test_multi_agent_batched(toy_marl_id):
         obs, state, r, term, trunc, info = wrapper.step(jax.random.key(t), state, actions, params)
     assert set(info["returned_episode_returns"]) == set(env.agents)
     assert bool(info["returned_episode"].any())
+
+
+def test_normalize_observation_leaves_action_masks_alone():
+    from accelrl.envs.malloc import MallocGame  # noqa: F401  (registers MallocGame-v0)
+
+    env, params = make("MallocGame-v0")
+    wrapper = NormalizeObservation(VecEnv(env, 3))
+    obs, state = wrapper.reset(jax.random.key(0), params)
+    assert obs["action_mask"].dtype == jnp.bool_
+    assert set(state.stats.mean) == {"observation"}
+    raw, _ = VecEnv(env, 3).reset(jax.random.key(0), params)
+    np.testing.assert_array_equal(np.asarray(obs["action_mask"]), np.asarray(raw["action_mask"]))
