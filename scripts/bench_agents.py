@@ -71,6 +71,7 @@ TASKS: dict[str, dict] = {
 }
 
 FRAMEWORKS = ("accelrl", "rejax", "sb3")
+XLA_CPU_FLAGS = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,6 +368,9 @@ def run_worker(framework: str, algo: str, seed: int, mode: str, num_seeds: int, 
     cmd = [py, os.path.abspath(__file__), "--worker", framework, "--algos", algo, "--seed", str(seed),
            "--mode", mode, "--num-seeds", str(num_seeds), "--segments", str(segments)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # XLA:CPU (jax 0.10.2) can deadlock executing vmapped SAC with hidden widths >= 64 under its
+    # concurrency-optimised scheduler; both JAX frameworks run with it off.
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_CPU_FLAGS).strip()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
