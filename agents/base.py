@@ -30,6 +30,7 @@ from accelrl.envs.vec import (
     EpisodeStatistics,
     NormalizeObservation,
     as_batched,
+    params_in_axes,
 )
 
 ActionKind = Literal["discrete", "masked_discrete", "continuous"]
@@ -190,6 +191,17 @@ def wrap_env(env: Any, num_envs: int, normalize_obs: bool = False, obs_clip: flo
     if find_wrapper(benv, EpisodeStatistics) is None:
         benv = EpisodeStatistics(benv)
     return benv
+
+
+def unbatched_params(env: BatchedEnv, env_params: Any) -> Any:
+    """``env_params`` without a per-copy batch axis (for spaces and evaluation).
+
+    Params with a leading batch axis (one task per copy) fall back to the environment's
+    defaults; evaluation runs its own batch.
+    """
+    ref = env.default_params
+    batched = any(a == 0 for a in jax.tree.leaves(params_in_axes(env_params, ref)))
+    return ref if batched else env_params
 
 
 def obs_normalizer(env: BatchedEnv, env_state: Any):

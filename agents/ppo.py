@@ -30,12 +30,12 @@ from accelrl.agents.base import (
     clip_by_global_norm,
     episode_metrics,
     obs_normalizer,
+    unbatched_params,
     wrap_env,
 )
 from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
 from accelrl.agents.gae import gae
 from accelrl.agents.networks import ACTIVATIONS, ActorCritic
-from accelrl.envs.vec import params_in_axes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,9 +282,7 @@ class PPO:
     @property
     def _unbatched_params(self) -> Any:
         """Env params without a per-copy batch axis (for spaces and evaluation)."""
-        ref = self.env.default_params
-        batched = any(a == 0 for a in jax.tree.leaves(params_in_axes(self.env_params, ref)))
-        return ref if batched else self.env_params
+        return unbatched_params(self.env, self.env_params)
 
     @property
     def num_updates(self) -> int:

@@ -33,12 +33,18 @@ import numpy as np
 import optax
 from flax import struct
 
-from accelrl.agents.base import action_spec, episode_metrics, obs_normalizer, wrap_env
+from accelrl.agents.base import (
+    action_spec,
+    episode_metrics,
+    obs_normalizer,
+    unbatched_params,
+    wrap_env,
+)
 from accelrl.agents.distributions import mask_logits, masked_categorical, tanh_gaussian
 from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
 from accelrl.agents.networks import ACTIVATIONS, MLP, split_observation
 from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
-from accelrl.envs.vec import BatchedEnv, params_in_axes
+from accelrl.envs.vec import BatchedEnv
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and hyperparameters
@@ -399,9 +405,7 @@ class SAC:
     @property
     def _unbatched_params(self) -> Any:
         """Env params without a per-copy batch axis (evaluation runs its own batch)."""
-        ref = self.env.default_params
-        batched = any(a == 0 for a in jax.tree.leaves(params_in_axes(self.env_params, ref)))
-        return ref if batched else self.env_params
+        return unbatched_params(self.env, self.env_params)
 
     def target_entropy(self, hparams: SACHparams) -> jax.Array:
         """``-scale * D`` (continuous) or ``scale * log K`` (discrete)."""
