@@ -80,7 +80,12 @@ def _select(mask, a, b):
 
 
 def _build(env_id: str, kwargs: dict[str, Any]) -> tuple:
-    return _compiled(env_id, _freeze(kwargs), tuple(sorted(kwargs.items(), key=lambda kv: kv[0])))
+    items = tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
+    try:
+        hash(items)
+    except TypeError:  # unhashable kwargs (arrays, lists): build without sharing the cache
+        return _compiled.__wrapped__(env_id, _freeze(kwargs), items)
+    return _compiled(env_id, _freeze(kwargs), items)
 
 
 def _info_to_numpy(info: dict) -> dict:

@@ -64,9 +64,13 @@ class AccelParallelEnv(ParallelEnv):
                 f"{env_id!r} is not a multi-agent accelrl id; multi-agent ids: "
                 f"{[i for i in registry.registered_envs() if registry.is_multi_agent(i)]}"
             )
-        self.env, default_params, self._reset, self._step = _compiled(
-            env_id, tuple(sorted(kwargs.items()))
-        )
+        items = tuple(sorted(kwargs.items()))
+        try:
+            hash(items)
+            build = _compiled
+        except TypeError:  # unhashable kwargs: build without sharing the cache
+            build = _compiled.__wrapped__
+        self.env, default_params, self._reset, self._step = build(env_id, items)
         params = default_params if env_params is None else env_params
         if max_cycles is not None:
             if int(max_cycles) < 1:

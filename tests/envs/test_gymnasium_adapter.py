@@ -84,3 +84,17 @@ def test_vector_env_matches_sync_vector_env(env_id):
 def test_multi_agent_id_is_refused(toy_marl_id):
     with pytest.raises(ValueError, match="multi-agent"):
         GymnasiumEnv(toy_marl_id)
+
+
+def test_unhashable_kwargs_are_accepted():
+    from accelrl.envs.gymnasium_adapter import _build
+    from accelrl.envs.malloc import Workload
+
+    workload = Workload(  # a Workload holds arrays: unhashable as a kwarg
+        size=np.array([64, 128, 64]), start=np.array([0, 1, 2]), end=np.array([1, 3, 4]),
+        benefit=np.array([1.0, 2.0, 1.0]), name="tiny",
+    )
+    env = GymnasiumEnv("MallocGame-v0", default_workload=workload, max_buffers=8, max_live=4)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert _build("CartPole-v1", {}) is _build("CartPole-v1", {})  # hashable kwargs share one build
