@@ -87,14 +87,19 @@ def test_multi_agent_id_is_refused(toy_marl_id):
 
 
 def test_unhashable_kwargs_are_accepted():
-    from accelrl.envs.gymnasium_adapter import _build
-    from accelrl.envs.malloc import Workload
+    import gymnax
 
-    workload = Workload(  # a Workload holds arrays: unhashable as a kwarg
-        size=np.array([64, 128, 64]), start=np.array([0, 1, 2]), end=np.array([1, 3, 4]),
-        benefit=np.array([1.0, 2.0, 1.0]), name="tiny",
-    )
-    env = GymnasiumEnv("MallocGame-v0", default_workload=workload, max_buffers=8, max_live=4)
+    from accelrl.envs import register
+    from accelrl.envs.gymnasium_adapter import _build
+
+    seen = []
+
+    def factory(widths=(1,)):
+        seen.append(list(widths))
+        return gymnax.make("CartPole-v1")[0]
+
+    register("TestListKwarg-v0", factory)
+    env = GymnasiumEnv("TestListKwarg-v0", widths=[3, 4])  # a list: unhashable
     obs, _ = env.reset(seed=0)
-    assert env.observation_space.contains(obs)
+    assert env.observation_space.contains(obs) and seen[-1] == [3, 4]
     assert _build("CartPole-v1", {}) is _build("CartPole-v1", {})  # hashable kwargs share one build
