@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,14 @@ from accelrl.envs.malloc import (
 from accelrl.envs.malloc.workload import DATASET_NPZ, benefit_seconds
 from accelrl.envs.malloc.xla_dump import workload_from_jaxpr
 
-MINIMALLOC = Path("/work/shared/data/minimalloc")
+# The MiniMalloc instances live in the shared folder beside the checkout (CI lays it there too);
+# ACCELRL_MINIMALLOC_DIR points elsewhere.
+MINIMALLOC = Path(
+    os.environ.get(
+        "ACCELRL_MINIMALLOC_DIR",
+        Path(__file__).resolve().parents[3] / "shared" / "data" / "minimalloc",
+    )
+)
 CSVS = sorted(MINIMALLOC.glob("*.csv")) if MINIMALLOC.exists() else []
 needs_minimalloc = pytest.mark.skipif(not CSVS, reason="MiniMalloc CSVs not available")
 
