@@ -25,18 +25,14 @@ from gymnasium.vector.utils import batch_space
 
 from accelrl.envs import registry
 from accelrl.envs.spaces import to_gymnasium_space, to_jax_action, to_numpy
-from accelrl.envs.vec import transition
+from accelrl.envs.vec import select_copies, transition
 
 NAMESPACE = "accelrl"
 _KEY_HIGH = 2**31 - 1
 
 
-def _freeze(kwargs: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
-
-
 @lru_cache(maxsize=64)
-def _compiled(env_id: str, frozen_kwargs: tuple, kwargs_items: tuple) -> tuple:
+def _compiled(env_id: str, kwargs_items: tuple) -> tuple:
     """One environment object and its jitted functions per (id, kwargs), shared by instances."""
     env, params = registry.make(env_id, **dict(kwargs_items))
 
@@ -61,8 +57,7 @@ def _compiled(env_id: str, frozen_kwargs: tuple, kwargs_items: tuple) -> tuple:
 
         def with_reset(_):
             obs_re, st_re = jax.vmap(reset_one, in_axes=(0, None))(seeds, params)
-            sel = partial(_select, autoreset)
-            return jax.tree.map(sel, obs_re, obs_st), jax.tree.map(sel, st_re, st_st)
+            return select_copies(autoreset, obs_re, obs_st), select_copies(autoreset, st_re, st_st)
 
         obs, state = jax.lax.cond(
             jnp.any(autoreset), with_reset, lambda _: (obs_st, st_st), None
@@ -75,17 +70,22 @@ def _compiled(env_id: str, frozen_kwargs: tuple, kwargs_items: tuple) -> tuple:
     return env, params, reset_j, step_j, vec_reset, vec_step
 
 
-def _select(mask, a, b):
-    return jnp.where(mask.reshape(mask.shape + (1,) * (jnp.ndim(a) - 1)), a, b)
+def cached_build(build: Any, env_id: str, kwargs: dict[str, Any]) -> tuple:
+    """``build(env_id, kwargs_items)`` through its ``lru_cache`` when the kwargs are hashable.
 
-
-def _build(env_id: str, kwargs: dict[str, Any]) -> tuple:
+    Instances with the same id and kwargs share one environment object and its compiled
+    functions; unhashable kwargs (arrays, lists) build a fresh, unshared one.
+    """
     items = tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
     try:
         hash(items)
-    except TypeError:  # unhashable kwargs (arrays, lists): build without sharing the cache
-        return _compiled.__wrapped__(env_id, _freeze(kwargs), items)
-    return _compiled(env_id, _freeze(kwargs), items)
+    except TypeError:
+        return build.__wrapped__(env_id, items)
+    return build(env_id, items)
+
+
+def _build(env_id: str, kwargs: dict[str, Any]) -> tuple:
+    return cached_build(_compiled, env_id, kwargs)
 
 
 def _info_to_numpy(info: dict) -> dict:

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from accelrl.envs import registry
+from accelrl.envs.gymnasium_adapter import cached_build
 from accelrl.envs.spaces import to_gymnasium_space, to_jax_action, to_numpy
 
 try:
@@ -64,13 +65,7 @@ class AccelParallelEnv(ParallelEnv):
                 f"{env_id!r} is not a multi-agent accelrl id; multi-agent ids: "
                 f"{[i for i in registry.registered_envs() if registry.is_multi_agent(i)]}"
             )
-        items = tuple(sorted(kwargs.items()))
-        try:
-            hash(items)
-            build = _compiled
-        except TypeError:  # unhashable kwargs: build without sharing the cache
-            build = _compiled.__wrapped__
-        self.env, default_params, self._reset, self._step = build(env_id, items)
+        self.env, default_params, self._reset, self._step = cached_build(_compiled, env_id, kwargs)
         params = default_params if env_params is None else env_params
         if max_cycles is not None:
             if int(max_cycles) < 1:

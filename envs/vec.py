@@ -58,7 +58,7 @@ def transition(env: Any, key: jax.Array, state: Any, action: Any, params: Any):
     return obs, state, reward, jnp.asarray(terminated, bool), jnp.asarray(truncated, bool), info
 
 
-def _where(mask: jax.Array, a: Any, b: Any) -> Any:
+def select_copies(mask: jax.Array, a: Any, b: Any) -> Any:
     """Per-copy select over pytrees whose leaves have a leading batch axis."""
 
     def sel(x, y):
@@ -159,7 +159,7 @@ class VecEnv(BatchedEnv):
 
         def do_reset(_):
             obs_re, state_re = self.reset_copies(key, params)
-            return _where(done, obs_re, obs), _where(done, state_re, state)
+            return select_copies(done, obs_re, obs), select_copies(done, state_re, state)
 
         return jax.lax.cond(jnp.any(done), do_reset, lambda _: (obs, state), None)
 
@@ -395,6 +395,7 @@ __all__ = [
     "as_batched",
     "episode_done",
     "params_in_axes",
+    "select_copies",
     "transition",
 ]
 
