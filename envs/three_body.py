@@ -89,57 +89,53 @@ def as_float64(tree: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Physics on one system. Internally each coordinate of each body is its own scalar, so under
-# vmap every quantity is one contiguous [B] array (no strided [B, 3, 2] accesses in the loop).
+# Physics. Internally a system is 8 arrays (x, y, vx, vy, ax, ay, jx, jy) of shape (3, *S):
+# the body axis first and any batch axes S last, so a batch is a few contiguous (3, B) arrays
+# and the compiler emits few, wide kernels per substep (about 1.4x faster on CPU than one
+# array per body and coordinate, and 2x faster than vmapping a per-system loop).
 # ---------------------------------------------------------------------------------------------
+
+_I = np.array([i for i, _ in _PAIRS])
+_J = np.array([j for _, j in _PAIRS])
 
 
 class _Flat(NamedTuple):
-    """Per-body scalars of one system: each field is a tuple of 3 float64 scalars."""
+    """One system (or a batch, axes trailing): each field has shape (3, *S), float64."""
 
-    x: tuple
-    y: tuple
-    vx: tuple
-    vy: tuple
-    ax: tuple
-    ay: tuple
-    jx: tuple
-    jy: tuple
-
-
-def _split(a: jax.Array) -> tuple[tuple, tuple]:
-    return tuple(a[i, 0] for i in range(3)), tuple(a[i, 1] for i in range(3))
+    x: jax.Array
+    y: jax.Array
+    vx: jax.Array
+    vy: jax.Array
+    ax: jax.Array
+    ay: jax.Array
+    jx: jax.Array
+    jy: jax.Array
 
 
-def _join(cx: tuple, cy: tuple) -> jax.Array:
-    return jnp.stack([jnp.stack(cx), jnp.stack(cy)], axis=-1)
+def _per_body(pair_i, pair_j):
+    """Sum pair terms into bodies: body i gets +pair_i, body j gets -pair_j (pairs 01, 02, 12)."""
+    return jnp.stack([pair_i[0] + pair_i[1], pair_i[2] - pair_j[0], -pair_j[1] - pair_j[2]], axis=0)
 
 
 def _forces_flat(x, y, vx, vy, m, G):
-    """Acceleration, jerk and collision time from per-body scalars.
+    """Acceleration, jerk (each (3, *S)) and collision time (S) from body-first arrays.
 
-    Collision time (AMUSE Hermite): min over pairs of min(r/|v|, sqrt(r^3 / (G (m_i+m_j)))),
-    evaluated as 1/sqrt(max over pairs of max(v^2/r^2, G (m_i+m_j)/r^3)) (no division by v).
+    ``m`` has shape (3, ...) broadcastable against the batch axes. Collision time (AMUSE
+    Hermite): min over pairs of min(r/|v|, sqrt(r^3 / (G (m_i+m_j)))), evaluated as
+    1/sqrt(max over pairs of max(v^2/r^2, G (m_i+m_j)/r^3)) (no division by v).
     """
-    ax, ay, jx, jy = [0.0] * 3, [0.0] * 3, [0.0] * 3, [0.0] * 3
-    inv_t2 = None
-    for i, j in _PAIRS:
-        dx, dy = x[j] - x[i], y[j] - y[i]
-        dvx, dvy = vx[j] - vx[i], vy[j] - vy[i]
-        r2 = dx * dx + dy * dy
-        rinv2 = 1.0 / r2
-        rinv = jnp.sqrt(rinv2)
-        rinv3 = rinv * rinv2
-        rv3 = 3.0 * (dx * dvx + dy * dvy) * rinv2
-        kx, ky = dvx - rv3 * dx, dvy - rv3 * dy
-        fi, fj = G * m[j] * rinv3, G * m[i] * rinv3
-        ax[i], ay[i] = ax[i] + fi * dx, ay[i] + fi * dy
-        ax[j], ay[j] = ax[j] - fj * dx, ay[j] - fj * dy
-        jx[i], jy[i] = jx[i] + fi * kx, jy[i] + fi * ky
-        jx[j], jy[j] = jx[j] - fj * kx, jy[j] - fj * ky
-        pair = jnp.maximum((dvx * dvx + dvy * dvy) * rinv2, G * (m[i] + m[j]) * rinv3)
-        inv_t2 = pair if inv_t2 is None else jnp.maximum(inv_t2, pair)
-    return tuple(ax), tuple(ay), tuple(jx), tuple(jy), 1.0 / jnp.sqrt(inv_t2)
+    dx, dy = x[_J] - x[_I], y[_J] - y[_I]  # (pairs, *S)
+    dvx, dvy = vx[_J] - vx[_I], vy[_J] - vy[_I]
+    rinv = jax.lax.rsqrt(dx * dx + dy * dy)
+    rinv2 = rinv * rinv
+    rinv3 = rinv * rinv2
+    rv3 = 3.0 * (dx * dvx + dy * dvy) * rinv2
+    kx, ky = dvx - rv3 * dx, dvy - rv3 * dy
+    fi, fj = G * m[_J] * rinv3, G * m[_I] * rinv3  # pull on i toward j, on j toward i
+    ax, ay = _per_body(fi * dx, fj * dx), _per_body(fi * dy, fj * dy)
+    jx, jy = _per_body(fi * kx, fj * kx), _per_body(fi * ky, fj * ky)
+    pair = jnp.maximum((dvx * dvx + dvy * dvy) * rinv2, G * (m[_I] + m[_J]) * rinv3)
+    return ax, ay, jx, jy, jax.lax.rsqrt(jnp.max(pair, axis=0))
 
 
 def _norm(cx, cy):
@@ -151,20 +147,16 @@ def _aarseth_timescale(a0x, a0y, a1x, a1y, j0x, j0y, j1x, j1y, dt):
 
     a2, a3 from the Hermite interpolation of the step just taken (start values
     a2 dt^2 = -6(a0-a1) - dt(4 j0 + 2 j1), a3 dt^3 = 12(a0-a1) + 6 dt (j0+j1)),
-    a2 moved to the end of the step (a2 + a3 dt).
+    a2 moved to the end of the step (a2 + a3 dt). Body-first arrays; returns shape S.
     """
-    out = None
-    for i in range(3):
-        dax, day = a0x[i] - a1x[i], a0y[i] - a1y[i]
-        a3x = (12.0 * dax + 6.0 * dt * (j0x[i] + j1x[i])) / dt**3
-        a3y = (12.0 * day + 6.0 * dt * (j0y[i] + j1y[i])) / dt**3
-        a2x = (-6.0 * dax - dt * (4.0 * j0x[i] + 2.0 * j1x[i])) / dt**2 + a3x * dt
-        a2y = (-6.0 * day - dt * (4.0 * j0y[i] + 2.0 * j1y[i])) / dt**2 + a3y * dt
-        a, j = _norm(a1x[i], a1y[i]), _norm(j1x[i], j1y[i])
-        a2, a3 = _norm(a2x, a2y), _norm(a3x, a3y)
-        tau2 = (a * a2 + j * j) / (j * a3 + a2 * a2)
-        out = tau2 if out is None else jnp.minimum(out, tau2)
-    return jnp.sqrt(out)
+    dax, day = a0x - a1x, a0y - a1y
+    a3x = (12.0 * dax + 6.0 * dt * (j0x + j1x)) / dt**3
+    a3y = (12.0 * day + 6.0 * dt * (j0y + j1y)) / dt**3
+    a2x = (-6.0 * dax - dt * (4.0 * j0x + 2.0 * j1x)) / dt**2 + a3x * dt
+    a2y = (-6.0 * day - dt * (4.0 * j0y + 2.0 * j1y)) / dt**2 + a3y * dt
+    a, j = _norm(a1x, a1y), _norm(j1x, j1y)
+    a2, a3 = _norm(a2x, a2y), _norm(a3x, a3y)
+    return jnp.sqrt(jnp.min((a * a2 + j * j) / (j * a3 + a2 * a2), axis=0))
 
 
 def _criterion_code(criterion: Any) -> Any:
@@ -176,10 +168,19 @@ def _criterion_code(criterion: Any) -> Any:
 
 
 def _select_criterion(criterion, collision_fn, aarseth_fn):
-    """Static choice for a Python int, ``lax.cond`` (a select under vmap) for a traced one."""
+    """Static choice for a Python int; for a traced one a ``lax.cond`` when it is shared by the
+    whole batch (one size-1 value: only the chosen branch runs), else an elementwise select."""
     if isinstance(criterion, int | np.integer):
         return aarseth_fn() if int(criterion) == 1 else collision_fn()
-    return jax.lax.cond(jnp.asarray(criterion) == 1, aarseth_fn, collision_fn)
+    criterion = jnp.asarray(criterion)
+    if criterion.size == 1:
+        shape = jnp.broadcast_shapes(jax.eval_shape(collision_fn).shape, criterion.shape)
+
+        def branch(fn):
+            return lambda: jnp.broadcast_to(fn(), shape)
+
+        return jax.lax.cond(criterion.reshape(()) == 1, branch(aarseth_fn), branch(collision_fn))
+    return jnp.where(criterion == 1, aarseth_fn(), collision_fn())
 
 
 @struct.dataclass
@@ -205,19 +206,18 @@ class HermiteState:
 
 
 def _to_flat(h: HermiteState) -> _Flat:
-    x, y = _split(h.pos)
-    vx, vy = _split(h.vel)
-    ax, ay = _split(h.acc)
-    jx, jy = _split(h.jerk)
-    return _Flat(x, y, vx, vy, ax, ay, jx, jy)
+    return _Flat(*(a[:, k] for a in (h.pos, h.vel, h.acc, h.jerk) for k in (0, 1)))
 
 
 def _from_flat(f: _Flat, t, timescale) -> HermiteState:
+    def join(cx, cy):
+        return jnp.stack([cx, cy], axis=1)
+
     return HermiteState(
-        pos=_join(f.x, f.y),
-        vel=_join(f.vx, f.vy),
-        acc=_join(f.ax, f.ay),
-        jerk=_join(f.jx, f.jy),
+        pos=join(f.x, f.y),
+        vel=join(f.vx, f.vy),
+        acc=join(f.ax, f.ay),
+        jerk=join(f.jx, f.jy),
         t=t,
         timescale=timescale,
     )
@@ -237,10 +237,10 @@ def forces(pos: jax.Array, vel: jax.Array, mass: jax.Array, G: float):
         ``(acc (3, 2), jerk (3, 2), collision_time ())``, float64.
     """
     pos, vel, mass = (jnp.asarray(a, F64) for a in (pos, vel, mass))
-    x, y = _split(pos)
-    vx, vy = _split(vel)
-    ax, ay, jx, jy, coll = _forces_flat(x, y, vx, vy, mass, jnp.asarray(G, F64))
-    return _join(ax, ay), _join(jx, jy), coll
+    ax, ay, jx, jy, coll = _forces_flat(
+        pos[:, 0], pos[:, 1], vel[:, 0], vel[:, 1], mass, jnp.asarray(G, F64)
+    )
+    return jnp.stack([ax, ay], axis=1), jnp.stack([jx, jy], axis=1), coll
 
 
 @_x64
@@ -252,45 +252,49 @@ def hermite_init(
     ``criterion`` is ``"collision"``/``"aarseth"`` or its int code (may be traced).
     """
     pos, vel, mass = (jnp.asarray(a, F64) for a in (pos, vel, mass))
-    G = jnp.asarray(G, F64)
-    x, y = _split(pos)
-    vx, vy = _split(vel)
-    ax, ay, jx, jy, coll = _forces_flat(x, y, vx, vy, mass, G)
+    acc, jerk, coll = forces(pos, vel, mass, G)
     _criterion_code(
         criterion
     )  # validate; both start from the collision time (Aarseth needs a2, a3)
-    return HermiteState(
-        pos=pos,
-        vel=vel,
-        acc=_join(ax, ay),
-        jerk=_join(jx, jy),
-        t=jnp.zeros((), F64),
-        timescale=coll,
-    )
+    return HermiteState(pos=pos, vel=vel, acc=acc, jerk=jerk, t=jnp.zeros((), F64), timescale=coll)
 
 
-def _substep_flat(f: _Flat, t, timescale, mass, G, eta, t_end, criterion):
-    """One predictor-corrector substep; the step is shortened to land exactly on ``t_end``."""
+def _substep_flat(f: _Flat, t, timescale, mass, G, eta, t_end, criterion, active=None):
+    """One predictor-corrector substep; the step is shortened to land exactly on ``t_end``.
+
+    ``t``, ``timescale``, ``eta``, ``t_end`` have the batch shape S (or broadcast to it), the
+    fields of ``f`` and ``mass`` (3, *S). ``active`` (bool, shape S) masks systems that must not
+    move: they take a step of length 0 (an exact identity for positions and velocities) and
+    keep their acceleration, jerk, time and time scale. This is how a batch runs in lockstep
+    without a select on every carried value (see :func:`hermite_advance`).
+    """
     dt_full = eta * timescale
     remaining = t_end - t
     last = dt_full >= remaining
     dt = jnp.where(last, remaining, dt_full)
+    if active is not None:
+        dt = jnp.where(active, dt, 0.0)
     h2, h6, dt2_12 = 0.5 * dt, dt / 6.0, dt * dt / 12.0
 
     # PREDICT
-    xp = tuple(f.x[i] + dt * (f.vx[i] + dt * (0.5 * f.ax[i] + h6 * f.jx[i])) for i in range(3))
-    yp = tuple(f.y[i] + dt * (f.vy[i] + dt * (0.5 * f.ay[i] + h6 * f.jy[i])) for i in range(3))
-    vxp = tuple(f.vx[i] + dt * (f.ax[i] + h2 * f.jx[i]) for i in range(3))
-    vyp = tuple(f.vy[i] + dt * (f.ay[i] + h2 * f.jy[i]) for i in range(3))
+    xp = f.x + dt * (f.vx + dt * (0.5 * f.ax + h6 * f.jx))
+    yp = f.y + dt * (f.vy + dt * (0.5 * f.ay + h6 * f.jy))
+    vxp = f.vx + dt * (f.ax + h2 * f.jx)
+    vyp = f.vy + dt * (f.ay + h2 * f.jy)
 
     # EVALUATE at the predicted state
     ax1, ay1, jx1, jy1, coll = _forces_flat(xp, yp, vxp, vyp, mass, G)
+    if active is not None:
+        # select right after the evaluation, and let the corrector read the selected values:
+        # XLA then fuses the forces once (selecting the outputs instead costs ~1.5x per substep)
+        ax1, ay1 = jnp.where(active, ax1, f.ax), jnp.where(active, ay1, f.ay)
+        jx1, jy1 = jnp.where(active, jx1, f.jx), jnp.where(active, jy1, f.jy)
 
     # CORRECT (Hut-Makino time-symmetric form)
-    vx1 = tuple(f.vx[i] + h2 * (f.ax[i] + ax1[i]) + dt2_12 * (f.jx[i] - jx1[i]) for i in range(3))
-    vy1 = tuple(f.vy[i] + h2 * (f.ay[i] + ay1[i]) + dt2_12 * (f.jy[i] - jy1[i]) for i in range(3))
-    x1 = tuple(f.x[i] + h2 * (f.vx[i] + vx1[i]) + dt2_12 * (f.ax[i] - ax1[i]) for i in range(3))
-    y1 = tuple(f.y[i] + h2 * (f.vy[i] + vy1[i]) + dt2_12 * (f.ay[i] - ay1[i]) for i in range(3))
+    vx1 = f.vx + h2 * (f.ax + ax1) + dt2_12 * (f.jx - jx1)
+    vy1 = f.vy + h2 * (f.ay + ay1) + dt2_12 * (f.jy - jy1)
+    x1 = f.x + h2 * (f.vx + vx1) + dt2_12 * (f.ax - ax1)
+    y1 = f.y + h2 * (f.vy + vy1) + dt2_12 * (f.ay - ay1)
 
     # NEXT TIME SCALE (Aarseth's only from full-length substeps: a landing step may be tiny)
     def aarseth():
@@ -299,6 +303,9 @@ def _substep_flat(f: _Flat, t, timescale, mass, G, eta, t_end, criterion):
 
     new_timescale = _select_criterion(criterion, lambda: coll, aarseth)
     t1 = jnp.where(last, t_end, t + dt)
+    if active is not None:
+        new_timescale = jnp.where(active, new_timescale, timescale)
+        t1 = jnp.where(active, t1, t)
     return _Flat(x1, y1, vx1, vy1, ax1, ay1, jx1, jy1), t1, new_timescale
 
 
@@ -337,6 +344,76 @@ def hermite_substep(
     return _from_flat(f, t, tau)
 
 
+def _advance_lockstep(criterion, *arrays):
+    """Substep loop over a batch with trailing axes S, every system advanced in lockstep.
+
+    ``arrays``: the 8 ``_Flat`` fields and ``mass`` (shape (3, *S)), then ``t, timescale, G,
+    eta, t_end, max_substeps`` (shape S), then (only for a traced criterion) its code (S).
+    Shared values may have size-1 axes instead (they stay small and the compiler sees them as
+    such). Systems that are done take masked zero-length steps (``_substep_flat(active=...)``)
+    until the slowest is done: no per-leaf select of the whole carry, which is what a vmapped
+    per-system ``while_loop`` would add.
+
+    Returns the 8 fields, ``t``, ``timescale`` and ``n_substeps``.
+    """
+    shape = jnp.broadcast_shapes(*(a.shape for a in arrays[9:]), *(a.shape[1:] for a in arrays[:9]))
+    flat = _Flat(*(jnp.broadcast_to(a, (3, *shape)) for a in arrays[:8]))
+    mass = arrays[8]
+    t, tau = (jnp.broadcast_to(a, shape) for a in arrays[9:11])
+    G, eta, t_end, max_substeps = arrays[11:15]
+    code = arrays[15] if len(arrays) > 15 else criterion
+
+    def running(t, n):
+        return (t < t_end) & (n < max_substeps)
+
+    def cond(c):
+        _, t, _, n = c
+        return jnp.any(running(t, n))
+
+    def body(c):
+        f, t, tau, n = c
+        active = running(t, n)
+        f, t, tau = _substep_flat(f, t, tau, mass, G, eta, t_end, code, active)
+        return f, t, tau, n + active.astype(n.dtype)
+
+    init = (flat, t, tau, jnp.zeros_like(t, max_substeps.dtype))  # like t: shard_map-varying
+    f, t, tau, n = jax.lax.while_loop(cond, body, init)
+    return (*f, t, tau, n)
+
+
+_LOCKSTEP_CORES: dict[Any, Any] = {}
+
+
+def _lockstep_core(criterion):
+    """``_advance_lockstep`` as a ``custom_vmap`` function (one per static criterion).
+
+    Under ``vmap`` it is not vmapped primitive by primitive: the batch axis moves to the end
+    (a size-1 axis for unbatched arguments) and the arrays go straight into the same loop, one
+    level up. Nested vmaps (seeds x envs) apply the rule once per level.
+    """
+    key = "traced" if not isinstance(criterion, int | np.integer) else int(criterion)
+    if key not in _LOCKSTEP_CORES:
+
+        @jax.custom_batching.custom_vmap
+        def core(*arrays):
+            return _advance_lockstep(criterion if key != "traced" else None, *arrays)
+
+        @core.def_vmap
+        def _rule(axis_size, in_batched, *arrays):
+            del axis_size
+            with jax.enable_x64(True):
+                arrays = [
+                    jnp.moveaxis(a, 0, -1) if b else a[..., None]
+                    for a, b in zip(arrays, in_batched, strict=True)
+                ]
+                out = core(*arrays)
+                out = tuple(jnp.moveaxis(a, -1, 0) for a in out)
+            return out, (True,) * len(out)
+
+        _LOCKSTEP_CORES[key] = core
+    return _LOCKSTEP_CORES[key]
+
+
 @_x64
 def hermite_advance(
     h: HermiteState,
@@ -349,7 +426,9 @@ def hermite_advance(
 ) -> tuple[HermiteState, jax.Array]:
     """Substeps until ``t_end`` is reached exactly or ``max_substeps`` were taken.
 
-    Under ``vmap`` this is one lockstep ``while_loop``: it runs until every system is done.
+    Under ``vmap`` (any nesting) this is one lockstep ``while_loop`` over the whole batch that
+    runs until every system is done. Finished systems take masked zero-length substeps, so a
+    system's result does not depend on how long the others in its batch run.
 
     Returns:
         ``(state, n_substeps)``; ``state.t == t_end`` iff the target was reached. A non-finite
@@ -357,20 +436,12 @@ def hermite_advance(
     """
     mass, G, eta, t_end = (jnp.asarray(a, F64) for a in (mass, G, eta, t_end))
     code = _criterion_code(criterion)
-    max_substeps = jnp.asarray(max_substeps, jnp.int32)
-
-    def cond(c):
-        _, t, _, n = c
-        return (t < t_end) & (n < max_substeps)
-
-    def body(c):
-        f, t, tau, n = c
-        f, t, tau = _substep_flat(f, t, tau, mass, G, eta, t_end, code)
-        return f, t, tau, n + 1
-
-    init = (_to_flat(h), h.t, h.timescale, jnp.zeros((), jnp.int32))
-    f, t, tau, n = jax.lax.while_loop(cond, body, init)
-    return _from_flat(f, t, tau), n
+    arrays = [*_to_flat(h), mass, h.t, h.timescale, G, eta, t_end]
+    arrays.append(jnp.asarray(max_substeps, jnp.int32))
+    if not isinstance(code, int | np.integer):
+        arrays.append(jnp.asarray(code, jnp.int32))
+    out = _lockstep_core(code)(*arrays)
+    return _from_flat(_Flat(*out[:8]), out[8], out[9]), out[10]
 
 
 @_x64
