@@ -67,8 +67,18 @@ def choose_segment(num_updates: int, target_segments: int) -> int:
 
 
 def _strong(tree: Any) -> Any:
-    """The same arrays without weak types (``jnp.full((2,), 0.1)`` is weakly typed)."""
-    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, jnp.asarray(x).dtype), tree)
+    """The same arrays without weak types (``jnp.full((2,), 0.1)`` is weakly typed).
+
+    Dtypes are kept, float64 included (ThreeBody's state): the conversion runs in an x64 scope,
+    and only Python scalars take the default (x64-off) dtype.
+    """
+
+    def strong(x: Any) -> Any:
+        dtype = x.dtype if hasattr(x, "dtype") else jnp.asarray(x).dtype
+        with jax.enable_x64(True):
+            return jax.lax.convert_element_type(x, dtype)
+
+    return jax.tree.map(strong, tree)
 
 
 def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:

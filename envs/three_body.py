@@ -48,7 +48,7 @@ CRITERIA: dict[str, int] = {"collision": 0, "aarseth": 1}
 PAPER_MU_VALUES: tuple[float, ...] = tuple(float(v) for v in 10.0 ** np.linspace(-4, -1, 10))
 """The paper's 10 log-spaced time-step parameters, 1e-4 ... 1e-1."""
 
-DEFAULT_MAX_SUBSTEPS_PER_DECISION: int = 64
+DEFAULT_MAX_SUBSTEPS_PER_DECISION: int = 32
 """Default cap C on Hermite substeps per decision (measured trade-off: docs/envs/three_body.md)."""
 
 _PAIRS = ((0, 1), (0, 2), (1, 2))
@@ -436,7 +436,8 @@ def hermite_advance(
     """
     mass, G, eta, t_end = (jnp.asarray(a, F64) for a in (mass, G, eta, t_end))
     code = _criterion_code(criterion)
-    arrays = [*_to_flat(h), mass, h.t, h.timescale, G, eta, t_end]
+    # float64 throughout, whatever the caller's state holds (the loop's carry types are fixed)
+    arrays = [jnp.asarray(a, F64) for a in (*_to_flat(h), mass, h.t, h.timescale, G, eta, t_end)]
     arrays.append(jnp.asarray(max_substeps, jnp.int32))
     if not isinstance(code, int | np.integer):
         arrays.append(jnp.asarray(code, jnp.int32))
@@ -515,8 +516,9 @@ class EnvParams:
     """Physical time between check times, yr."""
     num_checks: int = 100
     """Check times per episode (100 in training = 10 yr, 300 in evaluation)."""
-    max_decisions: int = 4000
-    """Cap on all decisions (check times plus extra decisions inside encounters): truncates."""
+    max_decisions: int = 10_000
+    """Cap on all decisions (check times plus extra decisions inside encounters): truncates.
+    With C = 32, fixed mu = 1e-4 averages ~80 decisions per check interval (~8,000 for 100)."""
     max_substeps_per_decision: int = DEFAULT_MAX_SUBSTEPS_PER_DECISION
     """C: a decision ends after this many substeps if the check time is not reached."""
     criterion: int = 0
@@ -550,6 +552,11 @@ class EnvParams:
     """Speed of bodies 0 (+y) and 1 (-x) at reset, km/s."""
     G: float = G_AU_MSUN_YR
     """Gravitational constant, au^3 / (Msun yr^2)."""
+
+    @property
+    def max_steps_in_episode(self) -> int:
+        """gymnax's name for the step cap (evaluation loops read it): ``max_decisions``."""
+        return self.max_decisions
 
 
 def evaluation_params(params: EnvParams | None = None) -> EnvParams:

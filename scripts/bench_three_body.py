@@ -7,19 +7,27 @@ physical time each reached. Reported per (C, mu, B):
 
 * system-years/s of both (and their ratio), median over repeats of wall-clock time,
 * useful Hermite substeps/s (substeps that advanced a system),
-* lockstep imbalance = substeps executed by the batch (B x the slowest copy, per decision) /
-  useful substeps,
+* lockstep imbalance = substeps executed by the batch (per device, its B/N copies x its slowest
+  copy, per decision) / useful substeps,
 * median |dE| of both on the compared systems, side by side.
+
+``--devices N`` splits the batch over N devices with ``shard_map`` (each runs its own lockstep
+loop on B/N systems); on a CPU the script restarts itself with
+``--xla_force_host_platform_device_count=N`` so that N host devices (cores) exist. REBOUND always
+runs on one core, so the per-CPU-second ratio is reported next to the wall-clock one.
 
 Usage::
 
     python -m accelrl.scripts.bench_three_body --quick
-    python -m accelrl.scripts.bench_three_body --batches 1 64 1024 8192 --caps 16 64
+    python -m accelrl.scripts.bench_three_body --batches 1 64 1024 8192 --caps 16 32 64
+    python -m accelrl.scripts.bench_three_body --batches 1024 --mus 1e-2 --devices 2
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -45,12 +53,15 @@ class Args:
     """Decisions K per timed run."""
     repeats: int = 3
     """Timed repeats (the median is reported)."""
-    rebound_systems: int = 32
-    """Systems integrated by REBOUND per (mu, B) for the speed and error comparison."""
+    rebound_systems: int = 128
+    """Systems integrated by REBOUND per (mu, B) for the speed and error comparison (timed
+    ``repeats`` times, median)."""
     seed: int = 0
     """Seed of the initial conditions."""
     quick: bool = False
     """Short run: batches (1, 64, 1024), 10 decisions, 1 repeat, 8 REBOUND systems."""
+    devices: int = 1
+    """Split each batch over this many devices (host cores on a CPU) with ``shard_map``."""
     json_out: str | None = None
     """Write the rows as JSON here."""
 
@@ -72,24 +83,50 @@ def rebound_run(pos, vel, mass, G, t_end):
     return abs((sim.energy() - e0) / e0), sim.steps_done, wall, cpu
 
 
-def make_runner(env: tb.ThreeBody, decisions: int):
-    """jitted (state, params) -> (state, substeps [K, B]) for a fixed action 0."""
+def make_runner(env: tb.ThreeBody, decisions: int, devices: int = 1):
+    """jitted (state, params) -> (state, substeps [K, B]) for a fixed action 0.
+
+    With ``devices > 1`` the batch is split over that many devices by ``shard_map``.
+    """
 
     def one(state, params):
         def body(s, _):
-            _, s, _, _, info = jax.vmap(env.step_env, in_axes=(None, 0, None, None))(
-                jax.random.PRNGKey(0), s, jnp.int32(0), params
+            action = jnp.zeros_like(s.checks)  # batched, as an agent's actions are
+            _, s, _, _, info = jax.vmap(env.step_env, in_axes=(None, 0, 0, None))(
+                jax.random.PRNGKey(0), s, action, params
             )
             return s, info["substeps"]
 
         return jax.lax.scan(body, state, None, length=decisions)
 
-    return jax.jit(one)
+    if devices == 1:
+        return jax.jit(one)
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()[:devices]), ("batch",))
+    sharded = jax.shard_map(
+        one, mesh=mesh, in_specs=(P("batch"), P()), out_specs=(P("batch"), P(None, "batch"))
+    )
+    return jax.jit(sharded)
+
+
+def ensure_devices(n: int) -> None:
+    """Restart this script with N host devices when a CPU run asks for more than exist."""
+    if n <= jax.local_device_count():
+        return
+    if jax.default_backend() != "cpu" or os.environ.get("_ACCELRL_BENCH_REEXEC"):
+        raise SystemExit(f"--devices {n}: only {jax.local_device_count()} devices here")
+    env = dict(os.environ, _ACCELRL_BENCH_REEXEC="1")
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}"
+    cmd = [sys.executable, "-m", "accelrl.scripts.bench_three_body", *sys.argv[1:]]
+    sys.stdout.flush()
+    os.execve(sys.executable, cmd, env)
 
 
 def bench(args: Args) -> list[dict]:
     env = tb.ThreeBody(num_actions=1)
-    runners: dict[int, object] = {}
+    runners: dict[tuple[int, int], object] = {}
     rows = []
     for cap in args.caps:
         for mu in args.mus:
@@ -102,7 +139,10 @@ def bench(args: Args) -> list[dict]:
             for b in args.batches:
                 keys = jax.random.split(jax.random.PRNGKey(args.seed), b)
                 _, state0 = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(keys, params)
-                run = runners.setdefault(b, make_runner(env, args.decisions))
+                devices = args.devices if b % args.devices == 0 else 1
+                if (b, devices) not in runners:
+                    runners[b, devices] = make_runner(env, args.decisions, devices)
+                run = runners[b, devices]
                 start = time.perf_counter()
                 jax.block_until_ready(run(state0, params))
                 compile_s = time.perf_counter() - start
@@ -115,7 +155,9 @@ def bench(args: Args) -> list[dict]:
                 wall = float(np.median(walls))
                 subs = np.asarray(subs)  # [K, B]
                 useful = int(subs.sum())
-                executed = int(subs.max(axis=1).sum()) * b
+                # each device waits for the slowest of its own B / devices systems
+                per_device = subs.reshape(subs.shape[0], devices, b // devices)
+                executed = int(per_device.max(axis=2).sum()) * (b // devices)
                 t = np.asarray(state.hermite.t, np.float64)
                 with jax.enable_x64(True):
                     err = np.abs(np.asarray(state.energy_error, np.float64))
@@ -123,18 +165,22 @@ def bench(args: Args) -> list[dict]:
                 # REBOUND on a subset, same physical time per system
                 pos0, vel0 = np.asarray(state0.hermite.pos), np.asarray(state0.hermite.vel)
                 idx = np.arange(min(b, args.rebound_systems))
-                reb = [
-                    rebound_run(pos0[i], vel0[i], np.ones(3), tb.G_AU_MSUN_YR, float(t[i]))
-                    for i in idx
-                ]
+                reb_walls, reb_cpus = [], []
+                for _ in range(args.repeats):  # the same repeats as the environment, median
+                    reb = [
+                        rebound_run(pos0[i], vel0[i], np.ones(3), tb.G_AU_MSUN_YR, float(t[i]))
+                        for i in idx
+                    ]
+                    reb_walls.append(sum(r[2] for r in reb))
+                    reb_cpus.append(sum(r[3] for r in reb))
                 reb_err = np.array([r[0] for r in reb])
                 reb_steps = np.array([r[1] for r in reb])
-                reb_wall = sum(r[2] for r in reb)
-                reb_cpu = sum(r[3] for r in reb)
+                reb_wall, reb_cpu = float(np.median(reb_walls)), float(np.median(reb_cpus))
                 row = {
                     "C": cap,
                     "mu": mu,
                     "batch": b,
+                    "devices": devices,
                     "decisions": args.decisions,
                     "compile_s": compile_s,
                     "wall_s": wall,
@@ -161,16 +207,16 @@ def bench(args: Args) -> list[dict]:
 
 
 HEADER = (
-    "|  C | mu    |    B | years | env sys-yr/s | REBOUND sys-yr/s | ratio | ratio (CPU s) | "
+    "|  C | mu    |    B | dev | years | env sys-yr/s | REBOUND sys-yr/s | ratio | ratio (CPU s) | "
     "useful substeps/s | imbalance | env median dE | REBOUND median dE |\n"
-    "|---:|:------|-----:|------:|-------------:|-----------------:|------:|--------------:|"
+    "|---:|:------|-----:|----:|------:|-------------:|-----------------:|------:|--------------:|"
     "------------------:|----------:|--------------:|------------------:|"
 )
 
 
 def format_row(r: dict) -> str:
     return (
-        f"| {r['C']:>2} | {r['mu']:.0e} | {r['batch']:>4} | "
+        f"| {r['C']:>2} | {r['mu']:.0e} | {r['batch']:>4} | {r['devices']:>3} | "
         f"{r['system_years'] / r['batch']:>5.2f} | {r['env_sysyr_per_s']:>12,.0f} | "
         f"{r['rebound_sysyr_per_s']:>16,.0f} | {r['speedup']:>5.1f} | {r['speedup_cpu']:>13.1f} | "
         f"{r['useful_substeps_per_s'] / 1e6:>15.2f} M | {r['imbalance']:>9.2f} | "
@@ -180,9 +226,13 @@ def format_row(r: dict) -> str:
 
 def main(args: Args | None = None) -> list[dict]:
     args = tyro.cli(Args) if args is None else args
+    ensure_devices(args.devices)
     if args.quick:
         args = replace(args, batches=(1, 64, 1024), decisions=10, repeats=1, rebound_systems=8)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; K = {args.decisions} decisions")
+    print(
+        f"jax {jax.__version__} on {jax.local_device_count()} {jax.devices()[0].platform} "
+        f"device(s); K = {args.decisions} decisions; REBOUND on one core"
+    )
     print(HEADER, flush=True)
     rows = bench(args)
     if args.json_out:

@@ -124,3 +124,26 @@ def test_check_action_kind_rejects_mismatch():
     check_action_kind("X", ActionSpec("discrete", 2), ("discrete",), "Env")
     with pytest.raises(UnsupportedEnvironmentError, match="X supports discrete actions, but Env has continuous"):
         check_action_kind("X", ActionSpec("continuous", 1), ("discrete",), "Env")
+
+
+def test_runner_keeps_float64_env_state():
+    """ThreeBody keeps float64 physics state through the runner's init and a training segment
+    (the runner once rounded it to float32 when stripping weak types)."""
+    import accelrl.envs as E
+    from accelrl.agents.ppo import make_ppo
+
+    env, params = E.make("ThreeBody-v0")
+    cfg = PPOConfig(num_envs=2, num_steps=4, num_minibatches=1, update_epochs=1, total_timesteps=16, hidden_sizes=(8,))
+    runner = Runner(make_ppo(cfg, env, params), [0], segments=1, progress=False)
+
+    def hermite_dtypes(state):
+        found = []
+        jax.tree_util.tree_map_with_path(
+            lambda path, x: found.append(x.dtype) if "hermite" in jax.tree_util.keystr(path) else None,
+            state,
+        )
+        assert found
+        return set(found)
+
+    assert hermite_dtypes(runner.init_state()) == {np.dtype("float64")}
+    assert hermite_dtypes(runner.train().state) == {np.dtype("float64")}
