@@ -5,6 +5,8 @@
 * :class:`ActorCritic`: policy and value heads for PPO, over discrete, masked-discrete
   (observation dict ``{"observation", "action_mask"}``) or continuous actions, with a separate
   or a shared torso. It returns a distrax distribution and the value estimate.
+* :func:`fast_init`: ``module.init`` for these networks at a fraction of the compile time
+  (one normal draw for all orthogonal kernels instead of one PRNG derivation per parameter).
 """
 
 from __future__ import annotations
@@ -35,6 +37,20 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
         return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
+
+
+class Orthogonal:
+    """Orthogonal kernel initialiser whose gain is visible to :func:`fast_init`."""
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = float(scale)
+        self._init = nn.initializers.orthogonal(self.scale)
+
+    def __call__(self, key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return self._init(key, shape, dtype)
+
+    def __repr__(self) -> str:
+        return f"Orthogonal({self.scale})"
 
 
 def split_observation(obs: Any) -> tuple[jax.Array, jax.Array | None]:
@@ -75,12 +91,12 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         act = activation_fn(self.activation)
         for width in self.hidden_sizes:
-            x = nn.Dense(width, kernel_init=nn.initializers.orthogonal(self.hidden_scale))(x)
+            x = nn.Dense(width, kernel_init=Orthogonal(self.hidden_scale))(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
             x = act(x)
         if self.out_dim is not None:
-            x = nn.Dense(self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+            x = nn.Dense(self.out_dim, kernel_init=Orthogonal(self.out_scale))(x)
         return x
 
 
@@ -111,13 +127,17 @@ class ActorCritic(nn.Module):
     log_std_init: float = 0.0
     """Initial log standard deviation of continuous policies."""
 
+    def constant_params(self) -> dict[str, float]:
+        """Parameters this module creates with a constant initialiser (for :func:`fast_init`)."""
+        return {"log_std": self.log_std_init} if self.continuous else {}
+
     @nn.compact
     def __call__(self, obs: Any) -> tuple[distrax.Distribution, jax.Array]:
         x, mask = split_observation(obs)
         if self.shared_torso:
             h = MLP(self.hidden_sizes, self.activation, name="torso")(x)
-            out = nn.Dense(self.action_dim, kernel_init=nn.initializers.orthogonal(0.01), name="actor_head")(h)
-            value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0), name="critic_head")(h)
+            out = nn.Dense(self.action_dim, kernel_init=Orthogonal(0.01), name="actor_head")(h)
+            value = nn.Dense(1, kernel_init=Orthogonal(1.0), name="critic_head")(h)
         else:
             out = MLP(self.hidden_sizes, self.activation, self.action_dim, out_scale=0.01, name="actor")(x)
             value = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0, name="critic")(x)
@@ -133,4 +153,87 @@ class ActorCritic(nn.Module):
         return pi, value[..., 0]
 
 
-__all__ = ["ACTIVATIONS", "MLP", "ActorCritic", "activation_fn", "split_observation"]
+def _orthogonal(z: jax.Array, shape: tuple[int, ...], scale: float) -> jax.Array:
+    """Orthogonal matrices of ``shape`` ``(*lead, n_in, n_out)`` from standard normals ``z`` (as
+    many as the shape has entries), the construction of ``jax.nn.initializers.orthogonal``:
+    QR of the taller orientation, columns signed by ``diag(R)``, times ``scale``."""
+    *lead, n_rows, n_cols = shape
+    tall = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
+    q, r = jnp.linalg.qr(z.reshape(*lead, *tall))
+    q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    if n_rows < n_cols:
+        q = jnp.swapaxes(q, -1, -2)
+    return scale * q
+
+
+def _init_plan(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, dict[tuple, Any]]:
+    """Abstract ``module.init`` output and, per parameter path, how to fill it without flax's
+    per-parameter PRNG: ``("orthogonal", scale)`` or ``("constant", value)``."""
+    plan: dict[tuple, Any] = {}
+
+    def record(next_fun, call_args, call_kwargs, context):
+        m = context.module
+        if context.method_name == "__call__":
+            path = ("params", *m.scope.path)
+            if isinstance(m, nn.Dense):
+                if isinstance(m.kernel_init, Orthogonal):
+                    plan[(*path, "kernel")] = ("orthogonal", m.kernel_init.scale)
+                if m.use_bias and m.bias_init is nn.Dense.bias_init:  # flax's default: zeros
+                    plan[(*path, "bias")] = ("constant", 0.0)
+            elif isinstance(m, nn.LayerNorm):
+                if m.scale_init is nn.LayerNorm.scale_init:
+                    plan[(*path, "scale")] = ("constant", 1.0)
+                if m.bias_init is nn.LayerNorm.bias_init:
+                    plan[(*path, "bias")] = ("constant", 0.0)
+            if hasattr(m, "constant_params"):
+                for name, value in m.constant_params().items():
+                    plan[(*path, name)] = ("constant", float(value))
+        return next_fun(*call_args, **call_kwargs)
+
+    with nn.intercept_methods(record):
+        abstract = jax.eval_shape(module.init, jax.random.PRNGKey(0), *args, **kwargs)
+    return abstract, plan
+
+
+def fast_init(module: nn.Module, key: jax.Array, *args: Any, **kwargs: Any) -> Any:
+    """``module.init(key, *args, **kwargs)`` with the same distributions, compiled quickly.
+
+    Flax derives one PRNG key per parameter and draws each kernel separately; under ``jit`` on a
+    CPU each of those threefry computations is its own kernel to compile (about 1.5 s for a PPO
+    actor-critic). Here every :class:`Orthogonal` kernel comes from one normal draw of ``key``
+    (QR per kernel, as ``jax.nn.initializers.orthogonal`` does it) and biases, LayerNorm
+    parameters and :meth:`ActorCritic.constant_params` are filled directly. Modules with any
+    other parameter fall back to ``module.init`` (same result, slower to compile). The values
+    differ from ``module.init``'s for the same key; the distributions are the same.
+
+    Returns:
+        The variables dict ``{"params": ...}`` of ``module.init``.
+    """
+    abstract, plan = _init_plan(module, *args, **kwargs)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
+    paths = [tuple(k.key for k in path) for path, _ in leaves]
+    if any(p not in plan for p in paths):
+        return module.init(key, *args, **kwargs)
+    sizes = [int(np.prod(leaf.shape)) if plan[p][0] == "orthogonal" else 0 for p, (_, leaf) in zip(paths, leaves, strict=True)]
+    z = jax.random.normal(key, (max(sum(sizes), 1),), jnp.float32)
+    offsets = np.cumsum([0, *sizes])
+    out = []
+    for i, (p, (_, leaf)) in enumerate(zip(paths, leaves, strict=True)):
+        kind, value = plan[p]
+        if kind == "orthogonal":
+            chunk = z[offsets[i] : offsets[i + 1]]
+            out.append(_orthogonal(chunk, tuple(leaf.shape), value).astype(leaf.dtype))
+        else:
+            out.append(jnp.full(leaf.shape, value, leaf.dtype))
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "ActorCritic",
+    "Orthogonal",
+    "activation_fn",
+    "fast_init",
+    "split_observation",
+]

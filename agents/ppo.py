@@ -35,7 +35,7 @@ from accelrl.agents.base import (
 )
 from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
 from accelrl.agents.gae import gae
-from accelrl.agents.networks import ACTIVATIONS, ActorCritic
+from accelrl.agents.networks import ACTIVATIONS, ActorCritic, fast_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,6 +274,7 @@ class PPO:
             log_std_init=config.log_std_init,
         )
         self.optimizer = optax.scale_by_adam(eps=config.adam_eps)
+        self.init = jax.jit(self._init)
         self.run = jax.jit(self._run, static_argnums=2)
         self.evaluate = jax.jit(self._evaluate, static_argnums=(2, 3))
 
@@ -324,12 +325,12 @@ class PPO:
 
     # -- init -------------------------------------------------------------------------------
 
-    def init(self, key: jax.Array, hparams: PPOHparams | None = None) -> PPOState:
-        """Fresh state: network and optimizer init, environment reset. ``hparams`` is unused
-        (kept for the common signature)."""
+    def _init(self, key: jax.Array, hparams: PPOHparams | None = None) -> PPOState:
+        """Fresh state (``self.init``, jitted): network and optimizer init, environment reset.
+        ``hparams`` is unused (kept for the common signature)."""
         key, k_net, k_env = jax.random.split(key, 3)
         obs, env_state = self.env.reset(k_env, self.env_params)
-        params = self.network.init(k_net, obs)
+        params = fast_init(self.network, k_net, obs)
         return PPOState(
             params=params,
             opt_state=self.optimizer.init(params),
@@ -448,11 +449,15 @@ class PPO:
 
         def epoch(c: _EpochCarry, _):
             key, k_perm = jax.random.split(c.key)
-            perm = jax.random.permutation(k_perm, cfg.batch_size)
-            shuffled = jax.tree.map(
-                lambda x: x[perm].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]),
-                batch,
-            )
+            if cfg.num_minibatches == 1:
+                # one minibatch is the whole rollout: its mean loss does not depend on the order
+                shuffled = jax.tree.map(lambda x: x[None], batch)
+            else:
+                perm = jax.random.permutation(k_perm, cfg.batch_size)
+                shuffled = jax.tree.map(
+                    lambda x: x[perm].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]),
+                    batch,
+                )
             mc, parts = jax.lax.scan(minibatch_step, _MinibatchCarry(c.params, c.opt_state), shuffled)
             return _EpochCarry(mc.params, mc.opt_state, key), parts
 

@@ -42,7 +42,7 @@ from accelrl.agents.base import (
 )
 from accelrl.agents.distributions import mask_logits, masked_categorical, tanh_gaussian
 from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
-from accelrl.agents.networks import ACTIVATIONS, MLP, split_observation
+from accelrl.agents.networks import ACTIVATIONS, MLP, fast_init, split_observation
 from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
 from accelrl.envs.vec import BatchedEnv
 
@@ -455,11 +455,11 @@ class SAC:
         k_env, k_actor, k_critic, key = jax.random.split(key, 4)
         obs, env_state = self.env.reset(k_env, self.env_params)
         x, _ = split_observation(obs)
-        actor_params = self.actor.init(k_actor, x[:1])
+        actor_params = fast_init(self.actor, k_actor, x[:1])
         example_action = (
             jnp.zeros((1, self.action_dim)) if self.continuous else jnp.zeros((1,), jnp.int32)
         )
-        critic_params = self.critic.init(k_critic, x[:1], example_action if self.continuous else None)
+        critic_params = fast_init(self.critic, k_critic, x[:1], example_action if self.continuous else None)
         log_alpha = jnp.log(jnp.asarray(hparams.alpha, jnp.float32))
         one = jax.tree.map(lambda v: v[0], obs)
         example = Transition(
