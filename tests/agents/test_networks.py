@@ -2,9 +2,8 @@
 
 import jax
 import jax.numpy as jnp
-import pytest
-
 import numpy as np
+import pytest
 
 from accelrl.agents.networks import MLP, ActorCritic, _init_plan, activation_fn, fast_init
 
