@@ -185,7 +185,10 @@ def _throughput(step, compile_fn, states, t0, seg_steps, segments, budget, num_s
     t1 = time.perf_counter()
     compile_fn()
     compile_s = time.perf_counter() - t1
-    states, _ = step(states)  # warm: first call after compile, learning starts, caches
+    # warm twice: the first call's outputs may differ from the initial state in weak types, and
+    # the second call would then compile again (inside the timed loop)
+    for _ in range(2):
+        states, _ = step(states)
     jax.block_until_ready(states)
     t2, c2 = time.perf_counter(), time.process_time()
     for _ in range(segments):
@@ -465,6 +468,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("bench_agents.json"), help="JSON results file")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker process")
     p.add_argument("--setup-only", action="store_true", help="create the venvs and exit")
+    p.add_argument("--throughput-only", action="store_true", help="skip the time-to-threshold runs")
     # worker mode (internal)
     p.add_argument("--worker", choices=list(FRAMEWORKS), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -492,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         throughput: dict[str, dict] = {}
         for fw in args.frameworks:
             runs[fw] = []
-            for seed in range(n_seeds):
+            for seed in range(0 if args.throughput_only else n_seeds):
                 t1 = time.perf_counter()
                 r = run_worker(fw, algo, seed, "threshold", 1, segments, args.timeout)
                 runs[fw].append(r)
