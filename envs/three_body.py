@@ -174,12 +174,7 @@ def _select_criterion(criterion, collision_fn, aarseth_fn):
         return aarseth_fn() if int(criterion) == 1 else collision_fn()
     criterion = jnp.asarray(criterion)
     if criterion.size == 1:
-        shape = jnp.broadcast_shapes(jax.eval_shape(collision_fn).shape, criterion.shape)
-
-        def branch(fn):
-            return lambda: jnp.broadcast_to(fn(), shape)
-
-        return jax.lax.cond(criterion.reshape(()) == 1, branch(aarseth_fn), branch(collision_fn))
+        return jax.lax.cond(criterion.reshape(()) == 1, aarseth_fn, collision_fn)
     return jnp.where(criterion == 1, aarseth_fn(), collision_fn())
 
 
@@ -434,7 +429,6 @@ def hermite_advance(
         ``(state, n_substeps)``; ``state.t == t_end`` iff the target was reached. A non-finite
         time (a collision) also stops the loop.
     """
-    mass, G, eta, t_end = (jnp.asarray(a, F64) for a in (mass, G, eta, t_end))
     code = _criterion_code(criterion)
     # float64 throughout, whatever the caller's state holds (the loop's carry types are fixed)
     arrays = [jnp.asarray(a, F64) for a in (*_to_flat(h), mass, h.t, h.timescale, G, eta, t_end)]
