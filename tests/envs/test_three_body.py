@@ -11,6 +11,7 @@ import pytest
 
 from accelrl.envs import make
 from accelrl.envs import three_body as tb
+from accelrl.envs.three_body.render import BODY_COLORS
 from accelrl.envs.vec import VecEnv
 
 F64 = jnp.float64
@@ -408,7 +409,7 @@ def test_render_draws_orbits(env_and_params, jitted):
     states = [state] + [s[1] for s in rollout(reset, step, params, jax.random.PRNGKey(0), [6] * 4)]
     img = env.render(states, params)
     assert img.dtype == np.uint8 and img.shape == (400, 400, 3)
-    for colour in tb._COLORS:
+    for colour in BODY_COLORS:
         assert np.any(np.all(img == colour, axis=-1))
     assert np.all(tb.render_orbits([], size=32) == 255)
 

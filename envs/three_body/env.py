@@ -1,0 +1,352 @@
+"""The ThreeBody-v0 environments: params, state, reset and step, reward and observation.
+
+One decision chooses the Hermite time-step parameter ``mu`` and integrates to the next check
+time (0.1 yr grid) or for ``max_substeps_per_decision`` substeps, whichever comes first (see the
+package docstring). Physics runs in float64 inside ``jax.enable_x64(True)`` scopes; the state
+holds float64 leaves and observations are float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from gymnax.environments import environment, spaces
+
+from accelrl.envs.three_body.integrator import HermiteState, hermite_advance, hermite_init
+from accelrl.envs.three_body.physics import F64, G_AU_MSUN_YR, KMS_IN_AU_PER_YR, total_energy
+from accelrl.envs.three_body.render import render_orbits
+
+PAPER_MU_VALUES: tuple[float, ...] = tuple(float(v) for v in 10.0 ** np.linspace(-4, -1, 10))
+"""The paper's 10 log-spaced time-step parameters, 1e-4 ... 1e-1."""
+
+DEFAULT_MAX_SUBSTEPS_PER_DECISION: int = 32
+"""Default cap C on Hermite substeps per decision (measured trade-off: docs/envs/three_body.md)."""
+
+
+@struct.dataclass
+class EnvParams:
+    """Everything a curriculum or tuner may vary (shapes fixed). Defaults: the paper's setup."""
+
+    mu_values: jax.Array = struct.field(
+        default_factory=lambda: jnp.asarray(PAPER_MU_VALUES, jnp.float32)
+    )
+    """Discrete actions: the time-step parameters to choose from, shape (num_actions,)."""
+    log_mu_low: float = -4.0
+    """Continuous variant: lowest log10 mu (actions are clipped to [low, high])."""
+    log_mu_high: float = -1.0
+    """Continuous variant: highest log10 mu."""
+    initial_mu: float = 1e-4
+    """mu reported in the state at reset (the paper starts at 1e-4)."""
+    check_interval: float = 0.1
+    """Physical time between check times, yr."""
+    num_checks: int = 100
+    """Check times per episode (100 in training = 10 yr, 300 in evaluation)."""
+    max_decisions: int = 10_000
+    """Cap on all decisions (check times plus extra decisions inside encounters): truncates.
+    With C = 32, fixed mu = 1e-4 averages ~80 decisions per check interval (~8,000 for 100)."""
+    max_substeps_per_decision: int = DEFAULT_MAX_SUBSTEPS_PER_DECISION
+    """C: a decision ends after this many substeps if the check time is not reached."""
+    criterion: int = 0
+    """Step criterion: 0 collision time (AMUSE Hermite, the paper), 1 Aarseth."""
+    energy_error_limit: float = 0.1
+    """Terminate when |dE| exceeds this."""
+    w_energy: float = 3000.0
+    """W0: weight of the energy-error term."""
+    w_action: float = 4.0
+    """W2: weight of the W2 / |log10 mu| term (rewards large steps)."""
+    w_compute: float = 0.0
+    """Extra compute-cost term: reward -= w_compute * substeps of the decision (0 = paper)."""
+    time_weighted_reward: bool = True
+    """Scale the paper's reward by the fraction of the check interval a decision covered (1 for
+    decisions that land on check times; extra decisions inside encounters earn their share)."""
+    energy_reference: float = 1e-10
+    """Error at which the energy term changes sign (the 1e-10 in log10(|dE| / 1e-10))."""
+    reward_error_cap: float = 0.1
+    """|dE| is clipped to this in the reward (keeps the terminal reward finite near |dE| = 1)."""
+    ic_low: jax.Array = struct.field(
+        default_factory=lambda: jnp.asarray([5.0, 0.0, -10.0, 5.0], jnp.float32)
+    )
+    """Lower bounds of (x1, y1, x2, y2), au."""
+    ic_high: jax.Array = struct.field(
+        default_factory=lambda: jnp.asarray([20.0, 10.0, 0.0, 20.0], jnp.float32)
+    )
+    """Upper bounds of (x1, y1, x2, y2), au."""
+    masses: jax.Array = struct.field(default_factory=lambda: jnp.ones(3, jnp.float32))
+    """Masses, Msun, shape (3,)."""
+    initial_speed_kms: float = 10.0
+    """Speed of bodies 0 (+y) and 1 (-x) at reset, km/s."""
+    G: float = G_AU_MSUN_YR
+    """Gravitational constant, au^3 / (Msun yr^2)."""
+
+    @property
+    def max_steps_in_episode(self) -> int:
+        """gymnax's name for the step cap (evaluation loops read it): ``max_decisions``."""
+        return self.max_decisions
+
+
+def evaluation_params(params: EnvParams | None = None) -> EnvParams:
+    """The paper's evaluation protocol: 300 check times (30 yr) instead of 100."""
+    params = EnvParams() if params is None else params
+    return params.replace(num_checks=300, max_decisions=3 * params.max_decisions)
+
+
+@struct.dataclass
+class EnvState:
+    """One episode's state; physics leaves are float64 jax arrays."""
+
+    hermite: HermiteState
+    """Integrator state (float64)."""
+    energy0: jax.Array
+    """Energy at reset (float64)."""
+    energy_error: jax.Array
+    """Relative energy error (E - E0) / E0 (float64)."""
+    mu: jax.Array
+    """Time-step parameter of the last decision (float32)."""
+    checks: jax.Array
+    """Check times reached (int32)."""
+    time: jax.Array
+    """Decisions taken (int32)."""
+    substeps: jax.Array
+    """Substeps of the last decision (int32)."""
+    total_substeps: jax.Array
+    """Substeps since reset: the compute cost (int32)."""
+    blew_up: jax.Array
+    """Whether the integration produced a non-finite state (bool; the last finite is kept)."""
+
+
+def _param64(x: Any) -> jax.Array:
+    """A float param as float64, rounded to float32 first (call inside an x64 scope).
+
+    Params passed through ``jit`` in the default mode arrive as float32 while Python floats stay
+    exact; rounding both the same way keeps reset and step consistent (E0 and E use one G).
+    """
+    return jnp.asarray(x, jnp.float32).astype(F64)
+
+
+def _uniform53(bits: jax.Array) -> jax.Array:
+    """Float64 uniforms in [0, 1) with 53 random bits from uint32 pairs [..., 2] (x64 scope)."""
+    hi = (bits[..., 0] >> 6).astype(F64)  # 26 bits
+    lo = (bits[..., 1] >> 5).astype(F64)  # 27 bits
+    return (hi * 2.0**27 + lo) / 2.0**53
+
+
+def initial_conditions(key: jax.Array, params: EnvParams) -> tuple[jax.Array, jax.Array]:
+    """The paper's initial-condition distribution, in the centre-of-mass frame (float64).
+
+    Returns:
+        ``(pos (3, 2), vel (3, 2))`` in au and au/yr.
+    """
+    bits = jax.random.bits(key, (4, 2), jnp.uint32)  # drawn in the default (32-bit) mode
+    with jax.enable_x64(True):
+        low = _param64(params.ic_low)
+        high = _param64(params.ic_high)
+        k = low + (high - low) * _uniform53(bits)
+        zero = jnp.zeros((), F64)
+        pos = jnp.stack([jnp.stack([zero, zero]), k[0:2], k[2:4]])
+        v = _param64(params.initial_speed_kms) * KMS_IN_AU_PER_YR
+        vel = jnp.stack([jnp.stack([zero, v]), jnp.stack([-v, zero]), jnp.stack([zero, zero])])
+        m = _param64(params.masses)[:, None]
+        pos = pos - jnp.sum(m * pos, 0) / jnp.sum(m)
+        vel = vel - jnp.sum(m * vel, 0) / jnp.sum(m)
+        return pos, vel
+
+
+def paper_reward(energy_error: jax.Array, mu: jax.Array, t: jax.Array, params: EnvParams):
+    """The paper's reward R = -W0 log10(|dE| / 1e-10) / (|log10|dE||^3 t) + W2 / |log10 mu|.
+
+    Args:
+        energy_error: relative energy error dE (any sign); |dE| is clipped to
+            [1e-16, ``params.reward_error_cap``] so the value stays finite.
+        mu: time-step parameter of the decision.
+        t: time in check intervals (the paper's decision index).
+        params: weights ``w_energy`` (W0), ``w_action`` (W2) and ``energy_reference`` (1e-10).
+
+    Returns:
+        Scalar float64 (inside an x64 scope; float32 outside).
+    """
+    abs_err = jnp.clip(jnp.abs(energy_error), 1e-16, params.reward_error_cap)
+    log_err = jnp.log10(abs_err)
+    log_ref = jnp.log10(jnp.asarray(params.energy_reference, abs_err.dtype))
+    denom = jnp.maximum(jnp.abs(log_err), 1e-6) ** 3 * t
+    energy_term = -params.w_energy * (log_err - log_ref) / denom
+    abs_log_mu = jnp.maximum(jnp.abs(jnp.log10(jnp.asarray(mu, abs_err.dtype))), 1e-6)
+    return energy_term + params.w_action / abs_log_mu
+
+
+class ThreeBody(environment.Environment):
+    """Choose the Hermite time-step parameter mu (discrete, ``num_actions`` values).
+
+    Observation (13 float32): x, y of the 3 bodies / 10 au; vx, vy in N-body velocity units
+    (sqrt(G M_total / 1 au)); -log10|dE| (0 at reset).
+    Reward (paper): R = -W0 log10(|dE| / 1e-10) / (|log10|dE||^3 t) + W2 / |log10 mu|
+    with t the physical time in check intervals (at least 1), R = 0 at the first decision of an
+    episode; a decision cut short by the substep cap earns the covered fraction of the interval
+    (``time_weighted_reward``); minus ``w_compute * substeps`` (0 by default).
+    """
+
+    def __init__(self, num_actions: int = 10):
+        super().__init__()
+        self._num_actions = int(num_actions)
+
+    @property
+    def name(self) -> str:
+        return "ThreeBody-v0"
+
+    @property
+    def num_actions(self) -> int:
+        return self._num_actions
+
+    @property
+    def default_params(self) -> EnvParams:
+        values = 10.0 ** np.linspace(-4, -1, self._num_actions)
+        return EnvParams(mu_values=jnp.asarray(values, jnp.float32))
+
+    def action_space(self, params: EnvParams | None = None) -> spaces.Discrete:
+        return spaces.Discrete(self._num_actions)
+
+    def observation_space(self, params: EnvParams | None = None) -> spaces.Box:
+        return spaces.Box(-jnp.inf, jnp.inf, (13,), jnp.float32)
+
+    def action_to_mu(self, action: jax.Array, params: EnvParams) -> jax.Array:
+        """mu for an action index (float32 scalar)."""
+        return jnp.asarray(params.mu_values, jnp.float32)[jnp.asarray(action, jnp.int32)]
+
+    # --- dynamics ------------------------------------------------------------------------
+
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        with jax.enable_x64(True):
+            pos, vel = initial_conditions(key, params)
+            mass, G = _param64(params.masses), _param64(params.G)
+            h = hermite_init(pos, vel, mass, G, params.criterion)
+            state = EnvState(
+                hermite=h,
+                energy0=total_energy(pos, vel, mass, G),
+                energy_error=jnp.zeros((), F64),
+                mu=jnp.asarray(params.initial_mu, jnp.float32),
+                checks=jnp.zeros((), jnp.int32),
+                time=jnp.zeros((), jnp.int32),
+                substeps=jnp.zeros((), jnp.int32),
+                total_substeps=jnp.zeros((), jnp.int32),
+                blew_up=jnp.zeros((), bool),
+            )
+        return self.get_obs(state, params), state
+
+    def step_env(
+        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
+    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, jax.Array]]:
+        mu = self.action_to_mu(action, params)
+        with jax.enable_x64(True):
+            mass, G = _param64(params.masses), _param64(params.G)
+            interval = _param64(params.check_interval)
+
+            # INTEGRATE to the next check time or for C substeps
+            t_check = (state.checks + 1).astype(F64) * interval
+            h, n = hermite_advance(
+                state.hermite,
+                mass,
+                G,
+                mu.astype(F64),
+                t_check,
+                params.max_substeps_per_decision,
+                params.criterion,
+            )
+            energy = total_energy(h.pos, h.vel, mass, G)
+            error = (energy - state.energy0) / state.energy0
+
+            # CLOSE ENCOUNTERS: keep the last finite state and terminate
+            finite = jnp.all(jnp.isfinite(h.pos)) & jnp.all(jnp.isfinite(h.vel))
+            finite = finite & jnp.isfinite(error) & jnp.isfinite(h.t)
+            h = jax.tree.map(lambda a, b: jnp.where(finite, a, b), h, state.hermite)
+            error = jnp.where(finite, error, jnp.asarray(jnp.inf, F64))
+            reached = finite & (h.t >= t_check)
+
+            # REWARD (paper's, with t in check intervals)
+            t_units = jnp.maximum(h.t / interval, 1.0)
+            reward = paper_reward(error, mu, t_units, params)
+            # a decision covering part of a check interval earns that fraction (no effect when
+            # decisions land on check times; keeps the return per physical time independent of C)
+            t_prev_check = state.checks.astype(F64) * interval
+            whole = ~finite | (reached & (state.hermite.t == t_prev_check))
+            covered = jnp.where(whole, 1.0, (h.t - state.hermite.t) / interval)
+            reward = reward * jnp.where(params.time_weighted_reward, covered, 1.0)
+            reward = reward - params.w_compute * n.astype(F64)
+            reward = jnp.where(state.time == 0, 0.0, reward).astype(jnp.float32)
+
+            new = EnvState(
+                hermite=h,
+                energy0=state.energy0,
+                energy_error=jnp.where(finite, error, state.energy_error),
+                mu=mu,
+                checks=state.checks + reached.astype(jnp.int32),
+                time=state.time + 1,
+                substeps=n,
+                total_substeps=state.total_substeps + n,
+                blew_up=~finite,
+            )
+            terminated = (~finite) | (jnp.abs(error) > params.energy_error_limit)
+            info = {
+                # a blow-up reports |dE| = 1 (finite, and far beyond any termination limit)
+                "energy_error": jnp.where(finite, jnp.abs(error), 1.0).astype(jnp.float32),
+                "substeps": n,
+                "total_substeps": new.total_substeps,
+                "reached_check": reached,
+                "checks": new.checks,
+                "physical_time": h.t.astype(jnp.float32),
+                "mu": mu,
+                "blew_up": ~finite,
+            }
+        return self.get_obs(new, params), new, reward, terminated, info
+
+    def get_obs(self, state: EnvState, params: EnvParams, key: Any = None) -> jax.Array:
+        with jax.enable_x64(True):
+            h = state.hermite
+            v_unit = jnp.sqrt(_param64(params.G) * jnp.sum(_param64(params.masses)))
+            err = jnp.abs(state.energy_error)
+            log_err = jnp.where(err > 0.0, -jnp.log10(jnp.maximum(err, 1e-16)), 0.0)
+            obs = jnp.concatenate(
+                [h.pos.reshape(-1) / 10.0, h.vel.reshape(-1) / v_unit, log_err[None]]
+            )
+            return obs.astype(jnp.float32)
+
+    def is_terminal(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return self.is_terminated(state, params) | self.is_truncated(state, params)
+
+    def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:
+        with jax.enable_x64(True):
+            return state.blew_up | (jnp.abs(state.energy_error) > params.energy_error_limit)
+
+    def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return (state.checks >= params.num_checks) | (state.time >= params.max_decisions)
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    def render(self, states: list, params: EnvParams | None = None, size: int = 400) -> np.ndarray:
+        """Orbits so far: ``states`` since reset (the last is current) -> uint8 [H, W, 3]."""
+        return render_orbits(states, size=size)
+
+
+class ThreeBodyContinuous(ThreeBody):
+    """ThreeBody with a continuous action: log10 mu in [log_mu_low, log_mu_high], shape (1,)."""
+
+    def __init__(self):
+        super().__init__(num_actions=10)
+
+    @property
+    def name(self) -> str:
+        return "ThreeBodyContinuous-v0"
+
+    @property
+    def num_actions(self) -> int:
+        return 1
+
+    def action_space(self, params: EnvParams | None = None) -> spaces.Box:
+        params = self.default_params if params is None else params
+        return spaces.Box(params.log_mu_low, params.log_mu_high, (1,), jnp.float32)
+
+    def action_to_mu(self, action: jax.Array, params: EnvParams) -> jax.Array:
+        log_mu = jnp.clip(jnp.reshape(action, (-1,))[0], params.log_mu_low, params.log_mu_high)
+        return (10.0**log_mu).astype(jnp.float32)
