@@ -11,15 +11,15 @@ the median. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
 from accelrl.envs import VecEnv, is_multi_agent, make, registered_envs
+from accelrl.scripts._bench import time_fn
 
 
 def _sampler(env, params, env_id, batch):
@@ -50,15 +50,9 @@ def bench_one(env_id: str, batch: int, steps: int, repeats: int) -> dict:
         state, rewards = jax.lax.scan(body, state, jax.random.split(key, steps))
         return rewards.sum()
 
-    t0 = time.perf_counter()
-    jax.block_until_ready(rollout(jax.random.key(0)))
-    compile_s = time.perf_counter() - t0
-    times = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(rollout(jax.random.key(r + 1)))
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
+    seeds = itertools.count()  # key 0 for the compiling call, then 1, 2, ...
+    timing = time_fn(lambda: rollout(jax.random.key(next(seeds))), warmup=1, repeats=repeats)
+    compile_s, med = timing.first_s, timing.median
     return {
         "env": env_id,
         "batch": batch,
@@ -70,7 +64,9 @@ def bench_one(env_id: str, batch: int, steps: int, repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64, 1024, 8192])
     p.add_argument("--steps", type=int, default=200, help="steps per timed call")
     p.add_argument("--repeats", type=int, default=5)
@@ -87,7 +83,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for b in args.batch_sizes:
             row = bench_one(env_id, b, args.steps, args.repeats)
             rows.append(row)
-            print(f"{env_id:34s} {b:6d} {row['steps_per_s']:14,.0f} {row['compile_s']:10.1f}", flush=True)
+            print(
+                f"{env_id:34s} {b:6d} {row['steps_per_s']:14,.0f} {row['compile_s']:10.1f}",
+                flush=True,
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2))
     print(f"wrote {args.out}")

@@ -21,6 +21,7 @@ import tyro
 from accelrl.envs.malloc import MallocGame, load_dataset
 from accelrl.envs.malloc.reference import ReferenceGame
 from accelrl.envs.vec import VecEnv
+from accelrl.scripts._bench import median, median_ratio, time_fn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,15 +75,14 @@ def bench_jax(env: MallocGame, params, batch: int, steps: int, repeats: int) -> 
 
     key = jax.random.key(0)
     obs, state = venv.reset(key, p)
-    out = run(key, obs, state)  # compile
-    jax.block_until_ready(out)
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    out = (key, obs, state)
+
+    def segment():  # continues from the previous call's key, observation and state
+        nonlocal out
         out = run(*out[:3])
-        jax.block_until_ready(out)
-        rates.append(batch * steps / (time.perf_counter() - t0))
-    return rates
+        return out
+
+    return time_fn(segment, warmup=1, repeats=repeats).rates(batch * steps)  # warm-up compiles
 
 
 def bench_python(env: MallocGame, params, seconds: float, repeats: int) -> list[float]:
@@ -165,12 +165,13 @@ def main(args: Args | None = None) -> None:
         f"{len(workloads)} workloads, max_buffers={env.max_buffers}, max_live={env.max_live}, "
         f"K={env.num_candidates}, devices={jax.devices()}"
     )
-    py = float(np.median(bench_python(env, params, py_s, repeats)))
+    py_rates = bench_python(env, params, py_s, repeats)
     print("| implementation | batch | steps/s (median) | vs Python |\n|---|---|---|---|")
-    print(f"| pure Python (reference) | 1 | {py:,.0f} | 1.0x |")
+    print(f"| pure Python (reference) | 1 | {median(py_rates):,.0f} | 1.0x |")
     for b in args.batches:
-        r = float(np.median(bench_jax(env, params, b, steps, repeats)))
-        print(f"| JAX vmap + jit | {b} | {r:,.0f} | {r / py:,.1f}x |", flush=True)
+        rates = bench_jax(env, params, b, steps, repeats)
+        r, vs_py = median(rates), median_ratio(rates, py_rates)
+        print(f"| JAX vmap + jit | {b} | {r:,.0f} | {vs_py:,.1f}x |", flush=True)
 
 
 if __name__ == "__main__":

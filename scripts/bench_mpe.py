@@ -3,8 +3,9 @@
 accelrl steps ``VecEnv(env, B)`` under ``jit`` with ``lax.scan`` over steps (random actions
 drawn inside the scan); mpe2 steps one ``ParallelEnv`` at a time in this process; JaxMARL runs
 the same scan over ``jax.vmap``-ed ``env.step`` in its own virtual environment (created on first
-use under ``~/.cache/accelrl/venvs/jaxmarl`` with ``pip install jaxmarl==0.2.0``), driven as a
-subprocess that answers timing requests with JSON lines.
+use under ``~/.cache/accelrl/venvs/jaxmarl``, or ``$ACCELRL_VENVS/jaxmarl``, with
+``pip install jaxmarl==0.2.0``), driven as a subprocess that answers timing requests with JSON
+lines.
 
 Timings are interleaved: every round times each configuration once for every implementation,
 so load changes on a shared machine hit all of them alike; the median over rounds is reported.
@@ -17,7 +18,6 @@ Compilation is excluded (and reported separately).
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from accelrl.scripts._bench import PeerVenv, time_fn, venv_root
+
 JAXMARL_VERSION = "0.2.0"
-DEFAULT_VENV = Path.home() / ".cache" / "accelrl" / "venvs" / "jaxmarl"
+DEFAULT_VENV = venv_root() / "jaxmarl"
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,8 @@ def scan_length(batch: int, steps_per_run: int) -> int:
 
 # Shared by accelrl (in-process) and JaxMARL (subprocess): ``reset(key) -> (obs, state)`` and
 # ``step(key, state, actions) -> (state, reward_sum)`` act on a batch; the policy draws uniform
-# random integers per agent inside the scan.
+# random integers per agent inside the scan. ``time_fn`` (scripts/_bench.py) is in the namespace.
 TIMING_CODE = '''
-import time
 import jax
 
 def make_runner(reset, step, agents, num_actions, batch, length):
@@ -90,20 +91,17 @@ def make_runner(reset, step, agents, num_actions, batch, length):
         (_, state), rews = jax.lax.scan(body, (key, state), None, length=length)
         return rews.sum()
     run = jax.jit(run)
-    t0 = time.perf_counter()
-    run(jax.random.key(0)).block_until_ready()
-    return run, time.perf_counter() - t0
+    return run, time_fn(run, jax.random.key(0), warmup=0, repeats=1).total
 
 def time_once(run, seed):
-    t0 = time.perf_counter()
-    run(jax.random.key(seed)).block_until_ready()
-    return time.perf_counter() - t0
+    return time_fn(run, jax.random.key(seed), warmup=0, repeats=1).total
 '''
 
 # JaxMARL worker: one JSON request per stdin line ({"env", "batch", "length", "seed"}), one
 # JSON answer per stdout line ({"seconds", "compile_s"}); runners are compiled once and cached.
 JAXMARL_WORKER = """
 import json, sys
+from _bench import time_fn
 import jaxmarl
 runners = {}
 for line in sys.stdin:
@@ -128,7 +126,7 @@ for line in sys.stdin:
 
 
 def _timing_namespace() -> dict:
-    namespace: dict = {}
+    namespace: dict = {"time_fn": time_fn}
     exec(TIMING_CODE, namespace)  # noqa: S102 - our own constant code
     return namespace
 
@@ -171,15 +169,14 @@ class JaxmarlRunner:
 
     def __init__(self, args: Args):
         self.args = args
-        python = ensure_jaxmarl_venv(args.jaxmarl_venv)
-        env = {**os.environ, "PYTHONPATH": ""}
-        self.proc = subprocess.Popen(
-            [str(python), "-u", "-c", TIMING_CODE + JAXMARL_WORKER],
+        peer = jaxmarl_venv(args.jaxmarl_venv)
+        peer.ensure()
+        self.proc = peer.popen(
+            code=TIMING_CODE + JAXMARL_WORKER,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=env,
         )
 
     def time(self, env_id: str, batch: int, seed: int) -> dict:
@@ -224,19 +221,12 @@ class Mpe2Runner:
         return {"seconds": time.perf_counter() - t0, "compile_s": 0.0}
 
 
-def ensure_jaxmarl_venv(venv: Path) -> Path:
-    """Python of JaxMARL's virtual environment, created with ``jaxmarl==0.2.0`` if missing."""
-    python = venv / "bin" / "python"
-    check = [str(python), "-c", "import jaxmarl"]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    print(f"creating {venv} with jaxmarl=={JAXMARL_VERSION} (one time)", file=sys.stderr)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", f"jaxmarl=={JAXMARL_VERSION}"], check=True
-    )
-    return python
+def jaxmarl_venv(path: Path) -> PeerVenv:
+    """JaxMARL's virtual environment at ``path`` (``jaxmarl==0.2.0``; made by ``.ensure()``).
+
+    One made before marker files existed counts as ready if it imports jaxmarl.
+    """
+    return PeerVenv(path, [[f"jaxmarl=={JAXMARL_VERSION}"]], probe="jaxmarl")
 
 
 def run_benchmark(args: Args) -> list[dict]:

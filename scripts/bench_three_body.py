@@ -37,6 +37,7 @@ import numpy as np
 import tyro
 
 from accelrl.envs import three_body as tb
+from accelrl.scripts._bench import time_fn
 
 
 @dataclass(frozen=True)
@@ -143,16 +144,9 @@ def bench(args: Args) -> list[dict]:
                 if (b, devices) not in runners:
                     runners[b, devices] = make_runner(env, args.decisions, devices)
                 run = runners[b, devices]
-                start = time.perf_counter()
-                jax.block_until_ready(run(state0, params))
-                compile_s = time.perf_counter() - start
-                walls, cpus = [], []
-                for _ in range(args.repeats):
-                    w0, c0 = time.perf_counter(), time.process_time()
-                    state, subs = jax.block_until_ready(run(state0, params))
-                    walls.append(time.perf_counter() - w0)
-                    cpus.append(time.process_time() - c0)
-                wall = float(np.median(walls))
+                timing = time_fn(run, state0, params, warmup=1, repeats=args.repeats)
+                compile_s, wall, cpu = timing.first_s, timing.median, timing.cpu_median
+                state, subs = timing.result
                 subs = np.asarray(subs)  # [K, B]
                 useful = int(subs.sum())
                 # each device waits for the slowest of its own B / devices systems
@@ -184,7 +178,7 @@ def bench(args: Args) -> list[dict]:
                     "decisions": args.decisions,
                     "compile_s": compile_s,
                     "wall_s": wall,
-                    "cpu_s": float(np.median(cpus)),
+                    "cpu_s": cpu,
                     "system_years": float(t.sum()),
                     "env_sysyr_per_s": float(t.sum()) / wall,
                     "useful_substeps_per_s": useful / wall,
@@ -192,7 +186,7 @@ def bench(args: Args) -> list[dict]:
                     "imbalance": executed / max(useful, 1),
                     "checks_per_decision": float(t.sum() / 0.1 / (b * args.decisions)),
                     "rebound_sysyr_per_s": float(t[idx].sum()) / reb_wall,
-                    "env_sysyr_per_cpu_s": float(t.sum()) / float(np.median(cpus)),
+                    "env_sysyr_per_cpu_s": float(t.sum()) / cpu,
                     "rebound_sysyr_per_cpu_s": float(t[idx].sum()) / max(reb_cpu, 1e-9),
                     "rebound_steps_per_10yr": float(reb_steps.sum() / t[idx].sum() * 10),
                     "env_median_dE": float(np.median(err[idx])),
