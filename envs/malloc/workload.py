@@ -15,9 +15,12 @@ to ``bytes_moved = size``, which makes the game plain packing (benefit proportio
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
+import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +36,28 @@ DATASET_NPZ = DATA_DIR / "workloads.npz"
 DATASET_JSON = DATA_DIR / "workloads.json"
 
 ORDERS = ("start", "xla", "size")
+
+CSV_INT_MAX = int(np.iinfo(np.int64).max)
+"""Largest value a MiniMalloc CSV field may hold (a :class:`Workload` stores int64)."""
+_CSV_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    """``text``, or its start and length when longer than ``limit`` (one-line error messages)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def _csv_records(reader, path: Path):
+    """``(line number, row)`` for each record of a ``csv.reader``, a ``csv.Error`` (e.g. a field
+    over the field-size limit) re-raised as a ``ValueError`` naming the file and line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise ValueError(f"{path}:{reader.line_num}: malformed CSV: {e}") from None
+        yield reader.line_num, row
 
 
 def benefit_seconds(
@@ -182,49 +207,77 @@ class Workload:
         """Read MiniMalloc's ``id,lower,upper,size`` CSV (half-open lifespans ``[lower, upper)``).
 
         Buffers keep the file's row order as ids. Without access data, ``bytes_moved = size``
-        (benefit proportional to size).
+        (benefit proportional to size). The file must be UTF-8 (a leading BOM is allowed);
+        values are plain base-10 integers.
 
         Raises:
-            ValueError: naming the file and line for a missing column, a non-integer, a negative
-                size, ``upper <= lower`` or a negative ``lower``.
+            ValueError: naming the file and line for bytes that are not UTF-8, a malformed CSV
+                record, a missing column, a non-integer, a value above the int64 maximum
+                (:data:`CSV_INT_MAX`), a negative size, ``upper <= lower``, a negative ``lower``
+                or an ``id`` already used on an earlier line.
         """
         path = Path(path)
+        data = path.read_bytes()
+        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+        try:
+            text = data[bom:].decode("utf-8")
+        except UnicodeDecodeError as e:
+            before = data[bom : bom + e.start].decode("utf-8")
+            lineno = len(io.StringIO(before, newline="").readlines()) or 1
+            if before.endswith(("\n", "\r")):
+                lineno += 1  # the bad byte opens a new line
+            raise ValueError(
+                f"{path}:{lineno}: not UTF-8 text "
+                f"(byte 0x{data[bom + e.start]:02x} at offset {bom + e.start})"
+            ) from None
         rows: list[tuple[int, int, int]] = []
-        with path.open(newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise ValueError(f"{path}: empty file (expected header id,lower,upper,size)")
-            header = [h.strip() for h in header]
-            missing = [c for c in ("lower", "upper", "size") if c not in header]
-            if missing:
-                raise ValueError(f"{path}:1: missing column(s) {missing} in header {header}")
-            col = {c: header.index(c) for c in ("lower", "upper", "size")}
-            for lineno, row in enumerate(reader, start=2):
-                if not row or all(not c.strip() for c in row):
-                    continue
-                if len(row) != len(header):
+        reader = csv.reader(io.StringIO(text, newline=""))
+        records = _csv_records(reader, path)
+        first = next(records, None)
+        if first is None:
+            raise ValueError(f"{path}: empty file (expected header id,lower,upper,size)")
+        header = [h.strip() for h in first[1]]
+        missing = [c for c in ("lower", "upper", "size") if c not in header]
+        if missing:
+            raise ValueError(f"{path}:{first[0]}: missing column(s) {missing} in header {header}")
+        col = {c: header.index(c) for c in ("lower", "upper", "size")}
+        id_col = header.index("id") if "id" in header else None
+        seen: dict[str, int] = {}
+        for lineno, row in records:
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{path}:{lineno}: expected {len(header)} fields, got {len(row)}: {row}"
+                )
+            if id_col is not None:
+                bid = row[id_col].strip()
+                if bid in seen:
                     raise ValueError(
-                        f"{path}:{lineno}: expected {len(header)} fields, got {len(row)}: {row}"
+                        f"{path}:{lineno}: duplicate id {_shorten(bid)!r} "
+                        f"(already on line {seen[bid]})"
                     )
-                vals = {}
-                for c, i in col.items():
-                    text = row[i].strip()
-                    try:
-                        vals[c] = int(text)
-                    except ValueError:
+                seen[bid] = lineno
+            vals = {}
+            for c, i in col.items():
+                text = row[i].strip()
+                if not _CSV_INT.fullmatch(text):
+                    raise ValueError(f"{path}:{lineno}: {c}={_shorten(text)!r} is not an integer")
+                if len(text.lstrip("+-").lstrip("0")) > 19 or int(text) > CSV_INT_MAX:
+                    if not text.startswith("-"):
                         raise ValueError(
-                            f"{path}:{lineno}: {c}={text!r} is not an integer"
-                        ) from None
-                if vals["size"] < 0:
-                    raise ValueError(f"{path}:{lineno}: negative size {vals['size']}")
-                if vals["lower"] < 0:
-                    raise ValueError(f"{path}:{lineno}: negative lower {vals['lower']}")
-                if vals["upper"] <= vals["lower"]:
-                    raise ValueError(
-                        f"{path}:{lineno}: upper={vals['upper']} <= lower={vals['lower']}"
-                    )
-                rows.append((vals["lower"], vals["upper"], vals["size"]))
+                            f"{path}:{lineno}: {c}={_shorten(text)} exceeds the int64 maximum "
+                            f"{CSV_INT_MAX}"
+                        )
+                    raise ValueError(f"{path}:{lineno}: negative {c} {_shorten(text)}")
+                vals[c] = int(text)
+            if vals["size"] < 0:
+                raise ValueError(f"{path}:{lineno}: negative size {vals['size']}")
+            if vals["lower"] < 0:
+                raise ValueError(f"{path}:{lineno}: negative lower {vals['lower']}")
+            if vals["upper"] <= vals["lower"]:
+                raise ValueError(f"{path}:{lineno}: upper={vals['upper']} <= lower={vals['lower']}")
+            rows.append((vals["lower"], vals["upper"], vals["size"]))
         if not rows:
             raise ValueError(f"{path}: no buffers")
         arr = np.asarray(rows, np.int64)

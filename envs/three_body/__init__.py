@@ -20,7 +20,8 @@ paper's formulation exactly.
 Modules: :mod:`.physics` (forces, energy, units), :mod:`.integrator` (Hermite substeps and the
 lockstep batched loop), :mod:`.env` (the environments), :mod:`.render` (trajectory images).
 Pure functions usable without the environment: :func:`integrate`, :func:`total_energy`,
-:func:`hermite_init`, :func:`hermite_substep`, :func:`hermite_advance`, :func:`forces`.
+:func:`hermite_init`, :func:`hermite_substep`, :func:`hermite_advance`, :func:`forces`,
+:func:`coincident_bodies`.
 """
 
 from accelrl.envs.registry import register
@@ -38,6 +39,7 @@ from accelrl.envs.three_body.env import (
 from accelrl.envs.three_body.integrator import (
     CRITERIA,
     HermiteState,
+    coincident_bodies,
     hermite_advance,
     hermite_init,
     hermite_substep,
@@ -67,6 +69,7 @@ __all__ = [
     "ThreeBody",
     "ThreeBodyContinuous",
     "as_float64",
+    "coincident_bodies",
     "evaluation_params",
     "forces",
     "hermite_advance",

@@ -21,6 +21,7 @@ from flax import struct
 
 from accelrl.envs.three_body.physics import (
     F64,
+    PAIRS,
     BodyArrays,
     aarseth_timescale,
     forces,
@@ -348,6 +349,57 @@ def hermite_advance(
     return _hermite_state(out.systems), out.n_substeps
 
 
+def coincident_bodies(pos: jax.Array) -> jax.Array:
+    """Whether two bodies share a position exactly (their force is infinite): bool, shape ``...``.
+
+    ``pos`` has shape ``(..., 3, 2)``; works on traced values (``jit``/``vmap``), so a caller that
+    integrates traced initial conditions can mask or resample the systems :func:`integrate`
+    would turn into NaN.
+    """
+    pos = jnp.asarray(pos)
+    same = [jnp.all(pos[..., i, :] == pos[..., j, :], axis=-1) for i, j in PAIRS]
+    return same[0] | same[1] | same[2]
+
+
+def _is_concrete(x: Any) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _check_concrete_inputs(pos, vel, mass, t_end, eta, G) -> None:
+    """Eager checks of :func:`integrate`'s inputs, on the host, for the ones that are concrete.
+
+    Traced inputs (inside ``jit``/``vmap``) are skipped: a compiled call costs nothing more.
+    """
+    args = {"pos": pos, "vel": vel, "mass": mass, "t_end": t_end, "eta": eta, "G": G}
+    host = {k: np.asarray(v, np.float64) for k, v in args.items() if _is_concrete(v)}
+
+    def first(name: str, bad: np.ndarray) -> tuple[str, float] | None:
+        """``("name[i, j]", value)`` of the first True entry of ``bad``, or None."""
+        if not np.any(bad):
+            return None
+        idx = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        where = f"{name}[{', '.join(map(str, idx))}]" if idx else name
+        return where, host[name][idx]
+
+    for name, a in host.items():
+        if hit := first(name, ~np.isfinite(a)):
+            raise ValueError(f"integrate: {hit[0]} is {hit[1]}, inputs must be finite")
+    if "mass" in host and (hit := first("mass", host["mass"] <= 0)):
+        raise ValueError(f"integrate: {hit[0]} = {hit[1]}, masses must be > 0")
+    if "eta" in host and np.any(host["eta"] <= 0):
+        raise ValueError(f"integrate: eta = {host['eta']}, must be > 0 (dt = eta * time scale)")
+    if "pos" in host and host["pos"].shape[-2:] == (3, 2):
+        for i, j in PAIRS:
+            same = np.all(host["pos"][..., i, :] == host["pos"][..., j, :], axis=-1)
+            if np.any(same):
+                xy = host["pos"][..., i, :][same][0]
+                raise ValueError(
+                    f"integrate: bodies {i} and {j} are at the same position "
+                    f"({float(xy[0])}, {float(xy[1])}); their force is infinite, "
+                    "the result would be NaN"
+                )
+
+
 @x64
 def integrate(
     pos: jax.Array,
@@ -376,9 +428,17 @@ def integrate(
     Returns:
         ``(pos (3, 2), vel (3, 2), n_substeps ())`` with float64 positions and velocities.
 
+    Raises:
+        ValueError: for concrete (not traced) inputs only, checked on the host before anything
+            is computed: a non-finite value, a mass <= 0, ``eta <= 0``, or two bodies at the
+            same position (named in the message). Inside ``jit``/``vmap`` the traced inputs are
+            not checked (no cost on the compiled path) and such a system comes back NaN; use
+            :func:`coincident_bodies` (vmappable) to mask or resample traced initial conditions.
+
     Pass float64 ``jax.Array``s (numpy float64 entering a jit outside an x64 scope is
     canonicalised to float32 at that boundary).
     """
+    _check_concrete_inputs(pos, vel, mass, t_end, eta, G)
     h = hermite_init(pos, vel, mass, G, criterion)
     h, n = hermite_advance(h, mass, G, eta, t_end, max_substeps, criterion)
     return h.pos, h.vel, n

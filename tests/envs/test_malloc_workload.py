@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,76 @@ def test_malformed_csv_names_the_line(tmp_path, body, match):
     path.write_text(body)
     with pytest.raises(ValueError, match=match):
         Workload.from_minimalloc_csv(path)
+
+
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "body, line, match",
+    [
+        # a size of 10^23 (was a raw OverflowError from numpy, naming neither file nor line)
+        (
+            b"id,lower,upper,size\n0,0,4,8\n1,0,4,100000000000000000000000\n",
+            3,
+            rf"size=100000000000000000000000 exceeds the int64 maximum {INT64_MAX}$",
+        ),
+        # one past the int64 maximum, in another column; the maximum itself is accepted below
+        (
+            f"id,lower,upper,size\n0,0,{INT64_MAX + 1},8\n".encode(),
+            2,
+            rf"upper={INT64_MAX + 1} exceeds the int64 maximum {INT64_MAX}$",
+        ),
+        # a 5000-digit value: no int() of it, and the message stays short
+        (
+            b"id,lower,upper,size\n0,0,4," + b"9" * 5000 + b"\n",
+            2,
+            r"size=9{40}\.\.\. \(5000 chars\) exceeds the int64 maximum",
+        ),
+        # binary bytes (was a raw UnicodeDecodeError)
+        (
+            b"id,lower,upper,size\n0,0,4,8\n1,0,4,\xff\xfe\x00\x81\n",
+            3,
+            r"not UTF-8 text \(byte 0xff at offset 34\)$",
+        ),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", 1, r"not UTF-8 text \(byte 0x89 at offset 0\)$"),
+        # duplicate ids: the line, the id and the earlier line
+        (
+            b"id,lower,upper,size\n7,0,4,8\n3,1,5,8\n7,2,6,8\n",
+            4,
+            r"duplicate id '7' \(already on line 2\)$",
+        ),
+        # a field over csv's size limit (was a raw csv.Error)
+        (b'id,lower,upper,size\n0,0,4,"' + b"1" * 200_000 + b'"\n', 2, r"malformed CSV: field"),
+    ],
+    ids=["size-1e23", "int64-max+1", "5000-digits", "binary", "png", "duplicate-id", "huge-field"],
+)
+def test_bad_csv_input_is_a_one_line_error_naming_file_and_line(tmp_path, body, line, match):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(body)
+    with pytest.raises(ValueError) as err:
+        Workload.from_minimalloc_csv(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}:{line}: "), msg
+    assert "\n" not in msg and len(msg) < 200 + len(str(path)), msg
+    assert re.search(match, msg), msg
+    # no raw OverflowError / UnicodeDecodeError / csv.Error chained onto the traceback
+    assert err.value.__cause__ is None
+    assert err.value.__context__ is None or err.value.__suppress_context__
+
+
+def test_csv_accepts_int64_max_and_a_bom(tmp_path):
+    path = tmp_path / "edge.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfid,lower,upper,size\n"
+        + f"a,0,{INT64_MAX},{INT64_MAX}\nb,+3,0004,0\n".encode()
+    )
+    w = Workload.from_minimalloc_csv(path)
+    assert list(w.size) == [INT64_MAX, 0] and w.size.dtype == np.int64
+    assert list(w.start) == [0, 3] and list(w.end) == [INT64_MAX - 1, 3]
+    # no id column: nothing to check for duplicates
+    path.write_text("lower,upper,size\n0,4,8\n0,4,8\n")
+    assert Workload.from_minimalloc_csv(path).num_buffers == 2
 
 
 def test_workload_checks_and_profile():

@@ -199,6 +199,53 @@ def test_integrate_vmaps_over_systems():
     assert int(n1) == int(n[1])
 
 
+def test_integrate_rejects_bad_concrete_inputs_by_name():
+    """Coincident bodies (an infinite force: NaN out), masses <= 0, eta <= 0 and non-finite
+    values raise a one-line ValueError before anything runs, when the inputs are concrete."""
+    pos, vel, m = figure_eight()
+    same = np.asarray(pos).copy()
+    same[2] = same[0]
+    with pytest.raises(ValueError, match=r"^integrate: bodies 0 and 2 are at the same position"):
+        tb.integrate(f64(same), vel, m, 0.1, 0.01, 1.0)
+    with pytest.raises(ValueError, match=r"^integrate: bodies 1 and 2 are at the same position"):
+        tb.integrate(np.zeros((3, 2)) + [[1.0, 0.0], [2.0, 2.0], [2.0, 2.0]], vel, m, 0.1, 0.01, 1)
+    with pytest.raises(ValueError, match=r"^integrate: mass\[1\] = 0.0, masses must be > 0$"):
+        tb.integrate(pos, vel, f64([1.0, 0.0, 1.0]), 0.1, 0.01, 1.0)
+    with pytest.raises(ValueError, match=r"^integrate: mass\[0\] = -1.0, masses must be > 0$"):
+        tb.integrate(pos, vel, [-1.0, 1.0, 1.0], 0.1, 0.01, 1.0)
+    bad_vel = np.asarray(vel).copy()
+    bad_vel[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^integrate: vel\[1, 0\] is nan, inputs must be finite$"):
+        tb.integrate(pos, bad_vel, m, 0.1, 0.01, 1.0)
+    with pytest.raises(ValueError, match=r"^integrate: t_end is inf, inputs must be finite$"):
+        tb.integrate(pos, vel, m, np.inf, 0.01, 1.0)
+    with pytest.raises(ValueError, match=r"^integrate: eta = 0.0, must be > 0"):
+        tb.integrate(pos, vel, m, 0.1, 0.0, 1.0)
+    # a concrete (closed-over) bad input is caught while tracing, too
+    same = f64(same)
+    with pytest.raises(ValueError, match="bodies 0 and 2"):
+        jax.jit(lambda e: tb.integrate(same, vel, m, 0.1, e, 1.0))(f64(0.01))
+
+
+def test_integrate_traced_inputs_are_not_checked_and_coincident_bodies_flags_them():
+    """Under jit/vmap nothing is checked (no host work on the compiled path): a coincident
+    system comes back non-finite, a good one is unaffected; ``coincident_bodies`` vmaps."""
+    pos, vel, m = figure_eight()
+    same = np.asarray(pos).copy()
+    same[1] = same[0]
+    batch = f64(np.stack([np.asarray(pos), same]))
+    run = jax.jit(jax.vmap(lambda a: tb.integrate(a, vel, m, 0.1, 0.01, 1.0)))
+    p, v, n = run(batch)  # no raise while tracing
+    assert np.all(np.isfinite(np.asarray(p[0]))) and not np.all(np.isfinite(np.asarray(p[1])))
+    p0, _, n0 = jax.jit(tb.integrate)(pos, vel, m, f64(0.1), f64(0.01), f64(1.0))  # all traced
+    np.testing.assert_allclose(np.asarray(p[0]), np.asarray(p0), rtol=1e-13, atol=1e-13)
+    assert int(n0) == int(n[0]) > 1
+    flags = jax.jit(jax.vmap(tb.coincident_bodies))(batch)
+    assert flags.dtype == jnp.bool_ and flags.tolist() == [False, True]
+    assert tb.coincident_bodies(batch).tolist() == [False, True]  # batch axes also broadcast
+    assert not bool(tb.coincident_bodies(pos))
+
+
 @pytest.mark.parametrize("criterion", ["collision", "aarseth", "traced"])
 def test_lockstep_batch_is_bit_for_bit_each_system_alone(criterion):
     """The custom-vmap lockstep loop freezes finished systems exactly (acc, jerk, time scale)."""
