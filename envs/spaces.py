@@ -1,4 +1,8 @@
-"""Conversion of gymnax spaces to gymnasium spaces (numpy dtypes) for the adapters."""
+"""Conversion of gymnax spaces to gymnasium spaces (numpy dtypes) for the adapters.
+
+gymnax is imported inside the functions: importing it imports its whole environment zoo
+(seconds), and the spaces these functions get come from an environment that imported it already.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from typing import Any
 import gymnasium
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import spaces as gx
 
 
 def to_gymnasium_space(space: Any) -> gymnasium.spaces.Space:
@@ -17,6 +20,8 @@ def to_gymnasium_space(space: Any) -> gymnasium.spaces.Space:
     (a boolean ``Box``, e.g. an action mask, becomes ``MultiBinary`` with int8 samples);
     ``Dict``/``Tuple`` recursively.
     """
+    from gymnax.environments import spaces as gx
+
     if isinstance(space, gx.Discrete):
         return gymnasium.spaces.Discrete(int(space.n))
     if isinstance(space, gx.Box):
@@ -65,6 +70,8 @@ def space_contains(space: Any, x: Any) -> Any:
     (gymnax's ``Dict.contains`` uses attribute access and fails on dicts) and requires
     integer values for ``Discrete``.
     """
+    from gymnax.environments import spaces as gx
+
     if isinstance(space, gx.Dict):
         if set(x) != set(space.spaces):
             return jnp.asarray(False)
@@ -72,7 +79,9 @@ def space_contains(space: Any, x: Any) -> Any:
     if isinstance(space, gx.Tuple):
         if len(x) != len(space.spaces):
             return jnp.asarray(False)
-        return jnp.all(jnp.stack([space_contains(s, v) for s, v in zip(space.spaces, x, strict=True)]))
+        return jnp.all(
+            jnp.stack([space_contains(s, v) for s, v in zip(space.spaces, x, strict=True)])
+        )
     x = jnp.asarray(x)
     if tuple(x.shape) != tuple(space.shape):
         return jnp.asarray(False)

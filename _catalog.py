@@ -1,0 +1,87 @@
+"""The built-in names, in a module that imports nothing heavy.
+
+Importing JAX, flax and the environments takes seconds; a misspelt ``--env`` or ``--agent``
+should fail at once, and listing ids should not import gymnax's environment zoo. This module is
+the one source of the built-in environment ids (accelrl's, with the module that registers each,
+and gymnax's) and agent names: ``accelrl.envs`` builds its registry from it, and
+``tests/test_catalog.py`` checks it against gymnax and the agent registry. Names registered at
+run time (a plugin, a test) are looked up in the live registries once those are imported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+
+BUILTIN_ENVS: dict[str, tuple[str, bool]] = {
+    "ThreeBody-v0": ("accelrl.envs.three_body", False),
+    "ThreeBodyContinuous-v0": ("accelrl.envs.three_body", False),
+    "MallocGame-v0": ("accelrl.envs.malloc", False),
+    **{
+        env_id: ("accelrl.envs.mpe", True)
+        for env_id in (
+            "MPE_simple_v3",
+            "MPE_simple_spread_v3",
+            "MPE_simple_push_v3",
+            "MPE_simple_crypto_v3",
+            "MPE_simple_speaker_listener_v4",
+            "MPE_simple_tag_v3",
+            "MPE_simple_world_comm_v3",
+            "MPE_simple_reference_v3",
+            "MPE_simple_adversary_v3",
+        )
+    },
+}
+"""accelrl's own ids -> (the module that registers the id when imported, multi-agent).
+``accelrl.envs`` provides them from this table and imports a module on the first ``make`` of
+one of its ids (adding an environment means adding its line here)."""
+
+ACCELRL_ENV_IDS: tuple[str, ...] = tuple(BUILTIN_ENVS)
+"""accelrl's own environment ids."""
+
+GYMNAX_ENV_IDS: tuple[str, ...] = (
+    "CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+    "Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar",
+    "SpaceInvaders-MinAtar", "Catch-bsuite", "DeepSea-bsuite", "MemoryChain-bsuite",
+    "UmbrellaChain-bsuite", "DiscountingChain-bsuite", "MNISTBandit-bsuite", "SimpleBandit-bsuite",
+    "FourRooms-misc", "MetaMaze-misc", "PointRobot-misc", "BernoulliBandit-misc",
+    "GaussianBandit-misc", "Reacher-misc", "Swimmer-misc", "Pong-misc", "FrozenLake-misc",
+)  # fmt: skip
+"""gymnax's ids (``gymnax.registered_envs`` of the supported gymnax versions)."""
+
+AGENT_NAMES: tuple[str, ...] = ("ppo", "sac")
+"""Built-in agent names."""
+
+
+def _unknown(kind: str, name: str, known: list[str], flag: str) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"unknown {kind} {name!r} ({flag}).{hint}"
+
+
+def check_env_id(env_id: str) -> str | None:
+    """An error message for an unknown environment id, or None when it is known."""
+    known = [*ACCELRL_ENV_IDS, *GYMNAX_ENV_IDS]
+    if env_id in known:
+        return None
+    if "accelrl.envs" in sys.modules:  # ids registered at run time
+        from accelrl.envs import registered_envs
+
+        known = registered_envs(include_gymnax=True)
+        if env_id in known:
+            return None
+    return _unknown("environment", env_id, known, "--env")
+
+
+def check_agent(name: str) -> str | None:
+    """An error message for an unknown agent name, or None when it is known."""
+    known = list(AGENT_NAMES)
+    if name in known:
+        return None
+    if "accelrl.agents" in sys.modules:  # agents registered at run time
+        from accelrl.agents import registered_agents
+
+        known = list(registered_agents())
+        if name in known:
+            return None
+    return _unknown("agent", name, known, "--agent")
