@@ -8,10 +8,14 @@
   truncated[B], info`` with ``info["final_observation"]`` (the observation before a reset).
 
 The batched wrapper owns resets: it calls ``step_env`` (never gymnax's own auto-resetting
-``step``) and, only when some copy finished, obtains the next starts from a *reset hook*
-(``reset_copies``; default ``reset_env`` with the current params). A curriculum (new params)
-or a snapshot bank (stored states) overrides the hook. Params are shared by the batch by
-default; any params leaf may carry a leading batch axis (one task per copy).
+``step``) and, only when some copy finished, asks its *reset strategy*
+(:mod:`accelrl.envs.reset`) for fresh starts. The default, ``ResetEnv``, is ``reset_env`` with
+the current params, on a fast path whose state is the environment's own; a curriculum teacher
+(new task params per episode) or a snapshot bank (stored states with a step limit) is a strategy
+with state of its own, carried in the batched state (:class:`VecEnvState`). Params are shared by
+the batch by default; any params leaf may carry a leading batch axis (one task per copy).
+Agents call :meth:`BatchedEnv.on_update` once per update (the strategy's heavy work) and add
+:meth:`BatchedEnv.metrics` to their metrics.
 
 Wrappers with state shared by all copies (episode statistics, observation normalisation,
 curricula) subclass :class:`BatchedWrapper`. Agents recognise a batched env by
@@ -28,6 +32,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from accelrl.envs.multi_agent import MultiAgentEnv
+from accelrl.envs.reset import NO_LIMIT, ResetEnv, ResetStrategy, StepRecord, broadcast_params
 
 
 def params_in_axes(params: Any, reference: Any) -> Any:
@@ -110,6 +115,56 @@ class BatchedEnv:
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
         raise NotImplementedError
 
+    def on_update(self, state: Any, update_index: jax.Array) -> Any:
+        """The agent-update boundary (once per update, from the agent skeleton): the reset
+        strategy's heavy work. ``update_index`` is ``i32[]``, unbatched under a seed vmap."""
+        return state
+
+    def metrics(self, state: Any) -> dict[str, jax.Array]:
+        """The reset strategy's numbers for the agent's per-update metrics (``f32[]`` each)."""
+        return {}
+
+    @property
+    def strategy(self) -> ResetStrategy:
+        """The reset strategy of the underlying :class:`VecEnv`."""
+        return self.unwrapped.strategy
+
+    def strategy_state(self, state: Any) -> Any:
+        """The reset strategy's state inside this env's batched ``state`` (``()`` for the
+        default strategy)."""
+        raise NotImplementedError
+
+
+@struct.dataclass
+class VecEnvState:
+    """Batched state of a :class:`VecEnv` with a (non-default) reset strategy."""
+
+    env: Any
+    """Environment states ``[B, ...]``."""
+    params: Any
+    """Per-copy params ``[B, ...]``: the task each copy runs until its episode ends."""
+    steps: jax.Array
+    """``i32[B]`` steps of the current episode."""
+    step_limit: jax.Array
+    """``i32[B]`` steps after which the current episode is truncated."""
+    episode_return: jax.Array
+    """``f32[B]`` undiscounted return of the current episode."""
+    strategy: Any
+    """The reset strategy's state."""
+
+
+def _mean_reward(reward: Any) -> jax.Array:
+    if isinstance(reward, dict):
+        return jnp.mean(jnp.stack([r.astype(jnp.float32) for r in reward.values()]), axis=0)
+    return reward.astype(jnp.float32)
+
+
+def _cut(terminated: Any, truncated: Any, limit_hit: jax.Array) -> Any:
+    """``truncated`` with the step limit applied (not where the episode terminated)."""
+    if isinstance(truncated, dict):
+        return {a: t | (limit_hit & ~terminated[a]) for a, t in truncated.items()}
+    return truncated | (limit_hit & ~terminated)
+
 
 class VecEnv(BatchedEnv):
     """``num_envs`` copies of ``env`` with wrapper-owned resets.
@@ -117,17 +172,30 @@ class VecEnv(BatchedEnv):
     Args:
         env: a gymnax ``Environment`` or an accelrl ``MultiAgentEnv``.
         num_envs: batch size ``B``.
+        strategy: what a fresh start is (:mod:`accelrl.envs.reset`); default
+            :class:`~accelrl.envs.reset.ResetEnv`, ``reset_env`` with the copy's params.
 
-    The state is the batched environment state (every leaf has leading axis ``B``).
+    With the default strategy the state is the batched environment state (every leaf has
+    leading axis ``B``); with any other it is a :class:`VecEnvState` holding the environment
+    state, each copy's params, step counters and limits, and the strategy's state.
     """
 
-    def __init__(self, env: Any, num_envs: int):
+    def __init__(self, env: Any, num_envs: int, strategy: ResetStrategy | None = None):
         if isinstance(env, BatchedEnv):
             raise TypeError("VecEnv wraps a single environment, got an already batched one")
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if strategy is not None and not isinstance(strategy, ResetStrategy):
+            raise TypeError(f"strategy must be a ResetStrategy, got {type(strategy).__name__}")
         self.env = env
         self.num_envs = int(num_envs)
+        self._strategy = ResetEnv() if strategy is None else strategy
+        # The default strategy takes the fast path: today's state layout, no per-copy bookkeeping.
+        self.plain = type(self._strategy) is ResetEnv
+
+    @property
+    def strategy(self) -> ResetStrategy:
+        return self._strategy
 
     @property
     def unwrapped(self) -> VecEnv:
@@ -145,12 +213,33 @@ class VecEnv(BatchedEnv):
 
     @partial(jax.jit, static_argnums=0)
     def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
-        return self.reset_copies(key, params)
+        if self.plain:
+            return self.reset_copies(key, params)
+        params, _ = self._params(params)
+        base = broadcast_params(params, self.default_params, self.num_envs)
+        k_init, k_start = jax.random.split(key)
+        s_state = self._strategy.init(k_init, self.env, base, self.num_envs)
+        everyone = jnp.ones(self.num_envs, bool)
+        starts, s_state = self._strategy.starts(k_start, s_state, self.env, base, everyone)
+        state = VecEnvState(
+            env=starts.env_state,
+            params=starts.params,
+            steps=jnp.zeros(self.num_envs, jnp.int32),
+            step_limit=self._limit(starts.step_limit),
+            episode_return=jnp.zeros(self.num_envs, jnp.float32),
+            strategy=s_state,
+        )
+        return starts.obs, state
+
+    def _limit(self, step_limit: Any) -> jax.Array:
+        if step_limit is None:
+            return jnp.full(self.num_envs, NO_LIMIT, jnp.int32)
+        return jnp.broadcast_to(jnp.asarray(step_limit, jnp.int32), (self.num_envs,))
 
     def reset_done(
         self, key: jax.Array, obs: Any, state: Any, done: jax.Array, params: Any
     ) -> tuple[Any, Any]:
-        """Replace the copies where ``done`` by fresh starts.
+        """Replace the copies where ``done`` by fresh starts (default strategy).
 
         The reset hook runs only when at least one copy finished (``lax.cond``), so expensive
         resets are not paid on every step. (Under an outer ``vmap`` the cond becomes a select;
@@ -165,6 +254,8 @@ class VecEnv(BatchedEnv):
 
     @partial(jax.jit, static_argnums=0)
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
+        if not self.plain:
+            return self._step_with_strategy(key, state, action, params)
         params, axes = self._params(params)
         key_reset, key_step = jax.random.split(key)
         keys = jax.random.split(key_step, self.num_envs)
@@ -176,6 +267,70 @@ class VecEnv(BatchedEnv):
         obs, state = self.reset_done(key_reset, obs_st, state_st, done, params)
         info = {**info, "final_observation": obs_st, "done": done}
         return obs, state, reward, terminated, truncated, info
+
+    def _step_with_strategy(self, key: jax.Array, state: VecEnvState, action: Any, params: Any):
+        """Step with each copy's own params, apply step limits, tell the strategy, and ask it
+        for fresh starts where copies finished."""
+        params, _ = self._params(params)
+        key_reset, key_step = jax.random.split(key)
+        keys = jax.random.split(key_step, self.num_envs)
+        obs_st, env_st, reward, terminated, truncated, info = jax.vmap(partial(transition, self.env))(
+            keys, state.env, action, state.params
+        )
+        steps = state.steps + 1
+        truncated = _cut(terminated, truncated, steps >= state.step_limit)
+        done = episode_done(terminated, truncated)
+        ret = state.episode_return + _mean_reward(reward)
+        term_all = terminated["__all__"] if isinstance(terminated, dict) else terminated
+        record = StepRecord(
+            reward=_mean_reward(reward),
+            terminated=term_all,
+            truncated=done & ~term_all,
+            done=done,
+            episode_return=ret,
+            episode_length=steps,
+            task=state.params,
+        )
+        s_state = self._strategy.observe(state.strategy, record)
+        base = broadcast_params(params, self.default_params, self.num_envs)
+
+        def do_reset(s_state):
+            starts, s_state = self._strategy.starts(key_reset, s_state, self.env, base, done)
+            return (
+                select_copies(done, starts.obs, obs_st),
+                select_copies(done, starts.env_state, env_st),
+                select_copies(done, starts.params, state.params),
+                jnp.where(done, self._limit(starts.step_limit), state.step_limit),
+                s_state,
+            )
+
+        def keep(s_state):
+            return obs_st, env_st, state.params, state.step_limit, s_state
+
+        obs, env_state, task, limit, s_state = jax.lax.cond(jnp.any(done), do_reset, keep, s_state)
+        new = VecEnvState(
+            env=env_state,
+            params=task,
+            steps=jnp.where(done, 0, steps),
+            step_limit=limit,
+            episode_return=jnp.where(done, 0.0, ret),
+            strategy=s_state,
+        )
+        info = {**info, "final_observation": obs_st, "done": done}
+        return obs, new, reward, terminated, truncated, info
+
+    def strategy_state(self, state: Any) -> Any:
+        return () if self.plain else state.strategy
+
+    def on_update(self, state: Any, update_index: jax.Array) -> Any:
+        if self.plain:
+            return state
+        return state.replace(strategy=self._strategy.on_update(state.strategy, update_index))
+
+    def metrics(self, state: Any) -> dict[str, jax.Array]:
+        if self.plain:
+            return {}
+        return self._strategy.metrics(state.strategy)
 
 
 class BatchedWrapper(BatchedEnv):
@@ -194,6 +349,15 @@ class BatchedWrapper(BatchedEnv):
     @property
     def unwrapped(self) -> VecEnv:
         return self.inner.unwrapped
+
+    def strategy_state(self, state: Any) -> Any:
+        return self.inner.strategy_state(state.inner)
+
+    def on_update(self, state: Any, update_index: jax.Array) -> Any:
+        return state.replace(inner=self.inner.on_update(state.inner, update_index))
+
+    def metrics(self, state: Any) -> dict[str, jax.Array]:
+        return self.inner.metrics(state.inner)
 
     def __getattr__(self, name: str) -> Any:  # reach inner wrappers' extras
         if name == "inner":
@@ -392,6 +556,7 @@ __all__ = [
     "NormalizeObservationState",
     "RunningMeanStd",
     "VecEnv",
+    "VecEnvState",
     "as_batched",
     "episode_done",
     "params_in_axes",
