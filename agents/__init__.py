@@ -1,27 +1,57 @@
-"""accelrl agents: PPO and SAC as whole training runs in one jitted program.
+"""accelrl agents: whole training runs in one jitted program, on one shared skeleton.
 
-Each agent follows the contract of :mod:`accelrl.agents.base`: a frozen ``config``, a vmappable
-``hparams`` pytree, ``init(key, hparams) -> state`` and a jitted
-``run(state, hparams, n_updates) -> (state, metrics)``. :data:`AGENTS` maps the command-line
-names to ``(ConfigClass, make_agent)``.
+Every agent subclasses :class:`Agent` (``agents/core.py``): a frozen ``config``, a vmappable
+``hparams`` pytree, ``init(key, hparams) -> state``, a jitted ``run(state, hparams, n_updates)
+-> (state, metrics)``, ``act``, ``value`` and ``evaluate``. Agents are registered by name
+(:func:`register_agent`); :func:`build` makes one from an env id (or an env object) with the
+registered per-environment defaults, and :func:`load_run` reloads a run folder.
+
+>>> agent, config, hparams = build("CartPole-v1", "ppo", {"total_timesteps": 20_000})
+>>> state, metrics = agent.train(jax.random.key(0), hparams)
 """
 
-from accelrl.agents.base import Agent, UnsupportedEnvironmentError
+from accelrl.agents.base import ActionSpec, UnsupportedEnvironmentError
+from accelrl.agents.build import build, check_hparams, load_run, read_run_config, run_config
+from accelrl.agents.core import Agent, AgentState, RunConfig
 from accelrl.agents.ppo import PPO, PPOConfig, PPOHparams, PPOState, make_ppo
-from accelrl.agents.sac import SACConfig, make_sac
-
-AGENTS: dict[str, tuple[type, object]] = {
-    "ppo": (PPOConfig, make_ppo),
-    "sac": (SACConfig, make_sac),
-}
+from accelrl.agents.registry import (
+    AgentSpec,
+    UnknownAgentError,
+    agent_spec,
+    env_family,
+    register_agent,
+    registered_agents,
+)
+from accelrl.agents.runner import Runner, RunResult
+from accelrl.agents.sac import SAC, SACConfig, SACHparams, SACState, make_sac
 
 __all__ = [
-    "AGENTS",
     "PPO",
+    "SAC",
+    "ActionSpec",
     "Agent",
+    "AgentSpec",
+    "AgentState",
     "PPOConfig",
     "PPOHparams",
     "PPOState",
+    "RunConfig",
+    "RunResult",
+    "Runner",
+    "SACConfig",
+    "SACHparams",
+    "SACState",
+    "UnknownAgentError",
     "UnsupportedEnvironmentError",
+    "agent_spec",
+    "build",
+    "check_hparams",
+    "env_family",
+    "load_run",
     "make_ppo",
+    "make_sac",
+    "read_run_config",
+    "register_agent",
+    "registered_agents",
+    "run_config",
 ]

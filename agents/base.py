@@ -17,12 +17,11 @@ lookups.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import spaces
 
 from accelrl.envs.vec import (
     BatchedEnv,
@@ -38,54 +37,6 @@ ActionKind = Literal["discrete", "masked_discrete", "continuous"]
 
 class UnsupportedEnvironmentError(ValueError):
     """An agent cannot act in an environment (action kind, multi-agent, observation type)."""
-
-
-@runtime_checkable
-class Agent(Protocol):
-    """What the runner, the scripts, evaluation and the tuners rely on."""
-
-    config: Any
-    """Frozen, validated config (shapes and compilation)."""
-    env: BatchedEnv
-    """The batched, wrapped training environment."""
-    env_params: Any
-    """Environment params used for training (and, by default, evaluation)."""
-
-    @property
-    def num_updates(self) -> int:
-        """Total number of updates the config asks for."""
-        ...
-
-    @property
-    def steps_per_update(self) -> int:
-        """Environment steps (summed over the batch) per update."""
-        ...
-
-    def default_hparams(self) -> Any:
-        """The default hparams pytree (a ``flax.struct.dataclass``)."""
-        ...
-
-    def init(self, key: jax.Array, hparams: Any) -> Any:
-        """Fresh train state for one seed."""
-        ...
-
-    def run(self, state: Any, hparams: Any, n_updates: int) -> tuple[Any, dict[str, jax.Array]]:
-        """Advance ``n_updates`` updates (jitted, ``n_updates`` static); metrics ``f32[n_updates]``."""
-        ...
-
-    def act(self, state: Any, obs: Any, key: jax.Array, deterministic: bool) -> jax.Array:
-        """Actions for a batch of (already normalised) observations."""
-        ...
-
-    def evaluate(
-        self, state: Any, key: jax.Array, num_episodes: int, deterministic: bool = True
-    ) -> jax.Array:
-        """Returns ``f32[num_episodes]`` of fresh evaluation episodes."""
-        ...
-
-    def train(self, key: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
-        """Init with default hparams and run all updates."""
-        ...
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,6 +64,8 @@ def action_spec(env: BatchedEnv, params: Any = None) -> ActionSpec:
     Raises:
         UnsupportedEnvironmentError: for multi-agent environments or unsupported spaces.
     """
+    from gymnax.environments import spaces  # gymnax imports its whole environment zoo: lazily
+
     if env.is_multi_agent:
         raise UnsupportedEnvironmentError(
             f"{type(env.env).__name__} is multi-agent; these agents are single-agent"
@@ -161,15 +114,6 @@ def find_wrapper_state(env: BatchedEnv, state: Any, cls: type) -> Any:
         if not isinstance(env, BatchedWrapper):
             return None
         env, state = env.inner, state.inner
-
-
-def replace_wrapper_state(env: BatchedEnv, state: Any, cls: type, fn) -> Any:
-    """Return ``state`` with the ``cls`` wrapper's state replaced by ``fn(that_state)``."""
-    if isinstance(env, cls):
-        return fn(state)
-    if not isinstance(env, BatchedWrapper):
-        return state
-    return state.replace(inner=replace_wrapper_state(env.inner, state.inner, cls, fn))
 
 
 def wrap_env(env: Any, num_envs: int, normalize_obs: bool = False, obs_clip: float = 10.0) -> BatchedEnv:
@@ -263,7 +207,6 @@ def clip_by_global_norm(tree: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]
 __all__ = [
     "ActionKind",
     "ActionSpec",
-    "Agent",
     "UnsupportedEnvironmentError",
     "action_spec",
     "check_action_kind",
@@ -273,6 +216,5 @@ __all__ = [
     "find_wrapper_state",
     "global_norm",
     "obs_normalizer",
-    "replace_wrapper_state",
     "wrap_env",
 ]

@@ -7,6 +7,11 @@ Layout under a run folder::
 
 Restoring into the structure of a freshly initialised state continues the run bit for bit
 (params, optimizer state, environment and buffer state, RNG keys and counters are all in it).
+
+A checkpoint counts only once its side-file exists, and the side-file is written (atomically)
+after orbax has committed the state, so a process killed at any moment leaves the previous
+checkpoints intact; the runner keeps two and falls back to the older one when the newest cannot
+be read (:class:`CheckpointError`).
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import orbax.checkpoint as ocp
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
-def _checkpointer() -> ocp.StandardCheckpointer:
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be restored (truncated or damaged files); one line."""
+
+
+def _checkpointer():
+    import orbax.checkpoint as ocp  # ~1 s to import: only when a checkpoint is written or read
+
     return ocp.StandardCheckpointer()
 
 
@@ -41,13 +51,17 @@ def save_checkpoint(
     directory = Path(directory).absolute()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step_{int(step):06d}"
+    side_path = path.with_suffix(".json")
+    side_path.unlink(missing_ok=True)  # first: an unfinished rewrite is never taken as complete
     if path.exists():
         shutil.rmtree(path)
     ckpt = _checkpointer()
     ckpt.save(path, {"state": state, "hparams": hparams})
     ckpt.wait_until_finished()
     side = {**metadata, "update_step": int(step)}
-    path.with_suffix(".json").write_text(json.dumps(side, indent=2, default=_json_default))
+    tmp = side_path.with_name(f".{side_path.name}.tmp")
+    tmp.write_text(json.dumps(side, indent=2, default=_json_default))
+    tmp.replace(side_path)
     for old in list_checkpoints(directory)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
         old.with_suffix(".json").unlink(missing_ok=True)
@@ -74,8 +88,15 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 
 def load_metadata(path: str | Path) -> dict[str, Any]:
-    """The JSON side-file of checkpoint ``path``."""
-    return json.loads(Path(path).with_suffix(".json").read_text())
+    """The JSON side-file of checkpoint ``path``.
+
+    Raises:
+        CheckpointError: a side-file that is not valid JSON.
+    """
+    try:
+        return json.loads(Path(path).with_suffix(".json").read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"damaged side-file {Path(path).with_suffix('.json').name}: {e}") from None
 
 
 def restore_checkpoint(path: str | Path, state_like: Any, hparams_like: Any) -> tuple[Any, Any]:
@@ -84,18 +105,44 @@ def restore_checkpoint(path: str | Path, state_like: Any, hparams_like: Any) -> 
 
     Raises:
         FileNotFoundError: if ``path`` is not a checkpoint.
+        CheckpointError: files that orbax cannot read (truncated, damaged metadata), with the
+            cause in one line.
     """
     path = Path(path).absolute()
     if not path.is_dir():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    import orbax.checkpoint as ocp
+
     target = jax.tree.map(
         ocp.utils.to_shape_dtype_struct, {"state": state_like, "hparams": hparams_like}
     )
     # Restore inside an x64 scope: outside one, orbax canonicalises float64 leaves (ThreeBody's
     # physics state) to float32. The targets' explicit dtypes keep every other leaf as saved.
-    with jax.enable_x64(True):
-        restored = _checkpointer().restore(path, target)
+    try:
+        with jax.enable_x64(True), _quiet_orbax():
+            restored = _checkpointer().restore(path, target)
+    except Exception as e:  # orbax raises many types for damaged files; report one line
+        cause = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        raise CheckpointError(f"cannot restore {path.name}: {type(e).__name__}: {cause}") from None
     return restored["state"], restored["hparams"]
+
+
+class _quiet_orbax:
+    """Silence orbax's and absl's error logging while restoring (the caller reports one line)."""
+
+    def __enter__(self):
+        import logging
+
+        self._loggers = [logging.getLogger(n) for n in ("absl", "orbax", "jax._src.distributed")]
+        self._levels = [lg.level for lg in self._loggers]
+        for lg in self._loggers:
+            lg.setLevel(logging.CRITICAL)
+        return self
+
+    def __exit__(self, *exc):
+        for lg, level in zip(self._loggers, self._levels, strict=True):
+            lg.setLevel(level)
+        return False
 
 
 def _json_default(x: Any) -> Any:
@@ -106,6 +153,7 @@ def _json_default(x: Any) -> Any:
 
 
 __all__ = [
+    "CheckpointError",
     "latest_checkpoint",
     "list_checkpoints",
     "load_metadata",

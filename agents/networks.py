@@ -5,6 +5,8 @@
 * :class:`ActorCritic`: policy and value heads for PPO, over discrete, masked-discrete
   (observation dict ``{"observation", "action_mask"}``) or continuous actions, with a separate
   or a shared torso. It returns a distrax distribution and the value estimate.
+* :class:`SACActor` and :class:`TwinQNetwork`: SAC's policy (Gaussian parameters or logits)
+  and its two independent Q-networks evaluated together.
 * :func:`fast_init`: ``module.init`` for these networks at a fraction of the compile time
   (one normal draw for all orthogonal kernels instead of one PRNG derivation per parameter).
 """
@@ -153,6 +155,74 @@ class ActorCritic(nn.Module):
         return pi, value[..., 0]
 
 
+class SACActor(nn.Module):
+    """Policy network: ``f32[..., F] -> (mean, log_std) f32[..., D]`` or ``logits f32[..., K]``."""
+
+    action_dim: int
+    """Continuous action dimension ``D`` or number of discrete actions ``K``."""
+    continuous: bool
+    """Gaussian head (True) or logits (False)."""
+    hidden_sizes: tuple[int, ...]
+    """Hidden layer widths."""
+    activation: str
+    """Hidden activation name."""
+    log_std_min: float = -5.0
+    """Lower log-std bound (continuous)."""
+    log_std_max: float = 2.0
+    """Upper log-std bound (continuous)."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array):
+        if not self.continuous:
+            return MLP(self.hidden_sizes, self.activation, self.action_dim, out_scale=0.01)(x)
+        out = MLP(self.hidden_sizes, self.activation, 2 * self.action_dim, out_scale=0.01)(x)
+        mean, raw = jnp.split(out, 2, axis=-1)
+        # Smoothly bound log_std to [min, max] (keeps gradients, unlike a hard clip).
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(raw) + 1.0)
+        return mean, log_std
+
+
+class QNetwork(nn.Module):
+    """One critic: ``Q(s, a) f32[...]`` (continuous, action concatenated) or ``Q(s, .) f32[..., K]``."""
+
+    hidden_sizes: tuple[int, ...]
+    """Hidden layer widths."""
+    activation: str
+    """Hidden activation name."""
+    num_actions: int | None = None
+    """``K`` for discrete critics (one output per action); None for continuous critics."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        if self.num_actions is not None:
+            return MLP(self.hidden_sizes, self.activation, self.num_actions, out_scale=1.0)(x)
+        q = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0)(jnp.concatenate([x, action], axis=-1))
+        return q[..., 0]
+
+
+class TwinQNetwork(nn.Module):
+    """Two independent :class:`QNetwork`\\ s evaluated together; outputs get a leading axis of 2."""
+
+    hidden_sizes: tuple[int, ...]
+    """Hidden layer widths of each critic."""
+    activation: str
+    """Hidden activation name."""
+    num_actions: int | None = None
+    """See :class:`QNetwork`."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        twin = nn.vmap(
+            QNetwork,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=2,
+        )
+        return twin(self.hidden_sizes, self.activation, self.num_actions, name="q")(x, action)
+
+
 def _orthogonal(z: jax.Array, shape: tuple[int, ...], scale: float) -> jax.Array:
     """Orthogonal matrices of ``shape`` ``(*lead, n_in, n_out)`` from standard normals ``z`` (as
     many as the shape has entries), the construction of ``jax.nn.initializers.orthogonal``:
@@ -233,6 +303,9 @@ __all__ = [
     "MLP",
     "ActorCritic",
     "Orthogonal",
+    "QNetwork",
+    "SACActor",
+    "TwinQNetwork",
     "activation_fn",
     "fast_init",
     "split_observation",

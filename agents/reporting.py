@@ -3,46 +3,76 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def write_seed_metrics(out_dir: str | Path, seeds: Sequence[int], metrics: dict[str, np.ndarray]) -> None:
-    """Write ``seed_<s>/metrics.csv`` and ``seed_<s>/metrics.json`` for every seed.
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def write_seed_metrics(
+    out_dir: str | Path,
+    seeds: Sequence[int],
+    metrics: dict[str, np.ndarray],
+    folders: Sequence[str] | None = None,
+) -> None:
+    """Write ``<folder>/metrics.csv`` and ``<folder>/metrics.json`` for every member, each
+    through a temporary file and a rename (a kill leaves the old file or the new one).
 
     Args:
-        metrics: name -> ``f32[S, U]`` (seeds x updates).
+        seeds: the seed of each member (recorded in the JSON).
+        metrics: name -> ``f32[M, U]`` (members x updates); NaN is written as null/nan.
+        folders: folder name per member (default ``seed_<s>``).
     """
     names = sorted(metrics)
-    for i, seed in enumerate(seeds):
-        d = Path(out_dir) / f"seed_{seed}"
+    folders = [f"seed_{s}" for s in seeds] if folders is None else list(folders)
+    for i, (seed, folder) in enumerate(zip(seeds, folders, strict=True)):
+        d = Path(out_dir) / folder
         d.mkdir(parents=True, exist_ok=True)
         rows = np.stack([np.asarray(metrics[n][i], np.float64) for n in names], axis=1)
-        with open(d / "metrics.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["update", *names])
-            for u, row in enumerate(rows):
-                w.writerow([u + 1, *(repr(float(x)) for x in row)])
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(["update", *names])
+        for u, row in enumerate(rows):
+            w.writerow([u + 1, *(repr(float(x)) for x in row)])
+        tmp = d / ".metrics.csv.tmp"
+        tmp.write_text(buf.getvalue())
+        tmp.replace(d / "metrics.csv")
         data = {n: [None if math.isnan(x) else float(x) for x in np.asarray(metrics[n][i], np.float64)] for n in names}
-        (d / "metrics.json").write_text(json.dumps({"seed": int(seed), "metrics": data}))
+        write_json_atomic(d / "metrics.json", {"seed": int(seed), "metrics": data})
 
 
-def read_seed_metrics(out_dir: str | Path, seeds: Sequence[int]) -> dict[str, np.ndarray] | None:
-    """Inverse of :func:`write_seed_metrics` (None if any seed's file is missing)."""
+def read_seed_metrics(
+    out_dir: str | Path, seeds: Sequence[int], folders: Sequence[str] | None = None
+) -> dict[str, np.ndarray] | None:
+    """Inverse of :func:`write_seed_metrics` (None if any member's file is missing); members
+    are cut to the updates all of them have."""
+    folders = [f"seed_{s}" for s in seeds] if folders is None else list(folders)
     per_seed = []
-    for seed in seeds:
-        p = Path(out_dir) / f"seed_{seed}" / "metrics.json"
+    for folder in folders:
+        p = Path(out_dir) / folder / "metrics.json"
         if not p.exists():
             return None
         per_seed.append(json.loads(p.read_text())["metrics"])
     names = per_seed[0].keys()
+    # A kill between two members' files leaves them at different lengths: keep the common part
+    # (the runner writes metrics before each checkpoint, so it covers every checkpointed update).
+    n_rows = min(len(s.get(n, [])) for s in per_seed for n in names)
     return {
-        n: np.array([[np.nan if x is None else x for x in s[n]] for s in per_seed], np.float32)
+        n: np.array([[np.nan if x is None else x for x in s[n][:n_rows]] for s in per_seed], np.float32)
         for n in names
     }
 
@@ -75,7 +105,8 @@ def bootstrap_ci(
 def plot_learning_curve(
     path: str | Path, metrics: dict[str, np.ndarray], title: str, key: str = "episode_return"
 ) -> None:
-    """Mean episode return across seeds against environment steps, with a 95% bootstrap band."""
+    """Mean episode return across seeds against environment steps, with a 95% bootstrap band
+    (one seed: its curve, labelled so, without a band)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,8 +116,12 @@ def plot_learning_curve(
     steps = np.asarray(metrics["env_steps"][0])
     mean, low, high = bootstrap_ci(metrics[key])
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    ax.plot(steps, mean, lw=1.5, label=f"mean of {metrics[key].shape[0]} seeds")
-    ax.fill_between(steps, low, high, alpha=0.3, label="95% bootstrap CI")
+    n_seeds = metrics[key].shape[0]
+    if n_seeds > 1:
+        ax.plot(steps, mean, lw=1.5, label=f"mean of {n_seeds} seeds")
+        ax.fill_between(steps, low, high, alpha=0.3, label="95% bootstrap CI")
+    else:
+        ax.plot(steps, mean, lw=1.5, label="1 seed")
     ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
     ax.set_xlabel("environment steps (per seed)")
     ax.set_ylabel(key.replace("_", " "))
@@ -98,4 +133,4 @@ def plot_learning_curve(
     plt.close(fig)
 
 
-__all__ = ["bootstrap_ci", "plot_learning_curve", "read_seed_metrics", "write_seed_metrics"]
+__all__ = ["bootstrap_ci", "plot_learning_curve", "read_seed_metrics", "write_json_atomic", "write_seed_metrics"]

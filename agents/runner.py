@@ -1,11 +1,17 @@
-"""The host loop: all seeds in one vmapped program, run segment by segment.
+"""The host loop: all members of a run in one vmapped program, run segment by segment.
 
-Between segments (never inside the compiled program) the runner updates a tqdm progress bar
-(steps/s and current return), checks the losses for NaNs, writes per-seed metrics and saves
-checkpoints. With several local devices the seed axis is sharded across them.
+A run's *members* are seeds, or a grid of hparams settings x seeds (the same seed under
+different hparams included); config fields fix shapes, so different configs are different
+programs and different runs. Between segments (never inside the compiled program) the runner
+updates a progress bar, checks the losses for NaNs, writes per-member metrics, saves
+checkpoints (every few segments and on a wall-clock period) and calls ``on_segment``, which may
+read the state and metrics and return a :class:`SegmentUpdate`: a replacement state and hparams
+(PBT exploit and explore), host-side metrics (evaluations, % mastered) or a stop. With several
+local devices the member axis is sharded across them.
 
 >>> runner = Runner(agent, seeds=[0, 1, 2], out_dir="runs/cartpole")
 >>> result = runner.train()
+>>> grid = Runner(agent, seeds=[0, 1], hparams=[hp_a, hp_b])    # 4 members in one program
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import dataclasses
 import functools
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +30,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from accelrl.agents.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
+from accelrl.agents.checkpoint import (
+    CheckpointError,
+    list_checkpoints,
+    load_metadata,
+    restore_checkpoint,
+    save_checkpoint,
+)
+from accelrl.agents.configs import hparams_to_dict
 from accelrl.agents.evaluation import training_key
-from accelrl.agents.reporting import read_seed_metrics, write_seed_metrics
+from accelrl.agents.reporting import read_seed_metrics, write_json_atomic, write_seed_metrics
 
 # Metrics that are legitimately NaN (before the first finished episode); all others are checked.
 NAN_ALLOWED = ("episode_return", "episode_length")
@@ -40,18 +54,52 @@ class RunResult:
     """What a run returns."""
 
     state: Any
-    """Final train state, batched over seeds (leading axis ``S``)."""
+    """Final train state, batched over members (leading axis ``M``)."""
     hparams: Any
-    """Hparams, batched over seeds."""
+    """Hparams, batched over members."""
     metrics: dict[str, np.ndarray]
-    """Metric name -> ``f32[S, U]`` for all updates done (including before a resume)."""
+    """Metric name -> ``f32[M, U]`` for all updates done (including before a resume); host-side
+    metrics are NaN where not measured."""
     checkpoint: Path | None
     """Path of the last checkpoint written, if any."""
+    train_seconds: float = 0.0
+    """Wall-clock training time, summed over every process that worked on the run."""
+
+
+@dataclasses.dataclass
+class SegmentUpdate:
+    """What an ``on_segment`` callback may ask of the runner (every field optional)."""
+
+    state: Any = None
+    """Replacement state, batched over members (PBT exploit: copy a member's whole state)."""
+    hparams: Any = None
+    """Replacement hparams, batched over members (PBT explore); same shapes, no recompiling."""
+    metrics: dict[str, Any] | None = None
+    """Host-side metrics ``{name: f32[M]}`` recorded at the segment's last update (NaN at the
+    other updates; exempt from the NaN stop)."""
+    stop: bool = False
+    """Stop the run after this segment (a Hyperband rung, an early stop)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One member of a run: a seed under one hparams setting."""
+
+    index: int
+    seed: int
+    setting: int
+    """Index of the member's hparams setting (0 for a plain multi-seed run)."""
 
 
 def batch_hparams(hparams: Any, n: int) -> Any:
     """Broadcast every leaf of ``hparams`` to a leading axis of ``n`` (float32)."""
     return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n,)), hparams)
+
+
+def stack_hparams(settings: Sequence[Any], repeats: int) -> Any:
+    """``[s0] * repeats + [s1] * repeats + ...`` stacked leafwise (float32)."""
+    rows = [s for s in settings for _ in range(repeats)]
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x, jnp.float32) for x in xs]), *rows)
 
 
 def choose_segment(num_updates: int, target_segments: int) -> int:
@@ -82,7 +130,7 @@ def _strong(tree: Any) -> Any:
 
 
 def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:
-    """First ``(name, seed index, update index)`` with a non-finite checked metric."""
+    """First ``(name, member index, update index)`` with a non-finite checked metric."""
     for name, v in metrics.items():
         if name in NAN_ALLOWED:
             continue
@@ -95,9 +143,10 @@ def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:
 
 @functools.lru_cache(maxsize=16)
 def seed_vmapped(agent: Any) -> tuple[Callable, Callable]:
-    """Seed-vmapped, jitted ``(run, init)`` of ``agent``: ``run(states, hparams, n)`` with
-    leading seed axes. Cached, so runners of the same agent share compiled programs."""
-    run = jax.jit(jax.vmap(agent.run, in_axes=(0, 0, None)), static_argnums=2)
+    """Member-vmapped, jitted ``(run, init)`` of ``agent``: ``run(states, hparams, n, start)``
+    with leading member axes and the unbatched index ``start`` (``i32[]``) of the first update.
+    Cached, so runners of the same agent share compiled programs."""
+    run = jax.jit(jax.vmap(agent.run, in_axes=(0, 0, None, None)), static_argnums=2)
 
     def init(keys: jax.Array, hparams: Any) -> Any:
         # Weak types (e.g. an env's ``time=0`` counter) would not survive a checkpoint round
@@ -108,20 +157,28 @@ def seed_vmapped(agent: Any) -> tuple[Callable, Callable]:
 
 
 class Runner:
-    """Runs an agent for several seeds in one vmapped program, in segments.
+    """Runs an agent for several members in one vmapped program, in segments.
 
     Args:
-        agent: an object following :class:`accelrl.agents.base.Agent`.
-        seeds: integer seeds; training keys are :func:`training_key(seed)`.
-        hparams: unbatched hparams (default ``agent.default_hparams()``).
+        agent: an :class:`accelrl.agents.Agent`.
+        seeds: integer seeds (distinct); training keys are :func:`training_key(seed)`.
+        hparams: unbatched hparams (default ``agent.default_hparams()``), or a list of settings
+            for a grid: the members are then every setting x every seed, setting-major.
         out_dir: run folder for checkpoints and metrics (None: keep everything in memory).
+            Metrics go to ``seed_<s>/`` (one setting) or ``member_<i>/`` with a
+            ``member.json`` naming the seed and hparams (a grid).
         metadata: JSON-ready description of the run stored beside each checkpoint.
         segments: about how many segments to split the run into (progress/checkpoint points).
         checkpoint_every: save a checkpoint every this many segments (and at the end).
+        checkpoint_seconds: also save when this much wall-clock time passed since the last
+            save (None: never), so a kill loses bounded work on long runs.
+        keep_checkpoints: how many checkpoints to keep (at least 2: a damaged newest one falls
+            back to the one before).
         progress: show a tqdm progress bar.
-        on_segment: optional callback ``(runner, state, metrics_of_segment) -> None`` after each
-            segment (after its checkpoint); it may change ``runner.hparams`` (data, no
-            recompilation), e.g. for a schedule or a tuner.
+        on_segment: optional callback ``(runner, state, metrics_of_segment) -> SegmentUpdate |
+            None`` after each segment, before that segment's checkpoint (so what it returns is
+            what a resumed run continues from); ``metrics_of_segment`` maps names to
+            ``f32[M, n]``. It may also change ``runner.hparams`` directly.
     """
 
     def __init__(
@@ -134,79 +191,152 @@ class Runner:
         metadata: dict[str, Any] | None = None,
         segments: int = 20,
         checkpoint_every: int = 5,
+        checkpoint_seconds: float | None = 300.0,
+        keep_checkpoints: int = 2,
         progress: bool = True,
-        on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], None] | None = None,
+        on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], SegmentUpdate | None] | None = None,
     ):
         if not seeds:
             raise ValueError("need at least one seed")
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct, got {list(seeds)}")
         self.agent = agent
-        self.seeds = [int(s) for s in seeds]
-        hp = agent.default_hparams() if hparams is None else hparams
-        self.hparams = batch_hparams(hp, len(self.seeds))  # placed in train()
+        seeds = [int(s) for s in seeds]
+        if hparams is None:
+            hparams = agent.default_hparams()
+        self.grid = isinstance(hparams, list | tuple)
+        settings = list(hparams) if self.grid else [hparams]
+        if not settings:
+            raise ValueError("need at least one hparams setting")
+        self.settings = settings
+        self.members = [
+            Member(i * len(seeds) + j, s, i) for i, _ in enumerate(settings) for j, s in enumerate(seeds)
+        ]
+        self.seeds = [m.seed for m in self.members]  # per member (repeats across settings)
+        self.hparams = stack_hparams(settings, len(seeds))  # placed in train()
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.metadata = dict(metadata or {})
         self.segment = choose_segment(agent.num_updates, segments)
         self.checkpoint_every = max(1, int(checkpoint_every))
+        self.checkpoint_seconds = checkpoint_seconds
+        self.keep_checkpoints = max(2, int(keep_checkpoints))
         self.progress = progress
         self.on_segment = on_segment
+        self.train_seconds = 0.0
+        self._program_metrics: set[str] = set()
         self._run, self._init = seed_vmapped(agent)
         self._sharding = self._make_sharding()
+
+    # -- members ----------------------------------------------------------------------------
+
+    @property
+    def folders(self) -> list[str]:
+        """Metrics folder of each member: ``seed_<s>`` or, in a grid, ``member_<i>``."""
+        if self.grid:
+            return [f"member_{m.index}" for m in self.members]
+        return [f"seed_{m.seed}" for m in self.members]
+
+    def describe_members(self) -> list[dict[str, Any]]:
+        """JSON-ready ``{index, seed, setting, hparams}`` of every member."""
+        return [
+            {"index": m.index, "seed": m.seed, "setting": m.setting,
+             "hparams": hparams_to_dict(self.settings[m.setting])}
+            for m in self.members
+        ]
 
     # -- placement --------------------------------------------------------------------------
 
     def _make_sharding(self) -> NamedSharding | None:
         n_dev = jax.local_device_count()
-        if n_dev < 2 or len(self.seeds) % n_dev:
+        if n_dev < 2 or len(self.members) % n_dev:
             return None
         mesh = jax.make_mesh((n_dev,), ("seeds",), devices=jax.local_devices())
         return NamedSharding(mesh, PartitionSpec("seeds"))
 
     def _place(self, tree: Any) -> Any:
-        """Put ``tree`` on the seed sharding (or commit it to the first device): fresh and
+        """Put ``tree`` on the member sharding (or commit it to the first device): fresh and
         restored states then look the same to ``jit`` and share one compiled program."""
         return jax.device_put(tree, self._sharding or jax.local_devices()[0])
 
     # -- state ------------------------------------------------------------------------------
 
     def keys(self) -> jax.Array:
-        """Training keys ``[S, 2]``."""
+        """Training keys ``[M, 2]`` (a member's key depends on its seed only)."""
         return jnp.stack([training_key(s) for s in self.seeds])
 
     def init_state(self) -> Any:
-        """Fresh states for all seeds (batched, placed on the devices)."""
+        """Fresh states for all members (batched, placed on the devices)."""
         return self._place(self._init(self.keys(), self.hparams))
 
     def restore(self, path: str | Path | None = None) -> tuple[Any, Any]:
-        """Restore ``(state, hparams)`` from ``path`` (default: the run folder's newest)."""
-        if path is None:
+        """Restore ``(state, hparams)`` from ``path`` (default: the run folder's newest usable
+        checkpoint; a damaged one is skipped with a one-line warning naming it).
+
+        Raises:
+            FileNotFoundError: no checkpoint at all.
+            CheckpointError: none of the checkpoints could be restored.
+        """
+        like = jax.eval_shape(self._init, self.keys(), self.hparams)
+        if path is not None:
+            candidates = [Path(path)]
+        else:
             if self.out_dir is None:
                 raise ValueError("restore needs a checkpoint path or an out_dir")
-            path = latest_checkpoint(self.out_dir / "checkpoints")
-            if path is None:
+            candidates = list_checkpoints(self.out_dir / "checkpoints")[::-1]
+            if not candidates:
                 raise FileNotFoundError(f"no checkpoint under {self.out_dir / 'checkpoints'}")
-        like = jax.eval_shape(self._init, self.keys(), self.hparams)
-        state, hparams = restore_checkpoint(path, like, self.hparams)
-        self.hparams = self._place(hparams)
-        return self._place(state), self.hparams
+        errors = []
+        for ckpt in candidates:
+            try:
+                state, hparams = restore_checkpoint(ckpt, like, self.hparams)
+                meta = load_metadata(ckpt)
+            except (CheckpointError, FileNotFoundError, ValueError) as e:
+                errors.append(f"{ckpt.name}: {e}")
+                if len(candidates) > 1:
+                    warnings.warn(f"checkpoint {ckpt} is damaged ({e}); trying an older one", stacklevel=2)
+                continue
+            self.train_seconds = float(meta.get("train_seconds", 0.0))
+            self.hparams = self._place(hparams)
+            return self._place(state), self.hparams
+        raise CheckpointError(f"no usable checkpoint: {'; '.join(errors)}")
 
     def _save(self, state: Any, metrics: dict[str, np.ndarray], step: int) -> Path | None:
         if self.out_dir is None:
             return None
-        write_seed_metrics(self.out_dir, self.seeds, metrics)
-        meta = {**self.metadata, "seeds": self.seeds}
-        return save_checkpoint(self.out_dir / "checkpoints", step, state, self.hparams, meta)
+        self._write_metrics(metrics)
+        meta = {**self.metadata, "seeds": sorted(set(self.seeds)), "train_seconds": round(self.train_seconds, 3)}
+        if self.grid:
+            meta["members"] = self.describe_members()
+        return save_checkpoint(
+            self.out_dir / "checkpoints", step, state, self.hparams, meta, keep=self.keep_checkpoints
+        )
+
+    def _write_metrics(self, metrics: dict[str, np.ndarray]) -> None:
+        write_seed_metrics(self.out_dir, self.seeds, metrics, folders=self.folders)
+        if self.grid:
+            for m, folder in zip(self.describe_members(), self.folders, strict=True):
+                write_json_atomic(self.out_dir / folder / "member.json", m)
+
+    def read_metrics(self) -> dict[str, np.ndarray] | None:
+        """The metrics files of the run folder (None when a member's file is missing)."""
+        if self.out_dir is None:
+            return None
+        return read_seed_metrics(self.out_dir, self.seeds, folders=self.folders)
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def train(self, state: Any = None, metrics: dict[str, np.ndarray] | None = None) -> RunResult:
-        """Run from ``state`` (default: fresh) until ``agent.num_updates`` updates are done.
+    def train(
+        self, state: Any = None, metrics: dict[str, np.ndarray] | None = None, until: int | None = None
+    ) -> RunResult:
+        """Run from ``state`` (default: fresh) until ``until`` updates (default: the agent's
+        ``num_updates``) are done, or a callback stops the run.
 
         Args:
             state: batched state to continue from (e.g. :meth:`restore`).
             metrics: metrics of the updates already done (default: read from the run folder
                 when continuing, truncated to the state's update step).
+            until: stop after this many updates in all (a Hyperband rung); call ``train``
+                again with the returned state to continue.
 
         Raises:
             NaNError: when a loss becomes non-finite; the last good checkpoint is kept.
@@ -217,53 +347,116 @@ class Runner:
         state = self.init_state() if state is None else self._place(state)
         done = int(np.asarray(state.update_step).reshape(-1)[0])
         if metrics is None:
-            metrics = {}
-            if done and self.out_dir is not None:
-                metrics = read_seed_metrics(self.out_dir, self.seeds) or {}
+            metrics = (self.read_metrics() or {}) if done else {}
         metrics = {k: np.asarray(v)[:, :done] for k, v in metrics.items()}
-        total = agent.num_updates
-        last_ckpt = latest_checkpoint(self.out_dir / "checkpoints") if self.out_dir else None
+        total = agent.num_updates if until is None else min(int(until), agent.num_updates)
+        found = list_checkpoints(self.out_dir / "checkpoints") if self.out_dir else []
+        last_ckpt = found[-1] if found else None
+        n_members = len(self.members)
         bar = tqdm(
             total=total * agent.steps_per_update,
             initial=done * agent.steps_per_update,
-            unit="step",
+            unit=" steps",
             unit_scale=True,
             disable=not self.progress,
             dynamic_ncols=True,
+            desc="compiling",
+            # One rate, stated: environment steps per second summed over the members (tqdm's
+            # own per-bar rate would count one member's steps only).
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps per seed "
+            "[{elapsed}<{remaining}{postfix}]",
         )
         segment_index = 0
         t0, steps0 = time.perf_counter(), done
+        t_mark, last_save = t0, t0
         try:
             while done < total:
                 n = min(self.segment, total - done)
                 # A callback may have replaced them: keep types and placement (one program).
                 self.hparams = self._place(_strong(self.hparams))
-                new_state, seg = self._run(state, self.hparams, n)
+                new_state, seg = self._run(state, self.hparams, n, jnp.int32(done))
                 seg = {k: np.asarray(v) for k, v in jax.device_get(seg).items()}
+                now = time.perf_counter()
+                self.train_seconds += now - t_mark
+                t_mark = now
                 bad = _has_bad(seg)
                 if bad is not None:
                     name, s, u = bad
                     raise NaNError(
                         f"non-finite {name} at update {done + u + 1} (env step "
-                        f"{(done + u + 1) * agent.steps_per_update}) of seed {self.seeds[s]}; "
+                        f"{(done + u + 1) * agent.steps_per_update}) of {self.folders[s].replace('_', ' ')}; "
                         f"stopped. Last good checkpoint: {last_ckpt or 'none written'}"
                     )
                 state, done = new_state, done + n
-                metrics = {k: np.concatenate([metrics[k], v], 1) if k in metrics else v for k, v in seg.items()}
+                self._program_metrics = set(seg)
+                metrics = _append(metrics, seg, done - n)
                 segment_index += 1
-                if done == total or segment_index % self.checkpoint_every == 0:
+                update = self.on_segment(self, state, seg) if self.on_segment is not None else None
+                if update is not None:
+                    state, metrics = self._apply(update, state, metrics, done)
+                stop = update is not None and update.stop
+                periodic = self.checkpoint_seconds is not None and now - last_save >= self.checkpoint_seconds
+                if done == total or stop or periodic or segment_index % self.checkpoint_every == 0:
                     last_ckpt = self._save(state, metrics, done) or last_ckpt
-                if self.on_segment is not None:
-                    self.on_segment(self, state, seg)
+                    last_save = time.perf_counter()
                 # PROGRESS
                 elapsed = time.perf_counter() - t0
-                sps = (done - steps0) * agent.steps_per_update * len(self.seeds) / max(elapsed, 1e-9)
-                ret = np.nanmean(seg["episode_return"][:, -1]) if np.isfinite(seg["episode_return"][:, -1]).any() else float("nan")
+                sps = (done - steps0) * agent.steps_per_update * n_members / max(elapsed, 1e-9)
+                last = seg["episode_return"][:, -1]
+                ret = float(np.nanmean(last)) if np.isfinite(last).any() else float("nan")
+                bar.set_description_str(f"training {n_members} seed{'s' if n_members > 1 else ''}", refresh=False)
+                bar.set_postfix_str(f"{sps:.3g} env steps/s over all seeds, return {ret:.1f}", refresh=False)
                 bar.update(n * agent.steps_per_update)
-                bar.set_postfix({"steps/s": f"{sps:.3g}", "return": f"{ret:.1f}"}, refresh=False)
+                if stop:
+                    break
         finally:
             bar.close()
-        return RunResult(state=state, hparams=self.hparams, metrics=metrics, checkpoint=last_ckpt)
+        return RunResult(state, self.hparams, metrics, last_ckpt, self.train_seconds)
+
+    def _apply(self, update: SegmentUpdate, state: Any, metrics: dict[str, np.ndarray], done: int):
+        """Apply a callback's :class:`SegmentUpdate` after the segment ending at ``done``."""
+        if update.state is not None:
+            state = self._place(_strong(update.state))
+        if update.hparams is not None:
+            self.hparams = update.hparams
+        for name, values in (update.metrics or {}).items():
+            if name in self._program_metrics:
+                raise ValueError(f"host metric {name!r} would overwrite a metric of the program")
+            col = metrics.get(name)
+            if col is None:
+                col = np.full((len(self.members), done), np.nan, np.float32)
+            col = np.asarray(col, np.float32).copy()
+            col[:, done - 1] = np.broadcast_to(np.asarray(values, np.float32), (len(self.members),))
+            metrics[name] = col
+        return state, metrics
 
 
-__all__ = ["NAN_ALLOWED", "NaNError", "RunResult", "Runner", "batch_hparams", "choose_segment", "seed_vmapped"]
+def _append(metrics: dict[str, np.ndarray], seg: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
+    """Append a segment's columns; columns only one side has are padded with NaN (host-side
+    metrics are not in the program's output)."""
+    n = next(iter(seg.values())).shape[1]
+    out = {}
+    for name in set(metrics) | set(seg):
+        old = metrics.get(name)
+        new = seg.get(name)
+        rows = (new if new is not None else old).shape[0]
+        if old is None:
+            old = np.full((rows, start), np.nan, np.float32)
+        if new is None:
+            new = np.full((rows, n), np.nan, np.float32)
+        out[name] = np.concatenate([old, new], 1)
+    return out
+
+
+__all__ = [
+    "NAN_ALLOWED",
+    "Member",
+    "NaNError",
+    "RunResult",
+    "Runner",
+    "SegmentUpdate",
+    "batch_hparams",
+    "choose_segment",
+    "seed_vmapped",
+    "stack_hparams",
+]

@@ -23,41 +23,38 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 from typing import Any, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 
-from accelrl.agents.base import (
-    action_spec,
-    episode_metrics,
-    obs_normalizer,
-    unbatched_params,
-    wrap_env,
-)
+from accelrl.agents.core import Agent, AgentState, RunConfig
 from accelrl.agents.distributions import mask_logits, masked_categorical, tanh_gaussian
-from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
-from accelrl.agents.networks import ACTIVATIONS, MLP, fast_init, split_observation
+from accelrl.agents.networks import (
+    ACTIVATIONS,
+    SACActor,
+    TwinQNetwork,
+    fast_init,
+    split_observation,
+)
+from accelrl.agents.registry import AgentSpec, register_agent
 from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
-from accelrl.envs.vec import BatchedEnv
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and hyperparameters
 
 
-@dataclass(frozen=True)
-class SACConfig:
+@dataclasses.dataclass(frozen=True)
+class SACConfig(RunConfig):
     """Everything that fixes shapes and compilation of a SAC run."""
 
-    total_timesteps: int = 20_000
-    """Environment steps (summed over the ``num_envs`` copies) of a whole run."""
     num_envs: int = 1
     """Environment copies stepped in parallel."""
+    total_timesteps: int = 20_000
+    """Environment steps (summed over the ``num_envs`` copies) of a whole run."""
     rollout_steps: int = 1
     """Vector-environment steps collected per update."""
     gradient_steps: int = 1
@@ -89,11 +86,6 @@ class SACConfig:
         return self.num_envs * self.rollout_steps
 
     @property
-    def num_updates(self) -> int:
-        """Updates in a whole run: ``total_timesteps // steps_per_update``."""
-        return self.total_timesteps // self.steps_per_update
-
-    @property
     def utd_ratio(self) -> float:
         """Update-to-data ratio: gradient steps per environment step."""
         return self.gradient_steps / self.steps_per_update
@@ -103,19 +95,15 @@ class SACConfig:
         """Replay buffer slots actually allocated."""
         return max(min(self.buffer_size, self.total_timesteps), self.steps_per_update)
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` with a clear message for impossible settings."""
-        for name in ("total_timesteps", "num_envs", "rollout_steps", "gradient_steps", "batch_size", "buffer_size"):
+    def validate(self) -> SACConfig:
+        """Raise ``ValueError`` with a clear message for impossible settings; return self."""
+        for name in ("rollout_steps", "gradient_steps", "batch_size", "buffer_size"):
             value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"SACConfig.{name} must be a positive integer, got {value!r}")
+        super().validate()
         if self.learning_starts < 0:
             raise ValueError(f"SACConfig.learning_starts must be >= 0, got {self.learning_starts}")
-        if self.total_timesteps < self.steps_per_update:
-            raise ValueError(
-                f"SACConfig.total_timesteps={self.total_timesteps} is less than one update of "
-                f"num_envs * rollout_steps = {self.steps_per_update} steps"
-            )
         if self.buffer_size < self.steps_per_update:
             raise ValueError(
                 f"SACConfig.buffer_size={self.buffer_size} cannot hold one update's "
@@ -131,8 +119,9 @@ class SACConfig:
         if not self.log_std_min < self.log_std_max:
             raise ValueError("SACConfig.log_std_min must be below log_std_max")
         for name in ("actor_hidden_sizes", "critic_hidden_sizes"):
-            if any(int(w) < 1 for w in getattr(self, name)):
+            if not getattr(self, name) or any(int(w) < 1 for w in getattr(self, name)):
                 raise ValueError(f"SACConfig.{name} must hold positive widths, got {getattr(self, name)}")
+        return self
 
 
 @struct.dataclass
@@ -157,7 +146,7 @@ class SACHparams:
 
 
 # rl-zoo hyperparameters where they exist (Pendulum-v1: 20k steps, lr 1e-3, SB3 defaults
-# otherwise); read by agents/configs.py. Keys are environment families or ids.
+# otherwise); registered with the agent below. Keys are environment families or ids.
 SAC_DEFAULTS: dict[str, tuple[SACConfig, dict[str, float]]] = {
     "classic_continuous": (
         SACConfig(total_timesteps=20_000, learning_starts=100, buffer_size=1_000_000),
@@ -229,78 +218,6 @@ def polyak(target: Any, online: Any, tau: float | jax.Array) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Networks
-
-
-class SACActor(nn.Module):
-    """Policy network: ``f32[..., F] -> (mean, log_std) f32[..., D]`` or ``logits f32[..., K]``."""
-
-    action_dim: int
-    """Continuous action dimension ``D`` or number of discrete actions ``K``."""
-    continuous: bool
-    """Gaussian head (True) or logits (False)."""
-    hidden_sizes: tuple[int, ...]
-    """Hidden layer widths."""
-    activation: str
-    """Hidden activation name."""
-    log_std_min: float = -5.0
-    """Lower log-std bound (continuous)."""
-    log_std_max: float = 2.0
-    """Upper log-std bound (continuous)."""
-
-    @nn.compact
-    def __call__(self, x: jax.Array):
-        if not self.continuous:
-            return MLP(self.hidden_sizes, self.activation, self.action_dim, out_scale=0.01)(x)
-        out = MLP(self.hidden_sizes, self.activation, 2 * self.action_dim, out_scale=0.01)(x)
-        mean, raw = jnp.split(out, 2, axis=-1)
-        # Smoothly bound log_std to [min, max] (keeps gradients, unlike a hard clip).
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(raw) + 1.0)
-        return mean, log_std
-
-
-class QNetwork(nn.Module):
-    """One critic: ``Q(s, a) f32[...]`` (continuous, action concatenated) or ``Q(s, .) f32[..., K]``."""
-
-    hidden_sizes: tuple[int, ...]
-    """Hidden layer widths."""
-    activation: str
-    """Hidden activation name."""
-    num_actions: int | None = None
-    """``K`` for discrete critics (one output per action); None for continuous critics."""
-
-    @nn.compact
-    def __call__(self, x: jax.Array, action: jax.Array | None = None) -> jax.Array:
-        if self.num_actions is not None:
-            return MLP(self.hidden_sizes, self.activation, self.num_actions, out_scale=1.0)(x)
-        q = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0)(jnp.concatenate([x, action], axis=-1))
-        return q[..., 0]
-
-
-class TwinQNetwork(nn.Module):
-    """Two independent :class:`QNetwork`\\ s evaluated together; outputs get a leading axis of 2."""
-
-    hidden_sizes: tuple[int, ...]
-    """Hidden layer widths of each critic."""
-    activation: str
-    """Hidden activation name."""
-    num_actions: int | None = None
-    """See :class:`QNetwork`."""
-
-    @nn.compact
-    def __call__(self, x: jax.Array, action: jax.Array | None = None) -> jax.Array:
-        twin = nn.vmap(
-            QNetwork,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=2,
-        )
-        return twin(self.hidden_sizes, self.activation, self.num_actions, name="q")(x, action)
-
-
-# ---------------------------------------------------------------------------------------------
 # Train state
 
 
@@ -320,8 +237,9 @@ class Transition(NamedTuple):
 
 
 @struct.dataclass
-class SACState:
-    """Everything needed to continue a SAC run bit for bit."""
+class SACState(AgentState):
+    """Everything needed to continue a SAC run bit for bit: the common
+    :class:`~accelrl.agents.core.AgentState` fields plus the learner's."""
 
     actor_params: Any
     """Policy parameters."""
@@ -337,44 +255,38 @@ class SACState:
     """Adam moments of the critics."""
     alpha_opt_state: Any
     """Adam moments of ``log_alpha``."""
-    env_state: Any
-    """Batched environment state (including episode statistics)."""
-    obs: Any
-    """Current observations, leading axis ``num_envs``."""
     buffer: ReplayBufferState
     """Replay buffer contents."""
-    key: jax.Array
-    """RNG key carried through the run."""
-    update_step: jax.Array
-    """int32, updates done."""
-    env_steps: jax.Array
-    """int32, environment steps taken (all copies)."""
-    episode_return: jax.Array
-    """f32, mean return of the last update in which episodes finished (NaN before any)."""
-    episode_length: jax.Array
-    """f32, mean length of those episodes (NaN before any)."""
+
+
+class LearnerStep(NamedTuple):
+    """The actor and critic half of one gradient step (before the entropy coefficient)."""
+
+    critic_params: Any
+    critic_opt_state: Any
+    actor_params: Any
+    actor_opt_state: Any
+    log_prob: jax.Array
+    """``f32[B]`` log pi of the policy's actions (discrete: the expectation over actions)."""
+    critic_loss: jax.Array
+    actor_loss: jax.Array
+    q_mean: jax.Array
+    """Mean Q-value of the stored actions (both critics)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Agent
 
 
-@dataclass(eq=False)
-class SAC:
+class SAC(Agent):
     """A SAC agent bound to one (batched) environment; build it with :func:`make_sac`."""
 
-    config: SACConfig
-    """Static configuration."""
-    env: BatchedEnv
-    """Batched training environment (with episode statistics)."""
-    env_params: Any
-    """Environment parameters used for training."""
-    continuous: bool = field(init=False)
-    """Box actions (True) or discrete actions (False)."""
+    name = "sac"
+    config_cls = SACConfig
+    hparams_cls = SACHparams
 
-    def __post_init__(self):
-        cfg = self.config
-        spec = action_spec(self.env, self.env_params)  # raises for unsupported spaces
+    def setup(self) -> None:
+        cfg, spec = self.config, self.spec
         self.continuous = spec.kind == "continuous"
         self.action_dim = spec.dim
         if self.continuous:
@@ -389,23 +301,13 @@ class SAC:
         )
         self.buffer = ReplayBuffer(cfg.buffer_capacity)
         self.adam = optax.scale_by_adam()
-        self.num_updates = cfg.num_updates
-        self.steps_per_update = cfg.steps_per_update
-        self.init = jax.jit(self._init)
-        self.run = jax.jit(self._run, static_argnums=2)
-        self.evaluate = jax.jit(self._evaluate, static_argnums=(2, 3))
 
     # -- policy ---------------------------------------------------------------------------
 
     def default_hparams(self) -> SACHparams:
         """Default hyperparameters as float32 scalars (target-entropy scale 0.89 for discrete)."""
-        hp = SACHparams() if self.continuous else SACHparams(target_entropy_scale=0.89)
-        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp)
-
-    @property
-    def _unbatched_params(self) -> Any:
-        """Env params without a per-copy batch axis (evaluation runs its own batch)."""
-        return unbatched_params(self.env, self.env_params)
+        hp = super().default_hparams()
+        return hp if self.continuous else hp.replace(target_entropy_scale=jnp.float32(0.89))
 
     def target_entropy(self, hparams: SACHparams) -> jax.Array:
         """``-scale * D`` (continuous) or ``scale * log K`` (discrete)."""
@@ -436,10 +338,22 @@ class SAC:
         sampled = masked_categorical(logits).sample(seed=key)
         return jnp.where(deterministic, jnp.argmax(logits, axis=-1), sampled).astype(jnp.int32)
 
-    def act(self, state: SACState, obs: Any, key: jax.Array, deterministic: bool = True) -> jax.Array:
+    def act(self, state: SACState, obs: Any, key: jax.Array, deterministic: bool = False) -> jax.Array:
         """Environment actions for a batch of observations, ``[N, D]`` floats or ``[N]`` ints."""
         a = self._sample(state.actor_params, obs, key, deterministic)
         return self._to_env_action(a) if self.continuous else a
+
+    def value(self, state: SACState, obs: Any) -> jax.Array:
+        """``f32[N]`` value estimate: continuous, ``min_i Q_i(s, a)`` at the policy's mean action
+        ``a = tanh(mean)``; discrete, the soft value ``sum_a pi(a|s) (min_i Q_i(s, a) - alpha
+        log pi(a|s))``."""
+        x, mask = split_observation(obs)
+        if self.continuous:
+            _, mean = self._continuous_policy(state.actor_params, x)
+            return self.critic.apply(state.critic_params, x, jnp.tanh(mean)).min(axis=0)
+        p, logp = self._discrete_log_probs(state.actor_params, x, mask)
+        min_q = self.critic.apply(state.critic_params, x).min(axis=0)
+        return discrete_soft_value(p, logp, min_q, jnp.exp(state.log_alpha))
 
     def _random_action(self, obs: Any, key: jax.Array) -> jax.Array:
         """Uniformly random actions (valid ones only for masked observations)."""
@@ -451,9 +365,11 @@ class SAC:
 
     # -- init -----------------------------------------------------------------------------
 
-    def _init(self, key: jax.Array, hparams: SACHparams) -> SACState:
+    def init_state(self, key: jax.Array, hparams: SACHparams) -> SACState:
+        """Networks, optimisers, an empty replay buffer and the environment reset."""
         k_env, k_actor, k_critic, key = jax.random.split(key, 4)
-        obs, env_state = self.env.reset(k_env, self.env_params)
+        start = self.start_fields(key, k_env)
+        obs = start["obs"]
         x, _ = split_observation(obs)
         actor_params = fast_init(self.actor, k_actor, x[:1])
         example_action = (
@@ -466,7 +382,6 @@ class SAC:
             obs=one, action=example_action[0], reward=jnp.zeros((), jnp.float32), next_obs=one,
             terminated=jnp.zeros((), jnp.float32),
         )
-        nan = jnp.asarray(jnp.nan, jnp.float32)
         return SACState(
             actor_params=actor_params,
             critic_params=critic_params,
@@ -475,45 +390,30 @@ class SAC:
             actor_opt_state=self.adam.init(actor_params),
             critic_opt_state=self.adam.init(critic_params),
             alpha_opt_state=self.adam.init(log_alpha),
-            env_state=env_state,
-            obs=obs,
             buffer=self.buffer.init(example),
-            key=key,
-            update_step=jnp.zeros((), jnp.int32),
-            env_steps=jnp.zeros((), jnp.int32),
-            episode_return=nan,
-            episode_length=nan,
+            **start,
         )
 
     # -- collection -----------------------------------------------------------------------
 
-    def _env_step(self, state: SACState, _):
+    def _collect_step(self, state: SACState, _):
         key, k_act, k_rand, k_env = jax.random.split(state.key, 4)
         policy_action = self._sample(state.actor_params, state.obs, k_act, False)
         warmup = state.env_steps < self.config.learning_starts
         action = jnp.where(warmup, self._random_action(state.obs, k_rand), policy_action)
         env_action = self._to_env_action(action) if self.continuous else action
-        obs, env_state, reward, terminated, _truncated, info = self.env.step(
-            k_env, state.env_state, env_action, self.env_params
-        )
+        new, out = self.env_step(state, k_env, env_action)
         # STORE: the next observation of a finished episode is the pre-reset one; only
         # termination stops the bootstrap (truncated transitions bootstrap from it).
         transition = Transition(
             obs=state.obs,
             action=action,
-            reward=reward.astype(jnp.float32),
-            next_obs=info["final_observation"],
-            terminated=terminated.astype(jnp.float32),
+            reward=out.reward,
+            next_obs=out.next_obs,
+            terminated=out.terminated.astype(jnp.float32),
         )
-        state = state.replace(
-            obs=obs,
-            env_state=env_state,
-            buffer=self.buffer.add(state.buffer, transition),
-            key=key,
-            env_steps=state.env_steps + self.config.num_envs,
-        )
-        keys = ("returned_episode", "returned_episode_returns", "returned_episode_lengths")
-        return state, {k: info[k] for k in keys}
+        new = new.replace(buffer=self.buffer.add(state.buffer, transition), key=key)
+        return new, out.episode
 
     # -- learning -------------------------------------------------------------------------
 
@@ -540,71 +440,60 @@ class SAC:
             v_next = discrete_soft_value(p_next, logp_next, q_next, alpha)
         return soft_td_target(batch.reward, batch.terminated, v_next, hparams.gamma)
 
-    def _losses_continuous(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array):
-        """Gradient step pieces for continuous actions; returns new state pieces and metrics."""
-        k_next, k_pi = jax.random.split(key)
-        alpha = jnp.exp(state.log_alpha)
+    def _critic_step(self, state: SACState, hparams: SACHparams, batch: Transition, target: jax.Array):
+        """Critic regression on the TD targets; returns ``(params, opt_state, loss, q_mean)``."""
         x, _ = split_observation(batch.obs)
+
+        def c_loss(params):
+            if self.continuous:
+                q = self.critic.apply(params, x, batch.action)
+            else:
+                q_all = self.critic.apply(params, x)  # [2, B, K]
+                q = jnp.take_along_axis(q_all, batch.action[None, :, None], axis=-1)[..., 0]
+            return critic_loss(q, target), q
+
+        (c_val, q), grads = jax.value_and_grad(c_loss, has_aux=True)(state.critic_params)
+        params, opt = self._adam_step(grads, state.critic_opt_state, state.critic_params, hparams.critic_lr)
+        return params, opt, c_val, jnp.mean(q)
+
+    def _learner_step(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array) -> LearnerStep:
+        """Critic then actor (against the updated critics) for one batch."""
+        alpha = jnp.exp(state.log_alpha)
+        x, mask = split_observation(batch.obs)
+        k_next, k_pi = jax.random.split(key) if self.continuous else (key, None)
 
         # CRITIC
         target = self.td_target(state, hparams, batch, k_next)
-
-        def c_loss(params):
-            q = self.critic.apply(params, x, batch.action)
-            return critic_loss(q, target), q
-
-        (c_val, q), grads = jax.value_and_grad(c_loss, has_aux=True)(state.critic_params)
-        critic_params, critic_opt = self._adam_step(grads, state.critic_opt_state, state.critic_params, hparams.critic_lr)
-
-        # ACTOR (against the updated critics)
-        def a_loss(params):
-            pi, _ = self._continuous_policy(params, x)
-            a, logp = pi.sample_and_log_prob(seed=k_pi)
-            min_q = self.critic.apply(critic_params, x, a).min(axis=0)
-            return actor_loss(logp, min_q, alpha), logp
-
-        (a_val, logp), grads = jax.value_and_grad(a_loss, has_aux=True)(state.actor_params)
-        actor_params, actor_opt = self._adam_step(grads, state.actor_opt_state, state.actor_params, hparams.actor_lr)
-        return critic_params, critic_opt, actor_params, actor_opt, logp, (c_val, a_val, jnp.mean(q))
-
-    def _losses_discrete(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array):
-        """Gradient step pieces for discrete actions (expectations over actions, no sampling)."""
-        alpha = jnp.exp(state.log_alpha)
-        x, mask = split_observation(batch.obs)
-
-        # CRITIC
-        target = self.td_target(state, hparams, batch, key)
-
-        def c_loss(params):
-            q_all = self.critic.apply(params, x)  # [2, B, K]
-            q = jnp.take_along_axis(q_all, batch.action[None, :, None], axis=-1)[..., 0]
-            return critic_loss(q, target), q
-
-        (c_val, q), grads = jax.value_and_grad(c_loss, has_aux=True)(state.critic_params)
-        critic_params, critic_opt = self._adam_step(grads, state.critic_opt_state, state.critic_params, hparams.critic_lr)
+        critic_params, critic_opt, c_val, q_mean = self._critic_step(state, hparams, batch, target)
 
         # ACTOR
-        min_q = self.critic.apply(critic_params, x).min(axis=0)
+        if self.continuous:
 
-        def a_loss(params):
-            p, logp = self._discrete_log_probs(params, x, mask)
-            return discrete_actor_loss(p, logp, min_q, alpha), jnp.sum(p * logp, axis=-1)
+            def a_loss(params):
+                pi, _ = self._continuous_policy(params, x)
+                a, logp = pi.sample_and_log_prob(seed=k_pi)
+                min_q = self.critic.apply(critic_params, x, a).min(axis=0)
+                return actor_loss(logp, min_q, alpha), logp
+
+        else:
+            min_q = self.critic.apply(critic_params, x).min(axis=0)
+
+            def a_loss(params):
+                p, logp = self._discrete_log_probs(params, x, mask)
+                return discrete_actor_loss(p, logp, min_q, alpha), jnp.sum(p * logp, axis=-1)
 
         (a_val, logp), grads = jax.value_and_grad(a_loss, has_aux=True)(state.actor_params)
         actor_params, actor_opt = self._adam_step(grads, state.actor_opt_state, state.actor_params, hparams.actor_lr)
-        return critic_params, critic_opt, actor_params, actor_opt, logp, (c_val, a_val, jnp.mean(q))
+        return LearnerStep(critic_params, critic_opt, actor_params, actor_opt, logp, c_val, a_val, q_mean)
 
     def _gradient_step(self, state: SACState, hparams: SACHparams):
         key, k_sample, k_loss = jax.random.split(state.key, 3)
         batch = self.buffer.sample(state.buffer, k_sample, self.config.batch_size)
-        losses = self._losses_continuous if self.continuous else self._losses_discrete
-        critic_params, critic_opt, actor_params, actor_opt, logp, (c_val, a_val, q_mean) = losses(
-            state, hparams, batch, k_loss
-        )
+        step = self._learner_step(state, hparams, batch, k_loss)
 
         # ENTROPY COEFFICIENT
         if self.config.autotune_alpha:
-            al_val, grad = jax.value_and_grad(alpha_loss)(state.log_alpha, logp, self.target_entropy(hparams))
+            al_val, grad = jax.value_and_grad(alpha_loss)(state.log_alpha, step.log_prob, self.target_entropy(hparams))
             log_alpha, alpha_opt = self._adam_step(grad, state.alpha_opt_state, state.log_alpha, hparams.alpha_lr)
         else:
             al_val = jnp.zeros((), jnp.float32)
@@ -612,15 +501,15 @@ class SAC:
             alpha_opt = state.alpha_opt_state
 
         # TARGET NETWORKS
-        target = polyak(state.target_critic_params, critic_params, hparams.tau)
+        target = polyak(state.target_critic_params, step.critic_params, hparams.tau)
         state = state.replace(
-            actor_params=actor_params, critic_params=critic_params, target_critic_params=target,
-            log_alpha=log_alpha, actor_opt_state=actor_opt, critic_opt_state=critic_opt,
+            actor_params=step.actor_params, critic_params=step.critic_params, target_critic_params=target,
+            log_alpha=log_alpha, actor_opt_state=step.actor_opt_state, critic_opt_state=step.critic_opt_state,
             alpha_opt_state=alpha_opt, key=key,
         )
         metrics = {
-            "critic_loss": c_val, "actor_loss": a_val, "alpha_loss": al_val,
-            "alpha": jnp.exp(log_alpha), "entropy": -jnp.mean(logp), "q_mean": q_mean,
+            "critic_loss": step.critic_loss, "actor_loss": step.actor_loss, "alpha_loss": al_val,
+            "alpha": jnp.exp(log_alpha), "entropy": -jnp.mean(step.log_prob), "q_mean": step.q_mean,
         }
         return state, metrics
 
@@ -637,53 +526,15 @@ class SAC:
         zeros["alpha"] = jnp.exp(state.log_alpha)
         return state, zeros
 
-    # -- run ------------------------------------------------------------------------------
-
-    def _update(self, state: SACState, hparams: SACHparams):
+    def update(self, state: SACState, hparams: SACHparams):
+        """``rollout_steps`` environment steps into the buffer, then ``gradient_steps`` gradient
+        steps (none before ``learning_starts``)."""
         # COLLECT
-        state, episodes = jax.lax.scan(self._env_step, state, None, self.config.rollout_steps)
+        state, episodes = jax.lax.scan(self._collect_step, state, None, self.config.rollout_steps)
         # LEARN (after the warm-up)
         ready = state.env_steps >= max(self.config.learning_starts, 1)
         state, metrics = jax.lax.cond(ready, self._learn, self._skip, state, hparams)
-        # EPISODE STATISTICS (carried forward when no episode finished)
-        episode_return, episode_length = episode_metrics(episodes, state.episode_return, state.episode_length)
-        state = state.replace(
-            update_step=state.update_step + 1, episode_return=episode_return, episode_length=episode_length
-        )
-        metrics = {
-            "env_steps": state.env_steps.astype(jnp.float32),
-            "episode_return": episode_return,
-            "episode_length": episode_length,
-            **metrics,
-        }
-        return state, jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), metrics)
-
-    def _run(self, state: SACState, hparams: SACHparams, n_updates: int):
-        return jax.lax.scan(lambda s, _: self._update(s, hparams), state, None, n_updates)
-
-    def _evaluate(
-        self, state: SACState, key: jax.Array, num_episodes: int, deterministic: bool = True
-    ) -> jax.Array:
-        """``agent.evaluate``: ``f32[num_episodes]`` returns of fresh episodes (jitted).
-
-        One episode per copy of the unwrapped env, with the training env params (the
-        environment's defaults when those carry a per-copy batch axis). Use a key training
-        never draws from (``agents.evaluation.evaluation_key(seed)``).
-        """
-        normalize = obs_normalizer(self.env, state.env_state)
-
-        def policy(obs, k):
-            return self.act(state, obs, k, deterministic)
-
-        return evaluate_policy(
-            self.env.env, self._unbatched_params, policy, key, num_episodes,
-            max_episode_steps(self._unbatched_params), obs_fn=normalize,
-        )
-
-    def train(self, key: jax.Array) -> tuple[SACState, dict[str, jax.Array]]:
-        """Init with default hyperparameters and run all ``num_updates`` updates."""
-        hparams = self.default_hparams()
-        return self.run(self.init(key, hparams), hparams, self.num_updates)
+        return state, metrics, episodes
 
 
 def make_sac(config: SACConfig, env: Any, env_params: Any = None) -> SAC:
@@ -699,15 +550,25 @@ def make_sac(config: SACConfig, env: Any, env_params: Any = None) -> SAC:
         ValueError: invalid config; ``UnsupportedEnvironmentError`` (a ValueError) for
             multi-agent environments or action spaces SAC cannot handle.
     """
-    config.validate()
-    batched = wrap_env(env, config.num_envs)
-    env_params = batched.default_params if env_params is None else env_params
-    return SAC(config=config, env=batched, env_params=env_params)
+    return SAC(config, env, env_params)
+
+
+register_agent(
+    "sac",
+    AgentSpec(
+        SACConfig,
+        SACHparams,
+        make_sac,
+        defaults=SAC_DEFAULTS,
+        description="SAC: continuous (tanh Gaussian) and discrete/masked actions, twin critics, auto alpha",
+    ),
+)
 
 
 __all__ = [
     "SAC",
     "SAC_DEFAULTS",
+    "LearnerStep",
     "SACConfig",
     "SACHparams",
     "SACState",

@@ -5,9 +5,10 @@ Usage::
     accelrl-eval runs/cartpole                       # deterministic policy, config's episodes
     accelrl-eval runs/cartpole --episodes 100 --stochastic --output runs/cartpole/eval_stoch.json
 
-Rebuilds the agent from ``RUN_DIR/config.json``, restores the newest checkpoint (or
-``--checkpoint``) and evaluates every seed on keys that training never used; the same
-arguments give the same numbers as the ``eval.json`` written at the end of training.
+Rebuilds the agent and its environment (id and ``make`` kwargs) from ``RUN_DIR/config.json``
+(:func:`accelrl.agents.load_run`), restores the newest checkpoint (or ``--checkpoint``) and
+evaluates every seed on keys that training never used; the same arguments give the same
+numbers as the ``eval.json`` written at the end of training.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import json
 import sys
 from pathlib import Path
 
+PROG = "accelrl-eval"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="accelrl-eval", description="Re-evaluate an accelrl run's checkpoint.")
+    p = argparse.ArgumentParser(prog=PROG, description="Re-evaluate an accelrl run's checkpoint.")
     p.add_argument("run_dir", help="run folder written by accelrl-train")
     p.add_argument("--episodes", type=int, default=None, help="episodes per seed (default: the config's)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of the policy mode")
@@ -28,38 +31,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(msg: str) -> int:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from accelrl.scripts.train import build_agent
-
     run_dir = Path(args.run_dir)
+    out = Path(args.output) if args.output else run_dir / "eval.json"
+    if args.episodes is not None and args.episodes < 1:
+        return _fail(f"--episodes must be >= 1, got {args.episodes}")
+    if not out.parent.is_dir():
+        return _fail(f"--output folder {out.parent} does not exist")
     try:
-        meta = json.loads((run_dir / "config.json").read_text())
-        agent, config, hparams = build_agent(meta["env"], meta["agent"], None, meta["config"], meta["hparams"])
-    except FileNotFoundError:
-        print(f"accelrl-eval: error: {run_dir} has no config.json", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        print(f"accelrl-eval: error: {e}", file=sys.stderr)
-        return 2
+        from accelrl.agents.build import build_from_config, read_run_config
+        from accelrl.agents.compile_cache import enable_compilation_cache
+
+        meta = read_run_config(run_dir)
+        enable_compilation_cache()
+        agent, config, hparams = build_from_config(meta)
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        return _fail(str(e))
+    from accelrl.agents.checkpoint import CheckpointError
     from accelrl.agents.evaluation import evaluate_seeds
     from accelrl.agents.runner import Runner
 
     runner = Runner(agent, meta["seeds"], hparams, out_dir=run_dir, progress=False)
     try:
         state, _ = runner.restore(args.checkpoint)
-    except FileNotFoundError as e:
-        print(f"accelrl-eval: error: {e}", file=sys.stderr)
-        return 2
-    episodes = args.episodes or getattr(config, "eval_episodes", 32)
+    except (FileNotFoundError, CheckpointError) as e:
+        return _fail(str(e))
+    episodes = args.episodes or config.eval_episodes
     summary = evaluate_seeds(agent, state, meta["seeds"], episodes, deterministic=not args.stochastic)
-    out = Path(args.output) if args.output else run_dir / "eval.json"
     if out.exists() and out == run_dir / "eval.json":
         previous = json.loads(out.read_text())
         for k in ("train_seconds", "checkpoint"):
             if k in previous:
                 summary[k] = previous[k]
-    out.write_text(json.dumps(summary, indent=2))
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(out)
     print(json.dumps({k: summary[k] for k in ("mean_return", "returns", "num_episodes", "deterministic")}))
     return 0
 

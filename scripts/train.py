@@ -4,224 +4,265 @@ Usage::
 
     accelrl-train --env CartPole-v1 --agent ppo --seeds 0 1 2 --out runs/cartpole
     accelrl-train --env Pendulum-v1 --agent sac --seeds 0 1 --out runs/pendulum --total_timesteps 20000
+    accelrl-train --env ThreeBody-v0 --env_kwargs '{"num_actions": 5}' --agent ppo --out runs/tb
+    accelrl-train --env CartPole-v1 --agent ppo --help     # every field, with this env's defaults
     accelrl-train --resume runs/cartpole
 
-Any ``--field value`` (or ``--field=value``) after the named options overrides a field of the
-agent's config (``num_envs``, ``total_timesteps``, ``hidden_sizes 64,64``, ...) or hparams
-(``learning_rate``, ``gamma``, ...). Everything is validated before compilation.
+Every field of the agent's config and hparams is an option (``--total_timesteps 20000``,
+``--learning_rate 1e-3``, ``--hidden_sizes 128 128``, ``--normalize_obs/--no-normalize_obs``);
+``--help`` after ``--env`` and ``--agent`` lists them with their docstrings and the defaults for
+that environment. Names are checked before JAX is imported, values before anything compiles.
 
 The run folder receives ``config.json``, ``seed_<s>/metrics.{csv,json}``,
 ``learning_curve.png``, ``checkpoints/step_<n>`` (orbax) and ``eval.json`` (evaluation on
-keys that training never used).
+keys that training never used). Compiled programs are cached across processes in
+``~/.cache/accelrl/jax`` (``ACCELRL_NO_COMPILE_CACHE=1`` turns that off).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-OUTPUT_FILES = ("config.json", "learning_curve.png", "eval.json")
+from accelrl._catalog import AGENT_NAMES, check_agent, check_env_id
+
+PROG = "accelrl-train"
 
 
 class UsageError(ValueError):
     """Bad command-line input (reported without a traceback)."""
 
 
-def parse_overrides(rest: list[str]) -> dict[str, str]:
-    """``["--a", "1", "--b=2"] -> {"a": "1", "b": "2"}``; raises on anything else."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(rest):
-        tok = rest[i]
-        if not tok.startswith("--") or tok == "--":
-            raise UsageError(f"unexpected argument {tok!r}; overrides are written --field value")
-        if "=" in tok:
-            name, value = tok[2:].split("=", 1)
-            i += 1
-        else:
-            if i + 1 >= len(rest) or (rest[i + 1].startswith("--") and not _is_number(rest[i + 1])):
-                raise UsageError(f"{tok} needs a value")
-            name, value = tok[2:], rest[i + 1]
-            i += 2
-        if name in out:
-            raise UsageError(f"--{name} given twice")
-        out[name] = value
-    return out
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What to run and where (the agent's own fields follow)."""
+
+    env: str
+    """Environment id (accelrl or gymnax), e.g. CartPole-v1."""
+    agent: str
+    """Agent name (a registered agent, e.g. ppo or sac)."""
+    out: str | None = None
+    """Run folder to write (must not hold a previous run; see --resume)."""
+    seeds: tuple[int, ...] = (0,)
+    """Training seeds, all in one vmapped program."""
+    env_kwargs: str = "{}"
+    """JSON object of make() keyword arguments, e.g. '{"num_actions": 5}'."""
+    segments: int = 20
+    """Host-loop segments (progress, NaN checks, logging points)."""
+    checkpoint_every: int = 5
+    """Checkpoint every this many segments, and at the end."""
+    checkpoint_seconds: float = 300.0
+    """Also checkpoint when this many seconds passed since the last checkpoint."""
+    progress: bool = True
+    """Show a progress bar."""
+    log: tuple[Literal["tensorboard", "wandb"], ...] = ()
+    """Extra metric loggers: TensorBoard event files, Weights & Biases (offline mode)."""
 
 
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
+@dataclasses.dataclass
+class ResumeOptions:
+    """Continue a run from its newest checkpoint; its config.json fixes everything else."""
 
-
-def build_agent(
-    env_id: str,
-    agent_name: str,
-    overrides: dict[str, str] | None = None,
-    config_dict: dict[str, Any] | None = None,
-    hparams_dict: dict[str, Any] | None = None,
-):
-    """Validate everything and build ``(agent, config, hparams)`` without compiling.
-
-    ``config_dict``/``hparams_dict`` (from a run's ``config.json``) replace the defaults;
-    ``overrides`` are applied on top.
-
-    Raises:
-        UsageError: unknown agent; ValueError subclasses for unknown envs, fields, bad sizes,
-        or an environment the agent cannot act in.
-    """
-    import jax.numpy as jnp
-
-    from accelrl.agents import AGENTS
-    from accelrl.agents.configs import apply_overrides, config_from_dict, default_config
-    from accelrl.envs import make
-
-    if agent_name not in AGENTS:
-        raise UsageError(f"unknown agent {agent_name!r}; choose from {', '.join(sorted(AGENTS))}")
-    config_cls, make_agent = AGENTS[agent_name]
-    env, env_params = make(env_id)
-    if config_dict is not None:
-        config, hp_over = config_from_dict(config_cls, config_dict), {}
-    else:
-        config, hp_over = default_config(agent_name, env_id)
-    config.validate()  # the defaults themselves, before overrides mix in
-    # Build once with the config to get the default hparams (no compilation happens here).
-    overrides = dict(overrides or {})
-    probe_config, _ = apply_overrides(config, _hparams_template(agent_name), overrides)
-    agent = make_agent(probe_config, env, env_params)
-    hparams = agent.default_hparams()
-    base = hparams_dict if hparams_dict is not None else hp_over
-    unknown = sorted(set(base) - set(hparams.__dataclass_fields__))
-    if unknown:
-        raise UsageError(f"unknown hparams {unknown} in the stored/default hparams")
-    hparams = hparams.replace(**{k: jnp.float32(v) for k, v in base.items()})
-    config, hparams = apply_overrides(probe_config, hparams, overrides)
-    hparams = hparams.replace(**{k: jnp.float32(getattr(hparams, k)) for k in hparams.__dataclass_fields__})
-    return agent, config, hparams
-
-
-def _hparams_template(agent_name: str):
-    """An hparams instance of ``agent_name`` (for override name checks before building)."""
-    if agent_name == "ppo":
-        from accelrl.agents.ppo import PPOHparams
-
-        return PPOHparams()
-    from accelrl.agents import sac
-
-    return sac.SACHparams()
-
-
-def run_metadata(env_id: str, agent_name: str, seeds: list[int], config: Any, hparams: Any, overrides: dict[str, str]) -> dict[str, Any]:
-    import jax
-
-    from accelrl.agents.configs import config_to_dict, hparams_to_dict
-
-    return {
-        "env": env_id,
-        "agent": agent_name,
-        "seeds": seeds,
-        "config": config_to_dict(config),
-        "hparams": hparams_to_dict(hparams),
-        "overrides": overrides,
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
-    }
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="accelrl-train",
-        description="Train an accelrl agent for several seeds in one vmapped program.",
-        epilog="Extra --field value pairs override config/hparams fields (e.g. --total_timesteps 50000).",
-    )
-    p.add_argument("--env", help="environment id (accelrl or gymnax), e.g. CartPole-v1")
-    p.add_argument("--agent", help="agent name: ppo or sac")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
-    p.add_argument("--out", help="run folder to write (must not contain a previous run)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    p.add_argument("--segments", type=int, default=20, help="host-loop segments (progress, NaN checks)")
-    p.add_argument("--checkpoint-every", type=int, default=5, help="checkpoint every N segments and at the end")
-    p.add_argument("--eval-episodes", type=int, default=None, help="evaluation episodes per seed")
-    p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
-    return p
+    resume: str
+    """Run folder to continue."""
+    progress: bool = True
+    """Show a progress bar."""
+    eval_episodes: int | None = None
+    """Evaluation episodes per seed (default: the run's config)."""
+    log: tuple[Literal["tensorboard", "wandb"], ...] = ()
+    """Extra metric loggers: TensorBoard event files, Weights & Biases (offline mode)."""
 
 
 def _fail(msg: str, code: int = 2) -> int:
-    print(f"accelrl-train: error: {msg}", file=sys.stderr)
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
+def _pre_parse(argv: list[str]) -> argparse.Namespace:
+    """``--env``, ``--agent``, ``--env_kwargs``, ``--resume`` and ``--help`` only (light)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--env")
+    pre.add_argument("--agent")
+    pre.add_argument("--env_kwargs", "--env-kwargs", default="{}")
+    pre.add_argument("--resume")
+    pre.add_argument("-h", "--help", action="store_true")
+    return pre.parse_known_args(argv)[0]
+
+
+def _general_help() -> str:
+    return (
+        f"usage: {PROG} --env ID --agent NAME --out RUN_DIR [--seeds S ...] [FIELD OPTIONS]\n"
+        f"       {PROG} --resume RUN_DIR\n\n"
+        "Train an accelrl agent for several seeds in one vmapped program.\n\n"
+        f"agents: {', '.join(AGENT_NAMES)}\n"
+        f"run `{PROG} --env ID --agent NAME --help` for every option of that agent with the\n"
+        "defaults for that environment; accelrl.envs.registered_envs(include_gymnax=True) lists ids.\n"
+    )
+
+
+def _env_kwargs(text: str) -> dict[str, Any]:
     try:
-        overrides = parse_overrides(rest)
-        if args.resume:
-            if args.env or args.agent or args.out or overrides:
-                raise UsageError("--resume takes the run folder only (its config.json fixes the rest)")
-            out = Path(args.resume)
-            if not (out / "config.json").exists():
-                raise UsageError(f"{out} has no config.json to resume")
-            meta = json.loads((out / "config.json").read_text())
-            env_id, agent_name, seeds = meta["env"], meta["agent"], meta["seeds"]
-            agent, config, hparams = build_agent(env_id, agent_name, None, meta["config"], meta["hparams"])
-            overrides = meta.get("overrides", {})
-        else:
-            missing = [n for n in ("env", "agent", "out") if getattr(args, n) is None]
-            if missing:
-                raise UsageError(f"missing {', '.join('--' + m for m in missing)} (or use --resume RUN_DIR)")
-            env_id, agent_name, seeds = args.env, args.agent, list(args.seeds)
-            out = Path(args.out)
-            if (out / "config.json").exists():
-                raise UsageError(f"{out} already holds a run; use --resume {out} or another --out")
-            agent, config, hparams = build_agent(env_id, agent_name, overrides)
-        if len(set(seeds)) != len(seeds):
-            raise UsageError(f"seeds must be distinct, got {seeds}")
-    except ValueError as e:  # UsageError, unknown env/field, validation, unsupported env
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--env_kwargs must be a JSON object, e.g. '{{\"num_actions\": 5}}' ({e})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--env_kwargs must be a JSON object, got {text!r}")
+    return value
+
+
+def _tyro_defaults(hparams: Any) -> Any:
+    """Hparams with Python floats (as the help shows them), rounded to float32 precision."""
+    return hparams.replace(**{k: float(f"{float(getattr(hparams, k)):.7g}") for k in hparams.__dataclass_fields__})
+
+
+def _parse_fields(argv: list[str], run: RunOptions, spec: Any, config: Any, hparams: Any) -> Any:
+    """``tyro`` over the run options and the agent's config and hparams classes."""
+    import tyro
+
+    fields = [
+        ("run", RunOptions, dataclasses.field(default=run)),
+        ("config", spec.config_cls, dataclasses.field(default=config)),
+        ("hparams", spec.hparams_cls, dataclasses.field(default=hparams)),
+    ]
+    args_cls = dataclasses.make_dataclass("TrainArgs", fields)
+    args_cls.__doc__ = f"Train {run.agent} on {run.env} for several seeds in one vmapped program."
+    return tyro.cli(
+        args_cls,
+        args=argv,
+        default=args_cls(run, config, hparams),
+        prog=PROG,
+        config=(tyro.conf.OmitArgPrefixes,),
+        use_underscores=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = _pre_parse(argv)
+    if pre.resume:
+        return _resume(argv)
+    if pre.env is None or pre.agent is None:
+        if pre.help:
+            print(_general_help())
+            return 0
+        missing = [f"--{n}" for n in ("env", "agent") if getattr(pre, n) is None]
+        return _fail(f"missing {', '.join(missing)} (or use --resume RUN_DIR); see {PROG} --help")
+    # FAST CHECKS: names before JAX is imported
+    for msg in (check_env_id(pre.env), check_agent(pre.agent)):
+        if msg:
+            return _fail(msg)
+    try:
+        env_kwargs = _env_kwargs(pre.env_kwargs)
+        from accelrl.agents import agent_spec, build
+        from accelrl.agents.compile_cache import enable_compilation_cache
+        from accelrl.agents.configs import config_to_dict, hparams_to_dict
+
+        enable_compilation_cache()
+        spec = agent_spec(pre.agent)
+        _, config0, hparams0 = build(pre.env, pre.agent, None, env_kwargs)  # the defaults
+        run0 = RunOptions(env=pre.env, agent=pre.agent, env_kwargs=json.dumps(env_kwargs))
+        try:
+            args = _parse_fields(argv, run0, spec, config0, _tyro_defaults(hparams0))
+        except SystemExit as e:  # tyro printed the usage error or the help
+            return int(e.code or 0)
+        run = args.run
+        if run.out is None:
+            raise UsageError("missing --out RUN_DIR (or use --resume RUN_DIR)")
+        out = Path(run.out)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file, not a folder")
+        if (out / "config.json").exists():
+            raise UsageError(f"{out} already holds a run; use --resume {out} or another --out")
+        seeds = list(run.seeds)
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise UsageError(f"seeds must be distinct (and at least one), got {seeds}")
+        overrides = {**config_to_dict(args.config), **hparams_to_dict(args.hparams)}
+        agent, config, hparams = build(pre.env, pre.agent, overrides, env_kwargs)
+    except (ValueError, TypeError) as e:  # unknown names, bad values, unsupported env
         return _fail(str(e))
-    return _train(args, out, env_id, agent_name, seeds, agent, config, hparams, overrides)
+    from accelrl.agents.build import run_config, write_run_config
+
+    if run.segments < 1 or run.checkpoint_every < 1 or run.checkpoint_seconds <= 0:
+        return _fail("--segments and --checkpoint_every must be >= 1, --checkpoint_seconds > 0")
+    meta = run_config(pre.env, pre.agent, seeds, config, hparams, env_kwargs)
+    meta["run"] = {"segments": run.segments, "checkpoint_every": run.checkpoint_every,
+                   "checkpoint_seconds": run.checkpoint_seconds}
+    write_run_config(out, meta)
+    return _train(out, meta, agent, config, hparams, run.progress, run.log, None, resume=False)
 
 
-def _train(args, out: Path, env_id, agent_name, seeds, agent, config, hparams, overrides) -> int:
+def _resume(argv: list[str]) -> int:
+    import tyro
+
+    try:
+        opts = tyro.cli(ResumeOptions, args=argv, prog=f"{PROG} --resume", use_underscores=True)
+    except SystemExit as e:
+        if e.code:
+            print(f"{PROG}: error: --resume takes the run folder only (its config.json fixes the rest)",
+                  file=sys.stderr)
+        return int(e.code or 0)
+    out = Path(opts.resume)
+    try:
+        from accelrl.agents.build import build_from_config, read_run_config
+        from accelrl.agents.compile_cache import enable_compilation_cache
+
+        meta = read_run_config(out)
+        enable_compilation_cache()
+        agent, config, hparams = build_from_config(meta)
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        return _fail(str(e))
+    if opts.eval_episodes is not None and opts.eval_episodes < 1:
+        return _fail(f"--eval_episodes must be >= 1, got {opts.eval_episodes}")
+    return _train(out, meta, agent, config, hparams, opts.progress, opts.log, opts.eval_episodes, resume=True)
+
+
+def _train(out: Path, meta: dict, agent, config, hparams, progress: bool, log: tuple[str, ...],
+           eval_episodes: int | None, *, resume: bool) -> int:
+    from accelrl.agents.checkpoint import CheckpointError, latest_checkpoint
     from accelrl.agents.evaluation import evaluate_seeds
+    from accelrl.agents.loggers import make_loggers
     from accelrl.agents.reporting import plot_learning_curve
     from accelrl.agents.runner import NaNError, Runner
 
-    meta = run_metadata(env_id, agent_name, seeds, config, hparams, overrides)
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.resume:
-        (out / "config.json").write_text(json.dumps(meta, indent=2))
-    runner = Runner(
-        agent,
-        seeds,
-        hparams,
-        out_dir=out,
-        metadata=meta,
-        segments=args.segments,
-        checkpoint_every=args.checkpoint_every,
-        progress=not args.no_progress,
-    )
-    state = runner.restore()[0] if args.resume else None
-    t0 = time.perf_counter()
+    env_id, agent_name, seeds = meta["env"], meta["agent"], meta["seeds"]
+    try:
+        loggers = make_loggers(log, out, meta)
+    except ImportError as e:
+        return _fail(str(e))
+    opts = meta.get("run", {})
+    runner = Runner(agent, seeds, hparams, out_dir=out, metadata=meta, segments=opts.get("segments", 20),
+                    checkpoint_every=opts.get("checkpoint_every", 5),
+                    checkpoint_seconds=opts.get("checkpoint_seconds", 300.0), progress=progress,
+                    on_segment=loggers if loggers.loggers else None)
+    state = None
+    # A run killed before its first checkpoint starts over from its config.json.
+    if resume and latest_checkpoint(out / "checkpoints") is not None:
+        try:
+            state = runner.restore()[0]
+        except CheckpointError as e:
+            loggers.close()
+            return _fail(str(e), code=1)
     try:
         result = runner.train(state)
     except NaNError as e:
         return _fail(str(e), code=1)
-    train_s = time.perf_counter() - t0
+    finally:
+        loggers.close()
+    train_s = result.train_seconds
     # REPORT: curve across seeds, evaluation on unseen keys
     plot_learning_curve(out / "learning_curve.png", result.metrics, f"{agent_name.upper()} on {env_id}")
-    episodes = args.eval_episodes or getattr(config, "eval_episodes", 32)
+    episodes = eval_episodes or config.eval_episodes
     summary = evaluate_seeds(agent, result.state, seeds, episodes, deterministic=True)
     summary["train_seconds"] = round(train_s, 2)
-    summary["checkpoint"] = str(result.checkpoint) if result.checkpoint else None
-    (out / "eval.json").write_text(json.dumps(summary, indent=2))
+    # One convention: the checkpoint path relative to the run folder.
+    summary["checkpoint"] = str(result.checkpoint.relative_to(out.absolute())) if result.checkpoint else None
+    tmp = out / ".eval.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(out / "eval.json")
     print(
         f"{agent_name} on {env_id}: mean eval return {summary['mean_return']:.2f} "
         f"(per seed {', '.join(f'{r:.1f}' for r in summary['returns'])}); "

@@ -47,7 +47,7 @@ FAST_INIT_CASES = {
     "continuous": (lambda: ActorCritic(action_dim=2, continuous=True, log_std_init=-0.5), 1),
     "shared_torso": (lambda: ActorCritic(action_dim=4, shared_torso=True, hidden_sizes=(8,)), 1),
     "layer_norm_mlp": (lambda: MLP((8, 8), out_dim=2, layer_norm=True), 1),
-    "twin_q": (lambda: __import__("accelrl.agents.sac", fromlist=["TwinQNetwork"]).TwinQNetwork((16, 16), "relu"), 2),
+    "twin_q": (lambda: __import__("accelrl.agents.networks", fromlist=["TwinQNetwork"]).TwinQNetwork((16, 16), "relu"), 2),
 }
 
 

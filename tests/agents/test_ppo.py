@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from accelrl.agents.base import Agent
+from accelrl.agents import Agent
 from accelrl.agents.ppo import Batch, PPOConfig, make_ppo, policy_loss, value_loss
 from accelrl.agents.runner import Runner
 from accelrl.envs import EpisodeStatistics, VecEnv, make

@@ -8,11 +8,16 @@ import numpy as np
 import pytest
 
 from accelrl.agents.base import ActionSpec, UnsupportedEnvironmentError, check_action_kind
-from accelrl.agents.checkpoint import latest_checkpoint, list_checkpoints, load_metadata
+from accelrl.agents.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    list_checkpoints,
+    load_metadata,
+)
 from accelrl.agents.configs import apply_overrides, config_from_dict, config_to_dict, default_config
 from accelrl.agents.ppo import PPOConfig, PPOHparams
 from accelrl.agents.reporting import bootstrap_ci, read_seed_metrics
-from accelrl.agents.runner import NaNError, Runner, choose_segment, seed_vmapped
+from accelrl.agents.runner import NaNError, Runner, SegmentUpdate, choose_segment, seed_vmapped
 
 
 class Crash(Exception):
@@ -46,8 +51,12 @@ def test_same_seed_same_metrics(agent, reference):
 def test_resume_continues_bit_for_bit(agent, reference, tmp_path):
     result, _ = reference
 
-    def crash(runner, state, seg):  # a crash right after the first segment's checkpoint
-        raise Crash
+    calls = []
+
+    def crash(runner, state, seg):  # a crash in the second segment, after the first's checkpoint
+        calls.append(1)
+        if len(calls) == 2:
+            raise Crash
 
     runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, checkpoint_every=1, progress=False, on_segment=crash)
     with pytest.raises(Crash):
@@ -69,9 +78,9 @@ def test_resume_continues_bit_for_bit(agent, reference, tmp_path):
 def test_checkpoint_files_and_metadata(reference):
     _, out = reference
     ckpts = list_checkpoints(out / "checkpoints")
-    assert len(ckpts) == 1 and ckpts[0].name == "step_000004"
-    meta = load_metadata(ckpts[0])
-    assert meta["seeds"] == [0, 1] and meta["update_step"] == 4
+    assert [c.name for c in ckpts] == ["step_000002", "step_000004"]  # the newest two are kept
+    meta = load_metadata(ckpts[-1])
+    assert meta["seeds"] == [0, 1] and meta["update_step"] == 4 and meta["train_seconds"] > 0
     rows = (out / "seed_1" / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("update,") and len(rows) == 5
     data = json.loads((out / "seed_0" / "metrics.json").read_text())
@@ -88,8 +97,11 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(agent, reference,
     ckpt = latest_checkpoint(tmp_path / "checkpoints")
     assert ckpt.name == "step_000002"
     assert seed_vmapped(agent)[0]._cache_size() == 1  # new hparams values, same program
-    _, hp = Runner(agent, [0, 1], out_dir=tmp_path, progress=False).restore()
-    assert np.isfinite(np.asarray(hp.learning_rate)).all()
+    # The checkpoint holds the state before the NaN (and the hparams the callback set, which
+    # is what a resumed run continues with).
+    state, hp = Runner(agent, [0, 1], out_dir=tmp_path, progress=False).restore()
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
+    assert np.isnan(np.asarray(hp.learning_rate)).all()
 
 
 def test_choose_segment():
@@ -147,3 +159,81 @@ def test_runner_keeps_float64_env_state():
 
     assert hermite_dtypes(runner.init_state()) == {np.dtype("float64")}
     assert hermite_dtypes(runner.train().state) == {np.dtype("float64")}
+
+
+# ------------------------------------------------------------------------------------------
+# Hooks between segments, members, damaged folders
+
+
+def test_swapping_two_members_mid_run_equals_running_them_swapped(agent, reference):
+    result, _ = reference  # seeds [0, 1]
+
+    def swap(runner, state, seg):  # PBT-style exploit: member 0 takes member 1's state and back
+        if int(state.update_step[0]) == 2:
+            return SegmentUpdate(state=jax.tree.map(lambda x: x[::-1], state))
+        return None
+
+    swapped = Runner(agent, [0, 1], segments=2, progress=False, on_segment=swap).train()
+    # from update 2 on, member 0 continues seed 1's run and member 1 seed 0's: the final states
+    # are exactly those of the unswapped run, swapped
+    for a, b in zip(jax.tree.leaves(swapped.state), jax.tree.leaves(result.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[::-1])
+    np.testing.assert_array_equal(swapped.metrics["loss"][:, 2:], result.metrics["loss"][::-1, 2:])
+
+
+def test_stop_at_an_update_and_continue(agent, reference):
+    result, _ = reference
+    runner = Runner(agent, [0, 1], segments=2, progress=False)
+    half = runner.train(until=2)
+    np.testing.assert_array_equal(half.state.update_step, [2, 2])
+    assert half.metrics["loss"].shape == (2, 2)
+    rest = runner.train(half.state, half.metrics)
+    for k, v in result.metrics.items():
+        np.testing.assert_array_equal(v, rest.metrics[k], err_msg=k)
+    stopped = Runner(agent, [0, 1], segments=4, progress=False,
+                     on_segment=lambda r, s, m: SegmentUpdate(stop=True)).train()
+    np.testing.assert_array_equal(stopped.state.update_step, [1, 1])
+
+
+def test_host_metrics_are_columns_with_nulls(agent, tmp_path):
+    def measure(runner, state, seg):
+        return SegmentUpdate(metrics={"mastered": np.array([0.25, 0.5])})
+
+    res = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, progress=False, on_segment=measure).train()
+    np.testing.assert_array_equal(res.metrics["mastered"][1], [np.nan, 0.5, np.nan, 0.5])
+    saved = json.loads((tmp_path / "seed_0" / "metrics.json").read_text())["metrics"]["mastered"]
+    assert saved == [None, 0.25, None, 0.25]
+    with pytest.raises(ValueError, match="overwrite"):
+        Runner(agent, [0, 1], segments=2, progress=False,
+               on_segment=lambda r, s, m: SegmentUpdate(metrics={"loss": np.zeros(2)})).train()
+
+
+def test_grid_of_hparams_by_seeds_equals_the_single_runs(agent, tmp_path):
+    settings = [agent.default_hparams(), agent.default_hparams().replace(learning_rate=jnp.float32(1e-3))]
+    grid = Runner(agent, [0, 1], settings, out_dir=tmp_path, segments=2, progress=False)
+    assert [(m.seed, m.setting) for m in grid.members] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    res = grid.train()
+    for m in grid.members:
+        single = Runner(agent, [m.seed], settings[m.setting], segments=2, progress=False).train()
+        for k, v in single.metrics.items():
+            np.testing.assert_allclose(res.metrics[k][m.index], v[0], rtol=1e-5, atol=1e-6, err_msg=k)
+    member = json.loads((tmp_path / "member_3" / "member.json").read_text())
+    assert member["seed"] == 1 and member["hparams"]["learning_rate"] == pytest.approx(1e-3)
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_older_one(agent, reference, tmp_path):
+    runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=4, checkpoint_every=1, progress=False)
+    runner.train()
+    ckpts = list_checkpoints(tmp_path / "checkpoints")
+    assert [c.name for c in ckpts] == ["step_000003", "step_000004"]  # two kept
+    # truncate every file of the newest checkpoint
+    for f in ckpts[-1].rglob("*"):
+        if f.is_file():
+            f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 3])
+    with pytest.warns(UserWarning, match="step_000004 is damaged"):
+        state, _ = Runner(agent, [0, 1], out_dir=tmp_path, progress=False).restore()
+    np.testing.assert_array_equal(state.update_step, [3, 3])
+    ckpts[0].with_suffix(".json").write_text("{not json")  # the older one's side file too
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        with pytest.warns(UserWarning):
+            Runner(agent, [0, 1], out_dir=tmp_path, progress=False).restore()

@@ -307,7 +307,7 @@ def test_masked_actions_never_chosen(cartpole_agent):
     [
         (dict(learning_starts=100, total_timesteps=100), "never take a gradient step"),
         (dict(num_envs=8, buffer_size=4), "cannot hold"),
-        (dict(total_timesteps=4, num_envs=8), "less than one update"),
+        (dict(total_timesteps=4, num_envs=8), "smaller than one update"),
         (dict(batch_size=0), "batch_size"),
         (dict(activation="nope"), "unknown activation"),
         (dict(log_std_min=2.0, log_std_max=-2.0), "log_std_min"),

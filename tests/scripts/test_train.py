@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from accelrl.scripts.train import main, parse_overrides
+from accelrl.scripts.train import main
 
 TINY = ["--num_envs", "4", "--num_steps", "8", "--num_minibatches", "2", "--update_epochs", "1",
         "--total_timesteps", "128"]
@@ -54,6 +54,9 @@ def test_eval_reproduces_and_resume_of_finished_run(run_dir, capsys):
     assert main(["--resume", str(out), "--no-progress", "--eval-episodes", "4"]) == 0
     resumed = json.loads((out / "eval.json").read_text())
     assert resumed["episode_returns"] == before["episode_returns"] and resumed["update_step"] == 4
+    # cumulative training time (not the resumed part's 0 s) and one path convention
+    assert resumed["train_seconds"] == before["train_seconds"] > 0
+    assert resumed["checkpoint"] == before["checkpoint"] == "checkpoints/step_000004"
 
 
 @pytest.mark.parametrize(
@@ -62,12 +65,16 @@ def test_eval_reproduces_and_resume_of_finished_run(run_dir, capsys):
         (["--env", "CartPol-v1", "--agent", "ppo", "--out", "{tmp}"], "Did you mean: CartPole-v1"),
         (["--env", "CartPole-v1", "--agent", "dqn", "--out", "{tmp}"], "unknown agent 'dqn'"),
         (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--lerning_rate", "1"],
-         "Did you mean: --learning_rate"),
+         "--learning_rate"),
         (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--num_minibatches", "3"],
          "does not divide"),
         (["--env", "MPE_simple_v3", "--agent", "ppo", "--out", "{tmp}"], "multi-agent"),
         (["--env", "CartPole-v1", "--agent", "ppo"], "missing --out"),
-        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--gamma"], "needs a value"),
+        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--gamma"], "--gamma"),
+        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--gamma", "5"], "gamma must be in [0, 1]"),
+        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--env_kwargs", "[1]"], "JSON object"),
+        (["--env", "ThreeBody-v0", "--agent", "ppo", "--out", "{tmp}", "--env_kwargs", '{"num_acts": 5}'],
+         "unexpected keyword argument"),
         (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--seeds", "1", "1"], "distinct"),
     ],
 )
@@ -81,9 +88,114 @@ def test_bad_input_fails_before_compiling(argv, message, tmp_path, capsys):
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-def test_parse_overrides():
-    assert parse_overrides(["--a", "1", "--b=x", "--c", "-0.5"]) == {"a": "1", "b": "x", "c": "-0.5"}
-    with pytest.raises(ValueError, match="given twice"):
-        parse_overrides(["--a", "1", "--a", "2"])
-    with pytest.raises(ValueError, match="unexpected argument"):
-        parse_overrides(["a"])
+@pytest.mark.parametrize(
+    "env, agent, expected",
+    [
+        ("CartPole-v1", "ppo", ["--learning_rate FLOAT", "(default: 0.001)", "--num_minibatches INT",
+                                "--normalize_obs, --no-normalize_obs", "--seeds"]),
+        ("Pendulum-v1", "sac", ["--actor_lr FLOAT", "--gradient_steps INT", "--target_entropy_scale"]),
+    ],
+)
+def test_help_lists_every_field_with_family_defaults(env, agent, expected, capsys):
+    assert main(["--env", env, "--agent", agent, "--help"]) == 0
+    text = capsys.readouterr().out
+    for fragment in expected:
+        assert fragment.replace("-", "_").replace("__", "--") in text.replace("-", "_").replace("__", "--"), fragment
+
+
+def test_general_help_and_fast_name_errors(capsys):
+    assert main(["--help"]) == 0
+    assert "--env ID --agent NAME" in capsys.readouterr().out
+    code = "import sys, time; t = time.perf_counter(); from accelrl.scripts.train import main; " \
+           "rc = main(['--env', 'CartPol-v1', '--agent', 'ppo', '--out', 'x']); " \
+           "print(rc, 'jax' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["2", "False"], proc.stdout + proc.stderr  # failed before importing JAX
+    assert "Did you mean: CartPole-v1" in proc.stderr
+
+
+def test_env_kwargs_round_trip_into_resume_and_eval(tmp_path, capsys):
+    from accelrl.agents import load_run
+    from accelrl.scripts.evaluate import main as eval_main
+
+    out = tmp_path / "tb"
+    argv = ["--env", "ThreeBody-v0", "--agent", "ppo", "--env_kwargs", '{"num_actions": 3}', "--out", str(out),
+            "--num_envs", "2", "--num_steps", "4", "--num_minibatches", "1", "--update_epochs", "1",
+            "--total_timesteps", "16", "--hidden_sizes", "8", "--eval_episodes", "1", "--no-progress",
+            "--segments", "1"]
+    assert main(argv) == 0, capsys.readouterr().err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["env_kwargs"] == {"num_actions": 3} and cfg["config"]["hidden_sizes"] == [8]
+    agent, state, _, _ = load_run(out)
+    assert agent.spec.dim == 3 and int(state.update_step[0]) == 2
+    before = json.loads((out / "eval.json").read_text())
+    assert main(["--resume", str(out), "--no-progress"]) == 0
+    assert eval_main([str(out), "--output", str(tmp_path / "again.json")]) == 0
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["episode_returns"] == before["episode_returns"]
+
+
+def test_second_identical_run_compiles_nothing(tmp_path):
+    """JAX's persistent compilation cache: the second run records no cache misses."""
+    code = (
+        "import sys, jax.monitoring as m\n"
+        "misses = []\n"
+        "m.register_event_listener(lambda name, **kw: misses.append(name) "
+        "if name == '/jax/compilation_cache/cache_misses' else None)\n"
+        "from accelrl.scripts.train import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "print('MISSES', rc, len(misses))\n"
+    )
+    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("ACCELRL_NO_COMPILE_CACHE", None)
+    counts = []
+    for run in ("a", "b"):
+        argv = ["--env", "CartPole-v1", "--agent", "ppo", "--out", str(tmp_path / run), "--no-progress",
+                "--eval_episodes", "2", "--segments", "2", *TINY]
+        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                              timeout=300, env=env)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MISSES")]
+        assert line, proc.stderr[-2000:]
+        counts.append(int(line[0].split()[2]))
+    assert counts[0] > 0 and counts[1] == 0, counts
+    assert (tmp_path / "cache" / "accelrl" / "jax").is_dir()
+
+
+def test_damaged_run_folders_and_bad_paths_fail_in_one_line(run_dir, tmp_path, capsys):
+    import shutil
+
+    from accelrl.scripts.evaluate import main as eval_main
+
+    out, _ = run_dir
+    # --out naming a file; accelrl-eval --output into a missing folder or --episodes 0
+    (tmp_path / "afile").write_text("x")
+    assert main(["--env", "CartPole-v1", "--agent", "ppo", "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert eval_main([str(out), "--output", str(tmp_path / "missing" / "e.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert eval_main([str(out), "--episodes", "0"]) == 2
+    assert "--episodes must be >= 1" in capsys.readouterr().err
+    # a copy whose every checkpoint is damaged: one line, exit 1, nothing lost
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    for f in (broken / "checkpoints").rglob("*"):
+        if f.is_file() and not f.name.endswith(".json"):
+            f.write_bytes(b"\0garbage")
+    assert main(["--resume", str(broken), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("accelrl-train: error: no usable checkpoint") and len(err[-1]) < 2000
+    assert (broken / "config.json").exists()
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path, capsys):
+    from accelrl.agents import build
+    from accelrl.agents.build import run_config, write_run_config
+
+    out = tmp_path / "early"
+    overrides = {k.lstrip("-"): v for k, v in zip(TINY[::2], TINY[1::2], strict=True)}
+    _, config, hparams = build("CartPole-v1", "ppo", overrides)
+    write_run_config(out, run_config("CartPole-v1", "ppo", [0], config, hparams))
+    assert main(["--env", "CartPole-v1", "--agent", "ppo", "--out", str(out)]) == 2  # not over it
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["--resume", str(out), "--no-progress", "--eval_episodes", "2"]) == 0
+    assert json.loads((out / "eval.json").read_text())["update_step"] == 4

@@ -1,0 +1,19 @@
+"""The light name lists the CLI checks before importing JAX: agent names equal the registry's
+(environment ids: tests/envs/test_registry.py checks BUILTIN_ENVS and the gymnax ids)."""
+
+import accelrl._catalog as C
+
+
+def test_agent_names_match_the_registry():
+    import subprocess
+    import sys
+
+    code = "import accelrl.agents as A; print(' '.join(A.registered_agents()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == sorted(C.AGENT_NAMES)
+
+
+def test_checks_name_close_matches_and_accept_known_names():
+    assert C.check_env_id("CartPole-v1") is None and C.check_agent("sac") is None
+    assert "Did you mean: ThreeBody-v0" in C.check_env_id("ThreeBdy-v0")
+    assert "unknown agent 'dqn'" in C.check_agent("dqn")
