@@ -87,7 +87,9 @@ def action_spec(env: BatchedEnv, params: Any = None) -> ActionSpec:
     raise UnsupportedEnvironmentError(f"unsupported action space {type(a_space).__name__}")
 
 
-def check_action_kind(agent_name: str, spec: ActionSpec, supported: tuple[str, ...], env_name: str) -> None:
+def check_action_kind(
+    agent_name: str, spec: ActionSpec, supported: tuple[str, ...], env_name: str
+) -> None:
     """Raise a clear error when ``agent_name`` cannot handle ``spec.kind``."""
     if spec.kind not in supported:
         raise UnsupportedEnvironmentError(
@@ -116,7 +118,9 @@ def find_wrapper_state(env: BatchedEnv, state: Any, cls: type) -> Any:
         env, state = env.inner, state.inner
 
 
-def wrap_env(env: Any, num_envs: int, normalize_obs: bool = False, obs_clip: float = 10.0) -> BatchedEnv:
+def wrap_env(
+    env: Any, num_envs: int, normalize_obs: bool = False, obs_clip: float = 10.0
+) -> BatchedEnv:
     """Batch a single env (or accept a batched one) and add the agent's wrappers.
 
     The chain is ``as_batched(env) -> [NormalizeObservation] -> EpisodeStatistics``; wrappers

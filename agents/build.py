@@ -88,7 +88,9 @@ def build(
     built = spec.builder(config, env, env_params)
     hparams = built.default_hparams().replace(**hp_defaults)
     hp_names = set(hparams.__dataclass_fields__)
-    _, hparams = apply_overrides(config, hparams, {k: v for k, v in overrides.items() if k.replace("-", "_") in hp_names})
+    _, hparams = apply_overrides(
+        config, hparams, {k: v for k, v in overrides.items() if k.replace("-", "_") in hp_names}
+    )
     hparams = float32_tree(hparams)
     check_hparams(hparams)
     return built, config, hparams

@@ -38,7 +38,12 @@ def _checkpointer():
 
 
 def save_checkpoint(
-    directory: str | Path, step: int, state: Any, hparams: Any, metadata: dict[str, Any], keep: int = 1
+    directory: str | Path,
+    step: int,
+    state: Any,
+    hparams: Any,
+    metadata: dict[str, Any],
+    keep: int = 1,
 ) -> Path:
     """Save ``state`` and ``hparams`` as ``directory/step_<step>`` plus its JSON side-file.
 
@@ -96,7 +101,9 @@ def load_metadata(path: str | Path) -> dict[str, Any]:
     try:
         return json.loads(Path(path).with_suffix(".json").read_text())
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"damaged side-file {Path(path).with_suffix('.json').name}: {e}") from None
+        raise CheckpointError(
+            f"damaged side-file {Path(path).with_suffix('.json').name}: {e}"
+        ) from None
 
 
 def restore_checkpoint(path: str | Path, state_like: Any, hparams_like: Any) -> tuple[Any, Any]:

@@ -96,7 +96,9 @@ def parse_value(text: str, tp: Any, name: str) -> Any:
         if tp is str:
             return text
     except ValueError:
-        raise ValueError(f"cannot parse --{name} {text!r} as {getattr(tp, '__name__', tp)}") from None
+        raise ValueError(
+            f"cannot parse --{name} {text!r} as {getattr(tp, '__name__', tp)}"
+        ) from None
     raise ValueError(f"--{name}: unsupported field type {tp}")
 
 

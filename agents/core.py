@@ -181,13 +181,17 @@ class Agent:
         :meth:`start_fields` for the common fields."""
         raise NotImplementedError
 
-    def update(self, state: AgentState, hparams: Any) -> tuple[AgentState, dict[str, jax.Array], dict]:
+    def update(
+        self, state: AgentState, hparams: Any
+    ) -> tuple[AgentState, dict[str, jax.Array], dict]:
         """One update: collect ``steps_per_update`` environment steps (through :meth:`env_step`)
         and learn. Returns the new state, the update's own metrics (``f32[]`` each) and the
         stacked :data:`EPISODE_KEYS` info of every step taken (leading axes ``[T, B]``)."""
         raise NotImplementedError
 
-    def act(self, state: AgentState, obs: Any, key: jax.Array, deterministic: bool = False) -> jax.Array:
+    def act(
+        self, state: AgentState, obs: Any, key: jax.Array, deterministic: bool = False
+    ) -> jax.Array:
         """Environment actions ``[N, ...]`` for a batch of (normalised) observations ``[N, ...]``:
         sampled from the policy, or its mode when ``deterministic``."""
         raise NotImplementedError
@@ -234,7 +238,9 @@ class Agent:
             episode_length=nan,
         )
 
-    def env_step(self, state: AgentState, key: jax.Array, action: jax.Array) -> tuple[AgentState, EnvStep]:
+    def env_step(
+        self, state: AgentState, key: jax.Array, action: jax.Array
+    ) -> tuple[AgentState, EnvStep]:
         """Step the batched env with environment ``action[B, ...]``; the state gets the new
         observations, env state and step count (``key`` is left to the caller)."""
         obs, env_state, reward, terminated, truncated, info = self.env.step(
@@ -247,7 +253,9 @@ class Agent:
             next_obs=info["final_observation"],
             episode={k: info[k] for k in EPISODE_KEYS},
         )
-        state = state.replace(obs=obs, env_state=env_state, env_steps=state.env_steps + self.config.num_envs)
+        state = state.replace(
+            obs=obs, env_state=env_state, env_steps=state.env_steps + self.config.num_envs
+        )
         return state, out
 
     # -- the lifecycle (written once) -----------------------------------------------------------
@@ -268,9 +276,17 @@ class Agent:
         env_state = self.env.on_update(state.env_state, update_index)
         ret, length = episode_metrics(episodes, state.episode_return, state.episode_length)
         state = state.replace(
-            env_state=env_state, update_step=state.update_step + 1, episode_return=ret, episode_length=length
+            env_state=env_state,
+            update_step=state.update_step + 1,
+            episode_return=ret,
+            episode_length=length,
         )
-        row = {"env_steps": state.env_steps, "episode_return": ret, "episode_length": length, **metrics}
+        row = {
+            "env_steps": state.env_steps,
+            "episode_return": ret,
+            "episode_length": length,
+            **metrics,
+        }
         row.update(self.env.metrics(env_state))
         return state, float32_tree(row)
 

@@ -57,8 +57,10 @@ def _per_copy_info(info: dict[str, Any], n: int) -> dict[str, Any]:
     """The ``info`` entries that hold one value per copy (leading axis ``n``)."""
     skip = ("final_observation", "done")
     return {
-        k: v for k, v in info.items()
-        if k not in skip and all(jnp.ndim(x) >= 1 and jnp.shape(x)[0] == n for x in jax.tree.leaves(v))
+        k: v
+        for k, v in info.items()
+        if k not in skip
+        and all(jnp.ndim(x) >= 1 and jnp.shape(x)[0] == n for x in jax.tree.leaves(v))
     }
 
 
@@ -115,7 +117,14 @@ def evaluate_policy_episodes(
 
     n = num_episodes
     init = _EvalCarry(
-        key, obs, env_state, jnp.zeros(n), jnp.zeros(n, jnp.int32), info0, jnp.ones(n, bool), jnp.int32(0)
+        key,
+        obs,
+        env_state,
+        jnp.zeros(n),
+        jnp.zeros(n, jnp.int32),
+        info0,
+        jnp.ones(n, bool),
+        jnp.int32(0),
     )
     out = jax.lax.while_loop(cond, body, init)
     return {"return": out.returns, "length": out.lengths, **out.last_info}
@@ -132,7 +141,9 @@ def evaluate_policy(
 ) -> jax.Array:
     """Undiscounted returns ``f32[N]`` of ``num_episodes`` episodes, one per copy of ``env``
     (see :func:`evaluate_policy_episodes` for the arguments)."""
-    return evaluate_policy_episodes(env, env_params, policy, key, num_episodes, max_steps, obs_fn)["return"]
+    return evaluate_policy_episodes(env, env_params, policy, key, num_episodes, max_steps, obs_fn)[
+        "return"
+    ]
 
 
 class Rollout(NamedTuple):
@@ -175,9 +186,18 @@ def rollout_policy(
         normed = obs_fn(obs)
         action = policy(normed, k_act)
         value = value_fn(normed) if value_fn is not None else jnp.zeros(num_envs)
-        next_obs, next_state, reward, terminated, truncated, _ = venv.step(k_env, env_state, action, env_params)
-        out = Rollout(env_state, obs, action, reward.astype(jnp.float32), terminated, truncated,
-                      value.astype(jnp.float32))
+        next_obs, next_state, reward, terminated, truncated, _ = venv.step(
+            k_env, env_state, action, env_params
+        )
+        out = Rollout(
+            env_state,
+            obs,
+            action,
+            reward.astype(jnp.float32),
+            terminated,
+            truncated,
+            value.astype(jnp.float32),
+        )
         return (key, next_obs, next_state), out
 
     _, traj = jax.lax.scan(step, (key, obs, env_state), None, num_steps)

@@ -47,9 +47,7 @@ def gae(
         adv = delta + gamma * gae_lambda * nd * next_adv
         return adv, adv
 
-    _, advantages = jax.lax.scan(
-        step, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True
-    )
+    _, advantages = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True)
     return advantages, advantages + values
 
 

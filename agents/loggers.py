@@ -39,7 +39,9 @@ class TensorBoardLogger:
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            raise ImportError("--log tensorboard needs tensorboardX: pip install 'accelrl[tensorboard]'") from None
+            raise ImportError(
+                "--log tensorboard needs tensorboardX: pip install 'accelrl[tensorboard]'"
+            ) from None
         self._writer_cls = SummaryWriter
         self.root = Path(run_dir) / "tensorboard"
         self._writers: dict[int, Any] = {}
@@ -78,8 +80,12 @@ class WandbLogger:
         for _, seed, step, values in _rows(runner, state, seg):
             if seed not in self._runs:
                 self._runs[seed] = self._wandb.init(
-                    project=self.project, dir=str(self.dir), mode="offline", reinit="create_new",
-                    name=f"{Path(self.dir).parent.name}-seed{seed}", config={**self.config, "seed": seed},
+                    project=self.project,
+                    dir=str(self.dir),
+                    mode="offline",
+                    reinit="create_new",
+                    name=f"{Path(self.dir).parent.name}-seed{seed}",
+                    config={**self.config, "seed": seed},
                 )
             finite = {k: v for k, v in values.items() if math.isfinite(v)}
             self._runs[seed].log(finite, step=step)
@@ -104,7 +110,9 @@ class MetricLoggers:
             logger.close()
 
 
-def make_loggers(names: Sequence[str], run_dir: str | Path, config: dict[str, Any]) -> MetricLoggers:
+def make_loggers(
+    names: Sequence[str], run_dir: str | Path, config: dict[str, Any]
+) -> MetricLoggers:
     """Loggers by name (:data:`LOGGERS`)."""
     made = []
     for name in names:

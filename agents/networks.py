@@ -38,7 +38,9 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
+        ) from None
 
 
 class Orthogonal:
@@ -141,7 +143,9 @@ class ActorCritic(nn.Module):
             out = nn.Dense(self.action_dim, kernel_init=Orthogonal(0.01), name="actor_head")(h)
             value = nn.Dense(1, kernel_init=Orthogonal(1.0), name="critic_head")(h)
         else:
-            out = MLP(self.hidden_sizes, self.activation, self.action_dim, out_scale=0.01, name="actor")(x)
+            out = MLP(
+                self.hidden_sizes, self.activation, self.action_dim, out_scale=0.01, name="actor"
+            )(x)
             value = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0, name="critic")(x)
         if self.continuous:
             if mask is not None:
@@ -178,7 +182,9 @@ class SACActor(nn.Module):
         out = MLP(self.hidden_sizes, self.activation, 2 * self.action_dim, out_scale=0.01)(x)
         mean, raw = jnp.split(out, 2, axis=-1)
         # Smoothly bound log_std to [min, max] (keeps gradients, unlike a hard clip).
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(raw) + 1.0)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
+            jnp.tanh(raw) + 1.0
+        )
         return mean, log_std
 
 
@@ -196,7 +202,9 @@ class QNetwork(nn.Module):
     def __call__(self, x: jax.Array, action: jax.Array | None = None) -> jax.Array:
         if self.num_actions is not None:
             return MLP(self.hidden_sizes, self.activation, self.num_actions, out_scale=1.0)(x)
-        q = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0)(jnp.concatenate([x, action], axis=-1))
+        q = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0)(
+            jnp.concatenate([x, action], axis=-1)
+        )
         return q[..., 0]
 
 
@@ -284,7 +292,10 @@ def fast_init(module: nn.Module, key: jax.Array, *args: Any, **kwargs: Any) -> A
     paths = [tuple(k.key for k in path) for path, _ in leaves]
     if any(p not in plan for p in paths):
         return module.init(key, *args, **kwargs)
-    sizes = [int(np.prod(leaf.shape)) if plan[p][0] == "orthogonal" else 0 for p, (_, leaf) in zip(paths, leaves, strict=True)]
+    sizes = [
+        int(np.prod(leaf.shape)) if plan[p][0] == "orthogonal" else 0
+        for p, (_, leaf) in zip(paths, leaves, strict=True)
+    ]
     z = jax.random.normal(key, (max(sum(sizes), 1),), jnp.float32)
     offsets = np.cumsum([0, *sizes])
     out = []

@@ -86,7 +86,9 @@ class PPOConfig(RunConfig):
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive widths, got {self.hidden_sizes}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}")
+            raise ValueError(
+                f"unknown activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}"
+            )
         if self.adam_eps <= 0:
             raise ValueError("adam_eps must be positive")
         return self
@@ -238,7 +240,9 @@ class PPO(Agent):
             return jnp.clip(action, self.spec.low, self.spec.high)
         return action
 
-    def act(self, state: PPOState, obs: Any, key: jax.Array, deterministic: bool = False) -> jax.Array:
+    def act(
+        self, state: PPOState, obs: Any, key: jax.Array, deterministic: bool = False
+    ) -> jax.Array:
         """Environment actions ``[N, ...]`` for normalised observations ``[N, ...]``."""
         pi, _ = self.network.apply(state.params, obs)
         action = pi.mode() if deterministic else pi.sample(seed=key)
@@ -283,7 +287,9 @@ class PPO(Agent):
 
         return jax.lax.scan(step, state, None, self.config.num_steps)
 
-    def targets(self, params: Any, traj: Transition, hparams: PPOHparams) -> tuple[jax.Array, jax.Array]:
+    def targets(
+        self, params: Any, traj: Transition, hparams: PPOHparams
+    ) -> tuple[jax.Array, jax.Array]:
         """GAE advantages and value targets ``f32[T, B]`` for a rollout.
 
         The bootstrap value is the critic's value of ``next_obs`` (the pre-reset observation),
@@ -311,7 +317,13 @@ class PPO(Agent):
         )
         entropy = pi.entropy().mean()
         total = pg + hparams.vf_coef * vf - hparams.ent_coef * entropy
-        return total, {"policy_loss": pg, "value_loss": vf, "entropy": entropy, "loss": total, **aux}
+        return total, {
+            "policy_loss": pg,
+            "value_loss": vf,
+            "entropy": entropy,
+            "loss": total,
+            **aux,
+        }
 
     def learning_rate(self, update_step: jax.Array, hparams: PPOHparams) -> jax.Array:
         """Learning rate of update ``update_step`` (linear annealing when configured)."""
@@ -356,10 +368,14 @@ class PPO(Agent):
             else:
                 perm = jax.random.permutation(k_perm, cfg.batch_size)
                 shuffled = jax.tree.map(
-                    lambda x: x[perm].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]),
+                    lambda x: x[perm].reshape(
+                        (cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]
+                    ),
                     batch,
                 )
-            mc, parts = jax.lax.scan(minibatch_step, _MinibatchCarry(c.params, c.opt_state), shuffled)
+            mc, parts = jax.lax.scan(
+                minibatch_step, _MinibatchCarry(c.params, c.opt_state), shuffled
+            )
             return _EpochCarry(mc.params, mc.opt_state, key), parts
 
         ec, parts = jax.lax.scan(
@@ -388,22 +404,33 @@ PPO_DEFAULTS: dict[str, tuple[PPOConfig, dict[str, float]]] = {
     # rl-zoo's CartPole-v1 settings (8 envs x 32 steps, 20 epochs on one 256 minibatch,
     # lr 1e-3 annealed, gamma 0.98, lambda 0.8, no entropy bonus): solves in 100k steps.
     "CartPole-v1": (
-        PPOConfig(num_envs=8, num_steps=32, num_minibatches=1, update_epochs=20, total_timesteps=100_000),
+        PPOConfig(
+            num_envs=8, num_steps=32, num_minibatches=1, update_epochs=20, total_timesteps=100_000
+        ),
         {"learning_rate": 1e-3, "gamma": 0.98, "gae_lambda": 0.8, "ent_coef": 0.0},
     ),
     # rl-zoo's Acrobot/MountainCar style: observation normalisation, longer rollouts.
     "classic_discrete": (
         PPOConfig(
-            num_envs=16, num_steps=256, num_minibatches=16, update_epochs=4,
-            total_timesteps=1_000_000, normalize_obs=True,
+            num_envs=16,
+            num_steps=256,
+            num_minibatches=16,
+            update_epochs=4,
+            total_timesteps=1_000_000,
+            normalize_obs=True,
         ),
         {"gamma": 0.99, "gae_lambda": 0.94, "ent_coef": 0.0, "learning_rate": 3e-4},
     ),
     # Pendulum-style continuous control (rl-zoo: gamma 0.9, lr 1e-3, 10 epochs).
     "classic_continuous": (
         PPOConfig(
-            num_envs=8, num_steps=256, num_minibatches=32, update_epochs=10,
-            total_timesteps=1_000_000, normalize_obs=True, log_std_init=-0.5,
+            num_envs=8,
+            num_steps=256,
+            num_minibatches=32,
+            update_epochs=10,
+            total_timesteps=1_000_000,
+            normalize_obs=True,
+            log_std_init=-0.5,
         ),
         {"learning_rate": 1e-3, "gamma": 0.9, "gae_lambda": 0.95, "ent_coef": 0.0, "clip_eps": 0.2},
     ),
@@ -412,17 +439,34 @@ PPO_DEFAULTS: dict[str, tuple[PPOConfig, dict[str, float]]] = {
     # (value losses ~1 instead of ~1e5; eval return 111 vs 23 after 61k steps, 3 seeds).
     "three_body": (
         PPOConfig(
-            num_envs=16, num_steps=128, num_minibatches=8, update_epochs=4,
-            total_timesteps=2_000_000, normalize_obs=True, hidden_sizes=(128, 128),
+            num_envs=16,
+            num_steps=128,
+            num_minibatches=8,
+            update_epochs=4,
+            total_timesteps=2_000_000,
+            normalize_obs=True,
+            hidden_sizes=(128, 128),
         ),
-        {"learning_rate": 3e-4, "gamma": 0.99, "gae_lambda": 0.95, "ent_coef": 0.01, "reward_scale": 0.01},
+        {
+            "learning_rate": 3e-4,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "ent_coef": 0.01,
+            "reward_scale": 0.01,
+        },
     ),
     # MallocGame-v0: masked discrete actions from a dict observation (no obs normalisation:
     # it would normalise the mask too).
     "malloc": (
         PPOConfig(
-            num_envs=16, num_steps=128, num_minibatches=8, update_epochs=4,
-            total_timesteps=1_000_000, normalize_obs=False, hidden_sizes=(128, 128), activation="relu",
+            num_envs=16,
+            num_steps=128,
+            num_minibatches=8,
+            update_epochs=4,
+            total_timesteps=1_000_000,
+            normalize_obs=False,
+            hidden_sizes=(128, 128),
+            activation="relu",
         ),
         {"learning_rate": 3e-4, "gamma": 0.99, "gae_lambda": 0.95, "ent_coef": 0.01},
     ),

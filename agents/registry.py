@@ -54,7 +54,9 @@ class AgentSpec:
     """Hparams ``flax.struct.dataclass`` (vmappable numbers)."""
     builder: Callable[..., Any]
     """``builder(config, env, env_params=None) -> agent``; validates before compiling."""
-    defaults: Mapping[str, tuple[Any, Mapping[str, float]]] = dataclasses.field(default_factory=dict)
+    defaults: Mapping[str, tuple[Any, Mapping[str, float]]] = dataclasses.field(
+        default_factory=dict
+    )
     """Env id or family -> ``(config, hparams overrides)``; ``"generic"`` if absent is
     ``(config_cls(), {})``."""
     description: str = ""

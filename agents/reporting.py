@@ -51,7 +51,10 @@ def write_seed_metrics(
         tmp = d / ".metrics.csv.tmp"
         tmp.write_text(buf.getvalue())
         tmp.replace(d / "metrics.csv")
-        data = {n: [None if math.isnan(x) else float(x) for x in np.asarray(metrics[n][i], np.float64)] for n in names}
+        data = {
+            n: [None if math.isnan(x) else float(x) for x in np.asarray(metrics[n][i], np.float64)]
+            for n in names
+        }
         write_json_atomic(d / "metrics.json", {"seed": int(seed), "metrics": data})
 
 
@@ -72,7 +75,9 @@ def read_seed_metrics(
     # (the runner writes metrics before each checkpoint, so it covers every checkpointed update).
     n_rows = min(len(s.get(n, [])) for s in per_seed for n in names)
     return {
-        n: np.array([[np.nan if x is None else x for x in s[n][:n_rows]] for s in per_seed], np.float32)
+        n: np.array(
+            [[np.nan if x is None else x for x in s[n][:n_rows]] for s in per_seed], np.float32
+        )
         for n in names
     }
 
@@ -133,4 +138,10 @@ def plot_learning_curve(
     plt.close(fig)
 
 
-__all__ = ["bootstrap_ci", "plot_learning_curve", "read_seed_metrics", "write_json_atomic", "write_seed_metrics"]
+__all__ = [
+    "bootstrap_ci",
+    "plot_learning_curve",
+    "read_seed_metrics",
+    "write_json_atomic",
+    "write_seed_metrics",
+]

@@ -194,7 +194,8 @@ class Runner:
         checkpoint_seconds: float | None = 300.0,
         keep_checkpoints: int = 2,
         progress: bool = True,
-        on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], SegmentUpdate | None] | None = None,
+        on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], SegmentUpdate | None]
+        | None = None,
     ):
         if not seeds:
             raise ValueError("need at least one seed")
@@ -210,7 +211,9 @@ class Runner:
             raise ValueError("need at least one hparams setting")
         self.settings = settings
         self.members = [
-            Member(i * len(seeds) + j, s, i) for i, _ in enumerate(settings) for j, s in enumerate(seeds)
+            Member(i * len(seeds) + j, s, i)
+            for i, _ in enumerate(settings)
+            for j, s in enumerate(seeds)
         ]
         self.seeds = [m.seed for m in self.members]  # per member (repeats across settings)
         self.hparams = stack_hparams(settings, len(seeds))  # placed in train()
@@ -239,8 +242,12 @@ class Runner:
     def describe_members(self) -> list[dict[str, Any]]:
         """JSON-ready ``{index, seed, setting, hparams}`` of every member."""
         return [
-            {"index": m.index, "seed": m.seed, "setting": m.setting,
-             "hparams": hparams_to_dict(self.settings[m.setting])}
+            {
+                "index": m.index,
+                "seed": m.seed,
+                "setting": m.setting,
+                "hparams": hparams_to_dict(self.settings[m.setting]),
+            }
             for m in self.members
         ]
 
@@ -293,7 +300,9 @@ class Runner:
             except (CheckpointError, FileNotFoundError, ValueError) as e:
                 errors.append(f"{ckpt.name}: {e}")
                 if len(candidates) > 1:
-                    warnings.warn(f"checkpoint {ckpt} is damaged ({e}); trying an older one", stacklevel=2)
+                    warnings.warn(
+                        f"checkpoint {ckpt} is damaged ({e}); trying an older one", stacklevel=2
+                    )
                 continue
             self.train_seconds = float(meta.get("train_seconds", 0.0))
             self.hparams = self._place(hparams)
@@ -304,11 +313,20 @@ class Runner:
         if self.out_dir is None:
             return None
         self._write_metrics(metrics)
-        meta = {**self.metadata, "seeds": sorted(set(self.seeds)), "train_seconds": round(self.train_seconds, 3)}
+        meta = {
+            **self.metadata,
+            "seeds": sorted(set(self.seeds)),
+            "train_seconds": round(self.train_seconds, 3),
+        }
         if self.grid:
             meta["members"] = self.describe_members()
         return save_checkpoint(
-            self.out_dir / "checkpoints", step, state, self.hparams, meta, keep=self.keep_checkpoints
+            self.out_dir / "checkpoints",
+            step,
+            state,
+            self.hparams,
+            meta,
+            keep=self.keep_checkpoints,
         )
 
     def _write_metrics(self, metrics: dict[str, np.ndarray]) -> None:
@@ -326,7 +344,10 @@ class Runner:
     # -- the loop ---------------------------------------------------------------------------
 
     def train(
-        self, state: Any = None, metrics: dict[str, np.ndarray] | None = None, until: int | None = None
+        self,
+        state: Any = None,
+        metrics: dict[str, np.ndarray] | None = None,
+        until: int | None = None,
     ) -> RunResult:
         """Run from ``state`` (default: fresh) until ``until`` updates (default: the agent's
         ``num_updates``) are done, or a callback stops the run.
@@ -395,7 +416,10 @@ class Runner:
                 if update is not None:
                     state, metrics = self._apply(update, state, metrics, done)
                 stop = update is not None and update.stop
-                periodic = self.checkpoint_seconds is not None and now - last_save >= self.checkpoint_seconds
+                periodic = (
+                    self.checkpoint_seconds is not None
+                    and now - last_save >= self.checkpoint_seconds
+                )
                 if done == total or stop or periodic or segment_index % self.checkpoint_every == 0:
                     last_ckpt = self._save(state, metrics, done) or last_ckpt
                     last_save = time.perf_counter()
@@ -404,8 +428,12 @@ class Runner:
                 sps = (done - steps0) * agent.steps_per_update * n_members / max(elapsed, 1e-9)
                 last = seg["episode_return"][:, -1]
                 ret = float(np.nanmean(last)) if np.isfinite(last).any() else float("nan")
-                bar.set_description_str(f"training {n_members} seed{'s' if n_members > 1 else ''}", refresh=False)
-                bar.set_postfix_str(f"{sps:.3g} env steps/s over all seeds, return {ret:.1f}", refresh=False)
+                bar.set_description_str(
+                    f"training {n_members} seed{'s' if n_members > 1 else ''}", refresh=False
+                )
+                bar.set_postfix_str(
+                    f"{sps:.3g} env steps/s over all seeds, return {ret:.1f}", refresh=False
+                )
                 bar.update(n * agent.steps_per_update)
                 if stop:
                     break
@@ -431,7 +459,9 @@ class Runner:
         return state, metrics
 
 
-def _append(metrics: dict[str, np.ndarray], seg: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
+def _append(
+    metrics: dict[str, np.ndarray], seg: dict[str, np.ndarray], start: int
+) -> dict[str, np.ndarray]:
     """Append a segment's columns; columns only one side has are padded with NaN (host-side
     metrics are not in the program's output)."""
     n = next(iter(seg.values())).shape[1]

@@ -115,12 +115,16 @@ class SACConfig(RunConfig):
                 f"{self.total_timesteps}: the run would never take a gradient step"
             )
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+            raise ValueError(
+                f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}"
+            )
         if not self.log_std_min < self.log_std_max:
             raise ValueError("SACConfig.log_std_min must be below log_std_max")
         for name in ("actor_hidden_sizes", "critic_hidden_sizes"):
             if not getattr(self, name) or any(int(w) < 1 for w in getattr(self, name)):
-                raise ValueError(f"SACConfig.{name} must hold positive widths, got {getattr(self, name)}")
+                raise ValueError(
+                    f"SACConfig.{name} must hold positive widths, got {getattr(self, name)}"
+                )
         return self
 
 
@@ -153,7 +157,12 @@ SAC_DEFAULTS: dict[str, tuple[SACConfig, dict[str, float]]] = {
         {"actor_lr": 1e-3, "critic_lr": 1e-3, "alpha_lr": 1e-3},
     ),
     "classic_discrete": (
-        SACConfig(total_timesteps=100_000, learning_starts=1_000, actor_hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64)),
+        SACConfig(
+            total_timesteps=100_000,
+            learning_starts=1_000,
+            actor_hidden_sizes=(64, 64),
+            critic_hidden_sizes=(64, 64),
+        ),
         {"actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "target_entropy_scale": 0.5},
     ),
     "ThreeBodyContinuous-v0": (
@@ -193,7 +202,9 @@ def actor_loss(log_prob: jax.Array, min_q: jax.Array, alpha: jax.Array) -> jax.A
     return jnp.mean(alpha * log_prob - min_q)
 
 
-def alpha_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float | jax.Array) -> jax.Array:
+def alpha_loss(
+    log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float | jax.Array
+) -> jax.Array:
     """Entropy-coefficient loss ``-mean_b(log_alpha * (log pi + H_target))`` (log pi not differentiated).
 
     Minimising it raises alpha while the policy entropy ``-log pi`` is below ``H_target``.
@@ -202,12 +213,16 @@ def alpha_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float 
     return -jnp.mean(log_alpha * (jax.lax.stop_gradient(log_prob) + target_entropy))
 
 
-def discrete_soft_value(probs: jax.Array, log_probs: jax.Array, min_q: jax.Array, alpha: jax.Array) -> jax.Array:
+def discrete_soft_value(
+    probs: jax.Array, log_probs: jax.Array, min_q: jax.Array, alpha: jax.Array
+) -> jax.Array:
     """``V(s) = sum_a pi(a|s) (min_i Q_i(s, a) - alpha log pi(a|s))``: ``f32[B, K]`` in, ``f32[B]`` out."""
     return jnp.sum(probs * (min_q - alpha * log_probs), axis=-1)
 
 
-def discrete_actor_loss(probs: jax.Array, log_probs: jax.Array, min_q: jax.Array, alpha: jax.Array) -> jax.Array:
+def discrete_actor_loss(
+    probs: jax.Array, log_probs: jax.Array, min_q: jax.Array, alpha: jax.Array
+) -> jax.Array:
     """Discrete policy loss ``mean_b sum_a pi(a|s) (alpha log pi(a|s) - min_i Q_i(s, a))``."""
     return jnp.mean(jnp.sum(probs * (alpha * log_probs - jax.lax.stop_gradient(min_q)), axis=-1))
 
@@ -293,11 +308,17 @@ class SAC(Agent):
             self.action_low = jnp.asarray(spec.low, jnp.float32)
             self.action_high = jnp.asarray(spec.high, jnp.float32)
         self.actor = SACActor(
-            self.action_dim, self.continuous, tuple(cfg.actor_hidden_sizes), cfg.activation,
-            cfg.log_std_min, cfg.log_std_max,
+            self.action_dim,
+            self.continuous,
+            tuple(cfg.actor_hidden_sizes),
+            cfg.activation,
+            cfg.log_std_min,
+            cfg.log_std_max,
         )
         self.critic = TwinQNetwork(
-            tuple(cfg.critic_hidden_sizes), cfg.activation, None if self.continuous else self.action_dim
+            tuple(cfg.critic_hidden_sizes),
+            cfg.activation,
+            None if self.continuous else self.action_dim,
         )
         self.buffer = ReplayBuffer(cfg.buffer_capacity)
         self.adam = optax.scale_by_adam()
@@ -338,7 +359,9 @@ class SAC(Agent):
         sampled = masked_categorical(logits).sample(seed=key)
         return jnp.where(deterministic, jnp.argmax(logits, axis=-1), sampled).astype(jnp.int32)
 
-    def act(self, state: SACState, obs: Any, key: jax.Array, deterministic: bool = False) -> jax.Array:
+    def act(
+        self, state: SACState, obs: Any, key: jax.Array, deterministic: bool = False
+    ) -> jax.Array:
         """Environment actions for a batch of observations, ``[N, D]`` floats or ``[N]`` ints."""
         a = self._sample(state.actor_params, obs, key, deterministic)
         return self._to_env_action(a) if self.continuous else a
@@ -358,7 +381,9 @@ class SAC(Agent):
     def _random_action(self, obs: Any, key: jax.Array) -> jax.Array:
         """Uniformly random actions (valid ones only for masked observations)."""
         if self.continuous:
-            return jax.random.uniform(key, (self.config.num_envs, self.action_dim), minval=-1.0, maxval=1.0)
+            return jax.random.uniform(
+                key, (self.config.num_envs, self.action_dim), minval=-1.0, maxval=1.0
+            )
         _, mask = split_observation(obs)
         logits = jnp.zeros((self.config.num_envs, self.action_dim))
         return masked_categorical(logits, mask).sample(seed=key).astype(jnp.int32)
@@ -375,11 +400,16 @@ class SAC(Agent):
         example_action = (
             jnp.zeros((1, self.action_dim)) if self.continuous else jnp.zeros((1,), jnp.int32)
         )
-        critic_params = fast_init(self.critic, k_critic, x[:1], example_action if self.continuous else None)
+        critic_params = fast_init(
+            self.critic, k_critic, x[:1], example_action if self.continuous else None
+        )
         log_alpha = jnp.log(jnp.asarray(hparams.alpha, jnp.float32))
         one = jax.tree.map(lambda v: v[0], obs)
         example = Transition(
-            obs=one, action=example_action[0], reward=jnp.zeros((), jnp.float32), next_obs=one,
+            obs=one,
+            action=example_action[0],
+            reward=jnp.zeros((), jnp.float32),
+            next_obs=one,
             terminated=jnp.zeros((), jnp.float32),
         )
         return SACState(
@@ -421,7 +451,9 @@ class SAC(Agent):
         updates, opt_state = self.adam.update(grads, opt_state, params)
         return optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates)), opt_state
 
-    def td_target(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array) -> jax.Array:
+    def td_target(
+        self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array
+    ) -> jax.Array:
         """Soft TD targets ``f32[B]`` of a batch, from the target critics and the current policy.
 
         ``V(s') = min_i Q'_i(s', a') - alpha log pi(a'|s')`` with ``a' ~ pi(.|s')`` (continuous)
@@ -440,7 +472,9 @@ class SAC(Agent):
             v_next = discrete_soft_value(p_next, logp_next, q_next, alpha)
         return soft_td_target(batch.reward, batch.terminated, v_next, hparams.gamma)
 
-    def _critic_step(self, state: SACState, hparams: SACHparams, batch: Transition, target: jax.Array):
+    def _critic_step(
+        self, state: SACState, hparams: SACHparams, batch: Transition, target: jax.Array
+    ):
         """Critic regression on the TD targets; returns ``(params, opt_state, loss, q_mean)``."""
         x, _ = split_observation(batch.obs)
 
@@ -453,10 +487,14 @@ class SAC(Agent):
             return critic_loss(q, target), q
 
         (c_val, q), grads = jax.value_and_grad(c_loss, has_aux=True)(state.critic_params)
-        params, opt = self._adam_step(grads, state.critic_opt_state, state.critic_params, hparams.critic_lr)
+        params, opt = self._adam_step(
+            grads, state.critic_opt_state, state.critic_params, hparams.critic_lr
+        )
         return params, opt, c_val, jnp.mean(q)
 
-    def _learner_step(self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array) -> LearnerStep:
+    def _learner_step(
+        self, state: SACState, hparams: SACHparams, batch: Transition, key: jax.Array
+    ) -> LearnerStep:
         """Critic then actor (against the updated critics) for one batch."""
         alpha = jnp.exp(state.log_alpha)
         x, mask = split_observation(batch.obs)
@@ -483,8 +521,12 @@ class SAC(Agent):
                 return discrete_actor_loss(p, logp, min_q, alpha), jnp.sum(p * logp, axis=-1)
 
         (a_val, logp), grads = jax.value_and_grad(a_loss, has_aux=True)(state.actor_params)
-        actor_params, actor_opt = self._adam_step(grads, state.actor_opt_state, state.actor_params, hparams.actor_lr)
-        return LearnerStep(critic_params, critic_opt, actor_params, actor_opt, logp, c_val, a_val, q_mean)
+        actor_params, actor_opt = self._adam_step(
+            grads, state.actor_opt_state, state.actor_params, hparams.actor_lr
+        )
+        return LearnerStep(
+            critic_params, critic_opt, actor_params, actor_opt, logp, c_val, a_val, q_mean
+        )
 
     def _gradient_step(self, state: SACState, hparams: SACHparams):
         key, k_sample, k_loss = jax.random.split(state.key, 3)
@@ -493,8 +535,12 @@ class SAC(Agent):
 
         # ENTROPY COEFFICIENT
         if self.config.autotune_alpha:
-            al_val, grad = jax.value_and_grad(alpha_loss)(state.log_alpha, step.log_prob, self.target_entropy(hparams))
-            log_alpha, alpha_opt = self._adam_step(grad, state.alpha_opt_state, state.log_alpha, hparams.alpha_lr)
+            al_val, grad = jax.value_and_grad(alpha_loss)(
+                state.log_alpha, step.log_prob, self.target_entropy(hparams)
+            )
+            log_alpha, alpha_opt = self._adam_step(
+                grad, state.alpha_opt_state, state.log_alpha, hparams.alpha_lr
+            )
         else:
             al_val = jnp.zeros((), jnp.float32)
             log_alpha = jnp.log(jnp.asarray(hparams.alpha, jnp.float32))
@@ -503,13 +549,22 @@ class SAC(Agent):
         # TARGET NETWORKS
         target = polyak(state.target_critic_params, step.critic_params, hparams.tau)
         state = state.replace(
-            actor_params=step.actor_params, critic_params=step.critic_params, target_critic_params=target,
-            log_alpha=log_alpha, actor_opt_state=step.actor_opt_state, critic_opt_state=step.critic_opt_state,
-            alpha_opt_state=alpha_opt, key=key,
+            actor_params=step.actor_params,
+            critic_params=step.critic_params,
+            target_critic_params=target,
+            log_alpha=log_alpha,
+            actor_opt_state=step.actor_opt_state,
+            critic_opt_state=step.critic_opt_state,
+            alpha_opt_state=alpha_opt,
+            key=key,
         )
         metrics = {
-            "critic_loss": step.critic_loss, "actor_loss": step.actor_loss, "alpha_loss": al_val,
-            "alpha": jnp.exp(log_alpha), "entropy": -jnp.mean(step.log_prob), "q_mean": step.q_mean,
+            "critic_loss": step.critic_loss,
+            "actor_loss": step.actor_loss,
+            "alpha_loss": al_val,
+            "alpha": jnp.exp(log_alpha),
+            "entropy": -jnp.mean(step.log_prob),
+            "q_mean": step.q_mean,
         }
         return state, metrics
 

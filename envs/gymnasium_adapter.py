@@ -59,9 +59,7 @@ def _compiled(env_id: str, kwargs_items: tuple) -> tuple:
             obs_re, st_re = jax.vmap(reset_one, in_axes=(0, None))(seeds, params)
             return select_copies(autoreset, obs_re, obs_st), select_copies(autoreset, st_re, st_st)
 
-        obs, state = jax.lax.cond(
-            jnp.any(autoreset), with_reset, lambda _: (obs_st, st_st), None
-        )
+        obs, state = jax.lax.cond(jnp.any(autoreset), with_reset, lambda _: (obs_st, st_st), None)
         reward = jnp.where(autoreset, 0.0, reward)
         term = jnp.where(autoreset, False, term)
         trunc = jnp.where(autoreset, False, trunc)
@@ -110,7 +108,9 @@ class GymnasiumEnv(gymnasium.Env):
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, env_id: str, render_mode: str | None = None, env_params: Any = None, **kwargs):
+    def __init__(
+        self, env_id: str, render_mode: str | None = None, env_params: Any = None, **kwargs
+    ):
         if registry.is_multi_agent(env_id):
             raise ValueError(
                 f"{env_id!r} is multi-agent: use accelrl.envs.pettingzoo.parallel_env({env_id!r})"

@@ -131,7 +131,9 @@ class ResetStrategy:
         """The strategy's state (a pytree; ``()`` when it has none)."""
         return ()
 
-    def starts(self, key: jax.Array, state: Any, env: Any, params: Any, mask: jax.Array) -> tuple[Starts, Any]:
+    def starts(
+        self, key: jax.Array, state: Any, env: Any, params: Any, mask: jax.Array
+    ) -> tuple[Starts, Any]:
         """Fresh starts for all copies; ``params`` are the per-copy base params ``[B]``,
         ``mask`` ``bool[B]`` the copies that will take them."""
         obs, env_state = reset_copies(env, key, params)

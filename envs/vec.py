@@ -41,7 +41,9 @@ def params_in_axes(params: Any, reference: Any) -> Any:
     ``reference`` is the environment's ``default_params`` (unbatched). Leaves with the same
     number of dims are shared by the batch (``None``).
     """
-    return jax.tree.map(lambda p, r: 0 if jnp.ndim(p) == jnp.ndim(r) + 1 else None, params, reference)
+    return jax.tree.map(
+        lambda p, r: 0 if jnp.ndim(p) == jnp.ndim(r) + 1 else None, params, reference
+    )
 
 
 def episode_done(terminated: Any, truncated: Any) -> jax.Array:
@@ -274,9 +276,9 @@ class VecEnv(BatchedEnv):
         params, _ = self._params(params)
         key_reset, key_step = jax.random.split(key)
         keys = jax.random.split(key_step, self.num_envs)
-        obs_st, env_st, reward, terminated, truncated, info = jax.vmap(partial(transition, self.env))(
-            keys, state.env, action, state.params
-        )
+        obs_st, env_st, reward, terminated, truncated, info = jax.vmap(
+            partial(transition, self.env)
+        )(keys, state.env, action, state.params)
         steps = state.steps + 1
         truncated = _cut(terminated, truncated, steps >= state.step_limit)
         done = episode_done(terminated, truncated)
@@ -492,7 +494,9 @@ class NormalizeObservation(BatchedWrapper):
             so masked-action games keep their boolean masks).
     """
 
-    def __init__(self, env: BatchedEnv, clip: float = 10.0, skip_keys: tuple[str, ...] = ("action_mask",)):
+    def __init__(
+        self, env: BatchedEnv, clip: float = 10.0, skip_keys: tuple[str, ...] = ("action_mask",)
+    ):
         super().__init__(env)
         self.clip = float(clip)
         self.skip_keys = tuple(skip_keys)
@@ -526,7 +530,9 @@ class NormalizeObservation(BatchedWrapper):
         return self.normalize(stats, obs), state
 
     @partial(jax.jit, static_argnums=0)
-    def step(self, key: jax.Array, state: NormalizeObservationState, action: Any, params: Any = None):
+    def step(
+        self, key: jax.Array, state: NormalizeObservationState, action: Any, params: Any = None
+    ):
         obs, inner, reward, terminated, truncated, info = self.inner.step(
             key, state.inner, action, params
         )
@@ -563,4 +569,3 @@ __all__ = [
     "select_copies",
     "transition",
 ]
-

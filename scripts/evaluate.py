@@ -24,8 +24,12 @@ PROG = "accelrl-eval"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Re-evaluate an accelrl run's checkpoint.")
     p.add_argument("run_dir", help="run folder written by accelrl-train")
-    p.add_argument("--episodes", type=int, default=None, help="episodes per seed (default: the config's)")
-    p.add_argument("--stochastic", action="store_true", help="sample actions instead of the policy mode")
+    p.add_argument(
+        "--episodes", type=int, default=None, help="episodes per seed (default: the config's)"
+    )
+    p.add_argument(
+        "--stochastic", action="store_true", help="sample actions instead of the policy mode"
+    )
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the newest)")
     p.add_argument("--output", default=None, help="JSON file to write (default: RUN_DIR/eval.json)")
     return p
@@ -63,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, CheckpointError) as e:
         return _fail(str(e))
     episodes = args.episodes or config.eval_episodes
-    summary = evaluate_seeds(agent, state, meta["seeds"], episodes, deterministic=not args.stochastic)
+    summary = evaluate_seeds(
+        agent, state, meta["seeds"], episodes, deterministic=not args.stochastic
+    )
     if out.exists() and out == run_dir / "eval.json":
         previous = json.loads(out.read_text())
         for k in ("train_seconds", "checkpoint"):
@@ -72,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(out)
-    print(json.dumps({k: summary[k] for k in ("mean_return", "returns", "num_episodes", "deterministic")}))
+    print(
+        json.dumps(
+            {k: summary[k] for k in ("mean_return", "returns", "num_episodes", "deterministic")}
+        )
+    )
     return 0
 
 

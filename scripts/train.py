@@ -108,7 +108,9 @@ def _env_kwargs(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(f"--env_kwargs must be a JSON object, e.g. '{{\"num_actions\": 5}}' ({e})") from None
+        raise UsageError(
+            f"--env_kwargs must be a JSON object, e.g. '{{\"num_actions\": 5}}' ({e})"
+        ) from None
     if not isinstance(value, dict):
         raise UsageError(f"--env_kwargs must be a JSON object, got {text!r}")
     return value
@@ -116,7 +118,9 @@ def _env_kwargs(text: str) -> dict[str, Any]:
 
 def _tyro_defaults(hparams: Any) -> Any:
     """Hparams with Python floats (as the help shows them), rounded to float32 precision."""
-    return hparams.replace(**{k: float(f"{float(getattr(hparams, k)):.7g}") for k in hparams.__dataclass_fields__})
+    return hparams.replace(
+        **{k: float(f"{float(getattr(hparams, k)):.7g}") for k in hparams.__dataclass_fields__}
+    )
 
 
 def _parse_fields(argv: list[str], run: RunOptions, spec: Any, config: Any, hparams: Any) -> Any:
@@ -189,8 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     if run.segments < 1 or run.checkpoint_every < 1 or run.checkpoint_seconds <= 0:
         return _fail("--segments and --checkpoint_every must be >= 1, --checkpoint_seconds > 0")
     meta = run_config(pre.env, pre.agent, seeds, config, hparams, env_kwargs)
-    meta["run"] = {"segments": run.segments, "checkpoint_every": run.checkpoint_every,
-                   "checkpoint_seconds": run.checkpoint_seconds}
+    meta["run"] = {
+        "segments": run.segments,
+        "checkpoint_every": run.checkpoint_every,
+        "checkpoint_seconds": run.checkpoint_seconds,
+    }
     write_run_config(out, meta)
     return _train(out, meta, agent, config, hparams, run.progress, run.log, None, resume=False)
 
@@ -202,8 +209,10 @@ def _resume(argv: list[str]) -> int:
         opts = tyro.cli(ResumeOptions, args=argv, prog=f"{PROG} --resume", use_underscores=True)
     except SystemExit as e:
         if e.code:
-            print(f"{PROG}: error: --resume takes the run folder only (its config.json fixes the rest)",
-                  file=sys.stderr)
+            print(
+                f"{PROG}: error: --resume takes the run folder only (its config.json fixes the rest)",
+                file=sys.stderr,
+            )
         return int(e.code or 0)
     out = Path(opts.resume)
     try:
@@ -217,11 +226,23 @@ def _resume(argv: list[str]) -> int:
         return _fail(str(e))
     if opts.eval_episodes is not None and opts.eval_episodes < 1:
         return _fail(f"--eval_episodes must be >= 1, got {opts.eval_episodes}")
-    return _train(out, meta, agent, config, hparams, opts.progress, opts.log, opts.eval_episodes, resume=True)
+    return _train(
+        out, meta, agent, config, hparams, opts.progress, opts.log, opts.eval_episodes, resume=True
+    )
 
 
-def _train(out: Path, meta: dict, agent, config, hparams, progress: bool, log: tuple[str, ...],
-           eval_episodes: int | None, *, resume: bool) -> int:
+def _train(
+    out: Path,
+    meta: dict,
+    agent,
+    config,
+    hparams,
+    progress: bool,
+    log: tuple[str, ...],
+    eval_episodes: int | None,
+    *,
+    resume: bool,
+) -> int:
     from accelrl.agents.checkpoint import CheckpointError, latest_checkpoint
     from accelrl.agents.evaluation import evaluate_seeds
     from accelrl.agents.loggers import make_loggers
@@ -234,10 +255,18 @@ def _train(out: Path, meta: dict, agent, config, hparams, progress: bool, log: t
     except ImportError as e:
         return _fail(str(e))
     opts = meta.get("run", {})
-    runner = Runner(agent, seeds, hparams, out_dir=out, metadata=meta, segments=opts.get("segments", 20),
-                    checkpoint_every=opts.get("checkpoint_every", 5),
-                    checkpoint_seconds=opts.get("checkpoint_seconds", 300.0), progress=progress,
-                    on_segment=loggers if loggers.loggers else None)
+    runner = Runner(
+        agent,
+        seeds,
+        hparams,
+        out_dir=out,
+        metadata=meta,
+        segments=opts.get("segments", 20),
+        checkpoint_every=opts.get("checkpoint_every", 5),
+        checkpoint_seconds=opts.get("checkpoint_seconds", 300.0),
+        progress=progress,
+        on_segment=loggers if loggers.loggers else None,
+    )
     state = None
     # A run killed before its first checkpoint starts over from its config.json.
     if resume and latest_checkpoint(out / "checkpoints") is not None:
@@ -254,12 +283,16 @@ def _train(out: Path, meta: dict, agent, config, hparams, progress: bool, log: t
         loggers.close()
     train_s = result.train_seconds
     # REPORT: curve across seeds, evaluation on unseen keys
-    plot_learning_curve(out / "learning_curve.png", result.metrics, f"{agent_name.upper()} on {env_id}")
+    plot_learning_curve(
+        out / "learning_curve.png", result.metrics, f"{agent_name.upper()} on {env_id}"
+    )
     episodes = eval_episodes or config.eval_episodes
     summary = evaluate_seeds(agent, result.state, seeds, episodes, deterministic=True)
     summary["train_seconds"] = round(train_s, 2)
     # One convention: the checkpoint path relative to the run folder.
-    summary["checkpoint"] = str(result.checkpoint.relative_to(out.absolute())) if result.checkpoint else None
+    summary["checkpoint"] = (
+        str(result.checkpoint.relative_to(out.absolute())) if result.checkpoint else None
+    )
     tmp = out / ".eval.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(out / "eval.json")

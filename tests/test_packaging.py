@@ -20,10 +20,17 @@ def test_wheel_contents(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
     assert all(t == "accelrl" or t.endswith(".dist-info") for t in tops), tops
-    for module in ("envs/registry.py", "envs/vec.py", "agents/__init__.py", "curricula/__init__.py"):
+    for module in (
+        "envs/registry.py",
+        "envs/vec.py",
+        "agents/__init__.py",
+        "curricula/__init__.py",
+    ):
         assert f"accelrl/{module}" in names
     assert not any(n.startswith("accelrl/tests/") for n in names)
-    entry_points = zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith("entry_points.txt"))
-    ).decode()
+    entry_points = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith("entry_points.txt")))
+        .decode()
+    )
     assert "accelrl-train = accelrl.scripts.train:main" in entry_points

@@ -6,7 +6,9 @@ from accelrl.agents.ppo import PPOConfig, make_ppo
 from accelrl.envs import make
 
 # 4 envs x 8 steps, 2 minibatches, 1 epoch, 4 updates.
-TINY_CONFIG = PPOConfig(num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, total_timesteps=128)
+TINY_CONFIG = PPOConfig(
+    num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, total_timesteps=128
+)
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,9 @@ def test_tanh_gaussian_log_prob_matches_numerical_change_of_variables():
     mean = np.array([0.3, -0.7], np.float64)
     std = np.array([0.8, 0.5], np.float64)
     low, high = np.array([-2.0, 0.0]), np.array([2.0, 1.0])
-    dist = tanh_gaussian(jnp.asarray(mean, jnp.float32), jnp.log(jnp.asarray(std, jnp.float32)), low, high)
+    dist = tanh_gaussian(
+        jnp.asarray(mean, jnp.float32), jnp.log(jnp.asarray(std, jnp.float32)), low, high
+    )
     ys = np.array([[0.1, 0.2], [-1.5, 0.9], [1.9, 0.05], [0.0, 0.5]])
     got = np.asarray(dist.log_prob(jnp.asarray(ys, jnp.float32)))
     want = _numeric_tanh_gaussian_logp(ys, mean, std, low, high)

@@ -12,7 +12,9 @@ def test_mlp_shapes_and_unknown_activation():
     net = MLP((16, 8), "relu", out_dim=3)
     params = net.init(jax.random.PRNGKey(0), jnp.zeros((5, 4)))
     assert net.apply(params, jnp.ones((2, 5, 4))).shape == (2, 5, 3)
-    assert MLP((16,)).apply(MLP((16,)).init(jax.random.PRNGKey(0), jnp.zeros(4)), jnp.zeros(4)).shape == (16,)
+    assert MLP((16,)).apply(
+        MLP((16,)).init(jax.random.PRNGKey(0), jnp.zeros(4)), jnp.zeros(4)
+    ).shape == (16,)
     with pytest.raises(ValueError, match="unknown activation"):
         activation_fn("sigmoidish")
 
@@ -35,7 +37,10 @@ def test_actor_critic_discrete_and_continuous(shared):
 
 def test_actor_critic_masked_obs_dict():
     net = ActorCritic(action_dim=4)
-    obs = {"observation": jnp.ones((3, 5)), "action_mask": jnp.array([[True, False, False, False]] * 3)}
+    obs = {
+        "observation": jnp.ones((3, 5)),
+        "action_mask": jnp.array([[True, False, False, False]] * 3),
+    }
     params = net.init(jax.random.PRNGKey(0), obs)
     pi, _ = net.apply(params, obs)
     samples = pi.sample(seed=jax.random.PRNGKey(1), sample_shape=(100,))
@@ -47,7 +52,12 @@ FAST_INIT_CASES = {
     "continuous": (lambda: ActorCritic(action_dim=2, continuous=True, log_std_init=-0.5), 1),
     "shared_torso": (lambda: ActorCritic(action_dim=4, shared_torso=True, hidden_sizes=(8,)), 1),
     "layer_norm_mlp": (lambda: MLP((8, 8), out_dim=2, layer_norm=True), 1),
-    "twin_q": (lambda: __import__("accelrl.agents.networks", fromlist=["TwinQNetwork"]).TwinQNetwork((16, 16), "relu"), 2),
+    "twin_q": (
+        lambda: __import__("accelrl.agents.networks", fromlist=["TwinQNetwork"]).TwinQNetwork(
+            (16, 16), "relu"
+        ),
+        2,
+    ),
 }
 
 
@@ -80,7 +90,9 @@ def test_fast_init_matches_flax_init_in_structure_and_law(case):
         np.testing.assert_array_equal(np.asarray(got["params"]["log_std"]), -0.5)
     again = fast_init(net, jax.random.PRNGKey(0), *args)
     other = fast_init(net, jax.random.PRNGKey(1), *args)
-    for a, b, c in zip(jax.tree.leaves(got), jax.tree.leaves(again), jax.tree.leaves(other), strict=True):
+    for a, b, c in zip(
+        jax.tree.leaves(got), jax.tree.leaves(again), jax.tree.leaves(other), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
         if a.size > 1 and np.asarray(a).std() > 0:
             assert not np.array_equal(a, c)
@@ -88,11 +100,17 @@ def test_fast_init_matches_flax_init_in_structure_and_law(case):
 
 def test_fast_init_gains_reach_the_kernels():
     """The output layer of the actor gets gain 0.01, hidden layers sqrt(2)."""
-    got = fast_init(ActorCritic(action_dim=2, hidden_sizes=(16,)), jax.random.PRNGKey(0), jnp.ones((1, 4)))
+    got = fast_init(
+        ActorCritic(action_dim=2, hidden_sizes=(16,)), jax.random.PRNGKey(0), jnp.ones((1, 4))
+    )
     actor = got["params"]["actor"]
     hidden, head = np.asarray(actor["Dense_0"]["kernel"]), np.asarray(actor["Dense_1"]["kernel"])
-    np.testing.assert_allclose(np.linalg.norm(head, axis=0), 0.01, rtol=1e-5)  # columns of a tall matrix
-    np.testing.assert_allclose(np.linalg.norm(hidden, axis=1), np.sqrt(2.0), rtol=1e-5)  # rows of a wide one
+    np.testing.assert_allclose(
+        np.linalg.norm(head, axis=0), 0.01, rtol=1e-5
+    )  # columns of a tall matrix
+    np.testing.assert_allclose(
+        np.linalg.norm(hidden, axis=1), np.sqrt(2.0), rtol=1e-5
+    )  # rows of a wide one
 
 
 def test_fast_init_falls_back_for_unknown_initialisers():

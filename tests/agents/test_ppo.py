@@ -56,7 +56,9 @@ def test_agent_loss_combines_parts(cartpole):
     obs = jax.random.normal(jax.random.PRNGKey(1), (n, 4))
     pi, value = agent.network.apply(state.params, obs)
     action = jnp.arange(n) % 2
-    batch = Batch(obs, action, pi.log_prob(action) - 0.1, value + 1.0, jnp.linspace(-1, 1, n), value)
+    batch = Batch(
+        obs, action, pi.log_prob(action) - 0.1, value + 1.0, jnp.linspace(-1, 1, n), value
+    )
     total, parts = agent.loss(state.params, batch, hp)
     adv = (batch.advantage - batch.advantage.mean()) / (batch.advantage.std() + 1e-8)
     ratio = np.exp(0.1)  # new / old = e^0.1 = 1.105, inside the clip range 1 +- 0.2
@@ -69,7 +71,14 @@ def test_agent_loss_combines_parts(cartpole):
 def test_metrics_contract(cartpole):
     agent, _, state, metrics = cartpole
     assert isinstance(agent, Agent)
-    for k in ("env_steps", "episode_return", "episode_length", "policy_loss", "value_loss", "entropy"):
+    for k in (
+        "env_steps",
+        "episode_return",
+        "episode_length",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+    ):
         assert metrics[k].shape == (2,) and metrics[k].dtype == jnp.float32
     np.testing.assert_array_equal(metrics["env_steps"], [32.0, 64.0])
     assert int(state.update_step) == 2 and int(state.env_steps) == 64
@@ -97,7 +106,12 @@ def test_same_seed_same_metrics_and_vmap_over_seeds_and_hparams(cartpole):
 
 def test_truncation_bootstraps_and_termination_does_not():
     env = CounterEnv()
-    agent = make_ppo(PPOConfig(num_envs=8, num_steps=16, num_minibatches=1, update_epochs=1, total_timesteps=128), env)
+    agent = make_ppo(
+        PPOConfig(
+            num_envs=8, num_steps=16, num_minibatches=1, update_epochs=1, total_timesteps=128
+        ),
+        env,
+    )
     hp = agent.default_hparams().replace(gamma=jnp.float32(0.9), gae_lambda=jnp.float32(0.95))
     state = agent.init(jax.random.PRNGKey(0), hp)
     state, traj = agent.collect(state)
@@ -136,7 +150,9 @@ def test_masked_discrete_never_takes_invalid_action():
     hp = normed.default_hparams()
     state, traj = normed.collect(normed.init(jax.random.PRNGKey(1), hp))
     assert traj.obs["action_mask"].dtype == jnp.bool_
-    picked = np.take_along_axis(np.asarray(traj.obs["action_mask"]), np.asarray(traj.action)[..., None], -1)
+    picked = np.take_along_axis(
+        np.asarray(traj.obs["action_mask"]), np.asarray(traj.action)[..., None], -1
+    )
     assert picked.all()
 
 

@@ -52,8 +52,13 @@ def test_seed_axis_shards_across_fake_devices():
     for n in (2, 1):
         path = f"/tmp/accelrl_shard_{os.getpid()}_{n}.npy"
         env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
-        p = subprocess.run([sys.executable, "-c", code.replace("{out}", path)], env=env,
-                           capture_output=True, text=True, timeout=300)
+        p = subprocess.run(
+            [sys.executable, "-c", code.replace("{out}", path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert p.returncode == 0, p.stderr[-2000:]
         outs.append((p.stdout.split(), np.load(path)))
     assert outs[0][0] == ["2", "True", "2"] and outs[1][0] == ["1", "False", "1"]

@@ -71,15 +71,40 @@ class Tilt(Agent):
 
 @pytest.fixture(scope="module", autouse=True)
 def tilt_registered():
-    register_agent("tilt", AgentSpec(TiltConfig, TiltHparams, Tilt, defaults={"CartPole-v1": (TiltConfig(num_envs=4), {"tilt": 0.5})}), overwrite=True)
+    register_agent(
+        "tilt",
+        AgentSpec(
+            TiltConfig,
+            TiltHparams,
+            Tilt,
+            defaults={"CartPole-v1": (TiltConfig(num_envs=4), {"tilt": 0.5})},
+        ),
+        overwrite=True,
+    )
     yield
     A.registry._AGENTS.pop("tilt", None)
 
 
 def test_registered_agent_trains_through_the_cli(tmp_path, capsys):
     out = tmp_path / "tilt"
-    argv = ["--env", "CartPole-v1", "--agent", "tilt", "--out", str(out), "--seeds", "0", "1",
-            "--tilt", "2.0", "--no-progress", "--eval_episodes", "2", "--log", "tensorboard"]
+    argv = [
+        "--env",
+        "CartPole-v1",
+        "--agent",
+        "tilt",
+        "--out",
+        str(out),
+        "--seeds",
+        "0",
+        "1",
+        "--tilt",
+        "2.0",
+        "--no-progress",
+        "--eval_episodes",
+        "2",
+        "--log",
+        "tensorboard",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["agent"] == "tilt" and cfg["config"]["num_envs"] == 4  # the registered default
@@ -117,8 +142,15 @@ def test_build_uses_family_defaults_and_overrides():
         build(A.build("CartPole-v1", "ppo")[0].env.env, "ppo", env_kwargs={"x": 1})
 
 
-@pytest.mark.parametrize("name, value, ok", [("learning_rate", 0.0, False), ("ent_coef", -0.1, False),
-                                             ("gae_lambda", 1.0, True), ("max_grad_norm", float("nan"), False)])
+@pytest.mark.parametrize(
+    "name, value, ok",
+    [
+        ("learning_rate", 0.0, False),
+        ("ent_coef", -0.1, False),
+        ("gae_lambda", 1.0, True),
+        ("max_grad_norm", float("nan"), False),
+    ],
+)
 def test_check_hparams_ranges(name, value, ok):
     hp = A.PPOHparams().replace(**{name: value})
     if ok:
@@ -153,7 +185,16 @@ def test_load_run_finished_and_interrupted(tmp_path):
         if len(calls) == 2:
             raise Stop
 
-    runner = Runner(agent, [3, 4], hparams, out_dir=tmp_path, segments=2, checkpoint_every=1, progress=False, on_segment=stop)
+    runner = Runner(
+        agent,
+        [3, 4],
+        hparams,
+        out_dir=tmp_path,
+        segments=2,
+        checkpoint_every=1,
+        progress=False,
+        on_segment=stop,
+    )
     with pytest.raises(Stop):
         runner.train()
     _, state, _, _ = load_run(tmp_path)

@@ -58,7 +58,15 @@ def test_resume_continues_bit_for_bit(agent, reference, tmp_path):
         if len(calls) == 2:
             raise Crash
 
-    runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, checkpoint_every=1, progress=False, on_segment=crash)
+    runner = Runner(
+        agent,
+        [0, 1],
+        out_dir=tmp_path,
+        segments=2,
+        checkpoint_every=1,
+        progress=False,
+        on_segment=crash,
+    )
     with pytest.raises(Crash):
         runner.train()
     ckpt = latest_checkpoint(tmp_path / "checkpoints")
@@ -91,7 +99,15 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(agent, reference,
     def poison(runner, state, seg):  # hparams are data: a NaN learning rate from segment 2 on
         runner.hparams = runner.hparams.replace(learning_rate=jnp.full((2,), jnp.nan))
 
-    runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, checkpoint_every=1, progress=False, on_segment=poison)
+    runner = Runner(
+        agent,
+        [0, 1],
+        out_dir=tmp_path,
+        segments=2,
+        checkpoint_every=1,
+        progress=False,
+        on_segment=poison,
+    )
     with pytest.raises(NaNError, match=r"at update 3 \(env step 96\) of seed 0.*step_000002"):
         runner.train()
     ckpt = latest_checkpoint(tmp_path / "checkpoints")
@@ -123,7 +139,9 @@ def test_defaults_and_overrides_roundtrip():
     cfg, hp = default_config("ppo", "CartPole-v1")
     assert cfg.total_timesteps == 100_000 and hp["learning_rate"] == 1e-3
     assert default_config("ppo", "Acrobot-v1")[0].normalize_obs
-    cfg2, hps = apply_overrides(cfg, PPOHparams(), {"hidden-sizes": "32,32", "gamma": "0.9", "anneal_lr": "false"})
+    cfg2, hps = apply_overrides(
+        cfg, PPOHparams(), {"hidden-sizes": "32,32", "gamma": "0.9", "anneal_lr": "false"}
+    )
     assert cfg2.hidden_sizes == (32, 32) and hps.gamma == 0.9 and cfg2.anneal_lr is False
     assert config_from_dict(PPOConfig, json.loads(json.dumps(config_to_dict(cfg2)))) == cfg2
     with pytest.raises(ValueError, match="Did you mean: --learning_rate"):
@@ -134,7 +152,9 @@ def test_defaults_and_overrides_roundtrip():
 
 def test_check_action_kind_rejects_mismatch():
     check_action_kind("X", ActionSpec("discrete", 2), ("discrete",), "Env")
-    with pytest.raises(UnsupportedEnvironmentError, match="X supports discrete actions, but Env has continuous"):
+    with pytest.raises(
+        UnsupportedEnvironmentError, match="X supports discrete actions, but Env has continuous"
+    ):
         check_action_kind("X", ActionSpec("continuous", 1), ("discrete",), "Env")
 
 
@@ -145,13 +165,22 @@ def test_runner_keeps_float64_env_state():
     from accelrl.agents.ppo import make_ppo
 
     env, params = E.make("ThreeBody-v0")
-    cfg = PPOConfig(num_envs=2, num_steps=4, num_minibatches=1, update_epochs=1, total_timesteps=16, hidden_sizes=(8,))
+    cfg = PPOConfig(
+        num_envs=2,
+        num_steps=4,
+        num_minibatches=1,
+        update_epochs=1,
+        total_timesteps=16,
+        hidden_sizes=(8,),
+    )
     runner = Runner(make_ppo(cfg, env, params), [0], segments=1, progress=False)
 
     def hermite_dtypes(state):
         found = []
         jax.tree_util.tree_map_with_path(
-            lambda path, x: found.append(x.dtype) if "hermite" in jax.tree_util.keystr(path) else None,
+            lambda path, x: (
+                found.append(x.dtype) if "hermite" in jax.tree_util.keystr(path) else None
+            ),
             state,
         )
         assert found
@@ -190,8 +219,13 @@ def test_stop_at_an_update_and_continue(agent, reference):
     rest = runner.train(half.state, half.metrics)
     for k, v in result.metrics.items():
         np.testing.assert_array_equal(v, rest.metrics[k], err_msg=k)
-    stopped = Runner(agent, [0, 1], segments=4, progress=False,
-                     on_segment=lambda r, s, m: SegmentUpdate(stop=True)).train()
+    stopped = Runner(
+        agent,
+        [0, 1],
+        segments=4,
+        progress=False,
+        on_segment=lambda r, s, m: SegmentUpdate(stop=True),
+    ).train()
     np.testing.assert_array_equal(stopped.state.update_step, [1, 1])
 
 
@@ -199,24 +233,36 @@ def test_host_metrics_are_columns_with_nulls(agent, tmp_path):
     def measure(runner, state, seg):
         return SegmentUpdate(metrics={"mastered": np.array([0.25, 0.5])})
 
-    res = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, progress=False, on_segment=measure).train()
+    res = Runner(
+        agent, [0, 1], out_dir=tmp_path, segments=2, progress=False, on_segment=measure
+    ).train()
     np.testing.assert_array_equal(res.metrics["mastered"][1], [np.nan, 0.5, np.nan, 0.5])
     saved = json.loads((tmp_path / "seed_0" / "metrics.json").read_text())["metrics"]["mastered"]
     assert saved == [None, 0.25, None, 0.25]
     with pytest.raises(ValueError, match="overwrite"):
-        Runner(agent, [0, 1], segments=2, progress=False,
-               on_segment=lambda r, s, m: SegmentUpdate(metrics={"loss": np.zeros(2)})).train()
+        Runner(
+            agent,
+            [0, 1],
+            segments=2,
+            progress=False,
+            on_segment=lambda r, s, m: SegmentUpdate(metrics={"loss": np.zeros(2)}),
+        ).train()
 
 
 def test_grid_of_hparams_by_seeds_equals_the_single_runs(agent, tmp_path):
-    settings = [agent.default_hparams(), agent.default_hparams().replace(learning_rate=jnp.float32(1e-3))]
+    settings = [
+        agent.default_hparams(),
+        agent.default_hparams().replace(learning_rate=jnp.float32(1e-3)),
+    ]
     grid = Runner(agent, [0, 1], settings, out_dir=tmp_path, segments=2, progress=False)
     assert [(m.seed, m.setting) for m in grid.members] == [(0, 0), (1, 0), (0, 1), (1, 1)]
     res = grid.train()
     for m in grid.members:
         single = Runner(agent, [m.seed], settings[m.setting], segments=2, progress=False).train()
         for k, v in single.metrics.items():
-            np.testing.assert_allclose(res.metrics[k][m.index], v[0], rtol=1e-5, atol=1e-6, err_msg=k)
+            np.testing.assert_allclose(
+                res.metrics[k][m.index], v[0], rtol=1e-5, atol=1e-6, err_msg=k
+            )
     member = json.loads((tmp_path / "member_3" / "member.json").read_text())
     assert member["seed"] == 1 and member["hparams"]["learning_rate"] == pytest.approx(1e-3)
 

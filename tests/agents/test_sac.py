@@ -228,8 +228,10 @@ def test_learning_starts_and_utd(pendulum_agent):
     # updates 2..10 learn, 3 gradient steps each: 27 Adam steps on every optimiser
     for opt in (state.critic_opt_state, state.actor_opt_state, state.alpha_opt_state):
         assert int(opt.count) == 27
-    assert not np.allclose(state.actor_params["params"]["MLP_0"]["Dense_0"]["kernel"],
-                           state0.actor_params["params"]["MLP_0"]["Dense_0"]["kernel"])
+    assert not np.allclose(
+        state.actor_params["params"]["MLP_0"]["Dense_0"]["kernel"],
+        state0.actor_params["params"]["MLP_0"]["Dense_0"]["kernel"],
+    )
     # targets move slowly towards the online critics
     leaf = lambda p: p["params"]["q"]["MLP_0"]["Dense_0"]["kernel"]  # noqa: E731
     d_target = np.abs(leaf(state.target_critic_params) - leaf(state0.critic_params)).max()
@@ -285,8 +287,10 @@ def test_masked_actions_never_chosen(cartpole_agent):
     agent = cartpole_agent
     state = agent.init(jax.random.key(0), agent.default_hparams())
     n = 512
-    obs = {"observation": jax.random.normal(jax.random.key(2), (n, 4)),
-           "action_mask": jnp.tile(jnp.array([False, True]), (n, 1))}
+    obs = {
+        "observation": jax.random.normal(jax.random.key(2), (n, 4)),
+        "action_mask": jnp.tile(jnp.array([False, True]), (n, 1)),
+    }
     for det in (False, True):
         np.testing.assert_array_equal(agent.act(state, obs, jax.random.key(3), det), 1)
     obs4 = jax.tree.map(lambda x: x[:4], obs)

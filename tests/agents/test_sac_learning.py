@@ -38,6 +38,8 @@ def test_discrete_sac_learns_cartpole_in_20k_steps():
     # Budget: 20,000 environment steps with the classic_discrete defaults (64x64, lr 3e-4,
     # entropy target 0.5 log K). A uniformly random policy scores about 22; measured here at
     # 20k steps: 264 (seed 0) and 216 (seed 1), deterministic evaluation over 20 episodes.
-    agent, state = train_seed0("classic_discrete", "CartPole-v1", total_timesteps=20_000, buffer_size=20_000)
+    agent, state = train_seed0(
+        "classic_discrete", "CartPole-v1", total_timesteps=20_000, buffer_size=20_000
+    )
     returns = agent.evaluate(state, evaluation_key(0), 20, True)
     assert float(returns.mean()) >= 150.0, np.asarray(returns)

@@ -75,7 +75,13 @@ class MaskedEnv(environment.Environment):
             time=state.time + 1, valid=self._mask(key), violations=state.violations + (~ok)
         )
         reward = jnp.where(ok, action.astype(jnp.float32), -100.0)
-        return self.get_obs(state), state, reward, jnp.array(False), {"violations": state.violations}
+        return (
+            self.get_obs(state),
+            state,
+            reward,
+            jnp.array(False),
+            {"violations": state.violations},
+        )
 
     def reset_env(self, key, params):
         state = MaskedState(time=0, valid=self._mask(key), violations=jnp.int32(0))

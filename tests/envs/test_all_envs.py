@@ -45,7 +45,12 @@ def _sample(act_space, key, multi):
 def _contains(obs_space, obs, multi):
     if multi:
         return jnp.all(
-            jnp.stack([jax.vmap(lambda o, s=obs_space[a]: space_contains(s, o))(obs[a]) for a in obs_space])
+            jnp.stack(
+                [
+                    jax.vmap(lambda o, s=obs_space[a]: space_contains(s, o))(obs[a])
+                    for a in obs_space
+                ]
+            )
         )
     return jnp.all(jax.vmap(lambda o: space_contains(obs_space, o))(obs))
 
@@ -67,7 +72,11 @@ def _make_rollout(env_id):
             action = _sample(act_space, ka, multi)
             obs, state, reward, term, trunc, info = vec.step(ks, state, action, params)
             done = info["done"]
-            ok = ok & _contains(obs_space, obs, multi) & _contains(obs_space, info["final_observation"], multi)
+            ok = (
+                ok
+                & _contains(obs_space, obs, multi)
+                & _contains(obs_space, info["final_observation"], multi)
+            )
             # copies that did not finish continue from their final observation
             same = jax.tree.map(
                 lambda a, b: jnp.all(
@@ -102,14 +111,16 @@ def test_rollout_valid_and_deterministic(env_case):
     assert bool(finite), f"{env_id}: non-finite reward"
     ok2, rewards2, dones2, _, obs2 = rollout(jax.random.key(0), params)
     np.testing.assert_array_equal(np.asarray(rewards), np.asarray(rewards2))
-    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), obs, obs2)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), obs, obs2
+    )
     # a different key gives a different trajectory (sanity check that keys are used)
     _, rewards3, _, _, obs3 = rollout(jax.random.key(1), params)
     leaves = jax.tree.leaves(obs)
     leaves3 = jax.tree.leaves(obs3)
-    assert any(not np.array_equal(a, b) for a, b in zip(leaves, leaves3, strict=True)) or not np.array_equal(
-        rewards, rewards3
-    )
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(leaves, leaves3, strict=True)
+    ) or not np.array_equal(rewards, rewards3)
 
 
 def test_second_call_does_not_recompile(env_case):

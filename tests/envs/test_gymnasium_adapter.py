@@ -60,7 +60,9 @@ def test_unsupported_render_mode_is_rejected():
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_vector_env_matches_sync_vector_env(env_id):
     n = 3
-    vec = gymnasium.make_vec(f"accelrl/{env_id}", num_envs=n, vectorization_mode="vector_entry_point")
+    vec = gymnasium.make_vec(
+        f"accelrl/{env_id}", num_envs=n, vectorization_mode="vector_entry_point"
+    )
     sync = gymnasium.make_vec(f"accelrl/{env_id}", num_envs=n, vectorization_mode="sync")
     assert vec.metadata["autoreset_mode"] == gymnasium.vector.AutoresetMode.NEXT_STEP
     assert vec.single_observation_space == sync.single_observation_space
@@ -80,7 +82,9 @@ def test_vector_env_matches_sync_vector_env(env_id):
             a = rng.integers(0, 2, n)
         r1, r2 = vec.step(a), sync.step(a)
         for x, y in zip(r1[:4], r2[:4], strict=True):
-            np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=tol, atol=tol)
+            np.testing.assert_allclose(
+                np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=tol, atol=tol
+            )
         resets += int(np.sum(r1[2] | r1[3]))
     assert resets > 0  # autoreset was exercised
 

@@ -101,7 +101,9 @@ def test_every_step_uses_its_episodes_task_and_returns_are_credited_exactly():
     finishes = []
     for t in range(30):
         before = np.asarray(obs)
-        obs, state, reward, term, trunc, info = step(jax.random.key(t), state, jnp.zeros(B, jnp.int32), None)
+        obs, state, reward, term, trunc, info = step(
+            jax.random.key(t), state, jnp.zeros(B, jnp.int32), None
+        )
         # the reward is the params' task of this step: it must be the task the episode started with
         np.testing.assert_array_equal(np.asarray(reward), before[:, 0])
         finishes.append(np.asarray(info["done"]))
@@ -153,7 +155,10 @@ def test_update_boundary_work_runs_once_per_r_updates_under_a_seed_vmap():
 
     env = TaskEnv()
     venv = VecEnv(env, 4, CountingRefit(every=2))
-    agent = make_ppo(PPOConfig(num_envs=4, num_steps=4, num_minibatches=1, update_epochs=1, total_timesteps=128), venv)
+    agent = make_ppo(
+        PPOConfig(num_envs=4, num_steps=4, num_minibatches=1, update_epochs=1, total_timesteps=128),
+        venv,
+    )
     CountingRefit.calls.clear()
     result = Runner(agent, [0, 1, 2], segments=2, progress=False).train()  # 8 updates, 3 seeds
     np.testing.assert_array_equal(result.metrics["refits"][:, -1], [4, 4, 4])
@@ -207,7 +212,9 @@ def test_snapshot_start_restores_float64_state_bit_for_bit_and_truncates():
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(np.asarray(a)[0], np.asarray(b)[0])
     for t in range(3):
-        obs2, state, r, term, trunc, info = venv.step(jax.random.key(t), state, jnp.array([4, 4]), params)
+        obs2, state, r, term, trunc, info = venv.step(
+            jax.random.key(t), state, jnp.array([4, 4]), params
+        )
         assert not bool(term.any())
         assert bool(trunc.all()) == (t == 2), (t, trunc)  # truncated, not terminated, after 3 steps
     assert int(venv.metrics(state)["snapshot_starts"]) == 4  # 2 at reset, 2 after the limit
@@ -220,8 +227,10 @@ def test_strategy_state_survives_a_checkpoint_and_resume(tmp_path):
     from accelrl.agents import PPOConfig, Runner, make_ppo
 
     env = TaskEnv()
-    agent = make_ppo(PPOConfig(num_envs=3, num_steps=4, num_minibatches=1, update_epochs=1, total_timesteps=48),
-                     VecEnv(env, 3, TaskIds()))
+    agent = make_ppo(
+        PPOConfig(num_envs=3, num_steps=4, num_minibatches=1, update_epochs=1, total_timesteps=48),
+        VecEnv(env, 3, TaskIds()),
+    )
     full = Runner(agent, [0, 1], segments=2, progress=False).train()
 
     class Stop(Exception):
@@ -235,7 +244,15 @@ def test_strategy_state_survives_a_checkpoint_and_resume(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        Runner(agent, [0, 1], out_dir=tmp_path, segments=2, checkpoint_every=1, progress=False, on_segment=stop).train()
+        Runner(
+            agent,
+            [0, 1],
+            out_dir=tmp_path,
+            segments=2,
+            checkpoint_every=1,
+            progress=False,
+            on_segment=stop,
+        ).train()
     runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, progress=False)
     state, _ = runner.restore()
     assert int(state.env_state.inner.strategy.count[0]) > 0  # the history came back

@@ -18,7 +18,9 @@ def _run(wrapper, params, steps, key=0, action_fn=None):
     out = []
     for t in range(steps):
         action = jnp.zeros(B, jnp.int32) if action_fn is None else action_fn(t)
-        obs, state, r, term, trunc, info = wrapper.step(jax.random.key(1000 + t), state, action, params)
+        obs, state, r, term, trunc, info = wrapper.step(
+            jax.random.key(1000 + t), state, action, params
+        )
         out.append((obs, r, term, trunc, info))
     return state, out
 
@@ -51,14 +53,22 @@ def test_reset_only_where_done_and_final_observation():
     vec = VecEnv(env, B)
     obs, state = vec.reset(jax.random.key(0), params)
     for t in range(40):
-        obs, state, r, term, trunc, info = vec.step(jax.random.key(t), state, jnp.ones(B, jnp.int32), params)
+        obs, state, r, term, trunc, info = vec.step(
+            jax.random.key(t), state, jnp.ones(B, jnp.int32), params
+        )
         done = np.asarray(info["done"])
         np.testing.assert_array_equal(done, np.asarray(term | trunc))
         keep = ~done
-        np.testing.assert_array_equal(np.asarray(obs)[keep], np.asarray(info["final_observation"])[keep])
+        np.testing.assert_array_equal(
+            np.asarray(obs)[keep], np.asarray(info["final_observation"])[keep]
+        )
         assert np.all(np.asarray(state.time)[done] == 0)
     # the reset hook runs under a cond: not a full reset of every copy on every step
-    jaxpr = str(jax.make_jaxpr(lambda s: vec.step(jax.random.key(0), s, jnp.ones(B, jnp.int32), params))(state))
+    jaxpr = str(
+        jax.make_jaxpr(lambda s: vec.step(jax.random.key(0), s, jnp.ones(B, jnp.int32), params))(
+            state
+        )
+    )
     assert "cond[" in jaxpr
 
 
@@ -76,7 +86,9 @@ def test_reset_hook_can_be_overridden():
     _, state = vec.reset(jax.random.key(0), params)
     starts = []
     for t in range(80):
-        obs, state, r, term, trunc, info = vec.step(jax.random.key(t), state, jnp.zeros(B, jnp.int32), params)
+        obs, state, r, term, trunc, info = vec.step(
+            jax.random.key(t), state, jnp.zeros(B, jnp.int32), params
+        )
         if bool(info["done"].any()):
             starts.append(np.asarray(obs)[np.asarray(info["done"])])
     assert starts

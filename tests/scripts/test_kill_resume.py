@@ -14,10 +14,32 @@ from pathlib import Path
 
 import pytest
 
-ARGS = ["--env", "CartPole-v1", "--agent", "ppo", "--seeds", "0", "1", "--num_envs", "4",
-        "--num_steps", "16", "--num_minibatches", "2", "--update_epochs", "2",
-        "--total_timesteps", "2560", "--segments", "40", "--checkpoint_every", "1",
-        "--eval_episodes", "2", "--no-progress"]
+ARGS = [
+    "--env",
+    "CartPole-v1",
+    "--agent",
+    "ppo",
+    "--seeds",
+    "0",
+    "1",
+    "--num_envs",
+    "4",
+    "--num_steps",
+    "16",
+    "--num_minibatches",
+    "2",
+    "--update_epochs",
+    "2",
+    "--total_timesteps",
+    "2560",
+    "--segments",
+    "40",
+    "--checkpoint_every",
+    "1",
+    "--eval_episodes",
+    "2",
+    "--no-progress",
+]
 
 
 def _env(tmp_path):
@@ -42,7 +64,9 @@ def _writing(ckpt_dir: Path) -> bool:
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path):
     env = _env(tmp_path)
     ref = tmp_path / "ref"
-    proc = subprocess.run(_cmd(*ARGS, "--out", str(ref)), env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        _cmd(*ARGS, "--out", str(ref)), env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     out = tmp_path / "killed"
@@ -50,7 +74,9 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     kills, during_write = 0, 0
     args = [*ARGS, "--out", str(out)]
     while kills < 6:
-        p = subprocess.Popen(_cmd(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.Popen(
+            _cmd(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         ckpts = out / "checkpoints"
         before = _complete(ckpts)
         in_write = kills % 2 == 0  # every other kill lands inside a checkpoint write
@@ -72,8 +98,13 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
         during_write += in_write
         args = ["--resume", str(out), "--no-progress"]
     assert kills >= 5 and during_write >= 2, (kills, during_write)
-    proc = subprocess.run(_cmd("--resume", str(out), "--no-progress"), env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        _cmd("--resume", str(out), "--no-progress"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for seed in (0, 1):
         got = (out / f"seed_{seed}" / "metrics.csv").read_text().splitlines()

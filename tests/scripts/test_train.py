@@ -9,15 +9,42 @@ import pytest
 
 from accelrl.scripts.train import main
 
-TINY = ["--num_envs", "4", "--num_steps", "8", "--num_minibatches", "2", "--update_epochs", "1",
-        "--total_timesteps", "128"]
+TINY = [
+    "--num_envs",
+    "4",
+    "--num_steps",
+    "8",
+    "--num_minibatches",
+    "2",
+    "--update_epochs",
+    "1",
+    "--total_timesteps",
+    "128",
+]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "cartpole"
-    cmd = [sys.executable, "-m", "accelrl.scripts.train", "--env", "CartPole-v1", "--agent", "ppo",
-           "--seeds", "0", "1", "--out", str(out), "--segments", "2", "--eval-episodes", "4", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelrl.scripts.train",
+        "--env",
+        "CartPole-v1",
+        "--agent",
+        "ppo",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(out),
+        "--segments",
+        "2",
+        "--eval-episodes",
+        "4",
+        *TINY,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out, proc
@@ -64,18 +91,42 @@ def test_eval_reproduces_and_resume_of_finished_run(run_dir, capsys):
     [
         (["--env", "CartPol-v1", "--agent", "ppo", "--out", "{tmp}"], "Did you mean: CartPole-v1"),
         (["--env", "CartPole-v1", "--agent", "dqn", "--out", "{tmp}"], "unknown agent 'dqn'"),
-        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--lerning_rate", "1"],
-         "--learning_rate"),
-        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--num_minibatches", "3"],
-         "does not divide"),
+        (
+            ["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--lerning_rate", "1"],
+            "--learning_rate",
+        ),
+        (
+            ["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--num_minibatches", "3"],
+            "does not divide",
+        ),
         (["--env", "MPE_simple_v3", "--agent", "ppo", "--out", "{tmp}"], "multi-agent"),
         (["--env", "CartPole-v1", "--agent", "ppo"], "missing --out"),
         (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--gamma"], "--gamma"),
-        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--gamma", "5"], "gamma must be in [0, 1]"),
-        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--env_kwargs", "[1]"], "JSON object"),
-        (["--env", "ThreeBody-v0", "--agent", "ppo", "--out", "{tmp}", "--env_kwargs", '{"num_acts": 5}'],
-         "unexpected keyword argument"),
-        (["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--seeds", "1", "1"], "distinct"),
+        (
+            ["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--gamma", "5"],
+            "gamma must be in [0, 1]",
+        ),
+        (
+            ["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--env_kwargs", "[1]"],
+            "JSON object",
+        ),
+        (
+            [
+                "--env",
+                "ThreeBody-v0",
+                "--agent",
+                "ppo",
+                "--out",
+                "{tmp}",
+                "--env_kwargs",
+                '{"num_acts": 5}',
+            ],
+            "unexpected keyword argument",
+        ),
+        (
+            ["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--seeds", "1", "1"],
+            "distinct",
+        ),
     ],
 )
 def test_bad_input_fails_before_compiling(argv, message, tmp_path, capsys):
@@ -91,26 +142,45 @@ def test_bad_input_fails_before_compiling(argv, message, tmp_path, capsys):
 @pytest.mark.parametrize(
     "env, agent, expected",
     [
-        ("CartPole-v1", "ppo", ["--learning_rate FLOAT", "(default: 0.001)", "--num_minibatches INT",
-                                "--normalize_obs, --no-normalize_obs", "--seeds"]),
-        ("Pendulum-v1", "sac", ["--actor_lr FLOAT", "--gradient_steps INT", "--target_entropy_scale"]),
+        (
+            "CartPole-v1",
+            "ppo",
+            [
+                "--learning_rate FLOAT",
+                "(default: 0.001)",
+                "--num_minibatches INT",
+                "--normalize_obs, --no-normalize_obs",
+                "--seeds",
+            ],
+        ),
+        (
+            "Pendulum-v1",
+            "sac",
+            ["--actor_lr FLOAT", "--gradient_steps INT", "--target_entropy_scale"],
+        ),
     ],
 )
 def test_help_lists_every_field_with_family_defaults(env, agent, expected, capsys):
     assert main(["--env", env, "--agent", agent, "--help"]) == 0
     text = capsys.readouterr().out
     for fragment in expected:
-        assert fragment.replace("-", "_").replace("__", "--") in text.replace("-", "_").replace("__", "--"), fragment
+        assert fragment.replace("-", "_").replace("__", "--") in text.replace("-", "_").replace(
+            "__", "--"
+        ), fragment
 
 
 def test_general_help_and_fast_name_errors(capsys):
     assert main(["--help"]) == 0
     assert "--env ID --agent NAME" in capsys.readouterr().out
-    code = "import sys, time; t = time.perf_counter(); from accelrl.scripts.train import main; " \
-           "rc = main(['--env', 'CartPol-v1', '--agent', 'ppo', '--out', 'x']); " \
-           "print(rc, 'jax' in sys.modules)"
+    code = (
+        "import sys, time; t = time.perf_counter(); from accelrl.scripts.train import main; "
+        "rc = main(['--env', 'CartPol-v1', '--agent', 'ppo', '--out', 'x']); "
+        "print(rc, 'jax' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.stdout.split() == ["2", "False"], proc.stdout + proc.stderr  # failed before importing JAX
+    assert proc.stdout.split() == ["2", "False"], (
+        proc.stdout + proc.stderr
+    )  # failed before importing JAX
     assert "Did you mean: CartPole-v1" in proc.stderr
 
 
@@ -119,10 +189,33 @@ def test_env_kwargs_round_trip_into_resume_and_eval(tmp_path, capsys):
     from accelrl.scripts.evaluate import main as eval_main
 
     out = tmp_path / "tb"
-    argv = ["--env", "ThreeBody-v0", "--agent", "ppo", "--env_kwargs", '{"num_actions": 3}', "--out", str(out),
-            "--num_envs", "2", "--num_steps", "4", "--num_minibatches", "1", "--update_epochs", "1",
-            "--total_timesteps", "16", "--hidden_sizes", "8", "--eval_episodes", "1", "--no-progress",
-            "--segments", "1"]
+    argv = [
+        "--env",
+        "ThreeBody-v0",
+        "--agent",
+        "ppo",
+        "--env_kwargs",
+        '{"num_actions": 3}',
+        "--out",
+        str(out),
+        "--num_envs",
+        "2",
+        "--num_steps",
+        "4",
+        "--num_minibatches",
+        "1",
+        "--update_epochs",
+        "1",
+        "--total_timesteps",
+        "16",
+        "--hidden_sizes",
+        "8",
+        "--eval_episodes",
+        "1",
+        "--no-progress",
+        "--segments",
+        "1",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["env_kwargs"] == {"num_actions": 3} and cfg["config"]["hidden_sizes"] == [8]
@@ -150,10 +243,27 @@ def test_second_identical_run_compiles_nothing(tmp_path):
     env.pop("ACCELRL_NO_COMPILE_CACHE", None)
     counts = []
     for run in ("a", "b"):
-        argv = ["--env", "CartPole-v1", "--agent", "ppo", "--out", str(tmp_path / run), "--no-progress",
-                "--eval_episodes", "2", "--segments", "2", *TINY]
-        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                              timeout=300, env=env)
+        argv = [
+            "--env",
+            "CartPole-v1",
+            "--agent",
+            "ppo",
+            "--out",
+            str(tmp_path / run),
+            "--no-progress",
+            "--eval_episodes",
+            "2",
+            "--segments",
+            "2",
+            *TINY,
+        ]
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *argv],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MISSES")]
         assert line, proc.stderr[-2000:]
         counts.append(int(line[0].split()[2]))
