@@ -5,13 +5,11 @@ should fail at once, and listing ids should not import gymnax's environment zoo.
 the one source of the built-in environment ids (accelrl's, with the module that registers each,
 and gymnax's) and agent names: ``accelrl.envs`` builds its registry from it, and
 ``tests/test_catalog.py`` checks it against gymnax and the agent registry. Names registered at
-run time (a plugin, a test) are looked up in the live registries once those are imported.
+run time (a plugin, a test) are looked up in the live registries once those are imported
+(``accelrl.scripts._names``).
 """
 
 from __future__ import annotations
-
-import difflib
-import sys
 
 BUILTIN_ENVS: dict[str, tuple[str, bool]] = {
     "ThreeBody-v0": ("accelrl.envs.three_body", False),
@@ -51,37 +49,3 @@ GYMNAX_ENV_IDS: tuple[str, ...] = (
 
 AGENT_NAMES: tuple[str, ...] = ("ppo", "sac")
 """Built-in agent names."""
-
-
-def _unknown(kind: str, name: str, known: list[str], flag: str) -> str:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return f"unknown {kind} {name!r} ({flag}).{hint}"
-
-
-def check_env_id(env_id: str) -> str | None:
-    """An error message for an unknown environment id, or None when it is known."""
-    known = [*ACCELRL_ENV_IDS, *GYMNAX_ENV_IDS]
-    if env_id in known:
-        return None
-    if "accelrl.envs" in sys.modules:  # ids registered at run time
-        from accelrl.envs import registered_envs
-
-        known = registered_envs(include_gymnax=True)
-        if env_id in known:
-            return None
-    return _unknown("environment", env_id, known, "--env")
-
-
-def check_agent(name: str) -> str | None:
-    """An error message for an unknown agent name, or None when it is known."""
-    known = list(AGENT_NAMES)
-    if name in known:
-        return None
-    if "accelrl.agents" in sys.modules:  # agents registered at run time
-        from accelrl.agents import registered_agents
-
-        known = list(registered_agents())
-        if name in known:
-            return None
-    return _unknown("agent", name, known, "--agent")

@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from accelrl._catalog import AGENT_NAMES, check_agent, check_env_id
+from accelrl._catalog import AGENT_NAMES
+from accelrl.scripts._names import check_agent, check_env_id
 
 PROG = "accelrl-train"
 

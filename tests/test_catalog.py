@@ -2,6 +2,7 @@
 (environment ids: tests/envs/test_registry.py checks BUILTIN_ENVS and the gymnax ids)."""
 
 import accelrl._catalog as C
+from accelrl.scripts import _names as N
 
 
 def test_agent_names_match_the_registry():
@@ -14,6 +15,6 @@ def test_agent_names_match_the_registry():
 
 
 def test_checks_name_close_matches_and_accept_known_names():
-    assert C.check_env_id("CartPole-v1") is None and C.check_agent("sac") is None
-    assert "Did you mean: ThreeBody-v0" in C.check_env_id("ThreeBdy-v0")
-    assert "unknown agent 'dqn'" in C.check_agent("dqn")
+    assert N.check_env_id("CartPole-v1") is None and N.check_agent("sac") is None
+    assert "Did you mean: ThreeBody-v0" in N.check_env_id("ThreeBdy-v0")
+    assert "unknown agent 'dqn'" in N.check_agent("dqn")

@@ -1,0 +1,46 @@
+"""Name checks the command-line tools make before JAX is imported (an error within a second).
+
+Built-in names come from :mod:`accelrl._catalog`; names registered at run time (a plugin, a
+test calling ``main`` in-process) are looked up in the live registries when those are imported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+
+from accelrl._catalog import ACCELRL_ENV_IDS, AGENT_NAMES, GYMNAX_ENV_IDS
+
+
+def _unknown(kind: str, name: str, known: list[str], flag: str) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"unknown {kind} {name!r} ({flag}).{hint}"
+
+
+def check_env_id(env_id: str) -> str | None:
+    """An error message for an unknown environment id, or None when it is known."""
+    known = [*ACCELRL_ENV_IDS, *GYMNAX_ENV_IDS]
+    if env_id in known:
+        return None
+    if "accelrl.envs" in sys.modules:  # ids registered at run time
+        from accelrl.envs import registered_envs
+
+        known = registered_envs(include_gymnax=True)
+        if env_id in known:
+            return None
+    return _unknown("environment", env_id, known, "--env")
+
+
+def check_agent(name: str) -> str | None:
+    """An error message for an unknown agent name, or None when it is known."""
+    known = list(AGENT_NAMES)
+    if name in known:
+        return None
+    if "accelrl.agents" in sys.modules:  # agents registered at run time
+        from accelrl.agents import registered_agents
+
+        known = list(registered_agents())
+        if name in known:
+            return None
+    return _unknown("agent", name, known, "--agent")
