@@ -49,3 +49,22 @@ GYMNAX_ENV_IDS: tuple[str, ...] = (
 
 AGENT_NAMES: tuple[str, ...] = ("ppo", "sac")
 """Built-in agent names."""
+
+_RUN = ("num_envs", "total_timesteps", "normalize_obs", "obs_clip", "eval_episodes")
+AGENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "ppo": (
+        *_RUN, "num_steps", "num_minibatches", "update_epochs", "hidden_sizes", "activation",
+        "shared_torso", "log_std_init", "normalize_advantages", "clip_value_loss", "anneal_lr",
+        "adam_eps",
+        "learning_rate", "gamma", "gae_lambda", "clip_eps", "value_clip_eps", "ent_coef",
+        "vf_coef", "max_grad_norm", "reward_scale",
+    ),
+    "sac": (
+        *_RUN, "rollout_steps", "gradient_steps", "batch_size", "buffer_size", "learning_starts",
+        "actor_hidden_sizes", "critic_hidden_sizes", "activation", "autotune_alpha",
+        "log_std_min", "log_std_max",
+        "actor_lr", "critic_lr", "alpha_lr", "gamma", "tau", "alpha", "target_entropy_scale",
+    ),
+}  # fmt: skip
+"""Config and hparams field names of the built-in agents (the command-line options beyond the
+run options), so a misspelt option fails before JAX is imported."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import sys
 
-from accelrl._catalog import ACCELRL_ENV_IDS, AGENT_NAMES, GYMNAX_ENV_IDS
+from accelrl._catalog import ACCELRL_ENV_IDS, AGENT_FIELDS, AGENT_NAMES, GYMNAX_ENV_IDS
 
 
 def _unknown(kind: str, name: str, known: list[str], flag: str) -> str:
@@ -44,3 +44,22 @@ def check_agent(name: str) -> str | None:
         if name in known:
             return None
     return _unknown("agent", name, known, "--agent")
+
+
+def check_options(agent: str, argv: list[str], run_options: tuple[str, ...]) -> str | None:
+    """An error message for an option that is neither a run option nor a field of the built-in
+    ``agent`` (None when all are known, or when ``agent`` is not built in: its fields are
+    only known once it is imported)."""
+    if agent not in AGENT_FIELDS:
+        return None
+    known = set(run_options) | set(AGENT_FIELDS[agent])
+    for token in argv:
+        if not token.startswith("--") or token == "--":
+            continue
+        name = token[2:].split("=", 1)[0].replace("-", "_")
+        if name in known or (name.startswith("no_") and name[3:] in known):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join('--' + c for c in close)}?" if close else ""
+        return f"unknown option {token.split('=', 1)[0]} for {agent}.{hint}"
+    return None

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from accelrl._catalog import AGENT_NAMES
-from accelrl.scripts._names import check_agent, check_env_id
+from accelrl.scripts._names import check_agent, check_env_id, check_options
 
 PROG = "accelrl-train"
 
@@ -157,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = [f"--{n}" for n in ("env", "agent") if getattr(pre, n) is None]
         return _fail(f"missing {', '.join(missing)} (or use --resume RUN_DIR); see {PROG} --help")
     # FAST CHECKS: names before JAX is imported
-    for msg in (check_env_id(pre.env), check_agent(pre.agent)):
+    run_options = (*(f.name for f in dataclasses.fields(RunOptions)), "help", "h")
+    for msg in (
+        check_env_id(pre.env),
+        check_agent(pre.agent),
+        check_options(pre.agent, argv, run_options),
+    ):
         if msg:
             return _fail(msg)
     try:
