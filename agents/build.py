@@ -188,13 +188,15 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
-def build_from_config(meta: Mapping[str, Any], env: Any = None) -> tuple[Any, Any, Any]:
+def build_from_config(
+    meta: Mapping[str, Any], env: Any = None, env_params: Any = None
+) -> tuple[Any, Any, Any]:
     """``build`` the agent a ``config.json`` describes (``env``: an environment object to use
     instead of making the recorded id, e.g. one with a reset strategy)."""
     overrides = {**meta["config"], **meta["hparams"]}
     if env is None:
         return build(meta["env"], meta["agent"], overrides, meta.get("env_kwargs") or {})
-    return build(env, meta["agent"], overrides, env_id=meta["env"])
+    return build(env, meta["agent"], overrides, env_params=env_params, env_id=meta["env"])
 
 
 def load_run(run_dir: str | Path, env: Any = None) -> tuple[Any, Any, Any, Any]:

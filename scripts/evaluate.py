@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from accelrl.agents.build import build_from_config, read_run_config
         from accelrl.agents.compile_cache import enable_compilation_cache
+        from accelrl.scripts._runs import env_for_run
 
         meta = read_run_config(run_dir)
         enable_compilation_cache()
-        agent, config, hparams = build_from_config(meta)
+        agent, config, hparams = build_from_config(meta, *(env_for_run(meta) or ()))
     except (FileNotFoundError, ValueError, TypeError) as e:
         return _fail(str(e))
     from accelrl.agents.checkpoint import CheckpointError

@@ -6,6 +6,7 @@ Usage::
     accelrl-train --env Pendulum-v1 --agent sac --seeds 0 1 --out runs/pendulum --total_timesteps 20000
     accelrl-train --env ThreeBody-v0 --env_kwargs '{"num_actions": 5}' --agent ppo --out runs/tb
     accelrl-train --env CartPole-v1 --agent ppo --help     # every field, with this env's defaults
+    accelrl-train --env MountainCarContinuous-v0 --agent sac --snapshots bank.npz --out runs/s3rl
     accelrl-train --resume runs/cartpole
 
 Every field of the agent's config and hparams is an option (``--total_timesteps 20000``,
@@ -62,6 +63,16 @@ class RunOptions:
     """Show a progress bar."""
     log: tuple[Literal["tensorboard", "wandb"], ...] = ()
     """Extra metric loggers: TensorBoard event files, Weights & Biases (offline mode)."""
+    snapshots: str | None = None
+    """Snapshot bank (accelrl-snapshot) to start episodes from: S3RL snapshot starts."""
+    snapshot_clusters: int | None = None
+    """K, status clusters of the teacher values (default: the paper's, 4 for SAC, 6 otherwise)."""
+    snapshot_horizon: int = 100
+    """T, steps an episode started from a snapshot runs before it is truncated."""
+    snapshot_steps: int = 100_000
+    """N, environment steps of the snapshot phase (then normal resets)."""
+    snapshot_schedule: Literal["constant", "linear"] = "constant"
+    """Snapshot-start probability over the phase: constant, or decaying linearly to 0."""
 
 
 @dataclasses.dataclass
@@ -191,14 +202,31 @@ def main(argv: list[str] | None = None) -> int:
         if not seeds or len(set(seeds)) != len(seeds):
             raise UsageError(f"seeds must be distinct (and at least one), got {seeds}")
         overrides = {**config_to_dict(args.config), **hparams_to_dict(args.hparams)}
-        agent, config, hparams = build(pre.env, pre.agent, overrides, env_kwargs)
-    except (ValueError, TypeError) as e:  # unknown names, bad values, unsupported env
+        strategy = None
+        if run.snapshots is not None:
+            from accelrl.scripts._runs import snapshot_env
+
+            settings = {
+                "num_clusters": run.snapshot_clusters,
+                "horizon": run.snapshot_horizon,
+                "snapshot_steps": run.snapshot_steps,
+                "schedule": run.snapshot_schedule,
+            }
+            venv, params, strategy = snapshot_env(
+                pre.env, env_kwargs, pre.agent, args.config.num_envs, run.snapshots, settings
+            )
+            agent, config, hparams = build(
+                venv, pre.agent, overrides, env_params=params, env_id=pre.env
+            )
+        else:
+            agent, config, hparams = build(pre.env, pre.agent, overrides, env_kwargs)
+    except (ValueError, TypeError, FileNotFoundError) as e:  # unknown names, bad values, bad bank
         return _fail(str(e))
     from accelrl.agents.build import run_config, write_run_config
 
     if run.segments < 1 or run.checkpoint_every < 1 or run.checkpoint_seconds <= 0:
         return _fail("--segments and --checkpoint_every must be >= 1, --checkpoint_seconds > 0")
-    meta = run_config(pre.env, pre.agent, seeds, config, hparams, env_kwargs)
+    meta = run_config(pre.env, pre.agent, seeds, config, hparams, env_kwargs, strategy)
     meta["run"] = {
         "segments": run.segments,
         "checkpoint_every": run.checkpoint_every,
@@ -224,10 +252,11 @@ def _resume(argv: list[str]) -> int:
     try:
         from accelrl.agents.build import build_from_config, read_run_config
         from accelrl.agents.compile_cache import enable_compilation_cache
+        from accelrl.scripts._runs import env_for_run
 
         meta = read_run_config(out)
         enable_compilation_cache()
-        agent, config, hparams = build_from_config(meta)
+        agent, config, hparams = build_from_config(meta, *(env_for_run(meta) or ()))
     except (FileNotFoundError, ValueError, TypeError) as e:
         return _fail(str(e))
     if opts.eval_episodes is not None and opts.eval_episodes < 1:

@@ -385,3 +385,47 @@ def test_accelrl_snapshot_writes_exactly_the_bank_from_the_best_seed(teacher_run
     assert main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "x.bank")]) == 2
     assert main(["--run", str(teacher_run), "--out", str(tmp_path / "no" / "x.bank")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_accelrl_train_snapshots_records_the_bank_and_resumes_with_it(
+    teacher_run, tmp_path, capsys
+):
+    """accelrl-train --snapshots BANK: config.json records the bank's path and hash, the metrics
+    the fraction of snapshot starts; --resume and accelrl-eval rebuild the same strategy; a bank
+    whose content changed is refused on --resume."""
+    from accelrl.scripts.evaluate import main as eval_main
+    from accelrl.scripts.snapshot import main as snapshot_main
+    from accelrl.scripts.train import main as train_main
+
+    bank = tmp_path / "teacher.bank"
+    assert (
+        snapshot_main(
+            ["--run", str(teacher_run), "--out", str(bank), "--episodes", "2", "--every", "5"]
+        )
+        == 0
+    )
+    out = tmp_path / "student"
+    argv = ["--env", "CartPole-v1", "--agent", "ppo", "--out", str(out), "--snapshots", str(bank),
+            "--snapshot_horizon", "7", "--snapshot_steps", "96", "--num_envs", "4", "--num_steps", "8",
+            "--num_minibatches", "1", "--update_epochs", "1", "--total_timesteps", "128",
+            "--eval_episodes", "2", "--no-progress", "--segments", "2"]  # fmt: skip
+    assert train_main(argv) == 0, capsys.readouterr().err
+    cfg = json.loads((out / "config.json").read_text())
+    record = cfg["reset_strategy"]
+    assert record["name"] == "snapshot" and record["bank"] == str(bank.absolute())
+    assert record["bank_hash"] == load_bank(bank).content_hash and record["horizon"] == 7
+    frac = json.loads((out / "seed_0" / "metrics.json").read_text())["metrics"]["snapshot_fraction"]
+    assert len(frac) == 4 and frac[0] == 1.0  # every start in the phase came from the bank
+    assert train_main(["--resume", str(out), "--no-progress"]) == 0
+    assert eval_main([str(out), "--output", str(tmp_path / "eval.json")]) == 0
+    # the bank changed under the run: --resume refuses it in one line
+    other = tmp_path / "other.bank"
+    assert (
+        snapshot_main(
+            ["--run", str(teacher_run), "--out", str(other), "--episodes", "1", "--every", "3"]
+        )
+        == 0
+    )
+    other.replace(bank)
+    assert train_main(["--resume", str(out), "--no-progress"]) == 2
+    assert "changed since the run started" in capsys.readouterr().err
