@@ -362,6 +362,7 @@ def teacher_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # budget: ~60 s here (a 2-seed CartPole teacher trained in a subprocess)
 def test_accelrl_snapshot_writes_exactly_the_bank_from_the_best_seed(teacher_run, tmp_path, capsys):
     from accelrl.scripts.snapshot import main
 

@@ -228,6 +228,7 @@ def test_env_kwargs_round_trip_into_resume_and_eval(tmp_path, capsys):
     assert again["episode_returns"] == before["episode_returns"]
 
 
+@pytest.mark.slow  # budget: ~60 s here (two CLI runs in subprocesses)
 def test_second_identical_run_compiles_nothing(tmp_path):
     """JAX's persistent compilation cache: the second run records no cache misses."""
     code = (
