@@ -388,6 +388,7 @@ def test_accelrl_snapshot_writes_exactly_the_bank_from_the_best_seed(teacher_run
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # budget: ~90 s here (two banks, a student run, resume, eval)
 def test_accelrl_train_snapshots_records_the_bank_and_resumes_with_it(
     teacher_run, tmp_path, capsys
 ):
