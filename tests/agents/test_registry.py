@@ -168,35 +168,14 @@ def test_value_contract_for_each_agent():
         assert v.shape == (agent.config.num_envs,) and v.dtype == jnp.float32
 
 
-def test_load_run_finished_and_interrupted(tmp_path):
+def test_load_run_finished_and_interrupted(tmp_path, interrupt_run):
     agent, config, hparams = build("CartPole-v1", "tilt", {"total_timesteps": 32})
     # No checkpoint yet (killed in the first seconds): the run is rebuilt, state is None.
     write_run_config(tmp_path, run_config("CartPole-v1", "tilt", [3, 4], config, hparams))
     a2, state, c2, h2 = load_run(tmp_path)
     assert state is None and c2 == config and float(h2.tilt) == 0.5
 
-    class Stop(Exception):
-        pass
-
-    calls = []
-
-    def stop(runner, state, seg):  # interrupted in the second segment, after the first checkpoint
-        calls.append(1)
-        if len(calls) == 2:
-            raise Stop
-
-    runner = Runner(
-        agent,
-        [3, 4],
-        hparams,
-        out_dir=tmp_path,
-        segments=2,
-        checkpoint_every=1,
-        progress=False,
-        on_segment=stop,
-    )
-    with pytest.raises(Stop):
-        runner.train()
+    interrupt_run(agent, [3, 4], tmp_path, hparams)
     _, state, _, _ = load_run(tmp_path)
     np.testing.assert_array_equal(state.update_step, [1, 1])
     done = Runner(agent, [3, 4], hparams, out_dir=tmp_path, segments=2, progress=False).train(state)

@@ -20,10 +20,6 @@ from accelrl.agents.reporting import bootstrap_ci, read_seed_metrics
 from accelrl.agents.runner import NaNError, Runner, SegmentUpdate, choose_segment, seed_vmapped
 
 
-class Crash(Exception):
-    pass
-
-
 @pytest.fixture(scope="module")
 def agent(tiny_cartpole_agent):
     return tiny_cartpole_agent
@@ -48,27 +44,10 @@ def test_same_seed_same_metrics(agent, reference):
     assert not np.array_equal(other.metrics["loss"], result.metrics["loss"])
 
 
-def test_resume_continues_bit_for_bit(agent, reference, tmp_path):
+def test_resume_continues_bit_for_bit(agent, reference, tmp_path, interrupt_run):
     result, _ = reference
 
-    calls = []
-
-    def crash(runner, state, seg):  # a crash in the second segment, after the first's checkpoint
-        calls.append(1)
-        if len(calls) == 2:
-            raise Crash
-
-    runner = Runner(
-        agent,
-        [0, 1],
-        out_dir=tmp_path,
-        segments=2,
-        checkpoint_every=1,
-        progress=False,
-        on_segment=crash,
-    )
-    with pytest.raises(Crash):
-        runner.train()
+    interrupt_run(agent, [0, 1], tmp_path)
     ckpt = latest_checkpoint(tmp_path / "checkpoints")
     assert ckpt is not None and load_metadata(ckpt)["update_step"] == 2
     resumed = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, progress=False)

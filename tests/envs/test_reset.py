@@ -223,7 +223,7 @@ def test_snapshot_start_restores_float64_state_bit_for_bit_and_truncates():
         np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[0])
 
 
-def test_strategy_state_survives_a_checkpoint_and_resume(tmp_path):
+def test_strategy_state_survives_a_checkpoint_and_resume(tmp_path, interrupt_run):
     from accelrl.agents import PPOConfig, Runner, make_ppo
 
     env = TaskEnv()
@@ -233,26 +233,7 @@ def test_strategy_state_survives_a_checkpoint_and_resume(tmp_path):
     )
     full = Runner(agent, [0, 1], segments=2, progress=False).train()
 
-    class Stop(Exception):
-        pass
-
-    calls = []
-
-    def stop(runner, state, seg):  # killed in the second segment, after the first's checkpoint
-        calls.append(1)
-        if len(calls) == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        Runner(
-            agent,
-            [0, 1],
-            out_dir=tmp_path,
-            segments=2,
-            checkpoint_every=1,
-            progress=False,
-            on_segment=stop,
-        ).train()
+    interrupt_run(agent, [0, 1], tmp_path)
     runner = Runner(agent, [0, 1], out_dir=tmp_path, segments=2, progress=False)
     state, _ = runner.restore()
     assert int(state.env_state.inner.strategy.count[0]) > 0  # the history came back
