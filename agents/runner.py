@@ -316,7 +316,7 @@ class Runner:
         meta = {
             **self.metadata,
             "seeds": sorted(set(self.seeds)),
-            "train_seconds": round(self.train_seconds, 3),
+            "train_seconds": self.train_seconds,  # unrounded: eval.json rounds once
         }
         if self.grid:
             meta["members"] = self.describe_members()

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 RUNNER = """
@@ -32,6 +34,7 @@ def test_readme_has_python_blocks_and_the_extractor_sees_them():
     assert python_blocks("```python\nx = 1\n```\n```\nshell\n```") == ["x = 1\n"]
 
 
+@pytest.mark.slow  # budget: ~90 s here (imports once, trains three tiny agents)
 def test_readme_python_blocks_run():
     blocks = python_blocks(README.read_text())
     proc = subprocess.run(

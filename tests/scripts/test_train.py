@@ -184,6 +184,7 @@ def test_general_help_and_fast_name_errors(capsys):
     assert "Did you mean: CartPole-v1" in proc.stderr
 
 
+@pytest.mark.slow  # budget: ~30 s here (compiles a ThreeBody PPO program)
 def test_env_kwargs_round_trip_into_resume_and_eval(tmp_path, capsys):
     from accelrl.agents import load_run
     from accelrl.scripts.evaluate import main as eval_main
@@ -298,6 +299,7 @@ def test_damaged_run_folders_and_bad_paths_fail_in_one_line(run_dir, tmp_path, c
     assert (broken / "config.json").exists()
 
 
+@pytest.mark.slow  # budget: ~15 s here
 def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path, capsys):
     from accelrl.agents import build
     from accelrl.agents.build import run_config, write_run_config
