@@ -282,10 +282,11 @@ class VecEnv(BatchedEnv):
         steps = state.steps + 1
         truncated = _cut(terminated, truncated, steps >= state.step_limit)
         done = episode_done(terminated, truncated)
-        ret = state.episode_return + _mean_reward(reward)
+        step_reward = _mean_reward(reward)
+        ret = state.episode_return + step_reward
         term_all = terminated["__all__"] if isinstance(terminated, dict) else terminated
         record = StepRecord(
-            reward=_mean_reward(reward),
+            reward=step_reward,
             terminated=term_all,
             truncated=done & ~term_all,
             done=done,
