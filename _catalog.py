@@ -68,3 +68,9 @@ AGENT_FIELDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 """Config and hparams field names of the built-in agents (the command-line options beyond the
 run options), so a misspelt option fails before JAX is imported."""
+
+TEACHER_NAMES: tuple[str, ...] = ("alp_gmm", "covar_gmm", "riac", "random")
+"""Built-in task teachers (``accelrl.curricula.TEACHERS``; ``accelrl-teach --teacher``)."""
+
+TASK_SPACE_NAMES: tuple[str, ...] = ("pendulum_dynamics", "three_body_ic")
+"""Built-in task spaces (``accelrl.curricula.registered_task_spaces()``)."""

@@ -9,7 +9,14 @@ from __future__ import annotations
 import difflib
 import sys
 
-from accelrl._catalog import ACCELRL_ENV_IDS, AGENT_FIELDS, AGENT_NAMES, GYMNAX_ENV_IDS
+from accelrl._catalog import (
+    ACCELRL_ENV_IDS,
+    AGENT_FIELDS,
+    AGENT_NAMES,
+    GYMNAX_ENV_IDS,
+    TASK_SPACE_NAMES,
+    TEACHER_NAMES,
+)
 
 
 def _unknown(kind: str, name: str, known: list[str], flag: str) -> str:
@@ -44,6 +51,34 @@ def check_agent(name: str) -> str | None:
         if name in known:
             return None
     return _unknown("agent", name, known, "--agent")
+
+
+def check_teacher(name: str) -> str | None:
+    """An error message for an unknown teacher name, or None when it is known."""
+    known = list(TEACHER_NAMES)
+    if name in known:
+        return None
+    if "accelrl.curricula" in sys.modules:  # teachers added at run time
+        from accelrl.curricula import TEACHERS
+
+        known = list(TEACHERS)
+        if name in known:
+            return None
+    return _unknown("teacher", name, known, "--teacher")
+
+
+def check_task_space(name: str) -> str | None:
+    """An error message for an unknown task-space name, or None when it is known."""
+    known = list(TASK_SPACE_NAMES)
+    if name in known:
+        return None
+    if "accelrl.curricula" in sys.modules:  # task spaces registered at run time
+        from accelrl.curricula import registered_task_spaces
+
+        known = list(registered_task_spaces())
+        if name in known:
+            return None
+    return _unknown("task space", name, known, "--task_space")
 
 
 def check_options(agent: str, argv: list[str], run_options: tuple[str, ...]) -> str | None:

@@ -1,6 +1,6 @@
 """Environments with a reset strategy for the command-line tools: built from options for a new
 run, rebuilt from ``config.json`` for ``--resume`` and ``accelrl-eval`` (agents never import
-curricula; the scripts bring the two together)."""
+curricula; the scripts bring the two together), and the extra hooks of curriculum runs."""
 
 from __future__ import annotations
 
@@ -44,6 +44,27 @@ def snapshot_env(
     return VecEnv(env, num_envs, strategy), params, record
 
 
+def teacher_env(
+    name: str, space_name: str, num_envs: int, settings: dict[str, Any]
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(VecEnv with the teacher, env params, reset_strategy record for config.json)``.
+
+    The record is the teacher's ``describe()`` (its name, task space and every setting), from
+    which :func:`env_for_run` rebuilds an equal teacher.
+
+    Raises:
+        ValueError: an unknown teacher or task space (close matches named), or a bad setting;
+        TypeError: a setting the teacher does not take.
+    """
+    from accelrl.curricula import make_teacher, task_space
+    from accelrl.envs import VecEnv
+
+    space = task_space(space_name)
+    teacher = make_teacher(name, space, **settings)
+    env, params = space.make()
+    return VecEnv(env, num_envs, teacher), params, teacher.describe()
+
+
 def env_for_run(meta: dict[str, Any]) -> tuple[Any, Any] | None:
     """The environment (and params) a run folder's ``config.json`` recorded, when it used a
     reset strategy; None for the default."""
@@ -61,4 +82,23 @@ def env_for_run(meta: dict[str, Any]) -> tuple[Any, Any] | None:
             expected_hash=record.get("bank_hash"),
         )
         return venv, params
+    if "task_space" in record:  # a teacher (accelrl-teach)
+        settings = {k: v for k, v in record.items() if k not in ("name", "task_space")}
+        venv, params, _ = teacher_env(
+            record["name"], record["task_space"], meta["config"]["num_envs"], settings
+        )
+        return venv, params
     raise ValueError(f"config.json names an unknown reset strategy {record.get('name')!r}")
+
+
+def run_extras(
+    meta: dict[str, Any], out: Path, resume: bool = False
+) -> tuple[list[Any], Any | None]:
+    """The ``on_segment`` hooks and the end-of-run report a run's ``config.json`` asks for:
+    a curriculum run (``"curriculum"`` key, written by ``accelrl-teach``) measures the fraction
+    mastered, logs the teacher's tasks and plots both; other runs have none (``[], None``)."""
+    if not meta.get("curriculum"):
+        return [], None
+    from accelrl.scripts.teach import curriculum_extras
+
+    return curriculum_extras(meta, out, resume=resume)

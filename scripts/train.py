@@ -135,22 +135,34 @@ def _tyro_defaults(hparams: Any) -> Any:
     )
 
 
-def _parse_fields(argv: list[str], run: RunOptions, spec: Any, config: Any, hparams: Any) -> Any:
-    """``tyro`` over the run options and the agent's config and hparams classes."""
+def _parse_fields(
+    argv: list[str],
+    run: Any,
+    spec: Any,
+    config: Any,
+    hparams: Any,
+    *,
+    prog: str = PROG,
+    description: str | None = None,
+) -> Any:
+    """``tyro`` over the run options (``run``: a :class:`RunOptions`, or another dataclass of
+    run options such as ``accelrl-teach``'s) and the agent's config and hparams classes."""
     import tyro
 
     fields = [
-        ("run", RunOptions, dataclasses.field(default=run)),
+        ("run", type(run), dataclasses.field(default=run)),
         ("config", spec.config_cls, dataclasses.field(default=config)),
         ("hparams", spec.hparams_cls, dataclasses.field(default=hparams)),
     ]
     args_cls = dataclasses.make_dataclass("TrainArgs", fields)
-    args_cls.__doc__ = f"Train {run.agent} on {run.env} for several seeds in one vmapped program."
+    args_cls.__doc__ = description or (
+        f"Train {run.agent} on {run.env} for several seeds in one vmapped program."
+    )
     return tyro.cli(
         args_cls,
         args=argv,
         default=args_cls(run, config, hparams),
-        prog=PROG,
+        prog=prog,
         config=(tyro.conf.OmitArgPrefixes,),
         use_underscores=True,
     )
@@ -283,12 +295,18 @@ def _train(
     from accelrl.agents.loggers import make_loggers
     from accelrl.agents.reporting import plot_learning_curve
     from accelrl.agents.runner import NaNError, Runner
+    from accelrl.scripts._runs import run_extras
 
     env_id, agent_name, seeds = meta["env"], meta["agent"], meta["seeds"]
     try:
         loggers = make_loggers(log, out, meta)
     except ImportError as e:
         return _fail(str(e))
+    # A curriculum run (accelrl-teach) adds its hooks (% mastered, the teacher's tasks) and
+    # its report (plots); recorded in config.json, so --resume brings them back.
+    hooks, report = run_extras(meta, out, resume=resume)
+    if loggers.loggers:
+        hooks = [*hooks, loggers]
     opts = meta.get("run", {})
     runner = Runner(
         agent,
@@ -300,7 +318,7 @@ def _train(
         checkpoint_every=opts.get("checkpoint_every", 5),
         checkpoint_seconds=opts.get("checkpoint_seconds", 300.0),
         progress=progress,
-        on_segment=loggers if loggers.loggers else None,
+        on_segment=_chain(hooks) if hooks else None,
     )
     state = None
     # A run killed before its first checkpoint starts over from its config.json.
@@ -324,6 +342,8 @@ def _train(
     episodes = eval_episodes or config.eval_episodes
     summary = evaluate_seeds(agent, result.state, seeds, episodes, deterministic=True)
     summary["train_seconds"] = round(train_s, 2)
+    if report is not None:
+        summary.update(report(result))
     # One convention: the checkpoint path relative to the run folder.
     summary["checkpoint"] = (
         str(result.checkpoint.relative_to(out.absolute())) if result.checkpoint else None
@@ -337,6 +357,29 @@ def _train(
         f"trained {train_s:.1f}s; outputs in {out}"
     )
     return 0
+
+
+def _chain(hooks: list[Any]) -> Any:
+    """One ``on_segment`` callback calling ``hooks`` in order; the host metrics they return are
+    merged (a later hook sees the state an earlier one replaced)."""
+    from accelrl.agents.runner import SegmentUpdate
+
+    def on_segment(runner: Any, state: Any, seg: dict) -> Any:
+        merged = SegmentUpdate()
+        for hook in hooks:
+            update = hook(runner, state, seg)
+            if update is None:
+                continue
+            if update.state is not None:
+                state = merged.state = update.state
+            if update.hparams is not None:
+                merged.hparams = update.hparams
+            if update.metrics:
+                merged.metrics = {**(merged.metrics or {}), **update.metrics}
+            merged.stop = merged.stop or update.stop
+        return merged
+
+    return on_segment
 
 
 if __name__ == "__main__":
