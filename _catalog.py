@@ -47,7 +47,7 @@ GYMNAX_ENV_IDS: tuple[str, ...] = (
 )  # fmt: skip
 """gymnax's ids (``gymnax.registered_envs`` of the supported gymnax versions)."""
 
-AGENT_NAMES: tuple[str, ...] = ("ppo", "sac")
+AGENT_NAMES: tuple[str, ...] = ("ppo", "sac", "ippo", "mappo")
 """Built-in agent names."""
 
 _RUN = ("num_envs", "total_timesteps", "normalize_obs", "obs_clip", "eval_episodes")
@@ -68,6 +68,13 @@ AGENT_FIELDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 """Config and hparams field names of the built-in agents (the command-line options beyond the
 run options), so a misspelt option fails before JAX is imported."""
+
+# IPPO/MAPPO: PPO's config fields, their own, then PPO's hparams.
+_PPO_CONFIG = AGENT_FIELDS["ppo"][: AGENT_FIELDS["ppo"].index("learning_rate")]
+AGENT_FIELDS["ippo"] = AGENT_FIELDS["mappo"] = (
+    *_PPO_CONFIG, "recurrent", "gru_size", "agent_id",
+    *AGENT_FIELDS["ppo"][len(_PPO_CONFIG):],
+)  # fmt: skip
 
 TEACHER_NAMES: tuple[str, ...] = ("alp_gmm", "covar_gmm", "riac", "random")
 """Built-in task teachers (``accelrl.curricula.TEACHERS``; ``accelrl-teach --teacher``)."""

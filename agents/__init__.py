@@ -13,6 +13,7 @@ registered per-environment defaults, and :func:`load_run` reloads a run folder.
 from accelrl.agents.base import ActionSpec, UnsupportedEnvironmentError
 from accelrl.agents.build import build, check_hparams, load_run, read_run_config, run_config
 from accelrl.agents.core import Agent, AgentState, RunConfig
+from accelrl.agents.marl import IPPO, MAPPO, MultiAgentPPOConfig, MultiAgentPPOState
 from accelrl.agents.ppo import PPO, PPOConfig, PPOHparams, PPOState, make_ppo
 from accelrl.agents.registry import (
     AgentSpec,
@@ -26,6 +27,10 @@ from accelrl.agents.runner import Runner, RunResult
 from accelrl.agents.sac import SAC, SACConfig, SACHparams, SACState, make_sac
 
 __all__ = [
+    "IPPO",
+    "MAPPO",
+    "MultiAgentPPOConfig",
+    "MultiAgentPPOState",
     "PPO",
     "SAC",
     "ActionSpec",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -61,7 +62,7 @@ def save_checkpoint(
     if path.exists():
         shutil.rmtree(path)
     ckpt = _checkpointer()
-    ckpt.save(path, {"state": state, "hparams": hparams})
+    ckpt.save(path, _fill_empty({"state": state, "hparams": hparams}))
     ckpt.wait_until_finished()
     side = {**metadata, "update_step": int(step)}
     tmp = side_path.with_name(f".{side_path.name}.tmp")
@@ -120,9 +121,10 @@ def restore_checkpoint(path: str | Path, state_like: Any, hparams_like: Any) -> 
         raise FileNotFoundError(f"no checkpoint at {path}")
     import orbax.checkpoint as ocp
 
-    target = jax.tree.map(
+    like = jax.tree.map(
         ocp.utils.to_shape_dtype_struct, {"state": state_like, "hparams": hparams_like}
     )
+    target = _fill_empty(like)
     # Restore inside an x64 scope: outside one, orbax canonicalises float64 leaves (ThreeBody's
     # physics state) to float32. The targets' explicit dtypes keep every other leaf as saved.
     try:
@@ -131,7 +133,29 @@ def restore_checkpoint(path: str | Path, state_like: Any, hparams_like: Any) -> 
     except Exception as e:  # orbax raises many types for damaged files; report one line
         cause = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
         raise CheckpointError(f"cannot restore {path.name}: {type(e).__name__}: {cause}") from None
+    restored = jax.tree.map(
+        lambda x, ref: jnp.zeros(ref.shape, ref.dtype) if _is_empty(ref) else x, restored, like
+    )
     return restored["state"], restored["hparams"]
+
+
+def _is_empty(x: Any) -> bool:
+    return 0 in tuple(jnp.shape(x))
+
+
+def _fill_empty(tree: Any) -> Any:
+    """``tree`` with every zero-size leaf (MPE's ``goals`` of scenarios without goals) replaced
+    by a one-element stand-in of its dtype: orbax refuses zero-size arrays; restoring maps the
+    stand-ins back to the target's empty shapes."""
+
+    def fill(x: Any) -> Any:
+        if not _is_empty(x):
+            return x
+        if isinstance(x, jax.ShapeDtypeStruct):
+            return jax.ShapeDtypeStruct((1,), x.dtype)
+        return jnp.zeros((1,), x.dtype)
+
+    return jax.tree.map(fill, tree)
 
 
 class _quiet_orbax:

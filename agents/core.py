@@ -117,12 +117,13 @@ class AgentState:
 class EnvStep(NamedTuple):
     """What one batched environment step hands to an agent (leading axis ``[B]``)."""
 
-    reward: jax.Array
-    """``f32[B]`` rewards."""
-    terminated: jax.Array
-    """``bool[B]``: the episode ended in a terminal state (no bootstrap)."""
-    truncated: jax.Array
-    """``bool[B]``: the episode was cut off (bootstrap from ``next_obs``)."""
+    reward: Any
+    """``f32[B]`` rewards (multi-agent: a dict of them per agent)."""
+    terminated: Any
+    """``bool[B]``: the episode ended in a terminal state (no bootstrap); multi-agent: a dict
+    per agent plus ``"__all__"``."""
+    truncated: Any
+    """``bool[B]``: the episode was cut off (bootstrap from ``next_obs``); dict as above."""
     next_obs: Any
     """The observation after the step, before any reset (``info["final_observation"]``)."""
     episode: dict[str, jax.Array]
@@ -167,11 +168,18 @@ class Agent:
         self.config = config
         self.env: BatchedEnv = wrap_env(env, config.num_envs, config.normalize_obs, config.obs_clip)
         self.env_params = self.env.default_params if env_params is None else env_params
-        self.spec: ActionSpec = action_spec(self.env, self.eval_params)
-        check_action_kind(self.name, self.spec, self.supported_actions, type(self.env.env).__name__)
+        self.spec = self.describe_actions()
         self.setup()
 
     # -- what an algorithm supplies ------------------------------------------------------------
+
+    def describe_actions(self) -> Any:
+        """The action description ``self.spec`` that :meth:`setup` builds networks from (called
+        once, before :meth:`setup`): an :class:`ActionSpec` of a single-agent environment whose
+        action kind this agent supports; multi-agent agents override it."""
+        spec: ActionSpec = action_spec(self.env, self.eval_params)
+        check_action_kind(self.name, spec, self.supported_actions, type(self.env.env).__name__)
+        return spec
 
     def setup(self) -> None:
         """Build networks and optimisers from ``self.config`` and ``self.spec`` (no compiling)."""
@@ -247,7 +255,7 @@ class Agent:
             key, state.env_state, action, self.env_params
         )
         out = EnvStep(
-            reward=reward.astype(jnp.float32),
+            reward=jax.tree.map(lambda r: r.astype(jnp.float32), reward),
             terminated=terminated,
             truncated=truncated,
             next_obs=info["final_observation"],
@@ -265,28 +273,27 @@ class Agent:
         """Fresh train state of one seed (jitted)."""
         return self.init_state(key, hparams)
 
+    def record_episodes(self, state: AgentState, episodes: dict) -> tuple[AgentState, dict]:
+        """The episode statistics of one update: the state's ``episode_return``/``episode_length``
+        (carried forward when no episode finished) and their metrics. ``episodes`` is the
+        update's stacked :data:`EPISODE_KEYS` info (leading axes ``[T, B]``). Multi-agent agents
+        override it to add per-agent and per-team returns."""
+        ret, length = episode_metrics(episodes, state.episode_return, state.episode_length)
+        state = state.replace(episode_return=ret, episode_length=length)
+        return state, {"episode_return": ret, "episode_length": length}
+
     def update_and_record(
         self, state: AgentState, hparams: Any, update_index: jax.Array
     ) -> tuple[AgentState, dict[str, jax.Array]]:
         """:meth:`update` plus the bookkeeping every agent shares: the environment's
         update-boundary call (a reset strategy's heavy work), the update counter, the episode
-        statistics (carried forward when no episode finished) and the metrics row (with the
-        environment's own metrics, e.g. a curriculum's)."""
+        statistics (:meth:`record_episodes`) and the metrics row (with the environment's own
+        metrics, e.g. a curriculum's)."""
         state, metrics, episodes = self.update(state, hparams)
         env_state = self.env.on_update(state.env_state, update_index)
-        ret, length = episode_metrics(episodes, state.episode_return, state.episode_length)
-        state = state.replace(
-            env_state=env_state,
-            update_step=state.update_step + 1,
-            episode_return=ret,
-            episode_length=length,
-        )
-        row = {
-            "env_steps": state.env_steps,
-            "episode_return": ret,
-            "episode_length": length,
-            **metrics,
-        }
+        state = state.replace(env_state=env_state, update_step=state.update_step + 1)
+        state, episode_row = self.record_episodes(state, episodes)
+        row = {"env_steps": state.env_steps, **episode_row, **metrics}
         row.update(self.env.metrics(env_state))
         return state, float32_tree(row)
 
@@ -312,8 +319,23 @@ class Agent:
         hparams = self.default_hparams() if hparams is None else hparams
         return self.run(self.init(key, hparams), hparams, self.num_updates)
 
+    def policy_step(
+        self, state: AgentState, obs: Any, key: jax.Array, carry: Any, deterministic: bool = False
+    ) -> tuple[Any, Any]:
+        """One acting step of a policy with memory: ``(actions [N, ...], carry)``. The default
+        is :meth:`act` with no memory; recurrent agents override it with
+        :meth:`initial_carry`."""
+        return self.act(state, obs, key, deterministic), carry
+
+    def initial_carry(self, num: int) -> Any:
+        """The policy's memory at the start of ``num`` episodes (leaves ``[num, ...]``), or
+        None for a memoryless policy."""
+        return None
+
     def _policy(self, state: AgentState, deterministic: bool):
-        return lambda obs, k: self.act(state, obs, k, deterministic)
+        if self.initial_carry(1) is None:
+            return lambda obs, k: self.act(state, obs, k, deterministic)
+        return lambda obs, k, c: self.policy_step(state, obs, k, c, deterministic)
 
     @partial(jax.jit, static_argnums=(0, 3, 4))
     def evaluate(
@@ -355,6 +377,7 @@ class Agent:
             num_episodes,
             max_episode_steps(params),
             obs_normalizer(self.env, state.env_state),
+            self.initial_carry(num_episodes),
         )
 
     @partial(jax.jit, static_argnums=(0, 3, 4, 5))
@@ -381,6 +404,7 @@ class Agent:
             num_steps,
             obs_normalizer(self.env, state.env_state),
             lambda obs: self.value(state, obs),
+            self.initial_carry(num_envs),
         )
 
 

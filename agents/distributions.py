@@ -66,6 +66,43 @@ def diag_gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.MultivariateNo
     return distrax.MultivariateNormalDiag(loc=mean, scale_diag=scale)
 
 
+class MaskedDiagGaussian:
+    """Diagonal Gaussian over padded action vectors: only the dimensions where ``mask`` is True
+    count (multi-agent teams whose agents have different action sizes share one padded head).
+
+    ``log_prob`` and ``entropy`` sum distrax's per-dimension ``Normal`` terms over the valid
+    dimensions; ``sample`` and ``mode`` are 0 in the padding.
+
+    Args:
+        mean: ``f32[..., D]``.
+        log_std: broadcastable to ``mean``.
+        mask: ``bool[..., D]`` broadcastable to ``mean`` (True = a real action dimension).
+    """
+
+    def __init__(self, mean: jax.Array, log_std: jax.Array, mask: jax.Array):
+        self.mask = jnp.broadcast_to(jnp.asarray(mask, bool), mean.shape)
+        self.normal = distrax.Normal(mean, jnp.broadcast_to(jnp.exp(log_std), mean.shape))
+
+    def _masked_sum(self, x: jax.Array) -> jax.Array:
+        return jnp.sum(jnp.where(self.mask, x, 0.0), axis=-1)
+
+    def sample(self, seed: jax.Array) -> jax.Array:
+        """``f32[..., D]``."""
+        return jnp.where(self.mask, self.normal.sample(seed=seed), 0.0)
+
+    def mode(self) -> jax.Array:
+        """The mean, ``f32[..., D]`` (0 in the padding)."""
+        return jnp.where(self.mask, self.normal.mode(), 0.0)
+
+    def log_prob(self, value: jax.Array) -> jax.Array:
+        """``f32[...]``: the log-density of the valid dimensions."""
+        return self._masked_sum(self.normal.log_prob(value))
+
+    def entropy(self) -> jax.Array:
+        """``f32[...]``: the entropy of the valid dimensions."""
+        return self._masked_sum(self.normal.entropy())
+
+
 def tanh_gaussian(
     mean: jax.Array, log_std: jax.Array, low: jax.Array | float, high: jax.Array | float
 ) -> distrax.Transformed:
@@ -105,6 +142,7 @@ def tanh_gaussian_mode(
 
 __all__ = [
     "MASKED_LOGIT",
+    "MaskedDiagGaussian",
     "diag_gaussian",
     "mask_logits",
     "masked_categorical",

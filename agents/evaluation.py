@@ -42,11 +42,34 @@ def max_episode_steps(env_params: Any, default: int = 10_000) -> int:
         return default  # traced params
 
 
+def _with_memory(policy: Callable, carry: Any) -> tuple[Callable, Any]:
+    """``(policy(obs, key, carry) -> (action, carry), initial carry)`` for a policy with memory
+    (``carry`` given) or without (``policy(obs, key) -> action``, carry ``()``)."""
+    if carry is not None:
+        return policy, carry
+    return (lambda obs, key, c: (policy(obs, key), c)), ()
+
+
+def _float_rewards(reward: Any) -> Any:
+    return jax.tree.map(lambda r: r.astype(jnp.float32), reward)
+
+
+def _return_entries(returns: Any) -> dict[str, jax.Array]:
+    """``{"return": f32[N]}``; for per-agent reward dicts the mean over agents of each agent's
+    return, plus ``"return/<agent>"`` for each agent."""
+    if not isinstance(returns, dict):
+        return {"return": returns}
+    out = {"return": jnp.mean(jnp.stack(list(returns.values())), axis=0)}
+    out.update({f"return/{a}": r for a, r in returns.items()})
+    return out
+
+
 class _EvalCarry(NamedTuple):
     key: jax.Array
     obs: Any
     env_state: Any
-    returns: jax.Array  # f32[N] return of each copy's first episode so far
+    policy_carry: Any  # the policy's memory ([N, ...] leaves; () without memory)
+    returns: Any  # f32[N] return of each copy's first episode so far (a dict per agent for MARL)
     lengths: jax.Array  # i32[N] its length so far
     last_info: Any  # info entries at each copy's last step so far
     active: jax.Array  # bool[N] first episode still running
@@ -72,6 +95,7 @@ def evaluate_policy_episodes(
     num_episodes: int,
     max_steps: int,
     obs_fn: Callable[[Any], Any] = lambda obs: obs,
+    carry: Any = None,
 ) -> dict[str, Any]:
     """Per-episode records of ``num_episodes`` episodes, one per copy of ``env``.
 
@@ -85,19 +109,31 @@ def evaluate_policy_episodes(
         max_steps: cap on the number of steps (the episodes' own truncation normally ends
             them first).
         obs_fn: observation transform (frozen normalisation statistics).
+        carry: the initial memory of a recurrent policy (leaves ``[N, ...]``); then ``policy``
+            is ``(obs[N], key, carry) -> (action[N], carry)``. None: a memoryless policy.
 
     Returns:
         ``{"return": f32[N], "length": i32[N], **info}``: the undiscounted return and length of
         each copy's first episode, and each per-copy ``info`` entry's value at that episode's
-        last step (ThreeBody's ``total_substeps`` and ``energy_error``, for example).
+        last step (ThreeBody's ``total_substeps`` and ``energy_error``, for example). With
+        per-agent rewards (multi-agent environments) ``"return"`` is the mean over agents of
+        each agent's return and ``"return/<agent>"`` holds each agent's.
     """
+    policy, carry = _with_memory(policy, carry)
     venv = VecEnv(env, num_episodes)
     key, k_reset = jax.random.split(key)
     obs, env_state = venv.reset(k_reset, env_params)
-    # The info structure, from an abstract step (nothing runs).
+    # The info and reward structures, from an abstract step (nothing runs).
     probe = jax.eval_shape(
-        lambda k, s, o: venv.step(k, s, policy(obs_fn(o), k), env_params)[5], key, env_state, obs
+        lambda k, s, o, c: venv.step(k, s, policy(obs_fn(o), k, c)[0], env_params),
+        key,
+        env_state,
+        obs,
+        carry,
     )
+    zeros = lambda tree: jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), tree)  # noqa: E731
+    returns0 = zeros(probe[2])
+    probe = probe[5]
     info0 = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), _per_copy_info(probe, num_episodes))
 
     def cond(c: _EvalCarry) -> jax.Array:
@@ -105,29 +141,34 @@ def evaluate_policy_episodes(
 
     def body(c: _EvalCarry) -> _EvalCarry:
         key, k_act, k_env = jax.random.split(c.key, 3)
-        action = policy(obs_fn(c.obs), k_act)
+        action, policy_carry = policy(obs_fn(c.obs), k_act, c.policy_carry)
         obs, env_state, reward, terminated, truncated, info = venv.step(
             k_env, c.env_state, action, env_params
         )
-        returns = c.returns + jnp.where(c.active, reward.astype(jnp.float32), 0.0)
+        returns = jax.tree.map(
+            lambda total, r: total + jnp.where(c.active, r, 0.0), c.returns, _float_rewards(reward)
+        )
         lengths = c.lengths + c.active.astype(jnp.int32)
         last_info = select_copies(c.active, _per_copy_info(info, num_episodes), c.last_info)
         active = c.active & ~episode_done(terminated, truncated)
-        return _EvalCarry(key, obs, env_state, returns, lengths, last_info, active, c.t + 1)
+        return _EvalCarry(
+            key, obs, env_state, policy_carry, returns, lengths, last_info, active, c.t + 1
+        )
 
     n = num_episodes
     init = _EvalCarry(
         key,
         obs,
         env_state,
-        jnp.zeros(n),
+        carry,
+        returns0,
         jnp.zeros(n, jnp.int32),
         info0,
         jnp.ones(n, bool),
         jnp.int32(0),
     )
     out = jax.lax.while_loop(cond, body, init)
-    return {"return": out.returns, "length": out.lengths, **out.last_info}
+    return {**_return_entries(out.returns), "length": out.lengths, **out.last_info}
 
 
 def evaluate_policy(
@@ -144,6 +185,30 @@ def evaluate_policy(
     return evaluate_policy_episodes(env, env_params, policy, key, num_episodes, max_steps, obs_fn)[
         "return"
     ]
+
+
+def uniform_policy(env: Any, env_params: Any = None) -> Callable[[Any, jax.Array], Any]:
+    """The uniformly random policy of ``env`` (single- or multi-agent): ``(obs[N], key) ->
+    action[N]`` (a dict per agent for multi-agent environments) drawn from the action spaces'
+    ``sample``. The baseline that learning results are compared with."""
+    from accelrl.envs.multi_agent import MultiAgentEnv
+
+    if isinstance(env, MultiAgentEnv):
+        spaces = {a: env.action_space(a, env_params) for a in env.agents}
+    else:
+        spaces = env.action_space(env_params)
+
+    def policy(obs: Any, key: jax.Array) -> Any:
+        n = jax.tree.leaves(obs)[0].shape[0]
+        keys = jax.random.split(key, n)
+        if isinstance(spaces, dict):
+            return {
+                a: jax.vmap(sp.sample)(jax.vmap(jax.random.fold_in, (0, None))(keys, i))
+                for i, (a, sp) in enumerate(spaces.items())
+            }
+        return jax.vmap(spaces.sample)(keys)
+
+    return policy
 
 
 class Rollout(NamedTuple):
@@ -170,21 +235,25 @@ def rollout_policy(
     num_steps: int,
     obs_fn: Callable[[Any], Any] = lambda obs: obs,
     value_fn: Callable[[Any], jax.Array] | None = None,
+    carry: Any = None,
 ) -> Rollout:
     """Roll ``policy`` for ``num_steps`` steps of ``num_envs`` fresh copies of ``env`` (episodes
     restart with ``reset_env`` as they end) and return every visited state.
 
-    ``value_fn`` maps normalised observations ``[N, ...]`` to ``f32[N]``.
+    ``value_fn`` maps normalised observations ``[N, ...]`` to ``f32[N]``. ``carry``: the initial
+    memory of a recurrent policy (see :func:`evaluate_policy_episodes`); it is reset to this
+    value in copies whose episode ended.
     """
+    policy, carry0 = _with_memory(policy, carry)
     venv = VecEnv(env, num_envs)
     key, k_reset = jax.random.split(key)
     obs, env_state = venv.reset(k_reset, env_params)
 
-    def step(carry, _):
-        key, obs, env_state = carry
+    def step(loop, _):
+        key, obs, env_state, memory = loop
         key, k_act, k_env = jax.random.split(key, 3)
         normed = obs_fn(obs)
-        action = policy(normed, k_act)
+        action, memory = policy(normed, k_act, memory)
         value = value_fn(normed) if value_fn is not None else jnp.zeros(num_envs)
         next_obs, next_state, reward, terminated, truncated, _ = venv.step(
             k_env, env_state, action, env_params
@@ -193,14 +262,15 @@ def rollout_policy(
             env_state,
             obs,
             action,
-            reward.astype(jnp.float32),
+            _float_rewards(reward),
             terminated,
             truncated,
             value.astype(jnp.float32),
         )
-        return (key, next_obs, next_state), out
+        memory = select_copies(episode_done(terminated, truncated), carry0, memory)
+        return (key, next_obs, next_state, memory), out
 
-    _, traj = jax.lax.scan(step, (key, obs, env_state), None, num_steps)
+    _, traj = jax.lax.scan(step, (key, obs, env_state, carry0), None, num_steps)
     return traj
 
 
@@ -219,10 +289,26 @@ def evaluate_seeds(
     import numpy as np
 
     keys = jnp.stack([evaluation_key(s) for s in seeds])
-    returns = jax.vmap(lambda s, k: agent.evaluate(s, k, num_episodes, deterministic))(state, keys)
-    returns = np.asarray(jax.device_get(returns), np.float64)
+    records = jax.vmap(lambda s, k: agent.evaluate_episodes(s, k, num_episodes, deterministic))(
+        state, keys
+    )
+    returns = np.asarray(jax.device_get(records["return"]), np.float64)
     per_seed = returns.mean(axis=1)
+    extra: dict[str, Any] = {}
+    by_agent = {
+        k.split("/", 1)[1]: float(np.asarray(v, np.float64).mean())
+        for k, v in records.items()
+        if k.startswith("return/")
+    }
+    if by_agent:  # multi-agent: "mean_return" is the mean over agents of each agent's return
+        extra["agent_returns"] = by_agent
+        teams = getattr(agent, "teams", None) or {"all": tuple(by_agent)}
+        extra["team_returns"] = {
+            t: float(np.mean([by_agent[a] for a in members])) for t, members in teams.items()
+        }
+        extra["mean_return_convention"] = "mean over agents of each agent's episode return"
     return {
+        **extra,
         "mean_return": float(per_seed.mean()),
         "std_return": float(per_seed.std()),
         "returns": [float(x) for x in per_seed],
@@ -245,4 +331,5 @@ __all__ = [
     "max_episode_steps",
     "rollout_policy",
     "training_key",
+    "uniform_policy",
 ]

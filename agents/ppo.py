@@ -332,6 +332,38 @@ class PPO(Agent):
         frac = 1.0 - update_step.astype(jnp.float32) / self.num_updates
         return hparams.learning_rate * jnp.clip(frac, 0.0, 1.0)
 
+    def training_batch(self, traj: Transition, advantages: jax.Array, targets: jax.Array) -> Batch:
+        """The update's training data: the rollout ``[T, B, ...]`` flattened to ``[T * B, ...]``."""
+        flat = lambda x: x.reshape((self.config.batch_size,) + x.shape[2:])  # noqa: E731
+        return Batch(
+            obs=jax.tree.map(flat, traj.obs),
+            action=flat(traj.action),
+            log_prob=flat(traj.log_prob),
+            value=flat(traj.value),
+            advantage=flat(advantages),
+            target=flat(targets),
+        )
+
+    def minibatches(self, batch: Any, key: jax.Array) -> Any:
+        """One epoch's minibatches, stacked on a new leading axis ``[num_minibatches, ...]``:
+        a permutation of the batch's leading axis (none with a single minibatch: the full-batch
+        loss does not depend on the order)."""
+        cfg = self.config
+        if cfg.num_minibatches == 1:
+            return jax.tree.map(lambda x: x[None], batch)
+        n = jax.tree.leaves(batch)[0].shape[0]
+        perm = jax.random.permutation(key, n)
+        return jax.tree.map(
+            lambda x: x[perm].reshape(
+                (cfg.num_minibatches, n // cfg.num_minibatches) + x.shape[1:]
+            ),
+            batch,
+        )
+
+    def clip_grads(self, grads: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]:
+        """Gradient clipping of one minibatch step: by the global norm of all gradients."""
+        return clip_by_global_norm(grads, max_norm)
+
     def update(self, state: PPOState, hparams: PPOHparams):
         """One PPO update: collect, compute targets, epochs of minibatch steps."""
         cfg = self.config
@@ -340,41 +372,24 @@ class PPO(Agent):
 
         # CALCULATE ADVANTAGES (bootstrap through truncation, not termination)
         advantages, targets = self.targets(state.params, traj, hparams)
-        flat = lambda x: x.reshape((cfg.batch_size,) + x.shape[2:])  # noqa: E731
-        batch = Batch(
-            obs=jax.tree.map(flat, traj.obs),
-            action=flat(traj.action),
-            log_prob=flat(traj.log_prob),
-            value=flat(traj.value),
-            advantage=flat(advantages),
-            target=flat(targets),
-        )
+        batch = self.training_batch(traj, advantages, targets)
         lr = self.learning_rate(state.update_step, hparams)
         grad_fn = jax.value_and_grad(self.loss, has_aux=True)
 
         # UPDATE NETWORK: epochs x minibatches of clipped, Adam steps
-        def minibatch_step(c: _MinibatchCarry, mb: Batch):
+        def minibatch_step(c: _MinibatchCarry, mb: Any):
             (_, parts), grads = grad_fn(c.params, mb, hparams)
-            grads, gnorm = clip_by_global_norm(grads, hparams.max_grad_norm)
+            grads, gnorm = self.clip_grads(grads, hparams.max_grad_norm)
             updates, opt_state = self.optimizer.update(grads, c.opt_state, c.params)
             params = jax.tree.map(lambda p, u: p - lr * u, c.params, updates)
             return _MinibatchCarry(params, opt_state), {**parts, "grad_norm": gnorm}
 
         def epoch(c: _EpochCarry, _):
             key, k_perm = jax.random.split(c.key)
-            if cfg.num_minibatches == 1:
-                # one minibatch is the whole rollout: its mean loss does not depend on the order
-                shuffled = jax.tree.map(lambda x: x[None], batch)
-            else:
-                perm = jax.random.permutation(k_perm, cfg.batch_size)
-                shuffled = jax.tree.map(
-                    lambda x: x[perm].reshape(
-                        (cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]
-                    ),
-                    batch,
-                )
             mc, parts = jax.lax.scan(
-                minibatch_step, _MinibatchCarry(c.params, c.opt_state), shuffled
+                minibatch_step,
+                _MinibatchCarry(c.params, c.opt_state),
+                self.minibatches(batch, k_perm),
             )
             return _EpochCarry(mc.params, mc.opt_state, key), parts
 

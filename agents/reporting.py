@@ -111,7 +111,8 @@ def plot_learning_curve(
     path: str | Path, metrics: dict[str, np.ndarray], title: str, key: str = "episode_return"
 ) -> None:
     """Mean episode return across seeds against environment steps, with a 95% bootstrap band
-    (one seed: its curve, labelled so, without a band)."""
+    (one seed: its curve, labelled so, without a band). Multi-agent runs with several teams
+    get one curve per team (their ``team_return/<team>`` metrics)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,14 +120,22 @@ def plot_learning_curve(
     import matplotlib.ticker
 
     steps = np.asarray(metrics["env_steps"][0])
-    mean, low, high = bootstrap_ci(metrics[key])
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     n_seeds = metrics[key].shape[0]
-    if n_seeds > 1:
-        ax.plot(steps, mean, lw=1.5, label=f"mean of {n_seeds} seeds")
-        ax.fill_between(steps, low, high, alpha=0.3, label="95% bootstrap CI")
-    else:
-        ax.plot(steps, mean, lw=1.5, label="1 seed")
+    # multi-agent runs with several teams: one curve per team ("team_return/<team>")
+    teams = sorted(k for k in metrics if k.startswith("team_return/"))
+    split = len(teams) > 1 and key == "episode_return"
+    curves = [(k, k.split("/", 1)[1]) for k in teams] if split else [(key, None)]
+    for name, label in curves:
+        mean, low, high = bootstrap_ci(metrics[name])
+        prefix = f"{label}: " if label else ""
+        if n_seeds > 1:
+            ax.plot(steps, mean, lw=1.5, label=f"{prefix}mean of {n_seeds} seeds")
+            ax.fill_between(
+                steps, low, high, alpha=0.3, label=None if label else "95% bootstrap CI"
+            )
+        else:
+            ax.plot(steps, mean, lw=1.5, label=f"{prefix}1 seed")
     ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
     ax.set_xlabel("environment steps (per seed)")
     ax.set_ylabel(key.replace("_", " "))

@@ -41,8 +41,9 @@ from accelrl.agents.configs import hparams_to_dict
 from accelrl.agents.evaluation import training_key
 from accelrl.agents.reporting import read_seed_metrics, write_json_atomic, write_seed_metrics
 
-# Metrics that are legitimately NaN (before the first finished episode); all others are checked.
-NAN_ALLOWED = ("episode_return", "episode_length")
+# Metrics that are legitimately NaN (before the first finished episode), with their per-agent
+# and per-team forms ("agent_return/<agent>"); all others are checked.
+NAN_ALLOWED = ("episode_return", "episode_length", "agent_return", "team_return")
 
 
 class NaNError(RuntimeError):
@@ -132,7 +133,7 @@ def _strong(tree: Any) -> Any:
 def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:
     """First ``(name, member index, update index)`` with a non-finite checked metric."""
     for name, v in metrics.items():
-        if name in NAN_ALLOWED:
+        if name.split("/", 1)[0] in NAN_ALLOWED:
             continue
         bad = ~np.isfinite(v)
         if bad.any():

@@ -69,9 +69,29 @@ class MultiAgentEnv:
         """Whether the episode hit its time limit (scalar bool)."""
         return state.time >= params.max_steps_in_episode
 
+    @property
+    def teams(self) -> dict[str, tuple[str, ...]]:
+        """Teams of agents, ``{team name: agent names}`` (every agent in exactly one, in
+        :attr:`agents` order). Multi-agent agents give each team its own parameters and
+        optimiser and share them across the team's agents. Default: one team, ``"agents"``;
+        competitive environments override it."""
+        return {"agents": tuple(self.agents)}
+
+    def world_state_from_obs(self, obs: dict[str, jax.Array]) -> jax.Array:
+        """Global state for centralised critics, from an observation dict: every agent's
+        observation concatenated in :attr:`agents` order, ``f32[..., sum of obs sizes]`` (any
+        leading batch axes). Centralised critics build it from the observations they already
+        have, including ``info["final_observation"]`` for the truncation bootstrap."""
+        return jnp.concatenate([jnp.asarray(obs[a], jnp.float32) for a in self.agents], axis=-1)
+
     def world_state(self, state: Any, params: Any = None) -> jax.Array:
-        """Global state vector for centralised critics (default: concatenated observations)."""
-        raise NotImplementedError
+        """Global state vector of one environment state. Environments that can compute their
+        observations from a state override it to return :meth:`world_state_from_obs` of them
+        (MPE does); the base class cannot, and says so."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not compute a world state from a state; use "
+            "world_state_from_obs(obs) on its observations"
+        )
 
     # -- provided -------------------------------------------------------------------------------
     def transition(

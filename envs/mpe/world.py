@@ -377,8 +377,19 @@ class MPEEnv(MultiAgentEnv):
     def world_state(self, state: MPEState, params: MPEParams | None = None) -> jax.Array:
         """All agents' observations concatenated in agent order (mpe2's ``state()``)."""
         params = self.default_params if params is None else params
-        obs = self.observations(state, params)
-        return jnp.concatenate([obs[a] for a in self.agents])
+        return self.world_state_from_obs(self.observations(state, params))
+
+    #: Name prefixes of the agents on the adversary team (mpe2's ``adversary=True`` agents).
+    ADVERSARY_PREFIXES = ("adversary_", "leadadversary_", "eve_")
+
+    @property
+    def teams(self) -> dict[str, tuple[str, ...]]:
+        """``{"adversaries": ..., "agents": ...}`` where the scenario has adversaries (tag,
+        adversary, push, crypto's eve, world_comm with its lead adversary), else one team
+        ``"agents"``."""
+        adv = tuple(a for a in self.agents if a.startswith(self.ADVERSARY_PREFIXES))
+        rest = tuple(a for a in self.agents if a not in adv)
+        return {"adversaries": adv, "agents": rest} if adv else {"agents": rest}
 
     def render(self, states: list, params: Any = None) -> np.ndarray:
         """RGB frame ``uint8[700, 700, 3]`` of the last state, drawn as PettingZoo draws it."""
