@@ -79,11 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(out)
-    print(
-        json.dumps(
-            {k: summary[k] for k in ("mean_return", "returns", "num_episodes", "deterministic")}
-        )
-    )
+    shown = ("mean_return", "returns", "team_returns", "num_episodes", "deterministic")
+    print(json.dumps({k: summary[k] for k in shown if k in summary}))
     return 0
 
 
