@@ -65,6 +65,9 @@ class RunResult:
     """Path of the last checkpoint written, if any."""
     train_seconds: float = 0.0
     """Wall-clock training time, summed over every process that worked on the run."""
+    failed: np.ndarray | None = None
+    """``bool[M]``: members whose checked metrics became non-finite (``nan_policy="mark"``;
+    all False under ``"stop"``, which raises instead)."""
 
 
 @dataclasses.dataclass
@@ -130,16 +133,30 @@ def _strong(tree: Any) -> Any:
     return jax.tree.map(strong, tree)
 
 
-def _has_bad(metrics: dict[str, np.ndarray]) -> tuple[str, int, int] | None:
-    """First ``(name, member index, update index)`` with a non-finite checked metric."""
+def _has_bad(
+    metrics: dict[str, np.ndarray], skip: np.ndarray | None = None
+) -> tuple[str, int, int] | None:
+    """First ``(name, member index, update index)`` with a non-finite checked metric, ignoring
+    the members where ``skip`` (``bool[M]``) is True."""
     for name, v in metrics.items():
         if name.split("/", 1)[0] in NAN_ALLOWED:
             continue
         bad = ~np.isfinite(v)
+        if skip is not None:
+            bad &= ~skip[:, None]
         if bad.any():
             s, u = np.argwhere(bad)[0]
             return name, int(s), int(u)
     return None
+
+
+def _bad_members(metrics: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """``bool[M]``: members with any non-finite checked metric in ``metrics``."""
+    out = np.zeros(n, bool)
+    for name, v in metrics.items():
+        if name.split("/", 1)[0] not in NAN_ALLOWED:
+            out |= ~np.isfinite(v).all(axis=1)
+    return out
 
 
 @functools.lru_cache(maxsize=16)
@@ -180,6 +197,10 @@ class Runner:
             None`` after each segment, before that segment's checkpoint (so what it returns is
             what a resumed run continues from); ``metrics_of_segment`` maps names to
             ``f32[M, n]``. It may also change ``runner.hparams`` directly.
+        nan_policy: ``"stop"`` (default): a non-finite loss stops the run with
+            :class:`NaNError`; ``"mark"`` (tuners): the member is marked failed
+            (``runner.failed``, ``RunResult.failed``), the others keep training (members are
+            independent under the vmap) and its metrics stay as they are.
     """
 
     def __init__(
@@ -197,7 +218,10 @@ class Runner:
         progress: bool = True,
         on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], SegmentUpdate | None]
         | None = None,
+        nan_policy: str = "stop",
     ):
+        if nan_policy not in ("stop", "mark"):
+            raise ValueError(f"nan_policy must be 'stop' or 'mark', got {nan_policy!r}")
         if not seeds:
             raise ValueError("need at least one seed")
         if len(set(seeds)) != len(seeds):
@@ -226,6 +250,8 @@ class Runner:
         self.keep_checkpoints = max(2, int(keep_checkpoints))
         self.progress = progress
         self.on_segment = on_segment
+        self.nan_policy = nan_policy
+        self.failed = np.zeros(len(self.members), bool)
         self.train_seconds = 0.0
         self._program_metrics: set[str] = set()
         self._run, self._init = seed_vmapped(agent)
@@ -371,6 +397,8 @@ class Runner:
         if metrics is None:
             metrics = (self.read_metrics() or {}) if done else {}
         metrics = {k: np.asarray(v)[:, :done] for k, v in metrics.items()}
+        if self.nan_policy == "mark" and metrics:  # a resumed run: members that failed before
+            self.failed |= _bad_members(metrics, len(self.members))
         total = agent.num_updates if until is None else min(int(until), agent.num_updates)
         found = list_checkpoints(self.out_dir / "checkpoints") if self.out_dir else []
         last_ckpt = found[-1] if found else None
@@ -401,7 +429,9 @@ class Runner:
                 now = time.perf_counter()
                 self.train_seconds += now - t_mark
                 t_mark = now
-                bad = _has_bad(seg)
+                if self.nan_policy == "mark":  # tuners: the member fails, the others go on
+                    self.failed |= _bad_members(seg, n_members)
+                bad = _has_bad(seg, self.failed)
                 if bad is not None:
                     name, s, u = bad
                     raise NaNError(
@@ -440,7 +470,9 @@ class Runner:
                     break
         finally:
             bar.close()
-        return RunResult(state, self.hparams, metrics, last_ckpt, self.train_seconds)
+        return RunResult(
+            state, self.hparams, metrics, last_ckpt, self.train_seconds, self.failed.copy()
+        )
 
     def _apply(self, update: SegmentUpdate, state: Any, metrics: dict[str, np.ndarray], done: int):
         """Apply a callback's :class:`SegmentUpdate` after the segment ending at ``done``."""

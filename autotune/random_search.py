@@ -18,9 +18,10 @@ environment steps on every tuning seed:
    ``episode_return`` is the mean return of the episodes that finished in an update (carried
    forward through updates where none did). A configuration with any seed that has no score
    (no finished episode, or training diverged) gets no score and cannot be the incumbent.
-3. **Divergence.** The runner stops a whole program when one member's loss turns non-finite;
-   the group is then split in halves and each half rerun, down to the single configuration
-   that diverged, which is recorded with ``"status": "diverged"`` and its error.
+3. **Divergence.** The runner marks a member whose losses turn non-finite as failed and keeps
+   training the others (``Runner(nan_policy="mark")``: members are independent under the vmap);
+   a configuration that diverged on any seed is recorded with ``"status": "diverged"`` and the
+   seeds it diverged on.
 4. **Protocol.** The incumbent (the best score; ties go to the lower ``trial_id``) and the
    agent's default configuration for the environment are trained again on the *test* seeds,
    disjoint from the tuning seeds, with the same budget, then evaluated on
@@ -287,9 +288,11 @@ class RunnerBackend:
         return [range(i, min(i + per, n)) for i in range(0, n, per)]
 
     def _run(self, agent: Any, hparams: list[Any], seeds: Sequence[int], idx: Sequence[int]):
-        """Train configurations ``idx`` of ``hparams``; yields ``(indices, RunResult | None,
-        error | None)``, splitting the grid in halves when training diverges."""
-        from accelrl.agents.runner import NaNError, Runner
+        """Train configurations ``idx`` of ``hparams`` in one program; returns ``(RunResult,
+        errors)`` with ``errors[k]`` naming the seeds on which configuration ``idx[k]``
+        diverged (None if it did not). The runner marks a diverging member failed and keeps
+        training the others (``nan_policy="mark"``)."""
+        from accelrl.agents.runner import Runner
 
         runner = Runner(
             agent,
@@ -298,16 +301,18 @@ class RunnerBackend:
             segments=self.segments,
             progress=self.progress,
             checkpoint_seconds=None,
+            nan_policy="mark",
         )
-        try:
-            yield list(idx), runner.train(), None
-        except NaNError as e:
-            if len(idx) == 1:
-                yield list(idx), None, str(e)
-                return
-            half = len(idx) // 2
-            yield from self._run(agent, hparams, seeds, idx[:half])
-            yield from self._run(agent, hparams, seeds, idx[half:])
+        result = runner.train()
+        failed = np.asarray(result.failed).reshape(len(idx), len(seeds))
+        seeds = list(seeds)
+        errors = [
+            f"non-finite training metrics on seed(s) {np.asarray(seeds)[row].tolist()}"
+            if row.any()
+            else None
+            for row in failed
+        ]
+        return result, errors
 
     def train(
         self,
@@ -323,14 +328,15 @@ class RunnerBackend:
         errors: list[str | None] = [None] * n
         env_steps = 0
         for chunk in self._chunks(n, s):
-            for idx, result, error in self._run(agent, hparams, seeds, list(chunk)):
-                if result is None:
-                    for i in idx:
-                        errors[i] = error
-                    continue
-                scores[idx] = final_return_scores(
-                    result.metrics["episode_return"], len(idx), s, self.score_updates
-                )
+            idx = list(chunk)
+            result, chunk_errors = self._run(agent, hparams, seeds, idx)
+            chunk_scores = final_return_scores(
+                result.metrics["episode_return"], len(idx), s, self.score_updates
+            )
+            for k, i in enumerate(idx):
+                errors[i] = chunk_errors[k]
+                # a configuration that diverged on any seed gets no score
+                scores[i] = np.nan if chunk_errors[k] else chunk_scores[k]
                 env_steps = int(np.asarray(result.metrics["env_steps"])[0, -1])
         return GroupOutcome(scores, errors, env_steps, time.perf_counter() - t0)
 
@@ -349,14 +355,14 @@ class RunnerBackend:
         returns = np.full((n, s), np.nan)
         errors: list[str | None] = [None] * n
         for chunk in self._chunks(n, s):
-            for idx, result, error in self._run(agent, hparams, seeds, list(chunk)):
-                if result is None:
-                    for i in idx:
-                        errors[i] = error
-                    continue
-                member_seeds = [sd for _ in idx for sd in seeds]
-                summary = evaluate_seeds(agent, result.state, member_seeds, episodes)
-                returns[idx] = np.asarray(summary["returns"]).reshape(len(idx), s)
+            idx = list(chunk)
+            result, chunk_errors = self._run(agent, hparams, seeds, idx)
+            member_seeds = [sd for _ in idx for sd in seeds]
+            summary = evaluate_seeds(agent, result.state, member_seeds, episodes)
+            chunk_returns = np.asarray(summary["returns"]).reshape(len(idx), s)
+            for k, i in enumerate(idx):
+                errors[i] = chunk_errors[k]
+                returns[i] = np.nan if chunk_errors[k] else chunk_returns[k]
         return returns, errors
 
 

@@ -99,6 +99,23 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(agent, reference,
     assert np.isnan(np.asarray(hp.learning_rate)).all()
 
 
+def test_mark_policy_fails_one_member_and_trains_the_others(agent, reference):
+    def poison(runner, state, seg):  # seed 1 only: a NaN learning rate from segment 2 on
+        runner.hparams = runner.hparams.replace(
+            learning_rate=runner.hparams.learning_rate.at[1].set(jnp.nan)
+        )
+
+    runner = Runner(agent, [0, 1], segments=2, progress=False, on_segment=poison, nan_policy="mark")
+    result = runner.train()
+    np.testing.assert_array_equal(result.failed, [False, True])
+    assert not np.isfinite(result.metrics["loss"][1, -1])
+    # the healthy member is the reference run, bit for bit
+    ref, _ = reference
+    np.testing.assert_array_equal(result.metrics["loss"][0], ref.metrics["loss"][0])
+    with pytest.raises(ValueError, match="nan_policy"):
+        Runner(agent, [0], nan_policy="ignore")
+
+
 def test_choose_segment():
     assert choose_segment(100, 20) == 5
     assert choose_segment(390, 20) in (15, 26, 30, 13)

@@ -1,5 +1,5 @@
-"""Random search: grouping by config values, scoring, the run folder and resume, divergence
-splitting, the optimum of a synthetic objective, and (slow) a real CartPole PPO search."""
+"""Random search: grouping by config values, scoring, the run folder and resume, diverging
+configurations, the optimum of a synthetic objective, and (slow) a real CartPole PPO search."""
 
 import json
 import math
@@ -203,23 +203,28 @@ class FakeResult:
         }
 
 
-def test_a_diverging_configuration_is_isolated_by_splitting_the_group(monkeypatch):
-    """The runner stops a whole program on one member's NaN: the backend reruns halves until
-    the diverging configuration is alone, and only it loses its score."""
+def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
+    """The runner marks a member whose losses turn non-finite as failed and trains the others
+    (``nan_policy="mark"``): one program per chunk, only the diverging configuration (on any
+    seed) loses its score."""
     from accelrl.agents import runner as runner_mod
 
     programs = []
 
     class FakeRunner:
         def __init__(self, agent, seeds, hparams, **kw):
+            assert kw["nan_policy"] == "mark"
             self.n = len(hparams) * len(seeds)
-            self.bad = any(h["learning_rate"] > 1 for h in hparams)
+            # seed 1 of every configuration with a huge learning rate diverges
+            self.failed = np.array(
+                [h["learning_rate"] > 1 and j == 1 for h in hparams for j in range(len(seeds))]
+            )
             programs.append(len(hparams))
 
         def train(self):
-            if self.bad:
-                raise runner_mod.NaNError("non-finite loss")
-            return FakeResult(self.n)
+            result = FakeResult(self.n)
+            result.failed = self.failed
+            return result
 
     monkeypatch.setattr(runner_mod, "Runner", FakeRunner)
     backend = object.__new__(RunnerBackend)  # no environment: _build and _hparams are stubbed
@@ -233,12 +238,12 @@ def test_a_diverging_configuration_is_isolated_by_splitting_the_group(monkeypatc
     backend._hparams = lambda base, settings: [dict(s) for s in settings]
     settings = [{"learning_rate": lr} for lr in (0.1, 0.2, 5.0, 0.3, 0.4)]
     out = backend.train({}, settings, [0, 1])
-    assert out.errors == [None, None, "non-finite loss", None, None]
+    assert out.errors[2] == "non-finite training metrics on seed(s) [1]"
+    assert out.errors[:2] + out.errors[3:] == [None] * 4
     assert (
         np.isnan(out.seed_scores[2]).all() and np.isfinite(np.delete(out.seed_scores, 2, 0)).all()
     )
-    # 5 (bad) -> [0.1, 0.2] ok + [5.0, 0.3, 0.4] (bad) -> [5.0] diverged + [0.3, 0.4] ok
-    assert programs == [5, 2, 3, 1, 2]
+    assert programs == [5]  # one program, no reruns
     # chunks: max_members bounds a program's members
     programs.clear()
     backend.max_members = 4
