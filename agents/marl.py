@@ -315,6 +315,7 @@ class MABatch(NamedTuple):
     done: jax.Array  # [T, B]
     memory0: Any = ()  # {team: (actor [B, n, G], critic [B, n, G])}
     episode: Any = None  # EpisodeStatistics info (rollouts only)
+    next_obs: Any = None  # feed-forward rollouts: {agent: [T, B, ...]} for batched bootstraps
 
 
 # ----------------------------------------------------------------------------------------------
@@ -546,20 +547,25 @@ class MultiAgentPPO(PPO):
                 actions[t.name] = pi.sample(seed=k)
                 log_probs[t.name] = pi.log_prob(actions[t.name])
             new, out = self.env_step(s, k_env, self.env_actions(actions))
-            # bootstrap values of the true next observations (before any reset), with the memory
-            # after this step
-            next_inputs = self.inputs(out.next_obs)
-            no_reset = jnp.zeros_like(first)
+            # bootstrap values of the true next observations (before any reset): recurrent critics
+            # here, with the memory after this step; feed-forward ones after the rollout, in one
+            # batched call (as PPO does)
+            recurrent = self.config.recurrent
+            next_inputs = self.inputs(out.next_obs) if recurrent else None
             rewards = self._per_team(out.reward)
             teams = {}
             for t in self.spec:
-                next_v, _ = self._run(
-                    self.critics[t.name],
-                    s.params[t.name]["critic"],
-                    next_inputs[t.name][1][None],
-                    no_reset,
-                    c_mem[t.name],
-                )
+                if recurrent:
+                    next_v, _ = self._run(
+                        self.critics[t.name],
+                        s.params[t.name]["critic"],
+                        next_inputs[t.name][1][None],
+                        jnp.zeros_like(first),
+                        c_mem[t.name],
+                    )
+                    next_v = next_v[0]
+                else:
+                    next_v = jnp.zeros_like(values[t.name][0])  # filled after the rollout
                 teams[t.name] = TeamData(
                     actor_in=inputs[t.name][0],
                     critic_in=inputs[t.name][1],
@@ -567,7 +573,7 @@ class MultiAgentPPO(PPO):
                     log_prob=log_probs[t.name],
                     value=values[t.name][0],
                     reward=rewards[t.name],
-                    next_value=next_v[0],
+                    next_value=next_v,
                 )
             term = out.terminated["__all__"]
             done = term | out.truncated["__all__"]
@@ -576,10 +582,22 @@ class MultiAgentPPO(PPO):
                 if self.config.recurrent
                 else ()
             )
-            data = MABatch(teams, s.first, term, done, episode=out.episode)
+            next_obs = None if recurrent else out.next_obs
+            data = MABatch(teams, s.first, term, done, episode=out.episode, next_obs=next_obs)
             return new.replace(key=key, memory=memory, first=done), data
 
         state, traj = jax.lax.scan(step, state, None, self.config.num_steps)
+        if not self.config.recurrent:
+            next_inputs = self.inputs(traj.next_obs)  # [T, B, n, F] per team
+            teams = {
+                t.name: traj.teams[t.name]._replace(
+                    next_value=self.critics[t.name].apply(
+                        state.params[t.name]["critic"], next_inputs[t.name][1]
+                    )[0]
+                )
+                for t in self.spec
+            }
+            traj = traj._replace(teams=teams, next_obs=None)
         return state, traj._replace(memory0=memory0)
 
     def targets(self, params: Any, traj: MABatch, hparams: PPOHparams):
