@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -43,13 +42,10 @@ from typing import Any, Literal
 from accelrl._catalog import AGENT_NAMES, TASK_SPACE_NAMES, TEACHER_NAMES
 from accelrl.scripts._names import check_agent, check_env_id, check_options, check_task_space
 from accelrl.scripts._names import check_teacher as check_teacher_name
+from accelrl.scripts.train import UsageError, check_new_run, json_object
 
 PROG = "accelrl-teach"
 TASKS_FILE = "tasks.csv"
-
-
-class UsageError(ValueError):
-    """Bad command-line input (reported without a traceback)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,18 +125,6 @@ def _general_help() -> str:
         f"run `{PROG} --agent NAME --teacher NAME --task_space NAME --help` for every option\n"
         "with the defaults for that environment; docs/curricula.md describes the teachers.\n"
     )
-
-
-def _json_object(text: str, flag: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UsageError(
-            f"{flag} must be a JSON object, e.g. '{{\"fit_rate\": 150}}' ({e})"
-        ) from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{flag} must be a JSON object, got {text!r}")
-    return value
 
 
 def _heatmap_dims(dims: tuple[str, ...], names: tuple[str, ...]) -> list[int]:
@@ -227,25 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as e:  # tyro printed the usage error or the help
             return int(e.code or 0)
         run = args.run
-        if run.out is None:
-            raise UsageError("missing --out RUN_DIR (or use --resume RUN_DIR)")
-        out = Path(run.out)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out} is a file, not a folder")
-        if (out / "config.json").exists():
-            raise UsageError(f"{out} already holds a run; use --resume {out} or another --out")
-        seeds = list(run.seeds)
-        if not seeds or len(set(seeds)) != len(seeds):
-            raise UsageError(f"seeds must be distinct (and at least one), got {seeds}")
+        out, seeds = check_new_run(run)
         for name in ("mastered_every", "test_tasks", "episodes_per_task", "heatmap_moments"):
             if getattr(run, name) < 1:
                 raise UsageError(f"--{name} must be >= 1, got {getattr(run, name)}")
-        if run.segments < 1 or run.checkpoint_every < 1 or run.checkpoint_seconds <= 0:
-            raise UsageError(
-                "--segments and --checkpoint_every must be >= 1, --checkpoint_seconds > 0"
-            )
         dims = _heatmap_dims(run.heatmap_dims, space.names)
-        settings = _json_object(run.teacher_kwargs, "--teacher_kwargs")
+        settings = json_object(run.teacher_kwargs, "--teacher_kwargs", '{"fit_rate": 150}')
         from accelrl.scripts._runs import teacher_env
 
         try:

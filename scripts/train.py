@@ -116,16 +116,38 @@ def _general_help() -> str:
     )
 
 
-def _env_kwargs(text: str) -> dict[str, Any]:
+def json_object(text: str, flag: str, example: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, or a :class:`UsageError` naming ``flag`` (with an
+    ``example`` of a valid value)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(
-            f"--env_kwargs must be a JSON object, e.g. '{{\"num_actions\": 5}}' ({e})"
-        ) from None
+        raise UsageError(f"{flag} must be a JSON object, e.g. '{example}' ({e})") from None
     if not isinstance(value, dict):
-        raise UsageError(f"--env_kwargs must be a JSON object, got {text!r}")
+        raise UsageError(f"{flag} must be a JSON object, got {text!r}")
     return value
+
+
+def _env_kwargs(text: str) -> dict[str, Any]:
+    return json_object(text, "--env_kwargs", '{"num_actions": 5}')
+
+
+def check_new_run(run: Any) -> tuple[Path, list[int]]:
+    """The checks every new run's options get (accelrl-train and accelrl-teach): a free run
+    folder, distinct seeds, a sane host loop. Returns ``(out, seeds)``."""
+    if run.out is None:
+        raise UsageError("missing --out RUN_DIR (or use --resume RUN_DIR)")
+    out = Path(run.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if (out / "config.json").exists():
+        raise UsageError(f"{out} already holds a run; use --resume {out} or another --out")
+    seeds = list(run.seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"seeds must be distinct (and at least one), got {seeds}")
+    if run.segments < 1 or run.checkpoint_every < 1 or run.checkpoint_seconds <= 0:
+        raise UsageError("--segments and --checkpoint_every must be >= 1, --checkpoint_seconds > 0")
+    return out, seeds
 
 
 def _tyro_defaults(hparams: Any) -> Any:
@@ -203,16 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as e:  # tyro printed the usage error or the help
             return int(e.code or 0)
         run = args.run
-        if run.out is None:
-            raise UsageError("missing --out RUN_DIR (or use --resume RUN_DIR)")
-        out = Path(run.out)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out} is a file, not a folder")
-        if (out / "config.json").exists():
-            raise UsageError(f"{out} already holds a run; use --resume {out} or another --out")
-        seeds = list(run.seeds)
-        if not seeds or len(set(seeds)) != len(seeds):
-            raise UsageError(f"seeds must be distinct (and at least one), got {seeds}")
+        out, seeds = check_new_run(run)
         overrides = {**config_to_dict(args.config), **hparams_to_dict(args.hparams)}
         strategy = None
         if run.snapshots is not None:
@@ -236,8 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e))
     from accelrl.agents.build import run_config, write_run_config
 
-    if run.segments < 1 or run.checkpoint_every < 1 or run.checkpoint_seconds <= 0:
-        return _fail("--segments and --checkpoint_every must be >= 1, --checkpoint_seconds > 0")
     meta = run_config(pre.env, pre.agent, seeds, config, hparams, env_kwargs, strategy)
     meta["run"] = {
         "segments": run.segments,
