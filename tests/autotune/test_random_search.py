@@ -68,7 +68,8 @@ class Synthetic:
             self._scores(config_values, settings, seeds, 0), [None] * len(settings), 256
         )
 
-    def test(self, config_values, settings, seeds):
+    def test(self, config_values, settings, seeds, schedules=None):
+        assert schedules is None or not any(schedules)  # random search has no schedules
         self.calls.append(("test", dict(config_values), len(settings), tuple(seeds)))
         return self._scores(config_values, settings, seeds, 100), [None] * len(settings)
 
@@ -195,12 +196,22 @@ def test_rows_are_appended_whole_and_deduplicated(tmp_path):
         read_rows(path)
 
 
+class FakeState:
+    def __init__(self, n_members, updates):
+        self.update_step = np.full(n_members, updates, np.int32)
+
+
 class FakeResult:
-    def __init__(self, n_members):
+    def __init__(self, n_members, updates=4):
+        self.state = FakeState(n_members, updates)
         self.metrics = {
-            "episode_return": np.ones((n_members, 4), np.float32),
-            "env_steps": np.full((n_members, 4), 128),
+            "episode_return": np.ones((n_members, updates), np.float32),
+            "env_steps": np.full((n_members, updates), 128),
         }
+
+
+class FakeAgent:
+    steps_per_update, num_updates = 32, 4
 
 
 def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
@@ -215,27 +226,30 @@ def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
         def __init__(self, agent, seeds, hparams, **kw):
             assert kw["nan_policy"] == "mark"
             self.n = len(hparams) * len(seeds)
-            # seed 1 of every configuration with a huge learning rate diverges
-            self.failed = np.array(
-                [h["learning_rate"] > 1 and j == 1 for h in hparams for j in range(len(seeds))]
-            )
+            self.hparams = hparams
+            self.seeds = seeds
+            self.failed = np.zeros(self.n, bool)
             programs.append(len(hparams))
 
-        def train(self):
-            result = FakeResult(self.n)
-            result.failed = self.failed
-            return result
+        def train(self, state=None, metrics=None, until=None):
+            assert until == FakeAgent.num_updates  # the whole budget
+            # seed 1 of every configuration with a huge learning rate diverges
+            self.failed |= np.array(
+                [h["learning_rate"] > 1 and j == 1 for h in self.hparams for j in range(2)]
+            )
+            return FakeResult(self.n)
 
     monkeypatch.setattr(runner_mod, "Runner", FakeRunner)
-    backend = object.__new__(RunnerBackend)  # no environment: _build and _hparams are stubbed
+    backend = object.__new__(RunnerBackend)  # no environment: _build and hparams are stubbed
     backend.max_members, backend.segments, backend.progress, backend.score_updates = (
         None,
         1,
         False,
         None,
     )
-    backend._build = lambda values: ("agent", None, None)
-    backend._hparams = lambda base, settings: [dict(s) for s in settings]
+    backend.budget = FakeAgent.steps_per_update * FakeAgent.num_updates
+    backend._build = lambda values: (FakeAgent(), None, None)
+    backend.hparams = lambda base, values: dict(values)
     settings = [{"learning_rate": lr} for lr in (0.1, 0.2, 5.0, 0.3, 0.4)]
     out = backend.train({}, settings, [0, 1])
     assert out.errors[2] == "non-finite training metrics on seed(s) [1]"

@@ -1,0 +1,282 @@
+"""A model-based tuner: Optuna's TPE sampler over accelrl runs, with a study that survives
+crashes and can be shared by several processes.
+
+* **Sampler.** ``optuna.samplers.TPESampler(seed=, multivariate=True, constant_liar=True)``:
+  ``batch`` configurations are asked at once (the constant liar keeps them apart while they
+  train), grouped by config values and trained as vmapped programs like random search's, then
+  told. Configurations whose config values the agent's ``config.validate()`` refuses are told
+  as failed and asked again (they are not trials of the study's count).
+* **Storage** in the run folder: ``storage="sqlite"`` (``study.db``, one process) or
+  ``storage="journal"`` (``study.journal``: Optuna's journal file, which several processes on
+  one machine may share; Optuna advises against SQLite for parallel workers).
+* **Counting and resume.** ``trials`` counts *finished* trials across calls and processes:
+  the rows of ``trials.jsonl``. A trial's row is written (one atomic append) *before* it is
+  told to the study, so a kill between the two leaves a row and a RUNNING trial; on the next
+  call such trials are told their row's score, and RUNNING trials without a row whose process
+  (``pid`` and ``host`` user attributes) is gone are told FAIL. Rows are deduplicated by
+  ``trial_id`` (Optuna's trial number). Optuna's ``optimize(n_trials=)`` counts per call;
+  this loop counts rows instead. The sampler of a resumed call is seeded with ``seed`` plus the
+  number of trials in the study, so it does not replay the first call's random startup draws;
+  ``seed``, ``trials`` and ``batch`` may differ between calls and processes (give processes
+  that start together different seeds).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from accelrl.autotune.protocol import DEFAULT_TEST_SEEDS, DEFAULT_TUNING_SEEDS
+from accelrl.autotune.random_search import score_text
+from accelrl.autotune.spaces import (
+    Categorical,
+    Float,
+    Int,
+    SearchSpace,
+    config_problem,
+    values_to_json,
+)
+from accelrl.autotune.study import (
+    Backend,
+    SearchResult,
+    Trial,
+    best_row,
+    finish,
+    group_trials,
+    open_study,
+    read_rows,
+    trial_row,
+)
+
+STORAGES = ("sqlite", "journal")
+STUDY_NAME = "accelrl"
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the TPE tuner needs Optuna: pip install 'accelrl[optuna]' (or 'optuna>=4.0')"
+        ) from None
+    return optuna
+
+
+def storage_for(out: Path, storage: str) -> Any:
+    """The Optuna storage of a run folder: SQLite ``study.db`` or journal ``study.journal``."""
+    _optuna()
+    if storage == "sqlite":
+        return f"sqlite:///{(out / 'study.db').resolve()}"
+    if storage == "journal":
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(str((out / "study.journal").resolve())))
+    raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+
+
+def _choice_label(c: Any) -> Any:
+    """An Optuna-storable categorical choice (tuples become ``"64,64"``)."""
+    return ",".join(str(x) for x in c) if isinstance(c, tuple) else c
+
+
+def suggest(trial: Any, space: SearchSpace) -> dict[str, Any]:
+    """``{name: value}`` drawn through an Optuna trial's ``suggest_*`` for every dimension."""
+    out: dict[str, Any] = {}
+    for name, dim in space.items():
+        if isinstance(dim, Float):
+            out[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+        elif isinstance(dim, Int):
+            out[name] = trial.suggest_int(name, dim.low, dim.high, log=dim.log)
+        elif isinstance(dim, Categorical):
+            labels = [_choice_label(c) for c in dim.choices]
+            out[name] = dim.choices[labels.index(trial.suggest_categorical(name, labels))]
+        else:  # pragma: no cover - every dimension kind is handled above
+            raise TypeError(f"unknown dimension {dim!r}")
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def settle_interrupted(study: Any, rows: Mapping[int, Mapping[str, Any]]) -> tuple[int, int]:
+    """Tell the study what a killed call left RUNNING: trials with a row get its score (or
+    FAIL), those without one whose process is gone on this host get FAIL. Returns
+    ``(told from rows, failed)``."""
+    optuna = _optuna()
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    host = socket.gethostname()
+    told = failed = 0
+    for t in running:
+        row = rows.get(t.number)
+        if row is not None:
+            if row.get("score") is None:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(t.number, float(row["score"]))
+            told += 1
+        elif t.user_attrs.get("host") == host and not _alive(int(t.user_attrs.get("pid", -1))):
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            failed += 1
+    return told, failed
+
+
+def tpe(
+    env_id: str,
+    agent: str,
+    space: SearchSpace | None = None,
+    trials: int = 32,
+    budget: int | None = None,
+    out: str | Path = "runs/tune",
+    tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
+    test_seeds: Sequence[int] = DEFAULT_TEST_SEEDS,
+    *,
+    batch: int = 4,
+    storage: str = "sqlite",
+    n_startup_trials: int = 8,
+    seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    score_updates: int | None = None,
+    eval_episodes: int | None = None,
+    max_members: int | None = None,
+    bootstrap_reps: int = 50_000,
+    progress: bool = False,
+    backend: Backend | None = None,
+    log: Callable[[str], None] | None = None,
+    max_rejections: int = 1000,
+) -> SearchResult:
+    """TPE over ``space``; see the module docstring.
+
+    Args:
+        trials: finished trials to reach (counted across calls and processes).
+        batch: configurations asked and trained together per round.
+        storage: ``"sqlite"`` or ``"journal"`` (several processes).
+        n_startup_trials: random trials before TPE's model is used.
+        max_rejections: invalid configurations in a row before giving up.
+        Other arguments: as :func:`~accelrl.autotune.random_search.random_search`.
+    """
+    optuna = _optuna()
+    if trials < 1 or batch < 1:
+        raise ValueError(f"trials and batch must be >= 1, got {trials} and {batch}")
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    study = open_study(
+        "tpe", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
+        overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
+        eval_episodes=eval_episodes, max_members=max_members, progress=progress,
+        backend=backend, growable=("trials", "batch", "seed"),
+        settings={"trials": int(trials), "seed": int(seed), "batch": int(batch),
+                  "storage": storage, "n_startup_trials": int(n_startup_trials)},
+    )  # fmt: skip
+    log = log or (lambda _line: None)
+    backend, space = study.backend, study.space
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ostudy = optuna.create_study(
+            study_name=STUDY_NAME,
+            storage=storage_for(study.out, storage),
+            direction="maximize",
+            load_if_exists=True,
+        )
+        told, failed = settle_interrupted(ostudy, read_rows(study.trials_path))
+        if told or failed:
+            log(f"resumed: {told} interrupted trials told from their rows, {failed} failed")
+        ostudy.sampler = optuna.samplers.TPESampler(
+            seed=int(seed) + len(ostudy.trials),
+            multivariate=True,
+            constant_liar=True,
+            n_startup_trials=n_startup_trials,
+        )
+
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    while True:
+        rows = read_rows(study.trials_path)  # other processes may have added rows
+        left = trials - len(rows)
+        if left <= 0:
+            break
+        asked: list[tuple[Any, dict[str, Any]]] = []
+        rejections = 0
+        while len(asked) < min(batch, left):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                trial = ostudy.ask()
+            for k, v in me.items():
+                trial.set_user_attr(k, v)
+            values = suggest(trial, space)
+            reason = config_problem(backend.base_config, {k: values[k] for k in study.config_names})
+            if reason:
+                ostudy.tell(trial, state=optuna.trial.TrialState.FAIL)
+                rejections += 1
+                if rejections >= max_rejections:
+                    raise ValueError(
+                        f"no valid configuration in {max_rejections} asks; the last was "
+                        f"rejected by {type(backend.base_config).__name__}.validate(): {reason}"
+                    )
+                continue
+            asked.append((trial, values))
+        t0 = time.perf_counter()
+        by_number = {t.number: (t, v) for t, v in asked}
+        for config_values, members in group_trials(
+            [Trial(t.number, v) for t, v in asked], study.config_names
+        ):
+            outcome = backend.train(
+                config_values,
+                [{n: m.values[n] for n in study.hparams_names} for m in members],
+                study.tuning_seeds,
+            )
+            for m, sc, err in zip(members, outcome.seed_scores, outcome.errors, strict=True):
+                row = trial_row(
+                    m.trial_id, m.values, study.tuning_seeds, sc, err, outcome.env_steps,
+                    group=values_to_json(config_values), group_size=len(members),
+                )  # fmt: skip
+                study.record(row)  # the row first: a kill before tell is settled on resume
+                otrial = by_number[m.trial_id][0]
+                if row["score"] is None:
+                    ostudy.tell(otrial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    ostudy.tell(otrial, row["score"])
+        best = best_row(list(read_rows(study.trials_path).values()))
+        log(
+            f"tpe: {len(asked)} trials in {time.perf_counter() - t0:.1f} s; "
+            f"{len(read_rows(study.trials_path))}/{trials} finished, best score "
+            f"{best['score'] if best else None}"
+        )
+
+    rows = study.rows()
+    inc = best_row(rows)
+    if inc is None:
+        raise RuntimeError(f"none of the {len(rows)} trials produced a score")
+    incumbent = finish(
+        study.out,
+        method="tpe",
+        env_id=env_id,
+        agent=agent,
+        space=space,
+        backend=backend,
+        rows=rows,
+        incumbent_row=inc,
+        tuning_seeds=study.tuning_seeds,
+        test_seeds=study.test_seeds,
+        budget=study.budget,
+        score=score_text(score_updates),
+        bootstrap_reps=bootstrap_reps,
+        log=log,
+        extra={"tpe": {"batch": batch, "storage": storage, "n_startup_trials": n_startup_trials}},
+    )
+    return SearchResult(study.out, rows, incumbent)
+
+
+__all__ = ["STORAGES", "settle_interrupted", "storage_for", "suggest", "tpe"]

@@ -1,0 +1,312 @@
+"""Hyperband, PBT and TPE on a synthetic objective (tests/autotune/synthetic.py): the optimum
+region within stated budgets, rungs that continue rather than restart, PBT's exploit and
+explore, resume without lost or repeated trials; and (default run, one tiny compile) a real
+PBT exploit that copies parameters and optimiser state."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelrl.autotune.hyperband import bracket_sizes, hyperband, rung_plan
+from accelrl.autotune.pbt import pbt, perturb, truncation_pairs
+from accelrl.autotune.spaces import Categorical, Float, Int, SearchSpace
+from accelrl.autotune.study import read_rows
+
+sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make synthetic importable
+from synthetic import HP_SPACE, SPACE, SyntheticBackend, quality  # noqa: E402
+
+SEEDS = {"tuning_seeds": [0, 1], "test_seeds": [2, 3], "bootstrap_reps": 200}
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperband
+
+
+def test_bracket_sizes_follow_hyperbands_proportions_and_sum_to_trials():
+    assert bracket_sizes(17, 3, 3) == [(2, 9), (1, 5), (0, 3)]  # Hyperband's own n_s
+    for trials in (3, 10, 27, 100):
+        plan = bracket_sizes(trials, 3, 3)
+        assert sum(n for _, n in plan) == trials and min(n for _, n in plan) >= 1
+    assert bracket_sizes(12, 3, 3, successive_halving=True) == [(2, 12)]
+    assert rung_plan(9, 2, 3, 900) == [(9, 100), (3, 300), (1, 900)]
+    with pytest.raises(ValueError, match="at least one trial per bracket"):
+        bracket_sizes(2, 3, 3)
+    with pytest.raises(ValueError, match="eta"):
+        bracket_sizes(10, 3, 1)
+
+
+def test_hyperband_finds_the_optimum_region_and_continues_promoted_runs(tmp_path):
+    """Budget: 60 configurations, 3 brackets (eta 3), 2 seeds; the optimum region
+    (quality >= 0.5) holds about 4% of the space."""
+    backend = SyntheticBackend(budget=900)
+    result = hyperband("CartPole-v1", "ppo", SPACE, trials=60, out=tmp_path, backend=backend,
+                       **SEEDS)  # fmt: skip
+    rows = read_rows(tmp_path / "trials.jsonl")
+    assert sorted(rows) == list(range(60))  # every trial exactly once
+    inc = result.incumbent
+    assert quality(inc["config"]) >= 0.5
+    full = [r for r in rows.values() if r["env_steps"] == 900]
+    stopped = [r for r in rows.values() if r["status"] == "stopped"]
+    assert stopped and all(r["env_steps"] < 900 for r in stopped)
+    assert inc["trial_id"] in {r["trial_id"] for r in full}
+    # promoted runs continue: one run per group per bracket, never reopened at a later rung
+    assert len([run for run in backend.runs if run.seeds == [0, 1]]) == len(
+        {(r["bracket"], r["config"]["num_minibatches"]) for r in rows.values()}
+    )
+    # and cost less than training every configuration to the whole budget
+    assert backend.steps_trained < 0.5 * 60 * 2 * 900
+    # rung scores are recorded and grow along a row's rungs (progress accumulates)
+    r = max(full, key=lambda r: len(r["rungs"]))
+    assert len(r["rungs"]) == 3 and r["rungs"][0]["score"] < r["rungs"][-1]["score"]
+    assert (tmp_path / "incumbent_over_budget.png").exists()
+    assert "Hyperband" in (tmp_path / "report.md").read_text()
+
+
+def test_hyperband_resume_keeps_rows_and_reruns_only_unfinished_brackets(tmp_path):
+    hyperband("CartPole-v1", "ppo", SPACE, trials=17, out=tmp_path,
+              backend=SyntheticBackend(900), **SEEDS)  # fmt: skip
+    path = tmp_path / "trials.jsonl"
+    lines = path.read_text().splitlines()
+    full = {json.loads(x)["trial_id"]: json.loads(x) for x in lines}
+    # a kill in the middle of bracket 1 (trials 9-13): keep the rows written before it
+    kept = [x for x in lines if json.loads(x)["trial_id"] < 9 or json.loads(x)["trial_id"] == 10]
+    path.write_text("\n".join(kept) + "\n")
+    backend = SyntheticBackend(900)
+    hyperband("CartPole-v1", "ppo", SPACE, trials=17, out=tmp_path, backend=backend, **SEEDS)
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert sorted(r["trial_id"] for r in rows) == list(range(17))  # nothing lost, no repeats
+    assert {r["trial_id"]: r for r in rows} == full  # deterministic: the same rows
+    # bracket 2 (trials 0-8) was not trained again
+    trained = {tuple(sorted(v["learning_rate"] for v in run.values)) for run in backend.runs}
+    assert not any(full[0]["config"]["learning_rate"] in t for t in trained)
+    with pytest.raises(ValueError, match="other settings"):
+        hyperband("CartPole-v1", "ppo", SPACE, trials=17, eta=2, out=tmp_path,
+                  backend=SyntheticBackend(900), **SEEDS)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# PBT
+
+
+def test_perturb_stays_within_bounds_and_moves_by_the_factors():
+    space = SearchSpace({"lr": Float(1e-4, 1e-2, log=True), "n": Int(1, 5),
+                         "c": Categorical((1, 2, 4)), "g": Float(0.9, 0.99)})  # fmt: skip
+    rng = np.random.default_rng(0)
+    v = {"lr": 9e-3, "n": 5, "c": 4, "g": 0.985}
+    seen_factor = set()
+    for _ in range(500):
+        new = perturb(v, space, rng)
+        assert all(space[k].contains(new[k]) for k in v), new
+        if new["lr"] != 1e-2:  # not clipped: perturbed by a factor or resampled
+            ratio = new["lr"] / v["lr"]
+            if math.isclose(ratio, 0.8) or math.isclose(ratio, 1.2):
+                seen_factor.add(round(ratio, 1))
+    assert seen_factor == {0.8}  # 1.2 x 9e-3 leaves the range: clipped to 1e-2
+    # without resampling a float moves by exactly 0.8 or 1.2, clipped at the bounds
+    moved = {perturb({"g": 0.95}, space, rng, resample_probability=0.0)["g"] for _ in range(50)}
+    assert moved == {0.9, 0.99}  # 0.76 and 1.14 both leave [0.9, 0.99]
+    wide = SearchSpace({"x": Float(0.1, 10.0), "c": Categorical((1, 2, 4))})
+    moved = {perturb({"x": 1.0}, wide, rng, resample_probability=0.0)["x"] for _ in range(50)}
+    assert moved == {0.8, 1.2}
+    steps = {perturb({"c": 2}, wide, rng, resample_probability=0.0)["c"] for _ in range(50)}
+    assert steps == {1, 4}  # a neighbouring choice
+    # the bounds check is not vacuous: an unclipped perturbation would fail it
+    assert not space["g"].contains(0.95 * 1.2)
+
+
+def test_truncation_pairs_copy_top_quartile_into_bottom_quartile():
+    rng = np.random.default_rng(0)
+    scores = [5.0, 1.0, float("nan"), 7.0, 3.0, 2.0, 8.0, 6.0]
+    pairs = truncation_pairs(scores, rng)
+    assert sorted(d for d, _ in pairs) == [1, 2]  # NaN counts as the lowest
+    assert {s for _, s in pairs} <= {3, 6}
+    assert truncation_pairs([1.0, 2.0, 3.0], rng) == []  # no quartile of 3
+
+
+def test_pbt_lifts_its_population_above_the_same_population_without_exploits(tmp_path):
+    """Budget: population 16 x 2 seeds, 10 intervals, synthetic objective. Without exploits
+    each member ends at its own quality; with them the bottom quartiles keep switching to
+    copies of the top, so the population's median ends well above."""
+    kw = dict(population=16, **SEEDS)
+    backend = SyntheticBackend(1000)
+    result = pbt("CartPole-v1", "ppo", HP_SPACE, out=tmp_path / "pbt", backend=backend,
+                 intervals=10, **kw)  # fmt: skip
+    lone = pbt("CartPole-v1", "ppo", HP_SPACE, out=tmp_path / "lone",
+               backend=SyntheticBackend(1000), intervals=1, **kw)  # fmt: skip
+    assert result.incumbent["tuning"]["score"] >= lone.incumbent["tuning"]["score"] - 1e-9
+    median = lambda res: float(np.median([r["score"] for r in res.rows]))  # noqa: E731
+    assert median(result) > median(lone) + 0.1, (median(result), median(lone))
+    run = backend.runs[0]
+    assert len(run.exploited) == 9 * 4  # 9 exploit points x a quartile of 16
+    rows = read_rows(tmp_path / "pbt" / "trials.jsonl")
+    for r in rows.values():  # schedules start at step 0 and stay in the space
+        assert r["schedule"][0][0] == 0 and r["config"] == r["schedule"][0][1]
+        assert all(HP_SPACE[k].contains(v) for _, vals in r["schedule"] for k, v in vals.items())
+        steps = [st for st, _ in r["schedule"]]
+        assert steps == sorted(steps)
+    assert (tmp_path / "pbt" / "pbt_schedules.png").exists()
+    # the incumbent's schedule was replayed on the test seeds
+    test_run = backend.runs[-1]
+    assert test_run.seeds == [2, 3] and test_run.steps == 1000
+
+
+def test_pbt_warns_that_config_dimensions_stay_fixed(tmp_path):
+    with pytest.warns(UserWarning, match="num_minibatches"):
+        pbt("CartPole-v1", "ppo", SPACE, population=4, intervals=2, out=tmp_path,
+            backend=SyntheticBackend(100), **SEEDS)  # fmt: skip
+
+
+def test_real_pbt_exploit_copies_parameters_and_optimiser_state():
+    """Budget: one tiny CartPole PPO program (4 settings x 1 seed), two updates."""
+    import jax
+
+    from accelrl.autotune.study import RunnerBackend
+
+    backend = RunnerBackend("CartPole-v1", "ppo", budget=512,
+                            overrides={"num_envs": 4, "num_steps": 64})  # fmt: skip
+    settings = [{"learning_rate": lr} for lr in (1e-3, 3e-3, 1e-2, 3e-2)]
+    run = backend.open({}, settings, [0])
+    run.advance(256)
+    before = run.state
+    run.exploit(0, 3)
+    after = run.state
+    leaves = jax.tree_util.tree_leaves_with_path
+    for (path, b), (_, a) in zip(leaves(before.params), leaves(after.params), strict=True):
+        np.testing.assert_array_equal(a[0], b[3], err_msg=str(path))
+        np.testing.assert_array_equal(a[1], b[1])
+    for b, a in zip(
+        jax.tree.leaves(before.opt_state), jax.tree.leaves(after.opt_state), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a)[0], np.asarray(b)[3])
+    key_data = (
+        jax.random.key_data
+        if jax.dtypes.issubdtype(after.key.dtype, jax.dtypes.prng_key)
+        else np.asarray
+    )
+    assert not np.array_equal(key_data(after.key)[0], key_data(after.key)[3])  # a new RNG stream
+    assert run.values[0] == settings[3]
+    run.set_values(0, {"learning_rate": 5e-3})
+    out = run.advance(512)
+    assert out.env_steps == 512 and np.isfinite(out.seed_scores).all()
+    np.testing.assert_allclose(float(run.runner.hparams.learning_rate[0]), 5e-3, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# TPE (Optuna)
+
+optuna = pytest.importorskip("optuna")
+from accelrl.autotune.tpe import tpe  # noqa: E402
+
+
+def test_tpe_finds_the_optimum_region(tmp_path):
+    """Budget: 40 trials (8 random startup, batches of 4) x 2 seeds, synthetic objective."""
+    result = tpe("CartPole-v1", "ppo", SPACE, trials=40, out=tmp_path,
+                 backend=SyntheticBackend(100), **SEEDS)  # fmt: skip
+    assert quality(result.incumbent["config"]) >= 0.8
+    rows = read_rows(tmp_path / "trials.jsonl")
+    assert sorted(rows) == sorted(r["trial_id"] for r in result.rows) and len(rows) == 40
+    study = optuna.load_study(study_name="accelrl", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 40  # every row was told
+    assert {t.number for t in complete} == set(rows)
+    # TPE beats its random start: the last 16 trials score above the first 8 on average
+    by_id = [rows[i]["score"] for i in sorted(rows)]
+    assert np.mean(by_id[-16:]) > np.mean(by_id[:8])
+
+
+class Killed(Exception):
+    pass
+
+
+class KilledAfter(SyntheticBackend):
+    """Raises (a kill) after ``n`` groups were trained, after their rows were written."""
+
+    def __init__(self, n):
+        super().__init__(100)
+        self.left = n
+
+    def train(self, *a, **kw):
+        if self.left == 0:
+            raise Killed
+        self.left -= 1
+        return super().train(*a, **kw)
+
+
+def test_tpe_resume_keeps_every_finished_trial_exactly_once(tmp_path):
+    import subprocess
+
+    from accelrl.autotune.study import append_row
+
+    kw = dict(trials=12, out=tmp_path, batch=4, **SEEDS)
+    with pytest.raises(Killed):
+        tpe("CartPole-v1", "ppo", HP_SPACE, backend=KilledAfter(1), **kw)
+    assert len(read_rows(tmp_path / "trials.jsonl")) == 4
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.load_study(study_name="accelrl", storage=storage)
+    running = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(running) == 4  # asked in the second batch, killed before training
+    # the kill happened in a process that is gone now...
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for t in running:
+        storage.set_trial_user_attr(t._trial_id, "pid", dead.pid)
+    # ...and one trial's row was written just before the kill, but never told
+    append_row(
+        tmp_path / "trials.jsonl",
+        {
+            "trial_id": running[0].number,
+            "score": 0.25,
+            "config": {},
+            "seeds": [0, 1],
+            "env_steps": 100,
+        },
+    )
+    first = read_rows(tmp_path / "trials.jsonl")
+    result = tpe("CartPole-v1", "ppo", HP_SPACE, backend=SyntheticBackend(100), **kw)
+    rows = read_rows(tmp_path / "trials.jsonl")
+    assert len(rows) == 12 and len(result.rows) == 12  # trials counts rows across calls
+    lines = (tmp_path / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == 12  # no row written twice
+    assert all(rows[i] == first[i] for i in first)  # finished trials kept as they were
+    study = optuna.load_study(study_name="accelrl", storage=storage)
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[running[0].number].value == 0.25  # told from its row
+    assert all(by_number[t.number].state == optuna.trial.TrialState.FAIL for t in running[1:])
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    complete = {t.number for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert complete == set(rows)
+
+
+@pytest.mark.slow  # budget: about 45 s on 2 cores (two processes importing accelrl)
+def test_tpe_journal_storage_is_shared_by_two_processes(tmp_path):
+    """Two processes on one journal file reach the target together, trial ids unique."""
+    import subprocess
+    import sys as _sys
+
+    code = (
+        "import sys; sys.path.insert(0, {here!r});"
+        "from synthetic import SPACE, SyntheticBackend;"
+        "from accelrl.autotune.tpe import tpe;"
+        "tpe('CartPole-v1', 'ppo', SPACE, trials=16, out={out!r}, batch=2, storage='journal',"
+        " backend=SyntheticBackend(100), tuning_seeds=[0, 1], test_seeds=[2, 3],"
+        " bootstrap_reps=100, seed={seed})"
+    )
+    procs = [
+        subprocess.Popen(
+            [
+                _sys.executable,
+                "-c",
+                code.format(here=str(Path(__file__).parent), out=str(tmp_path), seed=s),
+            ],
+        )  # fmt: skip
+        for s in (0, 1)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    rows = [json.loads(x) for x in (tmp_path / "trials.jsonl").read_text().splitlines()]
+    ids = [r["trial_id"] for r in rows]
+    assert len(ids) == len(set(ids)) and 16 <= len(ids) <= 18  # each stops at the target
+    assert (tmp_path / "study.journal").exists()
