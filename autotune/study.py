@@ -822,6 +822,8 @@ METHOD_TITLES = {
     "successive_halving": "Successive halving",
     "pbt": "Population-based training",
     "tpe": "TPE (Optuna)",
+    "ray_asha": "ASHA (Ray Tune)",
+    "ray_pbt": "Population-based training (Ray Tune)",
 }
 
 

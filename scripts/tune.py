@@ -11,6 +11,8 @@ Usage::
     accelrl-tune --env CartPole-v1 --agent ppo --method tpe --trials 32 --budget 100000 \\
         --out runs/tpe --storage journal
     accelrl-tune --resume runs/tpe [--trials 64]
+    accelrl-tune --env CartPole-v1 --agent ppo --method pbt --backend ray --trials 8 \
+        --budget 200000 --out runs/ray_pbt          # Ray Tune's PBT (pip install 'accelrl[ray]')
 
 ``--trials`` is the number of configurations (random, hyperband, successive halving, TPE:
 finished trials in all, across resumes) or the population size (PBT); ``--budget`` the most
@@ -74,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4, help="tpe: configurations per round")
     p.add_argument("--storage", choices=("sqlite", "journal"), default="sqlite",
                    help="tpe: Optuna storage (journal: several processes)")  # fmt: skip
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="ray: Ray Tune's ASHA (--method hyperband/sha) or PBT (--method pbt)")  # fmt: skip
+    p.add_argument("--num-cpus", type=int, help="ray: CPUs of the local Ray instance")
     p.add_argument("--bootstrap-reps", type=int, default=50_000)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
@@ -87,6 +92,8 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
     if not path.exists():
         raise UsageError(f"{folder} holds no study (no search.json); start one with --out")
     s = json.loads(path.read_text())
+    if s["method"].startswith("ray_"):
+        raise UsageError(f"{folder} is a Ray Tune study; those do not resume (start a new one)")
     kw = {
         "method": s["method"],
         "env_id": s["env"],
@@ -143,6 +150,16 @@ def _from_args(a: argparse.Namespace) -> dict[str, Any]:
         "seed": a.seed,
         "trials": a.trials,
     }
+    if a.backend == "ray":
+        if a.method not in ("hyperband", "sha", "pbt"):
+            raise UsageError(
+                f"--backend ray runs Ray's ASHA (--method hyperband or sha) or PBT (--method "
+                f"pbt), not --method {a.method}"
+            )
+        kw["method"] = "ray_pbt" if a.method == "pbt" else "ray_asha"
+        if a.num_cpus is not None:
+            kw["num_cpus"] = a.num_cpus
+        return kw
     if a.method in ("hyperband", "sha"):
         kw.update(method="hyperband", eta=a.eta, brackets=a.brackets,
                   successive_halving=a.method == "sha")  # fmt: skip
@@ -161,6 +178,10 @@ def run_tuner(kw: dict[str, Any], bootstrap_reps: int, log: Any) -> Any:
 
     kw = dict(kw)
     method = kw.pop("method")
+    if method.startswith("ray_"):
+        from accelrl.autotune.ray_tune import ray_study
+
+        return ray_study(**kw, scheduler=method[4:], bootstrap_reps=bootstrap_reps, log=log)
     if method == "pbt":
         kw["population"] = kw.pop("trials")
     fn = {"random": random_search, "hyperband": hyperband, "pbt": pbt, "tpe": tpe}[method]
