@@ -51,8 +51,6 @@ from accelrl.autotune.study import (
     GroupRun,
     SearchResult,
     Trial,
-    best_row,
-    finish,
     group_trials,
     open_study,
     trial_row,
@@ -167,31 +165,14 @@ def hyperband(
 
     rows = [study.done[i] for i in sorted(study.done) if i < trials]
     full = [r for r in rows if r["env_steps"] >= max(r2["env_steps"] for r2 in rows)]
-    inc = best_row(full)
-    if inc is None:
-        raise RuntimeError(
-            f"none of the {len(full)} trials that reached the whole budget has a score "
-            f"(see {study.trials_path})"
-        )
-    incumbent = finish(
-        study.out,
-        method="successive_halving" if successive_halving else "hyperband",
-        env_id=env_id,
-        agent=agent,
-        space=space,
-        backend=backend,
-        rows=study.rows(),
-        incumbent_row=inc,
-        tuning_seeds=study.tuning_seeds,
-        test_seeds=study.test_seeds,
-        budget=study.budget,
-        score=score_text(score_updates) + " reached; incumbent among the trials that reached "
-        "the whole budget",
-        bootstrap_reps=bootstrap_reps,
-        log=log,
+    return study.conclude(
+        "successive_halving" if successive_halving else "hyperband", env_id, agent,
+        study.rows(), full,
+        score_text(score_updates) + " reached; incumbent among the trials that reached the "
+        "whole budget",
+        bootstrap_reps=bootstrap_reps, log=log,
         extra={"hyperband": {"eta": int(eta), "brackets": [[s, n] for s, n in plan]}},
-    )
-    return SearchResult(study.out, rows, incumbent)
+    )  # fmt: skip
 
 
 def _run_bracket(study: Any, bracket: list[Trial], s: int, eta: int, log: Callable) -> None:

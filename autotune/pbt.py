@@ -46,8 +46,6 @@ from accelrl.autotune.spaces import Categorical, Dimension, Float, Int, SearchSp
 from accelrl.autotune.study import (
     Backend,
     SearchResult,
-    best_row,
-    finish,
     open_study,
     trial_row,
     trial_score,
@@ -176,28 +174,12 @@ def pbt(
         )
 
     rows = [study.done[i] for i in range(population)]
-    inc = best_row(rows)
-    if inc is None:
-        raise RuntimeError(f"no PBT member produced a score (see {study.trials_path})")
-    incumbent = finish(
-        study.out,
-        method="pbt",
-        env_id=env_id,
-        agent=agent,
-        space=hp_space,
-        backend=backend,
-        rows=rows,
-        incumbent_row=inc,
-        tuning_seeds=study.tuning_seeds,
-        test_seeds=study.test_seeds,
-        budget=study.budget,
-        score=score_text(score_updates) + " (the final lineage's)",
-        bootstrap_reps=bootstrap_reps,
-        log=log,
+    return study.conclude(
+        "pbt", env_id, agent, rows, rows, score_text(score_updates) + " (the final lineage's)",
+        bootstrap_reps=bootstrap_reps, log=log, space=hp_space,
         extra={"pbt": {"population": population, "intervals": intervals, "quantile": quantile,
                        "resample_probability": resample_probability}},
     )  # fmt: skip
-    return SearchResult(study.out, rows, incumbent)
 
 
 def _train_population(

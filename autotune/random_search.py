@@ -175,28 +175,10 @@ def random_search(
         )
 
     rows = [done[i] for i in sorted(done)]
-    inc = best_row(rows)
-    if inc is None:
-        raise RuntimeError(
-            f"none of the {len(rows)} trials produced a score (see {study.trials_path})"
-        )
-    incumbent = finish(
-        study.out,
-        method="random",
-        env_id=env_id,
-        agent=agent,
-        space=space,
-        backend=backend,
-        rows=rows,
-        incumbent_row=inc,
-        tuning_seeds=study.tuning_seeds,
-        test_seeds=study.test_seeds,
-        budget=study.budget,
-        score=score_text(score_updates),
-        bootstrap_reps=bootstrap_reps,
-        log=log,
-    )
-    return SearchResult(study.out, rows, incumbent)
+    return study.conclude(
+        "random", env_id, agent, rows, rows, score_text(score_updates),
+        bootstrap_reps=bootstrap_reps, log=log,
+    )  # fmt: skip
 
 
 def score_text(score_updates: int | None) -> str:

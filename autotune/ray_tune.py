@@ -87,9 +87,7 @@ from accelrl.autotune.study import (
     TRIALS_FILE,
     SearchResult,
     append_row,
-    best_row,
     final_return_scores,
-    finish,
     open_study,
     read_rows,
     trial_score,
@@ -840,28 +838,13 @@ def ray_study(
         out=study.out, tuning_seeds=study.tuning_seeds, seed=seed, overrides=overrides,
         env_kwargs=env_kwargs, score_updates=score_updates, log=log, **ray_kwargs,
     )  # fmt: skip
-    inc = best_row([r for r in rows if r["status"] == "ok"])
-    if inc is None:
-        raise RuntimeError(f"no Ray trial ran its whole budget with a score (see {study.out})")
-    incumbent = finish(
-        study.out,
-        method=f"ray_{scheduler}",
-        env_id=env_id,
-        agent=agent,
-        space=study.space,
-        backend=study.backend,
-        rows=rows,
-        incumbent_row=inc,
-        tuning_seeds=study.tuning_seeds,
-        test_seeds=study.test_seeds,
-        budget=int(budget),
-        score="mean over tuning seeds of the mean episode_return over the last "
+    return study.conclude(
+        f"ray_{scheduler}", env_id, agent, rows, [r for r in rows if r["status"] == "ok"],
+        "mean over tuning seeds of the mean episode_return over the last "
         + (f"{score_updates} updates" if score_updates else "10% of the full run's updates")
         + " at the trial's last report; incumbent among the trials that ran their whole budget",
-        bootstrap_reps=bootstrap_reps,
-        log=log,
-    )
-    return SearchResult(study.out, rows, incumbent)
+        bootstrap_reps=bootstrap_reps, log=log,
+    )  # fmt: skip
 
 
 __all__ = [

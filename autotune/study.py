@@ -898,6 +898,50 @@ class Study:
         """Every finished trial's row, in the order they were written."""
         return list(read_rows(self.trials_path).values())
 
+    def conclude(
+        self,
+        method: str,
+        env_id: str,
+        agent: str,
+        rows: Sequence[Mapping[str, Any]],
+        candidates: Sequence[Mapping[str, Any]],
+        score: str,
+        *,
+        bootstrap_reps: int,
+        log: Callable[[str], None] | None,
+        extra: Mapping[str, Any] | None = None,
+        space: SearchSpace | None = None,
+    ) -> SearchResult:
+        """The best of ``candidates`` is the incumbent; :func:`finish` tests and reports it.
+
+        Raises:
+            RuntimeError: no candidate has a score.
+        """
+        inc = best_row(candidates)
+        if inc is None:
+            raise RuntimeError(
+                f"none of the {len(candidates)} candidate trials produced a score "
+                f"(see {self.trials_path})"
+            )
+        incumbent = finish(
+            self.out,
+            method=method,
+            env_id=env_id,
+            agent=agent,
+            space=self.space if space is None else space,
+            backend=self.backend,
+            rows=rows,
+            incumbent_row=inc,
+            tuning_seeds=self.tuning_seeds,
+            test_seeds=self.test_seeds,
+            budget=self.budget,
+            score=score,
+            bootstrap_reps=bootstrap_reps,
+            log=log,
+            extra=extra,
+        )
+        return SearchResult(self.out, [dict(r) for r in rows], incumbent)
+
 
 def open_study(
     method: str,

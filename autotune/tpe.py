@@ -46,7 +46,6 @@ from accelrl.autotune.study import (
     SearchResult,
     Trial,
     best_row,
-    finish,
     group_trials,
     open_study,
     read_rows,
@@ -256,27 +255,11 @@ def tpe(
         )
 
     rows = study.rows()
-    inc = best_row(rows)
-    if inc is None:
-        raise RuntimeError(f"none of the {len(rows)} trials produced a score")
-    incumbent = finish(
-        study.out,
-        method="tpe",
-        env_id=env_id,
-        agent=agent,
-        space=space,
-        backend=backend,
-        rows=rows,
-        incumbent_row=inc,
-        tuning_seeds=study.tuning_seeds,
-        test_seeds=study.test_seeds,
-        budget=study.budget,
-        score=score_text(score_updates),
-        bootstrap_reps=bootstrap_reps,
-        log=log,
+    return study.conclude(
+        "tpe", env_id, agent, rows, rows, score_text(score_updates),
+        bootstrap_reps=bootstrap_reps, log=log,
         extra={"tpe": {"batch": batch, "storage": storage, "n_startup_trials": n_startup_trials}},
-    )
-    return SearchResult(study.out, rows, incumbent)
+    )  # fmt: skip
 
 
 __all__ = ["STORAGES", "settle_interrupted", "storage_for", "suggest", "tpe"]
