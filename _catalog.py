@@ -55,7 +55,7 @@ AGENT_FIELDS: dict[str, tuple[str, ...]] = {
     "ppo": (
         *_RUN, "num_steps", "num_minibatches", "update_epochs", "hidden_sizes", "activation",
         "shared_torso", "log_std_init", "normalize_advantages", "clip_value_loss", "anneal_lr",
-        "adam_eps",
+        "adam_eps", "network", "set_embed_dim", "set_heads",
         "learning_rate", "gamma", "gae_lambda", "clip_eps", "value_clip_eps", "ent_coef",
         "vf_coef", "max_grad_norm", "reward_scale",
     ),

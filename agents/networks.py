@@ -5,6 +5,10 @@
 * :class:`ActorCritic`: policy and value heads for PPO, over discrete, masked-discrete
   (observation dict ``{"observation", "action_mask"}``) or continuous actions, with a separate
   or a shared torso. It returns a distrax distribution and the value estimate.
+* :class:`SetActorCritic`: PPO's policy and value over a set observation (candidate actions
+  and placed buffers, e.g. ``MallocGame(set_size=M)``): the buffers are pooled by attention
+  and each candidate action is scored by one shared head, so the policy is invariant to the
+  order of the buffers and equivariant to that of the candidates.
 * :class:`SACActor` and :class:`TwinQNetwork`: SAC's policy (Gaussian parameters or logits)
   and its two independent Q-networks evaluated together.
 * :func:`fast_init`: ``module.init`` for these networks at a fraction of the compile time
@@ -156,6 +160,116 @@ class ActorCritic(nn.Module):
             pi = diag_gaussian(out, log_std)
         else:
             pi = masked_categorical(out, mask)
+        return pi, value[..., 0]
+
+
+SET_KEYS = ("observation", "action_mask", "candidates", "buffers", "buffer_mask")
+"""Observation keys :class:`SetActorCritic` reads."""
+
+
+def _masked_pool(x: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean and max of ``x f32[..., M, D]`` over the rows where ``mask bool[..., M]`` holds
+    (zeros for an empty set): ``f32[..., 2 D]``."""
+    m = mask[..., None].astype(x.dtype)
+    n = m.sum(axis=-2)
+    mean = (x * m).sum(axis=-2) / jnp.maximum(n, 1.0)
+    mx = jnp.where(mask[..., None], x, -jnp.inf).max(axis=-2)
+    mx = jnp.where(n > 0, mx, 0.0)
+    return jnp.concatenate([mean, mx], axis=-1)
+
+
+class SetActorCritic(nn.Module):
+    """Masked-discrete policy and value over sets: ``obs -> (pi, value)``.
+
+    The observation is a dict with (leading batch axes ``[...]`` anywhere):
+
+    * ``"observation"`` ``f32[..., F]``: global features (the flat observation);
+    * ``"action_mask"`` ``bool[..., 1 + K]``: action 0 is the "no candidate" action (spill),
+      action ``k + 1`` chooses candidate ``k``;
+    * ``"candidates"`` ``f32[..., K, C]``: one row of features per candidate action;
+    * ``"buffers"`` ``f32[..., M, S]`` and ``"buffer_mask"`` ``bool[..., M]``: a set of context
+      items (placed buffers), the rows where the mask is False are ignored.
+
+    The buffers are embedded one by one and pooled into a summary by masked multi-head
+    attention (queries from the global context, as in Set Transformer's pooling by attention)
+    plus masked mean and max. Each candidate is embedded together with the context and the
+    summary and scored by one shared head; action 0 is scored from the context and the pooled
+    sets. The critic is a separate MLP on the global features and the pooled sets. Permuting
+    the buffers leaves ``pi`` and ``value`` unchanged; permuting the candidates permutes the
+    candidate actions' logits alike. (Attention from each candidate to each buffer was 10x
+    slower to differentiate on CPUs, so the pooling is shared by the candidates.)
+
+    Returns:
+        ``pi``: a masked ``distrax.Categorical`` with batch shape ``[...]`` over ``1 + K``
+        actions; ``value``: ``f32[...]``.
+    """
+
+    action_dim: int
+    """``1 + K``: the spill action plus one per candidate."""
+    hidden_sizes: Sequence[int] = (128, 128)
+    """Widths of the context torso and of the critic."""
+    activation: str = "relu"
+    """Hidden activation name."""
+    embed_dim: int = 64
+    """Width ``D`` of the candidate and buffer embeddings."""
+    num_heads: int = 4
+    """Attention heads (must divide ``embed_dim``)."""
+
+    def _dense(self, width: int, name: str, scale: float = float(np.sqrt(2.0))) -> nn.Dense:
+        return nn.Dense(width, kernel_init=Orthogonal(scale), name=name)
+
+    @nn.compact
+    def __call__(self, obs: Any) -> tuple[distrax.Distribution, jax.Array]:
+        if not isinstance(obs, dict) or any(k not in obs for k in SET_KEYS):
+            got = sorted(obs) if isinstance(obs, dict) else type(obs).__name__
+            raise ValueError(
+                f"SetActorCritic needs an observation dict with keys {SET_KEYS}, got {got}"
+            )
+        d, heads = self.embed_dim, self.num_heads
+        if d % heads:
+            raise ValueError(f"num_heads={heads} must divide embed_dim={d}")
+        act = activation_fn(self.activation)
+        x = jnp.asarray(obs["observation"], jnp.float32)
+        cands = jnp.asarray(obs["candidates"], jnp.float32)
+        bufs = jnp.asarray(obs["buffers"], jnp.float32)
+        bmask = jnp.asarray(obs["buffer_mask"], bool)
+        amask = jnp.asarray(obs["action_mask"], bool)
+        k = cands.shape[-2]
+        if self.action_dim != k + 1 or amask.shape[-1] != k + 1:
+            raise ValueError(
+                f"action_dim={self.action_dim} and action_mask width {amask.shape[-1]} must be "
+                f"1 + the number of candidates ({k})"
+            )
+        # EMBED: context and buffers
+        ctx = MLP(self.hidden_sizes, self.activation, name="context")(x)
+        b = act(self._dense(d, "buffer_in")(bufs))
+        b = act(self._dense(d, "buffer_hidden")(b))  # [..., M, D]
+        # POOL the buffers: attention with a context query (per head), mean and max
+        dh = d // heads
+        q = self._dense(d, "query", 1.0)(ctx).reshape(*ctx.shape[:-1], 1, heads, dh)
+        kk = self._dense(d, "key", 1.0)(b).reshape(*b.shape[:-1], heads, dh)
+        v = self._dense(d, "value", 1.0)(b).reshape(*b.shape[:-1], heads, dh)
+        scores = (q * kk).sum(-1) / np.sqrt(dh)  # [..., M, heads]
+        valid = bmask[..., None]
+        w = jax.nn.softmax(jnp.where(valid, scores, -1e9), axis=-2) * valid  # empty set: 0
+        att = (w[..., None] * v).sum(-3).reshape(*ctx.shape[:-1], d)
+        summary = act(
+            self._dense(d, "summary")(jnp.concatenate([att, _masked_pool(b, bmask)], axis=-1))
+        )
+        # SCORE: one shared head for every candidate (given context and summary), one for 0
+        real = amask[..., 1:]
+        to_c = self._dense(d, "context_to_candidate")(jnp.concatenate([ctx, summary], axis=-1))
+        c = act(self._dense(d, "candidate_in")(cands) + to_c[..., None, :])
+        c = act(self._dense(d, "candidate_hidden")(c))  # [..., K, D]
+        cand_logit = nn.Dense(1, kernel_init=Orthogonal(0.01), name="candidate_head")(c)[..., 0]
+        pooled = jnp.concatenate([summary, _masked_pool(c, real)], axis=-1)
+        spill_h = act(self._dense(d, "spill_hidden")(jnp.concatenate([ctx, pooled], axis=-1)))
+        spill_logit = nn.Dense(1, kernel_init=Orthogonal(0.01), name="spill_head")(spill_h)
+        pi = masked_categorical(jnp.concatenate([spill_logit, cand_logit], axis=-1), amask)
+        # VALUE: separate critic MLP on the global features and the pooled sets
+        value = MLP(self.hidden_sizes, self.activation, 1, out_scale=1.0, name="critic")(
+            jnp.concatenate([x, pooled], axis=-1)
+        )
         return pi, value[..., 0]
 
 
@@ -316,6 +430,8 @@ __all__ = [
     "Orthogonal",
     "QNetwork",
     "SACActor",
+    "SET_KEYS",
+    "SetActorCritic",
     "TwinQNetwork",
     "activation_fn",
     "fast_init",

@@ -23,11 +23,20 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from accelrl.agents.base import clip_by_global_norm
+from accelrl.agents.base import UnsupportedEnvironmentError, clip_by_global_norm
 from accelrl.agents.core import Agent, AgentState, RunConfig
 from accelrl.agents.gae import gae
-from accelrl.agents.networks import ACTIVATIONS, ActorCritic, fast_init
+from accelrl.agents.networks import (
+    ACTIVATIONS,
+    SET_KEYS,
+    ActorCritic,
+    SetActorCritic,
+    fast_init,
+)
 from accelrl.agents.registry import AgentSpec, register_agent
+
+NETWORKS = ("mlp", "set")
+"""Values of :attr:`PPOConfig.network`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +65,16 @@ class PPOConfig(RunConfig):
     """Anneal the learning rate linearly to 0 over ``num_updates``."""
     adam_eps: float = 1e-5
     """Adam epsilon."""
+    network: str = "mlp"
+    """Policy/value network: ``"mlp"`` (:class:`~accelrl.agents.networks.ActorCritic` on the
+    flat ``"observation"``) or ``"set"`` (:class:`~accelrl.agents.networks.SetActorCritic`:
+    a set of context items pooled by attention, one shared head scoring every candidate
+    action; for masked-discrete environments whose observation dict has ``"candidates"``,
+    ``"buffers"`` and ``"buffer_mask"``, e.g. ``MallocGame(set_size=M)``)."""
+    set_embed_dim: int = 64
+    """Embedding width of the ``"set"`` network."""
+    set_heads: int = 4
+    """Attention heads of the ``"set"`` network (must divide ``set_embed_dim``)."""
 
     @property
     def batch_size(self) -> int:
@@ -91,6 +110,18 @@ class PPOConfig(RunConfig):
             )
         if self.adam_eps <= 0:
             raise ValueError("adam_eps must be positive")
+        if self.network not in NETWORKS:
+            raise ValueError(f"unknown network {self.network!r}; choose from {NETWORKS}")
+        if self.network != "mlp" and type(self) is not PPOConfig:
+            raise ValueError(
+                f"{type(self).__name__}.network={self.network!r}: only PPO itself has the "
+                "'set' network"
+            )
+        if self.set_embed_dim < 1 or self.set_heads < 1 or self.set_embed_dim % self.set_heads:
+            raise ValueError(
+                f"set_heads={self.set_heads} must be >= 1 and divide set_embed_dim="
+                f"{self.set_embed_dim}"
+            )
         return self
 
 
@@ -223,6 +254,10 @@ class PPO(Agent):
 
     def setup(self) -> None:
         config = self.config
+        if config.network == "set":
+            self.network = self._set_network()
+            self.optimizer = optax.scale_by_adam(eps=config.adam_eps)
+            return
         self.network = ActorCritic(
             action_dim=self.spec.dim,
             continuous=self.spec.kind == "continuous",
@@ -232,6 +267,29 @@ class PPO(Agent):
             log_std_init=config.log_std_init,
         )
         self.optimizer = optax.scale_by_adam(eps=config.adam_eps)
+
+    def _set_network(self) -> SetActorCritic:
+        """The ``"set"`` network, after checking that the environment provides its inputs."""
+        space = self.env.single_observation_space(self.eval_params)
+        keys = getattr(space, "spaces", None)
+        if (
+            self.spec.kind != "masked_discrete"
+            or keys is None
+            or any(k not in keys for k in SET_KEYS)
+        ):
+            have = sorted(keys) if keys is not None else type(space).__name__
+            raise UnsupportedEnvironmentError(
+                f"PPOConfig.network='set' needs masked discrete actions and an observation dict "
+                f"with keys {SET_KEYS} (e.g. MallocGame(set_size=M) with M > 0); "
+                f"{type(self.env.env).__name__} has {have}"
+            )
+        return SetActorCritic(
+            action_dim=self.spec.dim,
+            hidden_sizes=tuple(self.config.hidden_sizes),
+            activation=self.config.activation,
+            embed_dim=self.config.set_embed_dim,
+            num_heads=self.config.set_heads,
+        )
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -504,6 +562,7 @@ register_agent(
 __all__ = [
     "PPO",
     "PPO_DEFAULTS",
+    "NETWORKS",
     "Batch",
     "PPOConfig",
     "PPOHparams",

@@ -10,6 +10,7 @@ from accelrl.envs.malloc.game import (
     EnvParams,
     EnvState,
     MallocGame,
+    best_fit_policy,
     lowest_offset_policy,
     offsets_in_bytes,
     play,
@@ -22,6 +23,7 @@ from accelrl.envs.malloc.game import (
 from accelrl.envs.malloc.plot import figure_to_rgb, plot_placement
 from accelrl.envs.malloc.solvers import (
     PlacementError,
+    capacity_lp_bound,
     first_fit,
     optimal,
     placed_bytes_fraction,
@@ -49,6 +51,8 @@ __all__ = [
     "PlacementError",
     "Workload",
     "benefit_seconds",
+    "best_fit_policy",
+    "capacity_lp_bound",
     "dataset_index",
     "figure_to_rgb",
     "first_fit",

@@ -54,6 +54,10 @@ BIG = np.int32(2**30)
 FEATURE_CLIP = 10.0
 BUFFER_FEATURES = 6
 GLOBAL_FEATURES = 4
+CANDIDATE_FEATURES = 5
+"""Per-candidate features of the set observation (``set_size > 0``)."""
+SET_FEATURES = 8
+"""Per-placed-buffer features of the set observation (``set_size > 0``)."""
 
 
 @struct.dataclass
@@ -130,6 +134,10 @@ class MallocGame(environment.Environment):
         capacity_fraction: default capacity as a fraction of peak live bytes.
         alignment: default alignment in bytes.
         order: default offering order (``"start"``, ``"xla"`` or ``"size"``).
+        set_size: M; when > 0 the observation also describes the candidates and up to M placed
+            buffers as sets (keys ``"candidates"``, ``"buffers"``, ``"buffer_mask"``; see
+            :meth:`set_observation`) for permutation-invariant policies. 0 (default): the flat
+            observation only.
     """
 
     def __init__(
@@ -143,10 +151,14 @@ class MallocGame(environment.Environment):
         capacity_fraction: float = 0.5,
         alignment: int = 64,
         order: str = "start",
+        set_size: int = 0,
     ):
         super().__init__()
         if min(max_buffers, max_live, num_candidates, num_bins) < 1 or lookahead < 0:
             raise ValueError("max_buffers, max_live, num_candidates, num_bins must be >= 1")
+        if isinstance(set_size, bool) or not isinstance(set_size, int | np.integer) or set_size < 0:
+            raise ValueError(f"set_size must be an integer >= 0, got {set_size!r}")
+        self.set_size = min(int(set_size), int(max_live))
         self.max_buffers = int(max_buffers)
         self.max_live = int(max_live)
         self.num_candidates = int(num_candidates)
@@ -180,12 +192,16 @@ class MallocGame(environment.Environment):
         return spaces.Discrete(self.num_actions)
 
     def observation_space(self, params: EnvParams | None = None) -> spaces.Dict:
-        return spaces.Dict(
-            {
-                "observation": spaces.Box(0.0, FEATURE_CLIP, (self.num_features,), jnp.float32),
-                "action_mask": spaces.Box(0, 1, (self.num_actions,), jnp.bool_),
-            }
-        )
+        obs = {
+            "observation": spaces.Box(0.0, FEATURE_CLIP, (self.num_features,), jnp.float32),
+            "action_mask": spaces.Box(0, 1, (self.num_actions,), jnp.bool_),
+        }
+        if self.set_size:
+            K, M = self.num_candidates, self.set_size
+            obs["candidates"] = spaces.Box(0.0, FEATURE_CLIP, (K, CANDIDATE_FEATURES), jnp.float32)
+            obs["buffers"] = spaces.Box(-FEATURE_CLIP, FEATURE_CLIP, (M, SET_FEATURES), jnp.float32)
+            obs["buffer_mask"] = spaces.Box(0, 1, (M,), jnp.bool_)
+        return spaces.Dict(obs)
 
     # ---- params (host side) ------------------------------------------------------------------
     @property
@@ -471,7 +487,81 @@ class MallocGame(environment.Environment):
         mask = jnp.concatenate(
             [jnp.ones(1, bool), (jnp.arange(K) < state.num_cand) & state.can_place]
         )
-        return {"observation": feats, "action_mask": mask}
+        out = {"observation": feats, "action_mask": mask}
+        if self.set_size:
+            out.update(self.set_observation(state, params))
+        return out
+
+    def set_observation(self, state: EnvState, params: EnvParams) -> dict:
+        """The candidates and the nearby placed buffers as sets (``set_size = M > 0``).
+
+        Returns:
+            ``{"candidates": f32[K, 5], "buffers": f32[M, 8], "buffer_mask": bool[M]}``.
+            Candidate ``k`` (a row per action ``k + 1``): is real (placeable), offset, free run
+            above it, slack ``run - size`` and top ``offset + size``, each / capacity.
+            ``buffers`` holds the M placed buffers that share a schedule step with the buffer
+            on offer and lie nearest in address to a real candidate's range ``[c, c + size)``
+            (all of them when there are at most M; with no candidate, nearest to offset 0):
+            is real, offset, top and size / capacity, start and end relative to the offered
+            buffer's / horizon, the shared steps / the offered buffer's duration, and the
+            address distance to the nearest candidate range / capacity. Rows beyond the
+            buffers present are 0 with ``buffer_mask`` False. Rows are in sweep-table
+            (offset) order; a permutation-invariant policy does not depend on it.
+        """
+        K, M = self.num_candidates, self.set_size
+        t = jnp.minimum(state.time, self.max_buffers)
+        i = params.order[jnp.minimum(t, self.max_buffers - 1)]
+        active = state.time < params.num_buffers
+        cap = jnp.maximum(params.capacity, 1).astype(jnp.float32)
+        size = params.size[i]
+        real = (jnp.arange(K) < state.num_cand) & state.can_place
+        cand = jnp.stack(
+            [
+                real.astype(jnp.float32),
+                state.cand / cap,
+                state.cand_gap / cap,
+                (state.cand_gap - size) / cap,
+                (state.cand + size) / cap,
+            ],
+            axis=-1,
+        )
+        cand = jnp.where(real[:, None], jnp.clip(cand, 0.0, FEATURE_CLIP), 0.0)
+        # nearby placed buffers: address distance to the nearest real candidate range
+        ov = self._overlapping(state, params, i) & active
+        lo, hi = state.slot_off, state.slot_off + state.slot_size
+        c_lo = jnp.where(real, state.cand, jnp.where(jnp.any(real), BIG, 0))
+        c_hi = c_lo + jnp.where(real | ~jnp.any(real), size, 0)
+        dist = jnp.maximum(lo[:, None] - c_hi[None, :], 0) + jnp.maximum(
+            c_lo[None, :] - hi[:, None], 0
+        )
+        dist = dist.min(axis=1)  # [L]
+        score = jnp.where(ov, -dist.astype(jnp.float32), -jnp.inf)
+        _, pick = jax.lax.top_k(score, M)
+        pick = jnp.sort(pick)  # keep the table's offset order
+        keep = ov[pick]
+        h = params.horizon
+        s_j, e_j = state.slot_start[pick], state.slot_end[pick]
+        s_i, e_i = params.start[i], params.end[i]
+        shared = jnp.minimum(e_j, e_i) - jnp.maximum(s_j, s_i) + 1
+        bufs = jnp.stack(
+            [
+                jnp.ones(M),
+                lo[pick] / cap,
+                hi[pick] / cap,
+                state.slot_size[pick] / cap,
+                (s_j - s_i) / h,
+                (e_j - e_i) / h,
+                shared / (e_i - s_i + 1).astype(jnp.float32),
+                dist[pick] / cap,
+            ],
+            axis=-1,
+        )
+        bufs = jnp.where(keep[:, None], jnp.clip(bufs, -FEATURE_CLIP, FEATURE_CLIP), 0.0)
+        return {
+            "candidates": cand.astype(jnp.float32),
+            "buffers": bufs.astype(jnp.float32),
+            "buffer_mask": keep,
+        }
 
     # ---- rendering ---------------------------------------------------------------------------
     def render(self, states: list, params: EnvParams) -> np.ndarray:
@@ -547,6 +637,28 @@ Policy = Callable[[jax.Array, dict], jax.Array]
 def lowest_offset_policy(key: jax.Array, obs: dict) -> jax.Array:
     """Place at the lowest feasible offset when there is one (first fit in the game's order)."""
     return jnp.where(obs["action_mask"][1], 1, 0)
+
+
+def best_fit_policy(env: MallocGame) -> Policy:
+    """Best fit in the game: the legal candidate with the smallest free run above it (the lowest
+    such offset on ties), spill when none is legal.
+
+    In ``"xla"`` order this is :func:`~accelrl.envs.malloc.solvers.xla_best_fit` played through
+    the game (the same placement whenever the best gap is among the K lowest candidates).
+
+    Returns:
+        ``policy(key, obs) -> action`` (int32 ``[]``) for one copy's observation dict.
+    """
+    K = env.num_candidates
+    gap_at = BUFFER_FEATURES * (1 + env.lookahead) + K  # the gap block of the flat features
+
+    def policy(key: jax.Array, obs: dict) -> jax.Array:
+        legal = obs["action_mask"][1:]
+        gap = obs["observation"][..., gap_at : gap_at + K]
+        best = jnp.argmin(jnp.where(legal, gap, jnp.inf), axis=-1) + 1
+        return jnp.where(jnp.any(legal, axis=-1), best, 0).astype(jnp.int32)
+
+    return policy
 
 
 def random_policy(key: jax.Array, obs: dict) -> jax.Array:
