@@ -47,7 +47,7 @@ GYMNAX_ENV_IDS: tuple[str, ...] = (
 )  # fmt: skip
 """gymnax's ids (``gymnax.registered_envs`` of the supported gymnax versions)."""
 
-AGENT_NAMES: tuple[str, ...] = ("ppo", "sac", "ippo", "mappo")
+AGENT_NAMES: tuple[str, ...] = ("ppo", "sac", "dqn", "ippo", "mappo")
 """Built-in agent names."""
 
 _RUN = ("num_envs", "total_timesteps", "normalize_obs", "obs_clip", "eval_episodes")
@@ -64,6 +64,12 @@ AGENT_FIELDS: dict[str, tuple[str, ...]] = {
         "actor_hidden_sizes", "critic_hidden_sizes", "activation", "autotune_alpha",
         "log_std_min", "log_std_max",
         "actor_lr", "critic_lr", "alpha_lr", "gamma", "tau", "alpha", "target_entropy_scale",
+    ),
+    "dqn": (
+        *_RUN, "rollout_steps", "gradient_steps", "batch_size", "buffer_size", "learning_starts",
+        "hidden_sizes", "activation", "double_dqn", "target_update_interval", "loss",
+        "learning_rate", "gamma", "tau", "epsilon_start", "epsilon_end", "exploration_fraction",
+        "weight_decay", "huber_delta", "max_grad_norm", "reward_scale",
     ),
 }  # fmt: skip
 """Config and hparams field names of the built-in agents (the command-line options beyond the

@@ -13,6 +13,7 @@ registered per-environment defaults, and :func:`load_run` reloads a run folder.
 from accelrl.agents.base import ActionSpec, UnsupportedEnvironmentError
 from accelrl.agents.build import build, check_hparams, load_run, read_run_config, run_config
 from accelrl.agents.core import Agent, AgentState, RunConfig
+from accelrl.agents.dqn import DQN, DQNConfig, DQNHparams, DQNState, make_dqn
 from accelrl.agents.marl import IPPO, MAPPO, MultiAgentPPOConfig, MultiAgentPPOState
 from accelrl.agents.ppo import PPO, PPOConfig, PPOHparams, PPOState, make_ppo
 from accelrl.agents.registry import (
@@ -27,6 +28,7 @@ from accelrl.agents.runner import Runner, RunResult
 from accelrl.agents.sac import SAC, SACConfig, SACHparams, SACState, make_sac
 
 __all__ = [
+    "DQN",
     "IPPO",
     "MAPPO",
     "MultiAgentPPOConfig",
@@ -37,6 +39,9 @@ __all__ = [
     "Agent",
     "AgentSpec",
     "AgentState",
+    "DQNConfig",
+    "DQNHparams",
+    "DQNState",
     "PPOConfig",
     "PPOHparams",
     "PPOState",
@@ -53,6 +58,7 @@ __all__ = [
     "check_hparams",
     "env_family",
     "load_run",
+    "make_dqn",
     "make_ppo",
     "make_sac",
     "read_run_config",

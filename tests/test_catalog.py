@@ -17,7 +17,7 @@ def test_agent_names_match_the_registry():
 def test_checks_name_close_matches_and_accept_known_names():
     assert N.check_env_id("CartPole-v1") is None and N.check_agent("sac") is None
     assert "Did you mean: ThreeBody-v0" in N.check_env_id("ThreeBdy-v0")
-    assert "unknown agent 'dqn'" in N.check_agent("dqn")
+    assert "unknown agent 'dqm'" in N.check_agent("dqm")
 
 
 def test_agent_fields_match_the_config_and_hparams_classes():

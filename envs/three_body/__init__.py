@@ -14,8 +14,10 @@ Load balance: close encounters need ~100x more substeps than quiet stretches, an
 decision at the next check time *or* after ``max_substeps_per_decision`` (C) substeps, whichever
 comes first. Check times stay on the 0.1 yr grid, so the trajectory does not depend on C; the
 agent just gets extra decisions inside close encounters (``info["reached_check"]`` is False for
-them) and these do not count toward the episode's 100 check times. ``C`` very large is the
-paper's formulation exactly.
+them) and these do not count toward the episode's 100 check times. The paper's decision
+process (one decision per check time, C unbounded; the authors' unbounded terminal penalty and
+their termination at the step limit) is the preset ``"paper"``: ``make("ThreeBody-v0",
+preset="paper")``.
 
 Modules: :mod:`.physics` (forces, energy, units), :mod:`.integrator` (Hermite substeps and the
 lockstep batched loop), :mod:`.env` (the environments), :mod:`.render` (trajectory images).
@@ -28,6 +30,8 @@ from accelrl.envs.registry import register
 from accelrl.envs.three_body.env import (
     DEFAULT_MAX_SUBSTEPS_PER_DECISION,
     PAPER_MU_VALUES,
+    PRESETS,
+    UNBOUNDED_SUBSTEPS,
     EnvParams,
     EnvState,
     ThreeBody,
@@ -35,6 +39,7 @@ from accelrl.envs.three_body.env import (
     evaluation_params,
     initial_conditions,
     paper_reward,
+    preset_params,
 )
 from accelrl.envs.three_body.integrator import (
     CRITERIA,
@@ -63,6 +68,8 @@ __all__ = [
     "G_AU_MSUN_YR",
     "KMS_IN_AU_PER_YR",
     "PAPER_MU_VALUES",
+    "PRESETS",
+    "UNBOUNDED_SUBSTEPS",
     "EnvParams",
     "EnvState",
     "HermiteState",
@@ -78,6 +85,7 @@ __all__ = [
     "initial_conditions",
     "integrate",
     "paper_reward",
+    "preset_params",
     "render_orbits",
     "total_energy",
 ]

@@ -26,6 +26,9 @@ PAPER_MU_VALUES: tuple[float, ...] = tuple(float(v) for v in 10.0 ** np.linspace
 DEFAULT_MAX_SUBSTEPS_PER_DECISION: int = 32
 """Default cap C on Hermite substeps per decision (measured trade-off: docs/envs/three_body.md)."""
 
+UNBOUNDED_SUBSTEPS: int = 2**31 - 1
+"""A substep cap C no decision reaches (the largest int32): one decision per check time."""
+
 
 @struct.dataclass
 class EnvParams:
@@ -60,13 +63,20 @@ class EnvParams:
     """W2: weight of the W2 / |log10 mu| term (rewards large steps)."""
     w_compute: float = 0.0
     """Extra compute-cost term: reward -= w_compute * substeps of the decision (0 = paper)."""
+    energy_term_per_time: bool = True
+    """Divide the energy term by t (the paper: errors weigh less as the episode goes on);
+    False: the undivided term at every decision (preset ``"steady"``)."""
     time_weighted_reward: bool = True
     """Scale the paper's reward by the fraction of the check interval a decision covered (1 for
     decisions that land on check times; extra decisions inside encounters earn their share)."""
     energy_reference: float = 1e-10
     """Error at which the energy term changes sign (the 1e-10 in log10(|dE| / 1e-10))."""
     reward_error_cap: float = 0.1
-    """|dE| is clipped to this in the reward (keeps the terminal reward finite near |dE| = 1)."""
+    """|dE| is clipped to this in the reward (keeps the terminal reward finite near |dE| = 1);
+    ``inf``: the authors' unbounded terminal penalty (preset ``"paper"``)."""
+    step_limit_terminates: bool = False
+    """Reaching ``num_checks`` check times *terminates* the episode (no bootstrap), as the
+    authors' environment does; False (default) truncates it."""
     ic_low: jax.Array = struct.field(
         default_factory=lambda: jnp.asarray([5.0, 0.0, -10.0, 5.0], jnp.float32)
     )
@@ -88,8 +98,50 @@ class EnvParams:
         return self.max_decisions
 
 
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # The authors' decision process (facts: shared/reference/three_body.md): one decision per
+    # 0.1 yr check time (C unbounded, so every decision reaches its check time and t in the
+    # reward is the integer decision index), the unbounded terminal penalty (no |dE| clip in
+    # the reward) and termination, not truncation, at the step limit. max_decisions equals
+    # num_checks: with one decision per check time they coincide.
+    "paper": {
+        "max_substeps_per_decision": UNBOUNDED_SUBSTEPS,
+        "reward_error_cap": float("inf"),
+        "step_limit_terminates": True,
+        "max_decisions": 100,
+    },
+    # The default formulation with the energy term not divided by t: an error costs the same
+    # late in an episode as early (the paper's 1/t makes late errors nearly free, while the
+    # evaluation judges the final |dE| after 300 check times).
+    "steady": {"energy_term_per_time": False},
+    # The default formulation with every reward weight divided by 100: the same optimal
+    # policy, returns of order 1 (for learners without a reward-scale setting, such as SAC,
+    # whose critic regresses the raw returns and whose entropy temperature is relative to them).
+    "scaled": {"w_energy": 30.0, "w_action": 0.04},
+}
+"""Named ``EnvParams`` overrides: ``make("ThreeBody-v0", preset=name)`` (``accelrl-train
+--env_kwargs '{"preset": "paper"}'``) makes an environment whose ``default_params`` carry them.
+``"default"`` is the fast default formulation (C = 32, clipped terminal penalty, truncation);
+``"steady"`` is it without the 1/t on the energy term; ``"scaled"`` is it with the reward
+divided by 100."""
+
+
+def preset_params(name: str, params: EnvParams | None = None) -> EnvParams:
+    """``params`` (default: ``EnvParams()``) with the overrides of preset ``name``.
+
+    Raises:
+        ValueError: an unknown preset name (the message lists the known ones).
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown ThreeBody preset {name!r}; choose one of {sorted(PRESETS)}")
+    params = EnvParams() if params is None else params
+    return params.replace(**PRESETS[name])
+
+
 def evaluation_params(params: EnvParams | None = None) -> EnvParams:
-    """The paper's evaluation protocol: 300 check times (30 yr) instead of 100."""
+    """The paper's evaluation protocol: 300 check times (30 yr) instead of 100 (and 3x the
+    decision cap)."""
     params = EnvParams() if params is None else params
     return params.replace(num_checks=300, max_decisions=3 * params.max_decisions)
 
@@ -166,9 +218,13 @@ def paper_reward(energy_error: jax.Array, mu: jax.Array, t: jax.Array, params: E
         params: weights ``w_energy`` (W0), ``w_action`` (W2) and ``energy_reference`` (1e-10).
 
     Returns:
-        Scalar float64 (inside an x64 scope; float32 outside).
+        Scalar float64 (inside an x64 scope; float32 outside). A non-finite ``energy_error``
+        (a blown-up integration) counts as |dE| = 1 when the cap is unbounded, the formula's
+        singular point, floored to a finite value by the ``1e-6`` below.
     """
-    abs_err = jnp.clip(jnp.abs(energy_error), 1e-16, params.reward_error_cap)
+    abs_err = jnp.abs(energy_error)
+    abs_err = jnp.where(jnp.isfinite(abs_err), abs_err, jnp.minimum(params.reward_error_cap, 1.0))
+    abs_err = jnp.clip(abs_err, 1e-16, params.reward_error_cap)
     log_err = jnp.log10(abs_err)
     log_ref = jnp.log10(jnp.asarray(params.energy_reference, abs_err.dtype))
     denom = jnp.maximum(jnp.abs(log_err), 1e-6) ** 3 * t
@@ -188,9 +244,17 @@ class ThreeBody(environment.Environment):
     (``time_weighted_reward``); minus ``w_compute * substeps`` (0 by default).
     """
 
-    def __init__(self, num_actions: int = 10):
+    def __init__(self, num_actions: int = 10, preset: str = "default"):
         super().__init__()
+        if isinstance(num_actions, bool) or int(num_actions) < 1:
+            raise ValueError(f"num_actions must be a positive integer, got {num_actions!r}")
+        if preset not in PRESETS:
+            raise ValueError(
+                f"unknown ThreeBody preset {preset!r}; choose one of {sorted(PRESETS)}"
+            )
         self._num_actions = int(num_actions)
+        self.preset = preset
+        """Name of the :data:`PRESETS` entry ``default_params`` applies."""
 
     @property
     def name(self) -> str:
@@ -203,7 +267,7 @@ class ThreeBody(environment.Environment):
     @property
     def default_params(self) -> EnvParams:
         values = 10.0 ** np.linspace(-4, -1, self._num_actions)
-        return EnvParams(mu_values=jnp.asarray(values, jnp.float32))
+        return preset_params(self.preset, EnvParams(mu_values=jnp.asarray(values, jnp.float32)))
 
     def action_space(self, params: EnvParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(self._num_actions)
@@ -266,6 +330,7 @@ class ThreeBody(environment.Environment):
 
             # REWARD (paper's, with t in check intervals)
             t_units = jnp.maximum(h.t / interval, 1.0)
+            t_units = jnp.where(params.energy_term_per_time, t_units, 1.0)
             reward = paper_reward(error, mu, t_units, params)
             # a decision covering part of a check interval earns that fraction (no effect when
             # decisions land on check times; keeps the return per physical time independent of C)
@@ -288,6 +353,8 @@ class ThreeBody(environment.Environment):
                 blew_up=~finite,
             )
             terminated = (~finite) | (jnp.abs(error) > params.energy_error_limit)
+            at_limit = new.checks >= params.num_checks
+            terminated = terminated | (params.step_limit_terminates & at_limit)
             info = {
                 # a blow-up reports |dE| = 1 (finite, and far beyond any termination limit)
                 "energy_error": jnp.where(finite, jnp.abs(error), 1.0).astype(jnp.float32),
@@ -317,10 +384,16 @@ class ThreeBody(environment.Environment):
 
     def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:
         with jax.enable_x64(True):
-            return state.blew_up | (jnp.abs(state.energy_error) > params.energy_error_limit)
+            failed = state.blew_up | (jnp.abs(state.energy_error) > params.energy_error_limit)
+        at_limit = state.checks >= params.num_checks
+        return failed | (params.step_limit_terminates & at_limit)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
-        return (state.checks >= params.num_checks) | (state.time >= params.max_decisions)
+        """The step limit (``num_checks`` check times, unless ``step_limit_terminates``) or the
+        decision cap ``max_decisions``, on an episode that did not terminate at that limit."""
+        at_limit = state.checks >= params.num_checks
+        limit_ends = params.step_limit_terminates & at_limit
+        return ~limit_ends & (at_limit | (state.time >= params.max_decisions))
 
     # --- rendering ---------------------------------------------------------------------------
 
@@ -332,8 +405,8 @@ class ThreeBody(environment.Environment):
 class ThreeBodyContinuous(ThreeBody):
     """ThreeBody with a continuous action: log10 mu in [log_mu_low, log_mu_high], shape (1,)."""
 
-    def __init__(self):
-        super().__init__(num_actions=10)
+    def __init__(self, preset: str = "default"):
+        super().__init__(num_actions=10, preset=preset)
 
     @property
     def name(self) -> str:

@@ -471,3 +471,101 @@ def test_params_as_closure_constants_or_jit_arguments_agree(env_and_params):
     _, _, _, _, ref = step_const(key, state)
     assert float(ref["energy_error"]) < 1e-9  # mu = 1e-2 over 0.1 yr
     assert abs(float(info["energy_error"]) - float(ref["energy_error"])) < 1e-14
+
+
+# --- the paper's formulation (preset "paper") ----------------------------------------------
+
+
+def same_params(a, b):
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(x, y) for x, y in zip(la, lb, strict=True))
+
+
+def test_paper_preset_params_and_unknown_preset():
+    env, params = make("ThreeBody-v0", preset="paper")
+    assert env.preset == "paper" and env.name == "ThreeBody-v0"
+    assert params.max_substeps_per_decision == tb.UNBOUNDED_SUBSTEPS
+    assert params.reward_error_cap == math.inf and params.step_limit_terminates
+    assert params.max_decisions == params.num_checks == 100
+    assert tb.evaluation_params(params).max_decisions == 300
+    # everything else is the default formulation's
+    default = make("ThreeBody-v0")[1]
+    assert same_params(tb.preset_params("paper", default), params)
+    assert same_params(tb.preset_params("default", default), default)
+    cont, cparams = make("ThreeBodyContinuous-v0", preset="paper")
+    assert cparams.step_limit_terminates and cont.action_space(cparams).shape == (1,)
+    # "scaled": the default's reward divided by 100, nothing else changed
+    scaled = tb.preset_params("scaled", default)
+    assert same_params(scaled.replace(w_energy=3000.0, w_action=4.0), default)
+    assert not same_params(scaled, default)
+    with jax.enable_x64(True):
+        for de, mu, t in ((1e-9, 1e-2, 3.0), (0.05, 1e-1, 1.0)):
+            ratio = tb.paper_reward(de, mu, t, scaled) / tb.paper_reward(de, mu, t, default)
+            assert float(ratio) == pytest.approx(0.01, rel=1e-6)
+    steady = tb.preset_params("steady", default)
+    assert not steady.energy_term_per_time
+    assert same_params(steady.replace(energy_term_per_time=True), default)
+    with pytest.raises(ValueError, match="unknown ThreeBody preset 'papr'.*paper"):
+        make("ThreeBody-v0", preset="papr")
+    with pytest.raises(ValueError, match="unknown ThreeBody preset"):
+        tb.preset_params("fast")
+
+
+def test_paper_preset_one_decision_per_check_and_terminates_at_the_step_limit():
+    env, params = make("ThreeBody-v0", preset="paper")
+    params = params.replace(num_checks=3, max_decisions=3)
+    reset, step = jax.jit(env.reset_env), jax.jit(env.step_env)
+    # mu = 1e-4: the default cap C = 32 would need many decisions per interval here
+    steps = rollout(reset, step, params, jax.random.PRNGKey(1), [0, 0, 0])
+    for k, (_, state, _, term, info) in enumerate(steps, start=1):
+        assert bool(info["reached_check"]) and int(info["checks"]) == k == int(state.time)
+        assert int(info["substeps"]) > 32
+        limit = k == 3
+        assert bool(term) == limit and bool(env.is_terminated(state, params)) == limit
+        assert not bool(env.is_truncated(state, params))  # terminated, not truncated
+    # the default formulation truncates at the same limit, and reaches it in more decisions
+    default = make("ThreeBody-v0")[1].replace(num_checks=3)
+    obs, state = reset(jax.random.PRNGKey(1), default)
+    decisions = 0
+    while int(state.checks) < 3:
+        obs, state, _, term, _ = step(jax.random.PRNGKey(1), state, jnp.int32(0), default)
+        decisions += 1
+        assert not bool(term)
+    assert decisions > 3 and bool(env.is_truncated(state, default))
+    # same physics at the check times
+    np.testing.assert_array_equal(
+        np.asarray(state.hermite.pos), np.asarray(steps[-1][1].hermite.pos)
+    )
+
+
+def test_paper_preset_terminal_penalty_is_unbounded():
+    _, paper = make("ThreeBody-v0", preset="paper")
+    _, default = make("ThreeBody-v0")
+    with jax.enable_x64(True):
+        clipped = float(tb.paper_reward(0.5, 1e-2, 1.0, default.replace(w_action=0.0)))
+        full = float(tb.paper_reward(0.5, 1e-2, 1.0, paper.replace(w_action=0.0)))
+        # the authors' penalty: 40x the clipped one at |dE| = 0.5, 3x at 0.2
+        assert clipped == pytest.approx(-27_000.0, rel=1e-6)
+        assert full / clipped == pytest.approx(39.5, rel=0.01)
+        ratio = float(tb.paper_reward(0.2, 1e-2, 1.0, paper.replace(w_action=0.0))) / clipped
+        assert ratio == pytest.approx(3.0, rel=0.02)
+        # a blown-up step (non-finite |dE|) stays finite: |dE| = 1 unbounded, the cap otherwise
+        blown = float(tb.paper_reward(jnp.inf, 1e-2, 1.0, paper))
+        assert np.isfinite(blown) and blown < -1e20
+        assert float(tb.paper_reward(jnp.inf, 1e-2, 1.0, default)) == pytest.approx(
+            float(tb.paper_reward(0.1, 1e-2, 1.0, default))
+        )
+
+
+def test_steady_preset_does_not_divide_the_energy_term_by_t():
+    env, steady = make("ThreeBody-v0", preset="steady")
+    default = env.default_params.replace(energy_term_per_time=True)
+    reset, step = jax.jit(env.reset_env), jax.jit(env.step_env)
+    got = rollout(reset, step, steady, jax.random.PRNGKey(0), [6, 6, 6])
+    ref = rollout(reset, step, default, jax.random.PRNGKey(0), [6, 6, 6])
+    with jax.enable_x64(True):
+        for k in (1, 2):  # decisions 2 and 3 land on t = 2, 3
+            state, info = got[k][1], got[k][4]
+            want = tb.paper_reward(state.energy_error, float(info["mu"]), 1.0, default)
+            assert float(got[k][2]) == pytest.approx(float(want), rel=1e-5)
+            assert float(got[k][2]) != pytest.approx(float(ref[k][2]), rel=1e-3)
