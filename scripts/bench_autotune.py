@@ -168,14 +168,14 @@ def _beats(inc: dict[str, Any], default: dict[str, Any]) -> bool | None:
     return bool(inc["iqm"] > default["iqm"] and inc["ci"][0] > default["iqm"])
 
 
-def run_speed(rounds: int, quick: bool) -> dict[str, Any]:
+def run_speed(rounds: int, quick: bool, steps: int | None = None) -> dict[str, Any]:
     """16 PPO configurations, vmapped against one after another (both after compiling)."""
     import numpy as np
 
     from accelrl.agents import build
     from accelrl.agents.runner import Runner
 
-    budget = 16_384 if quick else 131_072
+    budget = steps or (16_384 if quick else 131_072)
     agent, _, hp = build("CartPole-v1", "ppo", {"total_timesteps": budget})
     rng = np.random.default_rng(0)
     settings = [
@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-scale", type=float, default=1.0,
                    help="multiply every environment's budget")  # fmt: skip
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--speed-steps", type=int, help="steps per configuration (default 131072)")
     p.add_argument("--quick", action="store_true", help="smoke sizes (minutes)")
     p.add_argument("--tuning-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--test-seeds", type=int, nargs="+", default=[5, 6, 7, 8, 9])
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         run_tuning(out, a.envs, a.methods, 2 if a.quick else a.trials, a.quick,
                    (a.tuning_seeds, a.test_seeds))  # fmt: skip
     if "speed" in a.parts:
-        speed = run_speed(1 if a.quick else a.rounds, a.quick)
+        speed = run_speed(1 if a.quick else a.rounds, a.quick, a.speed_steps)
         (out / "results.json").write_text(json.dumps({**_read(out), "speed": speed}, indent=2))
     results = _read(out)
     results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
