@@ -93,7 +93,7 @@ def test_resume_from_an_earlier_checkpoint_relogs_the_same_tasks(run_dir, tmp_pa
     [
         (["--teacher", "alp_gmn"], "Did you mean: alp_gmm"),
         (["--task_space", "pendulum_dynamic"], "Did you mean: pendulum_dynamics"),
-        (["--agent", "dqn"], "unknown agent 'dqn'"),
+        (["--agent", "dqm"], "unknown agent 'dqm'"),
         (["--env", "CartPole-v1"], "not --env CartPole-v1"),
         (["--env", "Pendulm-v1"], "Did you mean: Pendulum-v1"),
         (["--lerning_rate", "1"], "--learning_rate"),

@@ -90,7 +90,7 @@ def test_eval_reproduces_and_resume_of_finished_run(run_dir, capsys):
     "argv, message",
     [
         (["--env", "CartPol-v1", "--agent", "ppo", "--out", "{tmp}"], "Did you mean: CartPole-v1"),
-        (["--env", "CartPole-v1", "--agent", "dqn", "--out", "{tmp}"], "unknown agent 'dqn'"),
+        (["--env", "CartPole-v1", "--agent", "dqm", "--out", "{tmp}"], "unknown agent 'dqm'"),
         (
             ["--env", "CartPole-v1", "--agent", "ppo", "--out", "{tmp}", "--lerning_rate", "1"],
             "--learning_rate",
