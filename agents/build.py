@@ -113,6 +113,11 @@ HPARAM_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "vf_coef": (0.0, None, False),
     "max_grad_norm": (0.0, None, True),
     "reward_scale": (0.0, None, True),
+    "epsilon_start": (0.0, 1.0, False),
+    "epsilon_end": (0.0, 1.0, False),
+    "exploration_fraction": (0.0, 1.0, True),
+    "weight_decay": (0.0, None, False),
+    "huber_delta": (0.0, None, True),
 }
 
 

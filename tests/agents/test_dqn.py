@@ -256,3 +256,14 @@ def test_dqn_learns_cartpole_in_50k_steps():
         s = jax.tree.map(lambda x, i=i: x[i], state)
         returns = np.asarray(agent.evaluate(s, evaluation_key(i), 20, True))
         assert returns.mean() >= 195.0, (i, returns)
+
+
+def test_exploration_hparams_are_range_checked():
+    from accelrl.agents import check_hparams
+    from accelrl.agents.dqn import DQNHparams
+
+    check_hparams(DQNHparams())  # the defaults pass
+    for name, bad in (("epsilon_start", 1.5), ("epsilon_end", -0.1),
+                      ("exploration_fraction", 0.0), ("huber_delta", 0.0)):  # fmt: skip
+        with pytest.raises(ValueError, match=name):
+            check_hparams(DQNHparams().replace(**{name: bad}))
