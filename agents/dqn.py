@@ -28,7 +28,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ from accelrl.agents.core import Agent, AgentState, RunConfig
 from accelrl.agents.distributions import mask_logits, masked_categorical
 from accelrl.agents.networks import ACTIVATIONS, QNetwork, fast_init, split_observation
 from accelrl.agents.registry import AgentSpec, register_agent
-from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
+from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState, Transition, polyak
 
 LOSSES: tuple[str, ...] = ("huber", "mse")
 """TD-error losses :func:`q_loss` knows."""
@@ -301,28 +301,8 @@ def q_loss(
     return jnp.mean(0.5 * quad**2 + delta * (abs_err - quad))
 
 
-def polyak(target: Any, online: Any, tau: jax.Array | float) -> Any:
-    """``(1 - tau) * target + tau * online`` leaf by leaf."""
-    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
-
-
 # ---------------------------------------------------------------------------------------------
 # Train state
-
-
-class Transition(NamedTuple):
-    """One stored transition (leading axes added by the buffer / the batch)."""
-
-    obs: Any
-    """Observation (array, or dict with ``action_mask``)."""
-    action: jax.Array
-    """i32 action index."""
-    reward: jax.Array
-    """f32 reward (unscaled)."""
-    next_obs: Any
-    """Next observation; for a finished episode, the pre-reset ``final_observation``."""
-    terminated: jax.Array
-    """f32, 1 where the episode terminated (no bootstrap); truncation leaves it 0."""
 
 
 @struct.dataclass

@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -81,4 +81,28 @@ class ReplayBuffer:
         return jax.tree.map(lambda d: d[idx], state.data)
 
 
-__all__ = ["ReplayBuffer", "ReplayBufferState"]
+# ---------------------------------------------------------------------------------------------
+# What the off-policy agents (SAC, DQN) store and how they move target networks
+
+
+class Transition(NamedTuple):
+    """One stored transition (leading axes added by the buffer / the batch)."""
+
+    obs: Any
+    """Observation (array, or dict with ``action_mask``)."""
+    action: jax.Array
+    """Continuous (SAC): the squashed action in ``[-1, 1]^D``; discrete: int32 index."""
+    reward: jax.Array
+    """f32 reward (unscaled)."""
+    next_obs: Any
+    """Next observation; for a finished episode, the pre-reset ``final_observation``."""
+    terminated: jax.Array
+    """f32, 1 where the episode terminated (no bootstrap); truncation leaves it 0."""
+
+
+def polyak(target: Any, online: Any, tau: float | jax.Array) -> Any:
+    """``(1 - tau) * target + tau * online`` leaf by leaf."""
+    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+__all__ = ["Transition", "polyak", "ReplayBuffer", "ReplayBufferState"]

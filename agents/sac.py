@@ -41,7 +41,7 @@ from accelrl.agents.networks import (
     split_observation,
 )
 from accelrl.agents.registry import AgentSpec, register_agent
-from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState
+from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState, Transition, polyak
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and hyperparameters
@@ -227,28 +227,8 @@ def discrete_actor_loss(
     return jnp.mean(jnp.sum(probs * (alpha * log_probs - jax.lax.stop_gradient(min_q)), axis=-1))
 
 
-def polyak(target: Any, online: Any, tau: float | jax.Array) -> Any:
-    """``(1 - tau) * target + tau * online`` leaf by leaf."""
-    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
-
-
 # ---------------------------------------------------------------------------------------------
 # Train state
-
-
-class Transition(NamedTuple):
-    """One stored transition (leading axes added by the buffer / the batch)."""
-
-    obs: Any
-    """Observation (array or dict with ``action_mask``)."""
-    action: jax.Array
-    """Continuous: the squashed action in ``[-1, 1]^D``; discrete: int32 index."""
-    reward: jax.Array
-    """f32 reward."""
-    next_obs: Any
-    """Next observation; for a finished episode, the pre-reset ``final_observation``."""
-    terminated: jax.Array
-    """f32, 1 where the episode terminated (no bootstrap); truncation leaves it 0."""
 
 
 @struct.dataclass
