@@ -198,7 +198,7 @@ class _ResetGRUStep(nn.Module):
     def __call__(self, memory: jax.Array, inputs: tuple[jax.Array, jax.Array]):
         x, reset = inputs
         memory = jnp.where(reset[:, None], 0.0, memory)
-        return nn.GRUCell(self.size)(memory, x)
+        return nn.GRUCell(self.size, recurrent_kernel_init=Orthogonal(1.0))(memory, x)
 
 
 class Torso(nn.Module):

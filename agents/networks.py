@@ -47,15 +47,81 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
         ) from None
 
 
+@jax.jit
+def householder_q(a: jax.Array) -> jax.Array:
+    """The ``Q`` of ``a = QR`` with ``diag(R) >= 0``, by Householder reflections in plain XLA ops.
+
+    Args:
+        a: ``f32[..., m, n]`` with ``m >= n`` (leading axes are independent matrices).
+
+    Returns:
+        ``f32[..., m, n]`` with orthonormal columns, the factor ``jnp.linalg.qr`` returns with
+        each column's sign set so that ``R``'s diagonal is non-negative.
+
+    Why not ``jnp.linalg.qr``: jaxlib 0.10.0-0.11.0 split a batched LAPACK call over XLA's
+    intra-op thread pool and block a pool thread until the pieces finish. Two such calls at once
+    (the kernels of one network, vmapped over members) can hold every thread of the pool
+    waiting for work queued behind them: seen here as a vmapped PPO init that never returns
+    (16 or more members on 2 cores, sometimes 6). The loop below uses no custom call, so it
+    cannot take part in that deadlock; it costs about twice LAPACK's FLOPs, once per run.
+    """
+    *lead, m, n = a.shape
+    if m < n:
+        raise ValueError(f"householder_q needs a tall matrix (m >= n), got shape {a.shape}")
+    rows = jnp.arange(m)
+
+    def one(x: jax.Array) -> jax.Array:
+        def reflect(j, carry):
+            r, vs, diag = carry
+            col = jnp.where(rows >= j, jax.lax.dynamic_index_in_dim(r, j, 1, False), 0.0)
+            alpha = -jnp.where(col[j] >= 0, 1.0, -1.0) * jnp.sqrt(col @ col)
+            v = col.at[j].add(-alpha)  # H = I - 2 v v^T maps col to alpha e_j
+            norm2 = v @ v
+            v = jnp.where(norm2 > 0, v * jax.lax.rsqrt(jnp.maximum(norm2, 1e-30)), 0.0)
+            r = r - 2.0 * jnp.outer(v, v @ r)
+            return r, vs.at[j].set(v), diag.at[j].set(alpha)
+
+        zeros = (jnp.zeros((n, m), x.dtype), jnp.zeros((n,), x.dtype))
+        _, vs, diag = jax.lax.fori_loop(0, n, reflect, (x, *zeros))
+
+        def apply(i, q):  # Q = H_0 H_1 ... H_{n-1} I[:, :n], applied right to left
+            v = vs[n - 1 - i]
+            return q - 2.0 * jnp.outer(v, v @ q)
+
+        q = jax.lax.fori_loop(0, n, apply, jnp.eye(m, n, dtype=x.dtype))
+        return q * jnp.where(diag < 0, -1.0, 1.0).astype(x.dtype)
+
+    flat = a.reshape(-1, m, n)
+    return jax.vmap(one)(flat).reshape(*lead, m, n)
+
+
+def _orthogonal(z: jax.Array, shape: tuple[int, ...], scale: float) -> jax.Array:
+    """Orthogonal matrices of ``shape`` ``(*lead, n_in, n_out)`` from standard normals ``z`` (as
+    many as the shape has entries), the construction of ``jax.nn.initializers.orthogonal``:
+    QR of the taller orientation, columns signed by ``diag(R)``, times ``scale`` (the QR by
+    :func:`householder_q`, which avoids jaxlib's LAPACK deadlock)."""
+    *lead, n_rows, n_cols = shape
+    tall = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
+    q = householder_q(z.reshape(*lead, *tall))
+    if n_rows < n_cols:
+        q = jnp.swapaxes(q, -1, -2)
+    return scale * q
+
+
 class Orthogonal:
-    """Orthogonal kernel initialiser whose gain is visible to :func:`fast_init`."""
+    """Orthogonal kernel initialiser whose gain is visible to :func:`fast_init` (the law of
+    ``nn.initializers.orthogonal``, drawn with :func:`householder_q`)."""
 
     def __init__(self, scale: float = 1.0):
         self.scale = float(scale)
-        self._init = nn.initializers.orthogonal(self.scale)
 
     def __call__(self, key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        return self._init(key, shape, dtype)
+        shape = tuple(int(d) for d in shape)
+        if len(shape) < 2:
+            raise ValueError(f"an orthogonal initialiser needs at least 2 axes, got {shape}")
+        matrix = (int(np.prod(shape[:-1])), shape[-1])  # flax's layout: one matrix
+        z = jax.random.normal(key, matrix, jnp.float32)
+        return _orthogonal(z, matrix, self.scale).reshape(shape).astype(dtype)
 
     def __repr__(self) -> str:
         return f"Orthogonal({self.scale})"
@@ -343,19 +409,6 @@ class TwinQNetwork(nn.Module):
             axis_size=2,
         )
         return twin(self.hidden_sizes, self.activation, self.num_actions, name="q")(x, action)
-
-
-def _orthogonal(z: jax.Array, shape: tuple[int, ...], scale: float) -> jax.Array:
-    """Orthogonal matrices of ``shape`` ``(*lead, n_in, n_out)`` from standard normals ``z`` (as
-    many as the shape has entries), the construction of ``jax.nn.initializers.orthogonal``:
-    QR of the taller orientation, columns signed by ``diag(R)``, times ``scale``."""
-    *lead, n_rows, n_cols = shape
-    tall = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
-    q, r = jnp.linalg.qr(z.reshape(*lead, *tall))
-    q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
-    if n_rows < n_cols:
-        q = jnp.swapaxes(q, -1, -2)
-    return scale * q
 
 
 def _init_plan(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, dict[tuple, Any]]:

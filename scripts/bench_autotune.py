@@ -59,9 +59,10 @@ CASES: dict[str, dict[str, Any]] = {
         budget=6_000,
         quick_budget=1_200,
     ),  # fmt: skip
-    # 2 tuning seeds: a ThreeBody PPO program of more than 17 members wedges XLA's CPU runtime
-    # at its first execution here (jax 0.10.2; all threads idle; 16 and 17 members run), and
-    # PBT needs the population x tuning seeds in one program.
+    # 2 tuning seeds keep the ThreeBody part inside the bench's hour on 2 cores (the tuning
+    # steps scale with the seeds). They were first chosen because programs of more than 17
+    # members deadlocked; that was jaxlib's parallel batched QR in the networks' orthogonal
+    # init, since replaced (agents/networks.py, householder_q).
     "ThreeBody-v0": dict(
         agent="ppo", overrides={}, budget=40_960, quick_budget=4_096, tuning_seeds=[0, 1]
     ),

@@ -5,7 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from accelrl.agents.networks import MLP, ActorCritic, _init_plan, activation_fn, fast_init
+from accelrl.agents.networks import (
+    MLP,
+    ActorCritic,
+    Orthogonal,
+    _init_plan,
+    activation_fn,
+    fast_init,
+    householder_q,
+)
 
 
 def test_mlp_shapes_and_unknown_activation():
@@ -123,3 +131,61 @@ def test_fast_init_falls_back_for_unknown_initialisers():
     ref = net.init(jax.random.PRNGKey(0), x)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (16, 16), (2, 40, 9)])
+def test_householder_q_is_lapacks_q_with_a_non_negative_r_diagonal(shape):
+    """Same factor as ``numpy.linalg.qr`` once its columns are signed by ``diag(R)``; a wrong
+    sign convention or a missing reflection fails the comparison."""
+    a = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    got = np.asarray(jax.jit(householder_q)(jnp.asarray(a)))
+    for g, m in zip(got.reshape(-1, *shape[-2:]), a.reshape(-1, *shape[-2:]), strict=True):
+        q, r = np.linalg.qr(m.astype(np.float64))
+        q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+        np.testing.assert_allclose(g, q, atol=2e-5)
+        np.testing.assert_allclose(g.T @ g, np.eye(shape[-1]), atol=2e-5)
+    assert not np.allclose(got, -got)  # not trivially zero
+
+
+def test_householder_q_edge_cases():
+    """A zero column is passed over (no NaN) and a wide matrix is refused."""
+    a = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    a[:, 1] = 0.0
+    q = np.asarray(householder_q(jnp.asarray(a)))
+    assert np.isfinite(q).all()
+    np.testing.assert_allclose(q.T @ q, np.eye(3), atol=2e-5)
+    with pytest.raises(ValueError, match="tall matrix"):
+        householder_q(jnp.ones((2, 5)))
+
+
+def test_orthogonal_initialiser_has_flax_layout_and_gain():
+    kernel = Orthogonal(2.0)(jax.random.PRNGKey(0), (4, 3, 5))
+    assert kernel.shape == (4, 3, 5)
+    flat = np.asarray(kernel).reshape(12, 5)
+    np.testing.assert_allclose(flat.T @ flat, 4.0 * np.eye(5), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "agent_name", "overrides"),
+    [
+        ("CartPole-v1", "ppo", {}),
+        ("Pendulum-v1", "sac", {}),
+        ("CartPole-v1", "dqn", {}),
+        ("MPE_simple_spread_v3", "ippo", {"recurrent": True}),
+    ],
+)
+def test_vmapped_init_calls_no_lapack_kernel(env_id, agent_name, overrides):
+    """jaxlib 0.10-0.11 can deadlock when batched LAPACK calls run at once on the CPU pool (a
+    vmapped PPO init with 16+ members never returned): the members' init has none."""
+    from accelrl.agents import build
+    from accelrl.agents.runner import seed_vmapped, training_key
+
+    agent, _, _ = build(env_id, agent_name, {"total_timesteps": 2048, **overrides})
+    _, init = seed_vmapped(agent)
+    keys = jnp.stack([training_key(s) for s in range(3)])
+    hparams = jax.tree.map(lambda x: jnp.stack([x] * 3), agent.default_hparams())
+    text = init.lower(keys, hparams).as_text()
+    assert "lapack" not in text.lower()
+    # the check can fail: the same lowering with LAPACK's QR names it
+    qr = jax.jit(jax.vmap(jnp.linalg.qr)).lower(jnp.ones((3, 4, 4))).as_text()
+    assert "lapack" in qr.lower()
