@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -54,14 +56,22 @@ class Args:
     """Short run: 8 seeds, 20 check times, actions 3, 6, 9."""
 
 
-def make_evaluator(env: tb.ThreeBody):
-    """jitted ``(state [B], done [B], action, params) -> (state, done)``: step until all done.
+def fixed_action(action: jax.Array, obs: jax.Array) -> jax.Array:
+    """The policy of :func:`make_evaluator`'s default: ``action`` for every system."""
+    return jnp.broadcast_to(jnp.asarray(action, jnp.int32), obs.shape[:1])
 
-    A system is done when terminated or after ``params.num_checks`` check times; finished
-    systems get a zero substep budget, so they cost nothing in the lockstep loop.
+
+def make_evaluator(env: tb.ThreeBody, policy: Callable[[Any, jax.Array], jax.Array] = fixed_action):
+    """jitted ``(state [B], done [B], policy_args, params) -> (state, done)``: step every system
+    with ``policy(policy_args, obs f32[B, F]) -> actions [B, ...]`` until all are done.
+
+    ``policy_args`` is traced, so one compiled loop serves every fixed action, every rule's
+    thresholds or every set of agent parameters of the same shapes. A system is done when
+    terminated or after ``params.num_checks`` check times; finished systems get a zero substep
+    budget and keep their state, so they cost nothing in the lockstep loop.
     """
 
-    def run(state, done, action, params):
+    def run(state, done, policy_args, params):
         cap = params.max_substeps_per_decision
 
         def cond(carry):
@@ -70,9 +80,11 @@ def make_evaluator(env: tb.ThreeBody):
 
         def body(carry):
             state, done, k = carry
+            obs = jax.vmap(env.get_obs, in_axes=(0, None))(state, params)
+            actions = policy(policy_args, obs)
             p = params.replace(max_substeps_per_decision=jnp.where(done, 0, cap))
-            step = jax.vmap(env.step_env, in_axes=(None, 0, None, params_in_axes(p, params)))
-            _, new, _, term, _ = step(jax.random.PRNGKey(0), state, action, p)
+            step = jax.vmap(env.step_env, in_axes=(None, 0, 0, params_in_axes(p, params)))
+            _, new, _, term, _ = step(jax.random.PRNGKey(0), state, actions, p)
 
             def keep(a, b):
                 return jnp.where(done.reshape(done.shape + (1,) * (a.ndim - 1)), b, a)
@@ -87,26 +99,33 @@ def make_evaluator(env: tb.ThreeBody):
     return jax.jit(run)
 
 
-def evaluate_fixed(env, params, action, seeds, evaluator=None) -> dict:
-    """Run one fixed action on the initial conditions of ``seeds`` until every system is done.
+def evaluate(env, params, policy_args, seeds, evaluator) -> dict:
+    """Run ``evaluator``'s policy with ``policy_args`` on the initial conditions of ``seeds``.
 
     Returns:
         dict of numpy arrays over systems: ``energy_error`` (final |dE|), ``substeps`` (total),
-        ``checks`` (check times reached), ``terminated``.
+        ``checks`` (check times reached), ``decisions``, ``terminated``.
     """
-    evaluator = make_evaluator(env) if evaluator is None else evaluator
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
     _, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
     done = jnp.zeros(len(seeds), bool)
-    state, _ = evaluator(state, done, jnp.int32(action), params)
+    state, _ = jax.block_until_ready(evaluator(state, done, policy_args, params))
     with jax.enable_x64(True):
         err = np.abs(np.asarray(state.energy_error, np.float64))
     return {
         "energy_error": err,
         "substeps": np.asarray(state.total_substeps, np.int64),
         "checks": np.asarray(state.checks),
+        "decisions": np.asarray(state.time, np.int64),
         "terminated": np.asarray(state.blew_up) | (err > float(params.energy_error_limit)),
     }
+
+
+def evaluate_fixed(env, params, action, seeds, evaluator=None) -> dict:
+    """Run one fixed action on the initial conditions of ``seeds`` until every system is done
+    (:func:`evaluate` with :func:`fixed_action`)."""
+    evaluator = make_evaluator(env) if evaluator is None else evaluator
+    return evaluate(env, params, jnp.int32(action), seeds, evaluator)
 
 
 def summarize(mu: float, res: dict) -> dict:

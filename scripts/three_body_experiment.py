@@ -37,7 +37,6 @@ import numpy as np
 import tyro
 
 from accelrl.envs import three_body as tb
-from accelrl.envs.vec import params_in_axes
 from accelrl.scripts.three_body_baselines import evaluate_fixed, make_evaluator
 
 START = "<!-- three_body_experiment: generated from here -->"
@@ -194,49 +193,21 @@ def eval_params(preset: str, num_checks: int) -> tb.EnvParams:
 
 
 def make_policy_evaluator(env: tb.ThreeBody, agent: Any):
-    """jitted ``(agent_states [S], env_state [S * N], params) -> env_state``: every seed's
-    greedy policy on the same N systems, stepped until all are done.
-
-    Observations are normalised with each seed's frozen training statistics. As in
-    ``three_body_baselines.make_evaluator``, finished systems get a zero substep budget and
-    keep their state, so they cost nothing in the lockstep loop.
-    """
+    """:func:`three_body_baselines.make_evaluator` with every seed's greedy policy:
+    ``policy_args`` are the agent states ``[S]`` and the systems ``[S * N]`` are seed-major.
+    Observations are normalised with each seed's frozen training statistics."""
     from accelrl.agents.base import obs_normalizer
 
-    def policy(agent_state, obs):  # obs [N, 13] -> actions [N, ...]
+    def greedy(agent_state, obs):  # obs [N, 13] -> actions [N, ...]
         norm = obs_normalizer(agent.env, agent_state.env_state)
         return agent.act(agent_state, norm(obs), jax.random.PRNGKey(0), deterministic=True)
 
-    def run(agent_states, state, params):
+    def policy(agent_states, obs):
         num_seeds = jax.tree.leaves(agent_states)[0].shape[0]
-        cap = params.max_substeps_per_decision
-        n = state.time.shape[0]
+        actions = jax.vmap(greedy)(agent_states, obs.reshape(num_seeds, -1, obs.shape[-1]))
+        return actions.reshape((obs.shape[0],) + actions.shape[2:])
 
-        def cond(carry):
-            _, done, k = carry
-            return ~jnp.all(done) & (k < params.max_decisions)
-
-        def body(carry):
-            state, done, k = carry
-            obs = jax.vmap(env.get_obs, in_axes=(0, None))(state, params)
-            actions = jax.vmap(policy)(agent_states, obs.reshape(num_seeds, n // num_seeds, -1))
-            actions = actions.reshape((n,) + actions.shape[2:])
-            p = params.replace(max_substeps_per_decision=jnp.where(done, 0, cap))
-            step = jax.vmap(env.step_env, in_axes=(None, 0, 0, params_in_axes(p, params)))
-            _, new, _, term, _ = step(jax.random.PRNGKey(0), state, actions, p)
-
-            def keep(a, b):
-                return jnp.where(done.reshape(done.shape + (1,) * (a.ndim - 1)), b, a)
-
-            new = jax.tree.map(keep, new, state)
-            done = done | term | (new.checks >= params.num_checks)
-            return new, done, k + 1
-
-        done = jnp.zeros(n, bool)
-        state, _, _ = jax.lax.while_loop(cond, body, (state, done, jnp.int32(0)))
-        return state
-
-    return jax.jit(run)
+    return make_evaluator(env, policy)
 
 
 def evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: int) -> dict:
@@ -272,7 +243,8 @@ def _evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: i
     keys = jax.vmap(jax.random.PRNGKey)(jnp.tile(jnp.arange(num_systems), num_seeds))
     _, env_state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
     start = time.perf_counter()
-    final = make_policy_evaluator(env, agent)(states, env_state, params)
+    done = jnp.zeros(env_state.time.shape[0], bool)
+    final, _ = make_policy_evaluator(env, agent)(states, env_state, done, params)
     final = jax.block_until_ready(final)
     seconds = time.perf_counter() - start
     with jax.enable_x64(True):
