@@ -244,7 +244,7 @@ def _evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: i
     _, env_state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
     start = time.perf_counter()
     done = jnp.zeros(env_state.time.shape[0], bool)
-    final, _ = make_policy_evaluator(env, agent)(states, env_state, done, params)
+    final, _ = make_policy_evaluator(env, agent)(env_state, done, states, params)
     final = jax.block_until_ready(final)
     seconds = time.perf_counter() - start
     with jax.enable_x64(True):
