@@ -114,7 +114,8 @@ def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quic
             folder = out / env_id / method
             common = dict(
                 env_id=env_id, agent=case["agent"], space=space, budget=budget, out=folder,
-                tuning_seeds=case.get("tuning_seeds", seeds[0]), test_seeds=seeds[1],
+                tuning_seeds=seeds[0] or case.get("tuning_seeds", [0, 1, 2, 3, 4]),
+                test_seeds=seeds[1],
                 overrides=case["overrides"],
                 log=lambda line, m=method, e=env_id: print(f"  [{e} {m}] {line}", flush=True),
             )  # fmt: skip
@@ -279,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--speed-steps", type=int, help="steps per configuration (default 131072)")
     p.add_argument("--quick", action="store_true", help="smoke sizes (minutes)")
-    p.add_argument("--tuning-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument(
+        "--tuning-seeds", type=int, nargs="+", default=None,
+        help="tuning seeds of every environment (default: 0-4, ThreeBody 0-1)",
+    )  # fmt: skip
     p.add_argument("--test-seeds", type=int, nargs="+", default=[5, 6, 7, 8, 9])
     a = p.parse_args(argv)
     out = Path(a.out)
