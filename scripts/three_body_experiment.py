@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tyro
 
 from accelrl.envs import three_body as tb
-from accelrl.scripts.three_body_baselines import evaluate_fixed, make_evaluator
+from accelrl.scripts.three_body_baselines import evaluate, evaluate_fixed, make_evaluator
 
 START = "<!-- three_body_experiment: generated from here -->"
 END = "<!-- three_body_experiment: generated up to here -->"
@@ -240,26 +239,12 @@ def _evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: i
     env = agent.env.env
     params = eval_params(preset, num_checks).replace(mu_values=agent.eval_params.mu_values)
     num_seeds = jax.tree.leaves(states)[0].shape[0]
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.tile(jnp.arange(num_systems), num_seeds))
-    _, env_state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
+    seeds = np.tile(np.arange(num_systems), num_seeds)  # seed-major, as the policy expects
     start = time.perf_counter()
-    done = jnp.zeros(env_state.time.shape[0], bool)
-    final, _ = make_policy_evaluator(env, agent)(env_state, done, states, params)
-    final = jax.block_until_ready(final)
+    res = evaluate(env, params, states, seeds, make_policy_evaluator(env, agent))
     seconds = time.perf_counter() - start
-    with jax.enable_x64(True):
-        err = np.abs(np.asarray(final.energy_error, np.float64))
     shape = (num_seeds, num_systems)
-    return {
-        "energy_error": err.reshape(shape),
-        "substeps": np.asarray(final.total_substeps, np.int64).reshape(shape),
-        "decisions": np.asarray(final.time, np.int64).reshape(shape),
-        "checks": np.asarray(final.checks).reshape(shape),
-        "terminated": (
-            np.asarray(final.blew_up) | (err > float(params.energy_error_limit))
-        ).reshape(shape),
-        "seconds": seconds,
-    }
+    return {**{k: v.reshape(shape) for k, v in res.items()}, "seconds": seconds}
 
 
 def fixed_baselines(out: Path, num_systems: int, num_checks: int) -> list[dict]:
