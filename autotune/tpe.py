@@ -109,24 +109,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _tell(study: Any, trial: Any, value: float | None = None) -> None:
+    """Tell ``trial`` its ``value`` (FAIL when None), unless another process told it first
+    (a settler reading its row, or its owner): both tell the same row, so that is no error."""
+    optuna = _optuna()
+    state = optuna.trial.TrialState.FAIL if value is None else None
+    values = None if value is None else float(value)
+    try:
+        study.tell(trial, values, state=state, skip_if_finished=True)
+    except optuna.exceptions.UpdateFinishedTrialError:  # told between the check and the write
+        pass
+
+
 def settle_interrupted(study: Any, rows: Mapping[int, Mapping[str, Any]]) -> tuple[int, int]:
     """Tell the study what a killed call left RUNNING: trials with a row get its score (or
-    FAIL), those without one whose process is gone on this host get FAIL. Returns
-    ``(told from rows, failed)``."""
+    FAIL), those without one whose process is gone on this host get FAIL. A trial whose
+    process is alive on this host is left to it (another worker on the same journal, mid
+    trial). Returns ``(told from rows, failed)``."""
     optuna = _optuna()
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     host = socket.gethostname()
     told = failed = 0
     for t in running:
+        here = t.user_attrs.get("host") == host
+        if here and _alive(int(t.user_attrs.get("pid", -1))):
+            continue
         row = rows.get(t.number)
         if row is not None:
-            if row.get("score") is None:
-                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            else:
-                study.tell(t.number, float(row["score"]))
+            _tell(study, t.number, row.get("score"))
             told += 1
-        elif t.user_attrs.get("host") == host and not _alive(int(t.user_attrs.get("pid", -1))):
-            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        elif here:
+            _tell(study, t.number, None)
             failed += 1
     return told, failed
 
@@ -242,11 +255,8 @@ def tpe(
                     group=values_to_json(config_values), group_size=len(members),
                 )  # fmt: skip
                 study.record(row)  # the row first: a kill before tell is settled on resume
-                otrial = by_number[m.trial_id][0]
-                if row["score"] is None:
-                    ostudy.tell(otrial, state=optuna.trial.TrialState.FAIL)
-                else:
-                    ostudy.tell(otrial, row["score"])
+                # a worker on another host may have settled it from the row already
+                _tell(ostudy, by_number[m.trial_id][0], row["score"])
         best = best_row(list(read_rows(study.trials_path).values()))
         log(
             f"tpe: {len(asked)} trials in {time.perf_counter() - t0:.1f} s; "
