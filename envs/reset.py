@@ -18,8 +18,9 @@ state:
   truncation and, for finished copies, the episode's return and the task it ran (O(B) work);
 * ``on_update(state, update_index) -> state``: once per agent update, called by every agent
   through the shared skeleton. ``update_index`` is unbatched under the runner's vmap over
-  seeds, so ``lax.cond(update_index % R == 0, refit, ...)`` stays a real branch; heavy work
-  (a mixture refit) belongs here, never in ``observe``;
+  seeds, so ``lax.cond(update_index % R == 0, refit, ...)`` stays a real branch (a condition
+  on the batched strategy state goes through :func:`accelrl._lax.run_if`); heavy work (a
+  mixture refit) belongs here, never in ``observe``;
 * ``metrics(state) -> {name: f32[]}``: numbers the agents add to each update's metrics.
 
 A 20-line example, a strategy that cycles through a list of task values and records the

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from accelrl._lax import run_if
 from accelrl.envs.multi_agent import MultiAgentEnv
 from accelrl.envs.reset import NO_LIMIT, ResetEnv, ResetStrategy, StepRecord, broadcast_params
 
@@ -243,16 +244,23 @@ class VecEnv(BatchedEnv):
     ) -> tuple[Any, Any]:
         """Replace the copies where ``done`` by fresh starts (default strategy).
 
-        The reset hook runs only when at least one copy finished (``lax.cond``), so expensive
-        resets are not paid on every step. (Under an outer ``vmap`` the cond becomes a select;
-        vmap over seeds outside and the hook runs every step, which is still correct.)
+        The reset hook runs only when at least one copy finished, so expensive resets are not
+        paid on every step; under an outer ``vmap`` (over seeds) only when a copy of some seed
+        finished (:func:`~accelrl._lax.run_if`; a ``lax.cond`` would become a select there).
         """
 
-        def do_reset(_):
+        def do_reset(current):
+            key, params, done, obs, state = current
             obs_re, state_re = self.reset_copies(key, params)
-            return select_copies(done, obs_re, obs), select_copies(done, state_re, state)
+            return (
+                key,
+                params,
+                done,
+                select_copies(done, obs_re, obs),
+                select_copies(done, state_re, state),
+            )
 
-        return jax.lax.cond(jnp.any(done), do_reset, lambda _: (obs, state), None)
+        return run_if(jnp.any(done), do_reset, (key, params, done, obs, state))[3:]
 
     @partial(jax.jit, static_argnums=0)
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
@@ -297,20 +305,22 @@ class VecEnv(BatchedEnv):
         s_state = self._strategy.observe(state.strategy, record)
         base = broadcast_params(params, self.default_params, self.num_envs)
 
-        def do_reset(s_state):
-            starts, s_state = self._strategy.starts(key_reset, s_state, self.env, base, done)
+        def do_reset(current):
+            key, base, done, obs, env_state, task, limit, s_state = current
+            starts, s_state = self._strategy.starts(key, s_state, self.env, base, done)
             return (
-                select_copies(done, starts.obs, obs_st),
-                select_copies(done, starts.env_state, env_st),
-                select_copies(done, starts.params, state.params),
-                jnp.where(done, self._limit(starts.step_limit), state.step_limit),
+                key,
+                base,
+                done,
+                select_copies(done, starts.obs, obs),
+                select_copies(done, starts.env_state, env_state),
+                select_copies(done, starts.params, task),
+                jnp.where(done, self._limit(starts.step_limit), limit),
                 s_state,
             )
 
-        def keep(s_state):
-            return obs_st, env_st, state.params, state.step_limit, s_state
-
-        obs, env_state, task, limit, s_state = jax.lax.cond(jnp.any(done), do_reset, keep, s_state)
+        current = (key_reset, base, done, obs_st, env_st, state.params, state.step_limit, s_state)
+        obs, env_state, task, limit, s_state = run_if(jnp.any(done), do_reset, current)[3:]
         new = VecEnvState(
             env=env_state,
             params=task,

@@ -63,13 +63,13 @@ def test_reset_only_where_done_and_final_observation():
             np.asarray(obs)[keep], np.asarray(info["final_observation"])[keep]
         )
         assert np.all(np.asarray(state.time)[done] == 0)
-    # the reset hook runs under a cond: not a full reset of every copy on every step
+    # the reset hook runs under a branch (run_if): not a full reset of every copy on every step
     jaxpr = str(
         jax.make_jaxpr(lambda s: vec.step(jax.random.key(0), s, jnp.ones(B, jnp.int32), params))(
             state
         )
     )
-    assert "cond[" in jaxpr
+    assert "while[" in jaxpr
 
 
 def test_reset_hook_can_be_overridden():
@@ -169,3 +169,35 @@ def test_normalize_observation_leaves_action_masks_alone():
     assert set(state.stats.mean) == {"observation"}
     raw, _ = VecEnv(env, 3).reset(jax.random.key(0), params)
     np.testing.assert_array_equal(np.asarray(obs["action_mask"]), np.asarray(raw["action_mask"]))
+
+
+def test_strategy_starts_run_only_when_some_seed_has_a_finished_copy():
+    """Vmapped over seeds, the strategy's ``starts`` runs at the steps where a copy of some
+    seed finished, not at every step (a ``lax.cond`` there would become a select)."""
+    from accelrl.envs.reset import ResetStrategy
+
+    calls = []
+
+    class Counting(ResetStrategy):
+        def starts(self, key, state, env, params, mask):
+            jax.debug.callback(lambda: calls.append(1))
+            return super().starts(key, state, env, params, mask)
+
+    env, params = make("Pendulum-v1")
+    vec = VecEnv(env, 3, Counting())
+
+    def roll(key, max_steps):  # episodes of 5 steps for one seed, 7 for the other
+        p = params.replace(max_steps_in_episode=max_steps)
+        _, state = vec.reset(key, p)
+
+        def body(state, k):
+            _, state, _, _, trunc, _ = vec.step(k, state, jnp.zeros((3, 1)), p)
+            return state, trunc
+
+        return jax.lax.scan(body, state, jax.random.split(key, 12))[1]
+
+    keys = jax.random.split(jax.random.key(0), 2)
+    trunc = jax.jit(jax.vmap(roll))(keys, jnp.array([5, 7]))
+    jax.effects_barrier()
+    assert np.asarray(trunc).any(axis=(0, 2)).sum() == 3  # steps 5, 7 and 10
+    assert len(calls) == 1 + 3  # the reset, then one batched call per step with a finished copy
