@@ -16,8 +16,10 @@ What runs where (DESIGN.md, "Contracts"):
   fixed-capacity history (a ring of ``history`` entries);
 * ``on_update`` (once per agent update): the per-episode learning, in episode order: ALP-GMM's
   nearest-neighbour learning progress, RIAC's region bookkeeping and splits; and the mixture
-  refits of ALP-GMM and Covar-GMM, inside ``lax.cond(update_index % refit_every == 0, ...)``
-  (a real branch under the runner's seed vmap, whose update index is unbatched).
+  refits of ALP-GMM and Covar-GMM, at the first update boundary (a multiple of
+  ``refit_every``) after ``fit_rate`` new episodes, through :func:`accelrl._lax.run_if`: under
+  the runner's vmap over seeds the EM runs only at updates where some seed is due for a
+  refit (a ``lax.cond`` on a batched predicate would run it at every update).
 
 Defaults follow teachDeepRL (Portelas et al. 2019, commit 747cda2); deviations forced by fixed
 shapes are listed in each class and in ``docs/curricula.md``.
@@ -32,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from accelrl._lax import run_if
 from accelrl.curricula import gmm as gmm_lib
 from accelrl.curricula.tasks import TaskSpace, apply_tasks
 from accelrl.envs.reset import ResetStrategy, Starts, StepRecord, reset_copies
@@ -255,7 +258,7 @@ class _GMMTeacher(Teacher):
         random_task_ratio: float = 0.2,
         n_init: int = 1,
         num_iters: int = gmm_lib.NUM_ITERS,
-        refit_every: int = 8,
+        refit_every: int = 1,
         history: int = 4096,
         check: bool = True,
     ):
@@ -311,13 +314,11 @@ class _GMMTeacher(Teacher):
 
     def on_update(self, state: Any, update_index: jax.Array) -> Any:
         state = self.learn(state)
-
-        def refit(s):
-            n = s.history.count
-            ready = (n >= self.fit_rate) & (n - s.last_fit >= self.fit_rate)
-            return jax.lax.cond(ready, self._fit, lambda s: s, s)
-
-        return jax.lax.cond(update_index % self.refit_every == 0, refit, lambda s: s, state)
+        n = state.history.count
+        ready = (n >= self.fit_rate) & (n - state.last_fit >= self.fit_rate)
+        # run_if, not lax.cond: under the runner's vmap over seeds ``ready`` is batched, and a
+        # cond would become a select that runs the k = 2..10 EM at every boundary.
+        return run_if(ready & (update_index % self.refit_every == 0), self._fit, state)
 
     def sample(self, key, state, n):
         k_uni, k_mode, k_comp, k_draw = jax.random.split(key, 4)
@@ -361,14 +362,17 @@ class ALPGMM(_GMMTeacher):
         random_task_ratio: share of uniform tasks after the bootstrap; 0.2 (TeachMyAgent 0.05).
         n_init: EM inits per ``k`` (reference ``nb_em_init=1``).
         num_iters: maximum EM iterations (scikit-learn's 100).
-        refit_every: the update boundaries at which a fit may happen (every R updates).
+        refit_every: the update boundaries at which a fit may happen (every R updates; 1:
+            the first boundary after ``fit_rate`` new episodes). Under a vmap over seeds a fit
+            costs the whole batch, once per boundary at which any seed is due; R > 1 gathers
+            seeds that fall due at different updates into one fit.
         history: capacity of the history searched for nearest neighbours.
         alp_chunk: episodes whose ALP is computed together (a loop runs over chunks).
     """
 
     name = "alp_gmm"
 
-    def __init__(self, space: TaskSpace, *, alp_chunk: int = 64, **kwargs):
+    def __init__(self, space: TaskSpace, *, alp_chunk: int = 16, **kwargs):
         super().__init__(space, **kwargs)
         self.alp_chunk = int(min(alp_chunk, self.history))
 
@@ -605,9 +609,12 @@ class RIAC(Teacher):
             size=jnp.where(inside, jnp.minimum(s.size + 1, ring), s.size),
         )
         need = inside & s.is_leaf & (s.size > self.max_region_size)
-        s = jax.lax.cond(
-            jnp.any(need), lambda s: self._split(s, jnp.argmax(need), key), lambda s: s, s
-        )
+        # run_if: batched over seeds, a split runs only when some seed's region needs one
+        s = run_if(
+            jnp.any(need),
+            lambda c: (self._split(c[0], jnp.argmax(c[1]), c[2]), *c[1:]),
+            (s, need, key),
+        )[0]
         ages = self._region_ages(s.start, s.size)
         alp = self._alp_by_age(s.rewards, ages, s.size)
         return s.replace(alp=jnp.where(inside, alp, s.alp))
