@@ -37,6 +37,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ SPACES: dict[str, dict[str, Any]] = {
 }
 PARTS = ("teachers", "overhead", "gmm")
 OVERHEAD_CASES = ("plain", "random", "alp_gmm", "riac")
+NO_YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
+"""XLA CPU option naming the fusions handed to YNNPACK; empty: none (the GMM part's variant)."""
 """Covar-GMM's refit is ALP-GMM's EM on one more dimension; its cost is not measured apart."""
 
 
@@ -102,6 +105,28 @@ def bench_gmm(repeats: int = 5) -> dict[str, Any]:
         jax_k.append(int(k))
         jax_aic.append(float(aic(g, x)))
 
+    # The same program compiled without XLA's YNNPACK fusions (CPU, jaxlib builds that know the
+    # option): on this EM of tiny reductions and batched 3 x 3 products they cost more than the
+    # arithmetic. Not a global setting: PPO's updates ran about as fast or faster with them.
+    out_no_ynn: dict[str, Any] | None = None
+    if jax.default_backend() == "cpu":
+        try:
+            fit_no_ynn = jax.jit(
+                lambda key: gmm.fit_best(key, x, ks, n_init=1),
+                compiler_options={NO_YNN_OPTION: ""},
+            )
+            block(fit_no_ynn(jax.random.key(0)))
+        except Exception as err:  # an XLA without the option
+            out_no_ynn = {"error": f"{type(err).__name__}: {err}"[:300]}
+        else:
+            times, chosen = [], []
+            for i in range(repeats):
+                t0 = time.perf_counter()
+                g, k = block(fit_no_ynn(jax.random.key(i)))
+                times.append(time.perf_counter() - t0)
+                chosen.append(int(k))
+            out_no_ynn = {"median_s": statistics.median(times), "times_s": times, "k": chosen}
+
     def sk_call(i):
         fits = [GaussianMixture(k, covariance_type="full", random_state=i).fit(x) for k in ks]
         aics = [f.aic(x) for f in fits]
@@ -127,6 +152,12 @@ def bench_gmm(repeats: int = 5) -> dict[str, Any]:
                       "aic": aics}  # fmt: skip
     out["speedup_vs_1_thread"] = out["sklearn_1_thread"]["median_s"] / out["jax"]["median_s"]
     out["speedup_vs_default"] = out["sklearn_default_threads"]["median_s"] / out["jax"]["median_s"]
+    if out_no_ynn is not None:
+        out["jax_no_ynn_fusions"] = out_no_ynn
+        if "median_s" in out_no_ynn:
+            out["speedup_no_ynn_vs_1_thread"] = (
+                out["sklearn_1_thread"]["median_s"] / out_no_ynn["median_s"]
+            )
     return out
 
 
@@ -156,8 +187,10 @@ def bench_overhead(rounds: int, warm_updates: int, per_round: int) -> dict[str, 
         hp = batch_hparams(hparams, 2)
         state = init(jnp.stack([training_key(0), training_key(1)]), hp)
         t0 = time.perf_counter()
-        state, _ = run(state, hp, warm_updates, jnp.int32(0))  # compile + past the bootstrap
+        for i in range(0, warm_updates, per_round):  # compile (the timed call's shape) + bootstrap
+            state, _ = run(state, hp, per_round, jnp.int32(i))
         block(state)
+        warm_updates = -(-warm_updates // per_round) * per_round
         cases[name] = {"run": run, "state": state, "hp": hp, "done": warm_updates,
                        "times": [], "warm_s": time.perf_counter() - t0}  # fmt: skip
     for _ in range(rounds):
@@ -181,8 +214,28 @@ def bench_overhead(rounds: int, warm_updates: int, per_round: int) -> dict[str, 
 # -- 3. Teachers --------------------------------------------------------------------------------
 
 
-def run_teachers(out: Path, seeds: list[int], quick: bool, spaces: list[str]) -> dict[str, Any]:
-    """``accelrl-teach`` for every (space, teacher); returns the per-run summaries."""
+def _no_ynn_text(g: dict[str, Any]) -> str:
+    v = g.get("jax_no_ynn_fusions")
+    if v is None:
+        return "no YNNPACK variant (not a CPU backend)"
+    if "error" in v:
+        return f"no YNNPACK variant ({v['error']})"
+    return (
+        f"JAX without YNNPACK fusions {v['median_s'] * 1e3:.0f} ms "
+        f"({g['speedup_no_ynn_vs_1_thread']:.1f}x vs 1 thread), k {v['k']}"
+    )
+
+
+def run_teachers(
+    out: Path,
+    seeds: list[int],
+    quick: bool,
+    spaces: list[str],
+    budget_scale: float = 1.0,
+    teachers: Sequence[str] = TEACHER_NAMES,
+) -> dict[str, Any]:
+    """``accelrl-teach`` for every (space, teacher); returns the per-run summaries.
+    ``budget_scale`` multiplies each space's env steps per seed."""
     import numpy as np
 
     from accelrl.scripts.teach import main as teach_main
@@ -190,8 +243,8 @@ def run_teachers(out: Path, seeds: list[int], quick: bool, spaces: list[str]) ->
     results: dict[str, Any] = {}
     for space in spaces:
         s = SPACES[space]
-        steps = s["quick_steps"] if quick else s["steps"]
-        for teacher in TEACHER_NAMES:
+        steps = int((s["quick_steps"] if quick else s["steps"]) * budget_scale)
+        for teacher in teachers:
             run_dir = out / space / teacher
             argv = [
                 "--env", s["env"], "--agent", "ppo", "--teacher", teacher, "--task_space", space,
@@ -361,6 +414,16 @@ def main(argv: list[str] | None = None) -> int:
         help="parts to run (none: only print the table and plot from results.json)",
     )
     p.add_argument("--spaces", nargs="+", choices=TASK_SPACE_NAMES, default=list(SPACES))
+    p.add_argument(
+        "--teachers", nargs="+", choices=TEACHER_NAMES, default=list(TEACHER_NAMES),
+        help="teachers of the teachers part (default: all)",
+    )  # fmt: skip
+    p.add_argument(
+        "--budget-scale",
+        type=float,
+        default=1.0,
+        help="multiply every space's env steps per seed (2: twice the budget)",
+    )
     args = p.parse_args(argv)
     from accelrl.agents.compile_cache import enable_compilation_cache
 
@@ -377,13 +440,17 @@ def main(argv: list[str] | None = None) -> int:
         results_path.write_text(json.dumps(results, indent=1))
 
     if "teachers" in args.parts:
-        runs = run_teachers(out, seeds, args.quick, args.spaces)
+        if args.budget_scale <= 0:
+            p.error(f"--budget-scale must be positive, got {args.budget_scale}")
+        runs = run_teachers(
+            out, seeds, args.quick, args.spaces, args.budget_scale, teachers=args.teachers
+        )
         results.setdefault("teachers", {}).update(runs)
         save()
     if "overhead" in args.parts:
         quick = args.quick
         results["overhead"] = o = bench_overhead(
-            rounds=2 if quick else 4, warm_updates=8 if quick else 32, per_round=4 if quick else 8
+            rounds=2 if quick else 6, warm_updates=8 if quick else 32, per_round=4 if quick else 8
         )
         plain = o["plain"]["s_per_update"]
         print(f"[overhead] plain VecEnv {plain * 1e3:.0f} ms/update; " + "; ".join(
@@ -398,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{g['sklearn_1_thread']['median_s'] * 1e3:.0f} ms ({g['speedup_vs_1_thread']:.1f}x), "
             f"default threads {g['sklearn_default_threads']['median_s'] * 1e3:.0f} ms "
             f"({g['speedup_vs_default']:.1f}x); k JAX {g['jax']['k']} sklearn "
-            f"{g['sklearn_1_thread']['k']}",
+            f"{g['sklearn_1_thread']['k']}; " + _no_ynn_text(g),
             flush=True,
         )
         save()
