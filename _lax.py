@@ -32,9 +32,12 @@ def run_if(pred: jax.Array, fn: Callable[[T], T], operand: T) -> T:
 
     ``fn`` must return a pytree with ``operand``'s structure, shapes and dtypes, and must take
     every traced value it uses through ``operand`` (a key, params, a mask), never from its
-    closure: XLA moves work that depends only on loop-invariant values out of the loop, where
-    it runs on every call (a closure over a traced value raises a ``TypeError``). An
-    optimisation barrier keeps the work on ``operand`` inside.
+    closure (a closure over a traced value raises a ``TypeError``). XLA moves work that depends
+    only on loop-invariant values out of the loop, where it runs on every call; an operand
+    leaf that ``fn`` returns unchanged is loop-invariant, so ``fn`` should return a random key
+    it draws from advanced (``jax.random.fold_in(key, 1)``), or the draws are hoisted. (An
+    ``optimization_barrier`` on the carry would pin the work inside, but it fails under a
+    vmap whose inputs are sharded over a mesh axis on jax 0.10.)
     """
     if _closes_over_tracers(fn, operand):
         raise TypeError(
@@ -43,7 +46,7 @@ def run_if(pred: jax.Array, fn: Callable[[T], T], operand: T) -> T:
         )
 
     def body(carry):
-        flag, x = jax.lax.optimization_barrier(carry)  # fn's inputs vary with the loop
+        flag, x = carry
         return jnp.zeros_like(flag), fn(x)
 
     return jax.lax.while_loop(lambda c: c[0], body, (jnp.asarray(pred, bool), operand))[1]

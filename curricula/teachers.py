@@ -612,7 +612,11 @@ class RIAC(Teacher):
         # run_if: batched over seeds, a split runs only when some seed's region needs one
         s = run_if(
             jnp.any(need),
-            lambda c: (self._split(c[0], jnp.argmax(c[1]), c[2]), *c[1:]),
+            lambda c: (
+                self._split(c[0], jnp.argmax(c[1]), c[2]),
+                c[1],
+                jax.random.fold_in(c[2], 1),
+            ),
             (s, need, key),
         )[0]
         ages = self._region_ages(s.start, s.size)

@@ -253,7 +253,7 @@ class VecEnv(BatchedEnv):
             key, params, done, obs, state = current
             obs_re, state_re = self.reset_copies(key, params)
             return (
-                key,
+                jax.random.fold_in(key, 1),  # a key that changes keeps the draws in the branch
                 params,
                 done,
                 select_copies(done, obs_re, obs),
@@ -309,7 +309,7 @@ class VecEnv(BatchedEnv):
             key, base, done, obs, env_state, task, limit, s_state = current
             starts, s_state = self._strategy.starts(key, s_state, self.env, base, done)
             return (
-                key,
+                jax.random.fold_in(key, 1),  # a key that changes keeps the draws in the branch
                 base,
                 done,
                 select_copies(done, starts.obs, obs),
