@@ -44,3 +44,22 @@ def test_batched_runs_once_when_any_and_never_when_none():
     g(jnp.zeros(3, bool), x)
     jax.effects_barrier()
     assert len(calls) == 2
+
+
+def test_a_closure_over_a_traced_value_is_refused():
+    """Work on a closed-over traced value would be hoisted out of the loop (run every call)."""
+    import pytest
+
+    def f(p, x, k):
+        return run_if(p, lambda x: x + jax.random.uniform(k), x)
+
+    with pytest.raises(TypeError, match="closes over traced values"):
+        jax.jit(f)(jnp.bool_(True), jnp.float32(1.0), jax.random.key(0))
+    # through the operand (the key advanced, so draws stay in the branch) it runs
+    g = jax.jit(
+        lambda p, x, k: run_if(
+            p, lambda c: (c[0] + jax.random.uniform(c[1]), jax.random.fold_in(c[1], 1)), (x, k)
+        )[0]
+    )
+    assert float(g(jnp.bool_(False), jnp.float32(1.0), jax.random.key(0))) == 1.0
+    assert float(g(jnp.bool_(True), jnp.float32(1.0), jax.random.key(0))) > 1.0
