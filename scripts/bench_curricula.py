@@ -50,9 +50,9 @@ SPACES: dict[str, dict[str, Any]] = {
 }
 PARTS = ("teachers", "overhead", "gmm")
 OVERHEAD_CASES = ("plain", "random", "alp_gmm", "riac")
+"""Covar-GMM's refit is ALP-GMM's EM on one more dimension; its cost is not measured apart."""
 NO_YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
 """XLA CPU option naming the fusions handed to YNNPACK; empty: none (the GMM part's variant)."""
-"""Covar-GMM's refit is ALP-GMM's EM on one more dimension; its cost is not measured apart."""
 
 
 # -- 1. GMM speed ---------------------------------------------------------------------------------
@@ -90,20 +90,20 @@ def bench_gmm(repeats: int = 5) -> dict[str, Any]:
     fit = jax.jit(lambda key: gmm.fit_best(key, x, ks, n_init=1))
     aic = jax.jit(gmm.aic)
 
-    def jax_call(i):
-        g, k = fit(jax.random.key(i))
-        return block((g, k))
+    def timed(fit_fn):  # fits with keys 0..repeats-1 after compilation: times and (gmm, k)
+        times, fits = [], []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            fits.append(block(fit_fn(jax.random.key(i))))
+            times.append(time.perf_counter() - t0)
+        return times, fits
 
     t0 = time.perf_counter()
-    jax_call(0)
+    block(fit(jax.random.key(0)))
     first = time.perf_counter() - t0
-    jax_times, jax_k, jax_aic = [], [], []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        g, k = jax_call(i)
-        jax_times.append(time.perf_counter() - t0)
-        jax_k.append(int(k))
-        jax_aic.append(float(aic(g, x)))
+    jax_times, fits = timed(fit)
+    jax_k = [int(k) for _, k in fits]
+    jax_aic = [float(aic(g, x)) for g, _ in fits]
 
     # The same program compiled without XLA's YNNPACK fusions (CPU, jaxlib builds that know the
     # option): on this EM of tiny reductions and batched 3 x 3 products they cost more than the
@@ -119,13 +119,9 @@ def bench_gmm(repeats: int = 5) -> dict[str, Any]:
         except Exception as err:  # an XLA without the option
             out_no_ynn = {"error": f"{type(err).__name__}: {err}"[:300]}
         else:
-            times, chosen = [], []
-            for i in range(repeats):
-                t0 = time.perf_counter()
-                g, k = block(fit_no_ynn(jax.random.key(i)))
-                times.append(time.perf_counter() - t0)
-                chosen.append(int(k))
-            out_no_ynn = {"median_s": statistics.median(times), "times_s": times, "k": chosen}
+            times, fits = timed(fit_no_ynn)
+            out_no_ynn = {"median_s": statistics.median(times), "times_s": times,
+                          "k": [int(k) for _, k in fits]}  # fmt: skip
 
     def sk_call(i):
         fits = [GaussianMixture(k, covariance_type="full", random_state=i).fit(x) for k in ks]
@@ -179,6 +175,7 @@ def bench_overhead(rounds: int, warm_updates: int, per_round: int) -> dict[str, 
     space = task_space("pendulum_dynamics")
     env, params = space.make()
     cases: dict[str, Any] = {}
+    warm_updates = -(-warm_updates // per_round) * per_round  # whole rounds
     for name in OVERHEAD_CASES:
         strategy = None if name == "plain" else make_teacher(name, space)
         agent, config, hparams = build(VecEnv(env, 8, strategy), "ppo", env_params=params,
@@ -190,7 +187,6 @@ def bench_overhead(rounds: int, warm_updates: int, per_round: int) -> dict[str, 
         for i in range(0, warm_updates, per_round):  # compile (the timed call's shape) + bootstrap
             state, _ = run(state, hp, per_round, jnp.int32(i))
         block(state)
-        warm_updates = -(-warm_updates // per_round) * per_round
         cases[name] = {"run": run, "state": state, "hp": hp, "done": warm_updates,
                        "times": [], "warm_s": time.perf_counter() - t0}  # fmt: skip
     for _ in range(rounds):
