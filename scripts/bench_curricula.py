@@ -229,9 +229,11 @@ def run_teachers(
     spaces: list[str],
     budget_scale: float = 1.0,
     teachers: Sequence[str] = TEACHER_NAMES,
+    teacher_kwargs: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``accelrl-teach`` for every (space, teacher); returns the per-run summaries.
-    ``budget_scale`` multiplies each space's env steps per seed."""
+    ``budget_scale`` multiplies each space's env steps per seed; ``teacher_kwargs`` maps a
+    teacher's name to keyword arguments for it (on top of the quick run's small teachers)."""
     import numpy as np
 
     from accelrl.scripts.teach import main as teach_main
@@ -249,8 +251,10 @@ def run_teachers(
                 "--test_tasks", "16" if quick else "100", "--no-progress",
                 "--checkpoint_every", "100", "--eval_episodes", "4",
             ]  # fmt: skip
-            if quick:  # small teacher and student so that mixtures refit in a few updates
-                argv += ["--teacher_kwargs", json.dumps(_quick_teacher(teacher))]
+            kwargs = _quick_teacher(teacher) if quick else {}  # mixtures refit in a few updates
+            kwargs.update((teacher_kwargs or {}).get(teacher, {}))
+            if kwargs:
+                argv += ["--teacher_kwargs", json.dumps(kwargs)]
             if run_dir.exists():
                 import shutil
 
@@ -420,6 +424,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="multiply every space's env steps per seed (2: twice the budget)",
     )
+    p.add_argument(
+        "--teacher-kwargs",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help='keyword arguments per teacher, e.g. \'{"alp_gmm": {"fit_rate": 100}}\'',
+    )
     args = p.parse_args(argv)
     from accelrl.agents.compile_cache import enable_compilation_cache
 
@@ -438,9 +449,15 @@ def main(argv: list[str] | None = None) -> int:
     if "teachers" in args.parts:
         if args.budget_scale <= 0:
             p.error(f"--budget-scale must be positive, got {args.budget_scale}")
+        tk = args.teacher_kwargs
+        if not isinstance(tk, dict) or not all(
+            k in TEACHER_NAMES and isinstance(v, dict) for k, v in tk.items()
+        ):
+            p.error(f"--teacher-kwargs must map teacher names {TEACHER_NAMES} to objects, got {tk}")
         runs = run_teachers(
-            out, seeds, args.quick, args.spaces, args.budget_scale, teachers=args.teachers
-        )
+            out, seeds, args.quick, args.spaces, args.budget_scale, teachers=args.teachers,
+            teacher_kwargs=tk,
+        )  # fmt: skip
         results.setdefault("teachers", {}).update(runs)
         save()
     if "overhead" in args.parts:
