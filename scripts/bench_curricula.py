@@ -15,7 +15,7 @@ Three parts, in one process, in this order (``--parts`` picks some):
 3. **GMM speed**: ``gmm.fit_best`` for k = 2..10 (ALP-GMM's setting, ``n_init=1``) against
    scikit-learn's ``GaussianMixture(covariance_type="full")`` for each k (AIC kept, as the
    reference does), on the same 250 points of ALP-GMM-like data (a synthetic student improving
-   in one corner of a 2-D task box; the last 250 (task, ALP) points). Median of 5 calls each
+   in one corner of a 2-D task box; the last 250 (task, ALP) points). Median of 11 calls each
    after compilation; scikit-learn under one BLAS/OpenMP thread (its default threads thrash on
    a shared machine) and with its defaults.
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -75,8 +76,9 @@ def alp_like_data(seed: int = 0, n_episodes: int = 1000, n: int = 250):
     return np.c_[tasks, alp][-n:].astype(np.float32)
 
 
-def bench_gmm(repeats: int = 5) -> dict[str, Any]:
-    """JAX ``fit_best`` (k = 2..10, n_init 1) vs scikit-learn on the same 250 points."""
+def bench_gmm(repeats: int = 11) -> dict[str, Any]:
+    """JAX ``fit_best`` (k = 2..10, n_init 1) vs scikit-learn on the same 250 points (medians
+    of ``repeats`` calls, keys / random states 0..repeats-1)."""
     import jax
     import numpy as np
     from sklearn.mixture import GaussianMixture
@@ -105,9 +107,9 @@ def bench_gmm(repeats: int = 5) -> dict[str, Any]:
     jax_k = [int(k) for _, k in fits]
     jax_aic = [float(aic(g, x)) for g, _ in fits]
 
-    # The same program compiled without XLA's YNNPACK fusions (CPU, jaxlib builds that know the
-    # option): on this EM of tiny reductions and batched 3 x 3 products they cost more than the
-    # arithmetic. Not a global setting: PPO's updates ran about as fast or faster with them.
+    # The same program compiled without any of XLA's YNNPACK fusions (CPU, jaxlib builds that
+    # know the option). Importing accelrl already drops YNNPACK's reductions (accelrl._xla, in
+    # XLA_FLAGS, recorded below); this variant also drops its dots and elementwise fusions.
     out_no_ynn: dict[str, Any] | None = None
     if jax.default_backend() == "cpu":
         try:
@@ -128,7 +130,7 @@ def bench_gmm(repeats: int = 5) -> dict[str, Any]:
         aics = [f.aic(x) for f in fits]
         return int(np.argmin(aics)) + 2, float(min(aics))
 
-    out: dict[str, Any] = {"jax_first_call_s": first}
+    out: dict[str, Any] = {"jax_first_call_s": first, "xla_flags": os.environ.get("XLA_FLAGS", "")}
     out["jax"] = {"median_s": statistics.median(jax_times), "times_s": jax_times, "k": jax_k,
                   "aic": jax_aic}  # fmt: skip
     for label, limit in (("sklearn_1_thread", 1), ("sklearn_default_threads", None)):
@@ -217,7 +219,7 @@ def _no_ynn_text(g: dict[str, Any]) -> str:
     if "error" in v:
         return f"no YNNPACK variant ({v['error']})"
     return (
-        f"JAX without YNNPACK fusions {v['median_s'] * 1e3:.0f} ms "
+        f"JAX without any YNNPACK fusion {v['median_s'] * 1e3:.0f} ms "
         f"({g['speedup_no_ynn_vs_1_thread']:.1f}x vs 1 thread), k {v['k']}"
     )
 
