@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 REG_COVAR = 1e-6
@@ -107,20 +108,19 @@ def _cholesky(a: jax.Array) -> jax.Array:
     return jnp.stack(rows, -2)
 
 
-def _solve_lower(chol: jax.Array, z: jax.Array) -> jax.Array:
-    """``y`` with ``chol @ y = z`` for ``chol[K, d, d]`` and ``z[K, n, d]`` (rows of ``z`` are
-    right-hand sides); ``[K, n, d]``."""
+def _solve_lower(chol: jax.Array, zt: jax.Array) -> jax.Array:
+    """``y`` with ``chol @ y = zt`` for ``chol[K, d, d]`` and ``zt[K, d, n]`` (columns of ``zt``
+    are right-hand sides); ``[K, d, n]``, points along the minor axis."""
     d = chol.shape[-1]
     if d > SMALL_D:
-        sol = jax.scipy.linalg.solve_triangular(chol, jnp.swapaxes(z, 1, 2), lower=True)
-        return jnp.swapaxes(sol, 1, 2)
+        return jax.scipy.linalg.solve_triangular(chol, zt, lower=True)
     ys = []
     for i in range(d):
-        t = z[..., i]
+        t = zt[:, i, :]
         for k in range(i):
             t = t - chol[:, i, k][:, None] * ys[k]
         ys.append(t / chol[:, i, i][:, None])
-    return jnp.stack(ys, -1)
+    return jnp.stack(ys, 1)
 
 
 def _component_log_prob(means: jax.Array, covs: jax.Array, x: jax.Array) -> jax.Array:
@@ -133,8 +133,10 @@ def _component_log_prob(means: jax.Array, covs: jax.Array, x: jax.Array) -> jax.
     sd = jnp.sqrt(jnp.diagonal(covs, axis1=1, axis2=2))  # [K, d]
     corr = covs / (sd[:, :, None] * sd[:, None, :])
     chol = _cholesky(corr)  # [K, d, d]
-    z = (x[None, :, :] - means[:, None, :]) / sd[:, None, :]  # [K, n, d]
-    maha = jnp.sum(_solve_lower(chol, z) ** 2, axis=-1)  # [K, n]
+    # Points along the minor axis ([K, d, n], not [K, n, d]): the sums over d and, in the
+    # M-step, over n then run along contiguous memory (about 1.4x faster for the whole fit).
+    zt = (x.T[None, :, :] - means[:, :, None]) / sd[:, :, None]  # [K, d, n]
+    maha = jnp.sum(_solve_lower(chol, zt) ** 2, axis=1)  # [K, n]
     log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), axis=1)
     log_det = log_det + 2.0 * jnp.sum(jnp.log(sd), axis=1)  # [K]
     return (-0.5 * (d * _LOG_2PI + log_det[:, None] + maha)).T
@@ -162,9 +164,8 @@ def _m_step(x: jax.Array, resp: jax.Array, active: jax.Array, reg: jax.Array) ->
     d = x.shape[-1]
     nk = jnp.sum(resp, axis=0) + 10 * jnp.finfo(jnp.float32).eps  # [K]
     means = (resp.T @ x) / nk[:, None]
-    diff = x[None, :, :] - means[:, None, :]  # [K, n, d]
-    covs = jnp.einsum("nk,kni,knj->kij", resp, diff, diff) / nk[:, None, None]
-    covs = 0.5 * (covs + jnp.swapaxes(covs, 1, 2)) + jnp.diag(reg)
+    dt = x.T[None, :, :] - means[:, :, None]  # [K, d, n]
+    covs = _weighted_scatter(resp.T, dt) / nk[:, None, None] + jnp.diag(reg)
     eye = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype), covs.shape)
     covs = jnp.where(active[:, None, None], covs, eye)
     means = jnp.where(active[:, None], means, 0.0)
@@ -172,9 +173,26 @@ def _m_step(x: jax.Array, resp: jax.Array, active: jax.Array, reg: jax.Array) ->
     return _Params(_log_weights(w / jnp.sum(w)), means, covs)
 
 
+def _weighted_scatter(w: jax.Array, dt: jax.Array) -> jax.Array:
+    """``[K, d, d]``: ``sum_n w[k, n] dt[k, i, n] dt[k, j, n]`` for ``w[K, n]`` and ``dt[K, d,
+    n]``, exactly symmetric.
+
+    The ``d (d + 1) / 2`` upper-triangle entries only, as one product reduced along the minor
+    axis: on CPU a batched ``einsum`` of ``[K]`` 3 x ``n`` by ``n`` x 3 products cost about twice
+    the rest of an EM iteration.
+    """
+    d = dt.shape[1]
+    iu, ju = np.triu_indices(d)
+    wdt = w[:, None, :] * dt  # [K, d, n]
+    upper = jnp.sum(wdt[:, iu, :] * dt[:, ju, :], axis=-1)  # [K, P]
+    entry = np.zeros((d, d), np.int32)
+    entry[iu, ju] = entry[ju, iu] = np.arange(iu.shape[0])
+    return upper[:, entry]
+
+
 def _sq_dist(x: jax.Array, c: jax.Array) -> jax.Array:
     """``[n, m]`` squared Euclidean distances."""
-    return jnp.sum((x[:, None, :] - c[None, :, :]) ** 2, axis=-1)
+    return jnp.sum((x.T[:, :, None] - c.T[:, None, :]) ** 2, axis=0)
 
 
 def _draw(weights: jax.Array, u: jax.Array) -> jax.Array:

@@ -162,9 +162,11 @@ def bench_gmm(repeats: int = 11) -> dict[str, Any]:
 # -- 2. Teacher overhead ------------------------------------------------------------------------
 
 
-def bench_overhead(rounds: int, warm_updates: int, per_round: int) -> dict[str, Any]:
-    """Seconds per PPO update on ``pendulum_dynamics`` (default config, 2 seeds vmapped) with a
-    plain ``VecEnv`` and with each teacher, timed round robin after ``warm_updates``."""
+def bench_overhead(
+    rounds: int, warm_updates: int, per_round: int, seeds: int = 2
+) -> dict[str, Any]:
+    """Seconds per PPO update on ``pendulum_dynamics`` (default config, ``seeds`` seeds vmapped)
+    with a plain ``VecEnv`` and with each teacher, timed round robin after ``warm_updates``."""
     import jax.numpy as jnp
 
     from accelrl.agents import build
@@ -183,8 +185,8 @@ def bench_overhead(rounds: int, warm_updates: int, per_round: int) -> dict[str, 
         agent, config, hparams = build(VecEnv(env, 8, strategy), "ppo", env_params=params,
                                        env_id=space.env_id)  # fmt: skip
         run, init = seed_vmapped(agent)
-        hp = batch_hparams(hparams, 2)
-        state = init(jnp.stack([training_key(0), training_key(1)]), hp)
+        hp = batch_hparams(hparams, seeds)
+        state = init(jnp.stack([training_key(i) for i in range(seeds)]), hp)
         t0 = time.perf_counter()
         for i in range(0, warm_updates, per_round):  # compile (the timed call's shape) + bootstrap
             state, _ = run(state, hp, per_round, jnp.int32(i))
@@ -200,7 +202,7 @@ def bench_overhead(rounds: int, warm_updates: int, per_round: int) -> dict[str, 
             c["done"] += per_round
     plain = statistics.median(cases["plain"]["times"])
     out = {"config": {"num_envs": config.num_envs, "num_steps": config.num_steps,
-                      "seeds": 2, "warm_updates": warm_updates, "per_round": per_round,
+                      "seeds": seeds, "warm_updates": warm_updates, "per_round": per_round,
                       "rounds": rounds}}  # fmt: skip
     for name, c in cases.items():
         med = statistics.median(c["times"])
@@ -427,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         help="multiply every space's env steps per seed (2: twice the budget)",
     )
     p.add_argument(
+        "--overhead-seeds", type=int, default=2, help="seeds vmapped in the overhead part (2)"
+    )
+    p.add_argument(
         "--teacher-kwargs",
         type=json.loads,
         default={},
@@ -465,8 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     if "overhead" in args.parts:
         quick = args.quick
         results["overhead"] = o = bench_overhead(
-            rounds=2 if quick else 6, warm_updates=8 if quick else 32, per_round=4 if quick else 8
-        )
+            rounds=2 if quick else 6, warm_updates=8 if quick else 32, per_round=4 if quick else 8,
+            seeds=args.overhead_seeds,
+        )  # fmt: skip
         plain = o["plain"]["s_per_update"]
         print(f"[overhead] plain VecEnv {plain * 1e3:.0f} ms/update; " + "; ".join(
             f"{n} {o[n]['s_per_update'] * 1e3:.0f} ms ({100 * o[n]['overhead']:+.1f}%)"
