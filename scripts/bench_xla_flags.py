@@ -16,7 +16,7 @@ Usage::
 
     python -m accelrl.scripts.bench_xla_flags                      # default A/B, 3 x 2 processes
     python -m accelrl.scripts.bench_xla_flags --envs Pendulum-v1:sac --repeats 5 \\
-        --settings "" "--xla_cpu_experimental_ynn_fusion_type="
+        --setting= --setting=--xla_cpu_experimental_ynn_fusion_type=
 """
 
 from __future__ import annotations
@@ -76,13 +76,21 @@ def child(cases: list[str], rounds: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--settings", nargs="+", default=list(SETTINGS), help="XLA_FLAGS values")
+    p.add_argument(
+        "--setting",
+        action="append",
+        dest="settings",
+        metavar="FLAGS",
+        help="an XLA_FLAGS value to compare, repeated; values start with '--', so write "
+        "--setting=--xla_... (default: the two of SETTINGS)",
+    )
     p.add_argument("--envs", nargs="+", default=list(CASES), help="env:agent programs")
     p.add_argument("--repeats", type=int, default=3, help="processes per setting")
     p.add_argument("--rounds", type=int, default=5, help="timed calls per program and process")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.settings = args.settings or list(SETTINGS)
     for case in args.envs:
         if case.count(":") != 1:
             p.error(f"--envs entries are env:agent, got {case!r}")

@@ -26,7 +26,7 @@ def test_two_settings_alternate_in_their_own_processes(tmp_path, capsys):
     out = tmp_path / "ab.json"
     assert bench_xla_flags.main([
         "--envs", "CartPole-v1:ppo", "--repeats", "1", "--rounds", "1", "--out", str(out),
-        "--settings", bench_xla_flags.SETTINGS[0], bench_xla_flags.SETTINGS[1],
+        f"--setting={bench_xla_flags.SETTINGS[0]}", f"--setting={bench_xla_flags.SETTINGS[1]}",
     ]) == 0  # fmt: skip
     res = json.loads(out.read_text())
     assert set(res["runs"]) == set(bench_xla_flags.SETTINGS)
