@@ -52,10 +52,6 @@ YNN_REDUCE = Workaround(
 WORKAROUNDS = (CPU_SCHEDULER, YNN_REDUCE)
 """Added to ``XLA_FLAGS`` on import, in this order, each where its jaxlib accepts it."""
 
-CPU_SCHEDULER_FLAG_NAME = CPU_SCHEDULER.name
-CPU_SCHEDULER_FLAG = CPU_SCHEDULER.flag
-CPU_SCHEDULER_MIN_JAXLIB = CPU_SCHEDULER.minimum
-
 OPT_OUT_ENV = "ACCELRL_KEEP_XLA_FLAGS"
 """Set to a non-empty value to leave ``XLA_FLAGS`` untouched."""
 
@@ -64,7 +60,7 @@ _PRE_RELEASE = re.compile(r"[.\-_]?(dev|rc|c|a|b|alpha|beta|pre|preview)\d*", re
 
 
 def flag_supported(
-    version: str | None, minimum: tuple[int, int, int] = CPU_SCHEDULER_MIN_JAXLIB
+    version: str | None, minimum: tuple[int, int, int] = CPU_SCHEDULER.minimum
 ) -> bool:
     """Whether a jaxlib of ``version`` accepts the flag (first released in ``minimum``).
 

@@ -123,6 +123,44 @@ def time_fn(fn: Callable[..., Any], *args: Any, warmup: int = 2, repeats: int = 
     return Timing(tuple(times), tuple(cpu_times), tuple(warmup_times), out)
 
 
+class SeedProgram:
+    """A seed-vmapped training program (the runner's ``seed_vmapped``) advanced ``per_call``
+    updates per call, to time updates: ``seeds`` seeds from ``training_key(0..seeds-1)``."""
+
+    def __init__(self, agent: Any, hparams: Any, seeds: int, per_call: int):
+        import jax.numpy as jnp
+
+        from accelrl.agents.evaluation import training_key
+        from accelrl.agents.runner import batch_hparams, seed_vmapped
+
+        self.run, init = seed_vmapped(agent)
+        self.hparams = batch_hparams(hparams, seeds)
+        self.state = init(jnp.stack([training_key(i) for i in range(seeds)]), self.hparams)
+        self.per_call = per_call
+        self.done = 0
+        """Updates run so far."""
+
+    def advance(self) -> float:
+        """Run ``per_call`` more updates; wall-clock seconds, the new state blocked on."""
+        import jax.numpy as jnp
+
+        t0 = time.perf_counter()
+        self.state, _ = self.run(self.state, self.hparams, self.per_call, jnp.int32(self.done))
+        block(self.state)
+        self.done += self.per_call
+        return time.perf_counter() - t0
+
+
+def time_round_robin(programs: Mapping[str, SeedProgram], rounds: int) -> dict[str, list[float]]:
+    """Seconds per update of each program over ``rounds`` calls, one call of each program per
+    round (so drift on a shared machine hits them alike)."""
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    for _ in range(rounds):
+        for name, prog in programs.items():
+            times[name].append(prog.advance() / prog.per_call)
+    return times
+
+
 def median(values: Iterable[float]) -> float:
     """Median of ``values``; NaN when there are none (infinities are kept: a seed that never
     reached a threshold counts as infinitely slow)."""

@@ -167,46 +167,31 @@ def bench_overhead(
 ) -> dict[str, Any]:
     """Seconds per PPO update on ``pendulum_dynamics`` (default config, ``seeds`` seeds vmapped)
     with a plain ``VecEnv`` and with each teacher, timed round robin after ``warm_updates``."""
-    import jax.numpy as jnp
-
     from accelrl.agents import build
-    from accelrl.agents.evaluation import training_key
-    from accelrl.agents.runner import batch_hparams, seed_vmapped
     from accelrl.curricula import make_teacher, task_space
     from accelrl.envs import VecEnv
-    from accelrl.scripts._bench import block
+    from accelrl.scripts._bench import SeedProgram, time_round_robin
 
     space = task_space("pendulum_dynamics")
     env, params = space.make()
-    cases: dict[str, Any] = {}
+    programs: dict[str, SeedProgram] = {}
+    warm_s: dict[str, float] = {}
     warm_updates = -(-warm_updates // per_round) * per_round  # whole rounds
     for name in OVERHEAD_CASES:
         strategy = None if name == "plain" else make_teacher(name, space)
         agent, config, hparams = build(VecEnv(env, 8, strategy), "ppo", env_params=params,
                                        env_id=space.env_id)  # fmt: skip
-        run, init = seed_vmapped(agent)
-        hp = batch_hparams(hparams, seeds)
-        state = init(jnp.stack([training_key(i) for i in range(seeds)]), hp)
-        t0 = time.perf_counter()
-        for i in range(0, warm_updates, per_round):  # compile (the timed call's shape) + bootstrap
-            state, _ = run(state, hp, per_round, jnp.int32(i))
-        block(state)
-        cases[name] = {"run": run, "state": state, "hp": hp, "done": warm_updates,
-                       "times": [], "warm_s": time.perf_counter() - t0}  # fmt: skip
-    for _ in range(rounds):
-        for c in cases.values():
-            t0 = time.perf_counter()
-            c["state"], _ = c["run"](c["state"], c["hp"], per_round, jnp.int32(c["done"]))
-            block(c["state"])
-            c["times"].append((time.perf_counter() - t0) / per_round)
-            c["done"] += per_round
-    plain = statistics.median(cases["plain"]["times"])
+        programs[name] = prog = SeedProgram(agent, hparams, seeds, per_round)
+        # compile (the timed call's shape) + bootstrap
+        warm_s[name] = sum(prog.advance() for _ in range(warm_updates // per_round))
+    times = time_round_robin(programs, rounds)
+    plain = statistics.median(times["plain"])
     out = {"config": {"num_envs": config.num_envs, "num_steps": config.num_steps,
                       "seeds": seeds, "warm_updates": warm_updates, "per_round": per_round,
                       "rounds": rounds}}  # fmt: skip
-    for name, c in cases.items():
-        med = statistics.median(c["times"])
-        out[name] = {"s_per_update": med, "times": c["times"], "compile_and_warm_s": c["warm_s"],
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        out[name] = {"s_per_update": med, "times": ts, "compile_and_warm_s": warm_s[name],
                      "overhead": 1.0 - plain / med if name != "plain" else 0.0}  # fmt: skip
     return out
 
@@ -468,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         results.setdefault("teachers", {}).update(runs)
         save()
     if "overhead" in args.parts:
+        if args.overhead_seeds < 1:
+            p.error(f"--overhead-seeds must be at least 1, got {args.overhead_seeds}")
         quick = args.quick
         results["overhead"] = o = bench_overhead(
             rounds=2 if quick else 6, warm_updates=8 if quick else 32, per_round=4 if quick else 8,

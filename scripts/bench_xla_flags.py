@@ -30,8 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-SCHEDULER = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-SETTINGS = (SCHEDULER, f"{SCHEDULER} --xla_cpu_experimental_ynn_fusion_type=-reduce")
+from accelrl._xla import CPU_SCHEDULER, YNN_REDUCE
+
+SETTINGS = (CPU_SCHEDULER.flag, f"{CPU_SCHEDULER.flag} {YNN_REDUCE.flag}")
 CASES = (
     "CartPole-v1:ppo",
     "Pendulum-v1:ppo",
@@ -44,34 +45,19 @@ CASES = (
 
 def child(cases: list[str], rounds: int) -> dict[str, float]:
     """In this process: median ms per update of each ``env:agent`` program."""
-    import jax.numpy as jnp
-
     from accelrl.agents import build
-    from accelrl.agents.evaluation import training_key
-    from accelrl.agents.runner import batch_hparams, seed_vmapped
-    from accelrl.scripts._bench import block
+    from accelrl.scripts._bench import SeedProgram, time_round_robin
 
-    progs = {}
+    programs = {}
     for case in cases:
         env, agent_name = case.split(":")
         agent, _, hp = build(env, agent_name)
-        run, init = seed_vmapped(agent)
-        hpb = batch_hparams(hp, 2)
-        state = init(jnp.stack([training_key(0), training_key(1)]), hpb)
         per = 50 if agent_name == "sac" else 4  # SAC updates are single gradient steps
-        for i in range(2):  # compilation, then one more call
-            state, _ = run(state, hpb, per, jnp.int32(i * per))
-        block(state)
-        progs[case] = {"run": run, "state": state, "hp": hpb, "done": 2 * per, "per": per,
-                       "ms": []}  # fmt: skip
-    for _ in range(rounds):
-        for p in progs.values():
-            t0 = time.perf_counter()
-            p["state"], _ = p["run"](p["state"], p["hp"], p["per"], jnp.int32(p["done"]))
-            block(p["state"])
-            p["ms"].append((time.perf_counter() - t0) / p["per"] * 1e3)
-            p["done"] += p["per"]
-    return {case: statistics.median(p["ms"]) for case, p in progs.items()}
+        programs[case] = prog = SeedProgram(agent, hp, 2, per)
+        for _ in range(2):  # compilation, then one more call
+            prog.advance()
+    times = time_round_robin(programs, rounds)
+    return {case: statistics.median(ts) * 1e3 for case, ts in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

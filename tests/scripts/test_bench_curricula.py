@@ -51,3 +51,12 @@ def test_bad_teacher_kwargs_are_refused(tmp_path, bad, capsys):
         )
     assert exc.value.code == 2
     assert "--teacher-kwargs" in capsys.readouterr().err
+
+
+def test_overhead_seeds_below_one_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_curricula.main(
+            ["--out", str(tmp_path), "--parts", "overhead", "--overhead-seeds", "0"]
+        )
+    assert exc.value.code == 2
+    assert "--overhead-seeds" in capsys.readouterr().err
