@@ -1,0 +1,86 @@
+"""bench_autotune's pure parts: the methods' equal budgets, TPE's rounds, the verdict, the table."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelrl.autotune.hyperband import bracket_sizes, rung_plan
+from accelrl.scripts import bench_autotune
+from accelrl.scripts.bench_autotune import _beats, hyperband_trials, table, tpe_settings
+
+
+def _hyperband_steps(trials: int, budget: int, eta: int = 3, brackets: int = 3) -> int:
+    """Environment steps per seed of a Hyperband plan at a real budget, counted rung by rung:
+    a configuration stopped at a rung costs that rung's steps, a promoted one continues."""
+    total = 0
+    for s, n in bracket_sizes(trials, brackets, eta):
+        prev = 0
+        for survivors, steps in rung_plan(n, s, eta, budget):
+            total += survivors * (steps - prev)
+            prev = steps
+    return total
+
+
+@pytest.mark.parametrize("full_runs", [6, 24])
+def test_hyperband_gets_the_most_trials_within_the_same_tuning_steps(full_runs):
+    budget = 40_960  # the bench's ThreeBody budget
+    trials = hyperband_trials(full_runs)
+    assert trials > full_runs  # stopping at rungs buys more configurations
+    assert _hyperband_steps(trials, budget) <= full_runs * budget * 1.001
+    assert all(
+        _hyperband_steps(t, budget) > full_runs * budget for t in range(trials + 1, trials + 20)
+    )
+
+
+@pytest.mark.parametrize(
+    ("trials", "expected"),
+    [(1, (1, 1)), (2, (1, 1)), (6, (3, 3)), (8, (4, 4)), (24, (4, 8)), (64, (4, 8))],
+)
+def test_tpe_settings(trials, expected):
+    assert tpe_settings(trials) == expected
+
+
+def test_tpe_fits_its_model_several_times_on_larger_studies():
+    batch, startup = tpe_settings(24)
+    model_rounds = -(-(24 - startup) // batch)
+    assert model_rounds >= 4  # the old (trials // 2, trials // 2) fitted it once for 12 trials
+
+
+def _entry(iqm, lo, hi):
+    return {"iqm": iqm, "ci": [lo, hi], "scores": []}
+
+
+def test_beats_needs_the_whole_interval_above_the_default_iqm():
+    default = _entry(-81.0, -211.8, -19.8)
+    assert _beats(_entry(72.1, 9.0, 111.8), default) is True
+    assert _beats(_entry(-23.9, -124.9, 52.7), default) is False  # IQM above, interval not
+    assert _beats(_entry(-263.3, -412.8, -113.0), default) is False
+    assert _beats({"iqm": None, "ci": None}, default) is None
+
+
+def test_table_rows_and_speed_line():
+    row = {
+        "env": "ThreeBody-v0", "agent": "ppo", "method": "random", "trials": 24,
+        "tuning_env_steps": 4_915_200, "incumbent": _entry(72.13, 9.048, 111.8),
+        "default": _entry(-81.01, -211.8, -19.75), "tuned_beats_default": True,
+        "wall_seconds": 256.8,
+    }  # fmt: skip
+    failed = {**row, "method": "tpe", "incumbent": {"iqm": None, "ci": None, "error": "boom"},
+              "tuned_beats_default": None}  # fmt: skip
+    text = table({"tuning": [row, failed]})
+    lines = text.splitlines()
+    assert lines[2] == (
+        "| ThreeBody-v0 (ppo) | random | 24 | 4,915,200 | 72.13 [9.048, 111.8] | "
+        "-81.01 [-211.8, -19.75] | yes | 257 |"
+    )
+    assert "failed (boom)" in lines[3] and "| n/a |" in lines[3]
+    speed = {"env_steps_per_configuration": 32768, "vmapped_steps_per_s": 29038.0,
+             "sequential_steps_per_s": 29113.0, "speedup_median": 1.1, "rounds": 3}  # fmt: skip
+    assert "speedup 1.10x (median of 3 rounds" in table({"tuning": [], "speed": speed})
+
+
+def test_unknown_environment_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_autotune.main(["--out", str(tmp_path), "--envs", "NoSuchEnv-v0"])
+    assert exc.value.code == 2
+    assert "NoSuchEnv-v0" in capsys.readouterr().err
