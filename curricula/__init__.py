@@ -13,7 +13,7 @@ strategy :class:`SnapshotStarts` over a bank of a teacher policy's states
 >>> runner = Runner(agent, [0, 1], hparams, on_segment=mastered_hook(space, every=5))
 """
 
-from accelrl.curricula.evaluation import mastered_fraction, mastered_hook
+from accelrl.curricula.evaluation import fixed_action_mastery, mastered_fraction, mastered_hook
 from accelrl.curricula.snapshot import (
     BankError,
     SnapshotBank,
@@ -60,6 +60,7 @@ __all__ = [
     "collect_from_run",
     "load_bank",
     "make_teacher",
+    "fixed_action_mastery",
     "mastered_fraction",
     "mastered_hook",
     "nearest_neighbour_alp",

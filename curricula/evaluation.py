@@ -63,6 +63,65 @@ def mastered_fraction(
     return jax.vmap(one)(state, jax.random.split(key, members))
 
 
+def fixed_action_mastery(
+    space: TaskSpace,
+    key: jax.Array,
+    tasks: jax.Array | None = None,
+    *,
+    n: int = 100,
+    seed: int = 0,
+    episodes_per_task: int = 1,
+) -> jax.Array:
+    """Which test tasks each fixed action masters: the reach of the simplest policies.
+
+    For a task space over an environment with discrete actions, every action ``a`` is played
+    at every step of fresh episodes of every test task, evaluated as :func:`mastered_fraction`
+    evaluates a student (the space's default params with the task applied, one episode per
+    copy, the task mastered when the mean return exceeds ``space.mastery_threshold``). Where
+    the union of the rows is close to what trained students master, the space's remaining
+    tasks are out of every student's reach at that budget and teachers cannot separate there.
+
+    Args:
+        space: a task space whose environment has a ``Discrete`` action space.
+        key: evaluation key (the same key for every action: they see the same starts).
+        tasks: ``f32[n, d]`` (default ``test_tasks(space, seed, n)``).
+        n, seed: size and seed of the default test set.
+        episodes_per_task: episodes per task.
+
+    Returns:
+        ``bool[A, n]``: row ``a`` marks the tasks that always playing action ``a`` masters.
+
+    Raises:
+        ValueError: the action space is not discrete, or ``episodes_per_task < 1``.
+    """
+    from accelrl.agents.evaluation import evaluate_policy, max_episode_steps
+
+    env, params = space.make()
+    num_actions = getattr(env.action_space(params), "n", None)
+    if num_actions is None:
+        raise ValueError(
+            f"fixed_action_mastery needs discrete actions; {space.env_id} has "
+            f"{type(env.action_space(params)).__name__}"
+        )
+    e = int(episodes_per_task)
+    if e < 1:
+        raise ValueError(f"episodes_per_task must be positive, got {episodes_per_task}")
+    tasks = test_tasks(space, seed, n) if tasks is None else jnp.asarray(tasks, jnp.float32)
+    count = tasks.shape[0]
+    per_episode = apply_tasks(space, params, jnp.repeat(tasks, e, axis=0), reference=params)
+    steps = max_episode_steps(per_episode)
+
+    @jax.jit
+    def masters(action: jax.Array) -> jax.Array:
+        def policy(obs: jax.Array, _key: jax.Array) -> jax.Array:
+            return jnp.full(obs.shape[:1], action, jnp.int32)
+
+        returns = evaluate_policy(env, per_episode, policy, key, count * e, steps)
+        return returns.reshape(count, e).mean(axis=1) > space.mastery_threshold
+
+    return jnp.stack([masters(jnp.int32(a)) for a in range(int(num_actions))])
+
+
 def mastered_hook(
     space: TaskSpace,
     every: int = 1,
@@ -106,4 +165,4 @@ def mastered_hook(
     return on_segment
 
 
-__all__ = ["mastered_fraction", "mastered_hook"]
+__all__ = ["fixed_action_mastery", "mastered_fraction", "mastered_hook"]

@@ -1,7 +1,7 @@
 """Benchmark the task teachers: ALP-GMM vs Covar-GMM vs RIAC vs Random on both task spaces,
 the JAX mixture fit against scikit-learn's, and the teacher's share of training time.
 
-Three parts, in one process, in this order (``--parts`` picks some):
+Four parts, in one process, in this order (``--parts`` picks some):
 
 1. **Teachers**: ``accelrl-teach`` (the same code as the command line) for every teacher and
    task space with seeds 0..S-1 in one program each; the fraction of the 100-task test set
@@ -18,6 +18,10 @@ Three parts, in one process, in this order (``--parts`` picks some):
    in one corner of a 2-D task box; the last 250 (task, ALP) points). Median of 11 calls each
    after compilation; scikit-learn under one BLAS/OpenMP thread (its default threads thrash on
    a shared machine) and with its defaults.
+4. **Fixed-action ceiling**: on task spaces whose environment has discrete actions
+   (``three_body_ic``), the fraction of the test set each fixed action masters
+   (:func:`accelrl.curricula.fixed_action_mastery`) and their union, mean over evaluation keys:
+   what the simplest policies reach, against what the students of part 1 master.
 
 Usage::
 
@@ -49,7 +53,7 @@ SPACES: dict[str, dict[str, Any]] = {
     "pendulum_dynamics": dict(env="Pendulum-v1", steps=327_680, quick_steps=40_960),
     "three_body_ic": dict(env="ThreeBody-v0", steps=163_840, quick_steps=20_480),
 }
-PARTS = ("teachers", "overhead", "gmm")
+PARTS = ("teachers", "overhead", "gmm", "ceiling")
 OVERHEAD_CASES = ("plain", "random", "alp_gmm", "riac")
 """Covar-GMM's refit is ALP-GMM's EM on one more dimension; its cost is not measured apart."""
 NO_YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
@@ -331,6 +335,45 @@ def bootstrap_difference(a, b, n: int = 10_000, seed: int = 0) -> tuple[float, f
     return float(a.mean() - b.mean()), float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))
 
 
+def run_ceiling(spaces: Sequence[str], keys: int) -> dict[str, Any]:
+    """Per task space with discrete actions: the mean over ``keys`` evaluation keys of the
+    fraction of its 100 test tasks each fixed action masters, of the best single action's, and
+    of the union's (tasks some fixed action masters). Spaces with other actions are skipped."""
+    import jax
+    import numpy as np
+
+    from accelrl.agents.evaluation import evaluation_key
+    from accelrl.curricula import fixed_action_mastery, task_space
+
+    out: dict[str, Any] = {}
+    for name in spaces:
+        space = task_space(name)
+        env, params = space.make()
+        if getattr(env.action_space(params), "n", None) is None:
+            print(f"[ceiling] {name}: skipped (continuous actions)", flush=True)
+            continue
+        t0 = time.perf_counter()
+        masks = np.stack([
+            np.asarray(fixed_action_mastery(space, jax.random.fold_in(evaluation_key(0), i)))
+            for i in range(keys)
+        ])  # fmt: skip  # [keys, A, n]
+        per_action = masks.mean(axis=2)  # [keys, A]
+        out[name] = {
+            "keys": keys,
+            "per_action": per_action.mean(axis=0).tolist(),
+            "best_action": int(per_action.mean(axis=0).argmax()),
+            "best": float(per_action.max(axis=1).mean()),
+            "union": float(masks.any(axis=1).mean()),
+            "wall_s": time.perf_counter() - t0,
+        }
+        r = out[name]
+        print(f"[ceiling] {name}: best fixed action {r['best_action']} masters {r['best']:.3f}, "
+              f"some fixed action {r['union']:.3f} of the test tasks (mean of {keys} keys; per "
+              f"action {np.round(r['per_action'], 2).tolist()}); {r['wall_s']:.0f} s",
+              flush=True)  # fmt: skip
+    return out
+
+
 def table(results: dict[str, Any], spaces: list[str]) -> str:
     """Markdown table: final and AUC fraction mastered per (space, teacher), and ALP-GMM minus
     Random."""
@@ -356,9 +399,11 @@ def table(results: dict[str, Any], spaces: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot(path: Path, results: dict[str, Any], spaces: list[str]) -> None:
+def plot(path: Path, results: dict[str, Any], spaces: list[str],
+         ceiling: dict[str, Any] | None = None) -> None:  # fmt: skip
     """One panel per task space: fraction mastered against env steps per teacher (mean over
-    seeds, 95% bootstrap band)."""
+    seeds, 95% bootstrap band), and the best fixed action's fraction (``ceiling``, from the
+    ceiling part) as a dashed line where measured."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -379,6 +424,10 @@ def plot(path: Path, results: dict[str, Any], spaces: list[str]) -> None:
             ax.plot(steps, mean, "o-", ms=2.5, lw=1.4, color=f"C{i}",
                     label=f"{teacher} ({len(r['seeds'])} seeds)")  # fmt: skip
             ax.fill_between(steps, low, high, color=f"C{i}", alpha=0.15)
+        if ceiling and space in ceiling:
+            c = ceiling[space]
+            ax.axhline(c["best"], color="0.3", ls="--", lw=1,
+                       label=f"best fixed action ({c['best']:.2f})")  # fmt: skip
         ax.set_title(space, fontsize=10)
         ax.set_xlabel("environment steps (per seed)")
         ax.set_ylabel("fraction of test tasks mastered")
@@ -422,6 +471,12 @@ def main(argv: list[str] | None = None) -> int:
         default={},
         metavar="JSON",
         help='keyword arguments per teacher, e.g. \'{"alp_gmm": {"fit_rate": 100}}\'',
+    )
+    p.add_argument(
+        "--ceiling-keys",
+        type=int,
+        default=5,
+        help="evaluation keys of the fixed-action ceiling (default 5; quick 1)",
     )
     args = p.parse_args(argv)
     from accelrl.agents.compile_cache import enable_compilation_cache
@@ -477,11 +532,18 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         save()
+    if "ceiling" in args.parts:
+        if args.ceiling_keys < 1:
+            p.error(f"--ceiling-keys must be at least 1, got {args.ceiling_keys}")
+        results.setdefault("ceiling", {}).update(
+            run_ceiling(args.spaces, 1 if args.quick else args.ceiling_keys)
+        )
+        save()
     if results.get("teachers"):
         spaces = [s for s in args.spaces if any(k.startswith(s) for k in results["teachers"])]
         print(table(results["teachers"], spaces))
         plot_path = Path(args.plot) if args.plot else out / "curricula_bench.png"
-        plot(plot_path, results["teachers"], spaces)
+        plot(plot_path, results["teachers"], spaces, results.get("ceiling"))
         print(f"plot: {plot_path}")
     results["wall_s"] = time.perf_counter() - t_all
     save()

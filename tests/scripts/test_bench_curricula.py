@@ -60,3 +60,15 @@ def test_overhead_seeds_below_one_are_refused(tmp_path, capsys):
         )
     assert exc.value.code == 2
     assert "--overhead-seeds" in capsys.readouterr().err
+
+
+def test_ceiling_keys_below_one_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_curricula.main(["--out", str(tmp_path), "--parts", "ceiling", "--ceiling-keys", "0"])
+    assert exc.value.code == 2
+    assert "--ceiling-keys" in capsys.readouterr().err
+
+
+def test_ceiling_skips_continuous_action_spaces(capsys):
+    assert bench_curricula.run_ceiling(["pendulum_dynamics"], keys=1) == {}
+    assert "skipped (continuous actions)" in capsys.readouterr().out
