@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from accelrl.autotune.hyperband import bracket_sizes, rung_plan
+from accelrl.autotune.hyperband import hyperband
 from accelrl.scripts import bench_autotune
 from accelrl.scripts.bench_autotune import _beats, hyperband_trials, table, tpe_settings
 
-
-def _hyperband_steps(trials: int, budget: int, eta: int = 3, brackets: int = 3) -> int:
-    """Environment steps per seed of a Hyperband plan at a real budget, counted rung by rung:
-    a configuration stopped at a rung costs that rung's steps, a promoted one continues."""
-    total = 0
-    for s, n in bracket_sizes(trials, brackets, eta):
-        prev = 0
-        for survivors, steps in rung_plan(n, s, eta, budget):
-            total += survivors * (steps - prev)
-            prev = steps
-    return total
+sys.path.insert(0, str(Path(__file__).parents[1] / "autotune"))  # the synthetic backend
+from synthetic import SPACE, SyntheticBackend  # noqa: E402
 
 
 @pytest.mark.parametrize("full_runs", [6, 24])
-def test_hyperband_gets_the_most_trials_within_the_same_tuning_steps(full_runs):
-    budget = 40_960  # the bench's ThreeBody budget
+def test_hyperband_gets_the_most_trials_within_the_same_tuning_steps(full_runs, tmp_path):
+    """Run the real Hyperband (synthetic training) and count the steps it used."""
+    budget, seeds = 900, [0, 1]
+
+    def tuning_steps(trials: int, out: Path) -> int:
+        result = hyperband("CartPole-v1", "ppo", SPACE, trials=trials, budget=budget, out=out,
+                           backend=SyntheticBackend(budget), tuning_seeds=seeds,
+                           test_seeds=[2, 3], bootstrap_reps=50)  # fmt: skip
+        return result.incumbent["budget"]["tuning_env_steps"]
+
     trials = hyperband_trials(full_runs)
     assert trials > full_runs  # stopping at rungs buys more configurations
-    assert _hyperband_steps(trials, budget) <= full_runs * budget * 1.001
-    assert all(
-        _hyperband_steps(t, budget) > full_runs * budget for t in range(trials + 1, trials + 20)
-    )
+    allowed = full_runs * budget * len(seeds)
+    assert tuning_steps(trials, tmp_path / "fits") <= allowed * 1.001
+    assert tuning_steps(trials + 1, tmp_path / "one_more") > allowed
 
 
 @pytest.mark.parametrize(
