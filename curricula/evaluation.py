@@ -78,8 +78,9 @@ def fixed_action_mastery(
     at every step of fresh episodes of every test task, evaluated as :func:`mastered_fraction`
     evaluates a student (the space's default params with the task applied, one episode per
     copy, the task mastered when the mean return exceeds ``space.mastery_threshold``). Where
-    the union of the rows is close to what trained students master, the space's remaining
-    tasks are out of every student's reach at that budget and teachers cannot separate there.
+    one fixed action masters as much of the test set as trained students do, or more, the
+    measure records how fast a student finds that action, which every task teaches alike, and
+    teachers have no region to find (``three_body_ic``: docs/curricula.md).
 
     Args:
         space: a task space whose environment has a ``Discrete`` action space.
