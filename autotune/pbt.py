@@ -4,6 +4,10 @@ The population is ``population`` hparams settings, each trained on every tuning 
 :class:`~accelrl.agents.runner.Runner` grid of ``population x seeds`` members. Every
 ``interval`` environment steps (between runner segments, never inside the compiled program):
 
+Nothing is exploited before ``burn_in`` environment steps (Ray Tune's ``burn_in_period``;
+default 0, as the reference): early scores of slow starters are noise, and each exploit point
+overwrites a quarter of the population.
+
 1. **Rank** the settings by their score over the interval just trained (mean over tuning seeds
    of the mean ``episode_return`` of the interval's updates; a setting without a score ranks
    last).
@@ -120,6 +124,7 @@ def pbt(
     intervals: int = 10,
     quantile: float = QUANTILE,
     resample_probability: float = RESAMPLE_PROBABILITY,
+    burn_in: int = 0,
     seed: int = 0,
     overrides: Mapping[str, Any] | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
@@ -138,6 +143,8 @@ def pbt(
         intervals: exploit/explore points: every ``budget / intervals`` steps (whole updates).
         quantile: the fraction truncated and copied from at each exploit.
         resample_probability: chance that explore redraws a dimension from the prior.
+        burn_in: environment steps per member before the first exploit point (points at
+            fewer steps only rank and log).
         Other arguments: as :func:`~accelrl.autotune.random_search.random_search`.
     """
     if population < 2:
@@ -146,13 +153,22 @@ def pbt(
         raise ValueError(f"intervals must be >= 1, got {intervals}")
     if not 0 < quantile <= 0.5:
         raise ValueError(f"quantile must be in (0, 0.5], got {quantile}")
+    if burn_in < 0:
+        raise ValueError(f"burn_in must be >= 0, got {burn_in}")
+    settings = {
+        "trials": int(population),
+        "seed": int(seed),
+        "intervals": int(intervals),
+        "quantile": float(quantile),
+        "resample_probability": float(resample_probability),
+    }
+    if burn_in:  # absent when 0, so studies from before the option still resume
+        settings["burn_in"] = int(burn_in)
     study = open_study(
         "pbt", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
         overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
         eval_episodes=eval_episodes, progress=progress, backend=backend, growable=(),
-        settings={"trials": int(population), "seed": int(seed), "intervals": int(intervals),
-                  "quantile": float(quantile),
-                  "resample_probability": float(resample_probability)},
+        settings=settings,
     )  # fmt: skip
     log = log or (lambda _line: None)
     backend, space = study.backend, study.space
@@ -170,7 +186,15 @@ def pbt(
 
     if len(study.done) < population:
         _train_population(
-            study, hp_space, draws, intervals, quantile, resample_probability, rng, log
+            study,
+            hp_space,
+            draws,
+            intervals,
+            quantile,
+            resample_probability,
+            rng,
+            log,
+            burn_in=burn_in,
         )
 
     rows = [study.done[i] for i in range(population)]
@@ -191,6 +215,7 @@ def _train_population(
     resample_probability: float,
     rng: np.random.Generator,
     log: Callable[[str], None],
+    burn_in: int = 0,
 ) -> None:
     run = study.backend.open({}, draws, study.tuning_seeds)
     schedules = [[(0, dict(v))] for v in draws]
@@ -206,7 +231,7 @@ def _train_population(
         if last:
             break
         scores = [trial_score(sc) for sc in outcome.seed_scores]
-        pairs = truncation_pairs(scores, rng, quantile)
+        pairs = truncation_pairs(scores, rng, quantile) if outcome.env_steps >= burn_in else []
         for dst, src in pairs:
             run.exploit(dst, src)
             new = perturb(run.values[src], space, rng, resample_probability=resample_probability)
@@ -218,7 +243,7 @@ def _train_population(
             f"pbt interval {t}/{intervals} at {outcome.env_steps} steps: best "
             f"{max(finite) if finite else float('nan'):.4g}, median "
             f"{float(np.median(finite)) if finite else float('nan'):.4g}; "
-            f"{len(pairs)} exploited"
+            f"{len(pairs)} exploited" + (" (burn-in)" if outcome.env_steps < burn_in else "")
         )
     assert outcome is not None
     for i, (sc, err) in enumerate(zip(outcome.seed_scores, outcome.errors, strict=True)):

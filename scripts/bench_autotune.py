@@ -113,7 +113,8 @@ def tpe_settings(trials: int) -> tuple[int, int]:
 
 
 def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quick: bool,
-               seeds: tuple[list[int], list[int]]) -> list[dict[str, Any]]:  # fmt: skip
+               seeds: tuple[list[int], list[int]],
+               pbt_burn_in: float = 0.0) -> list[dict[str, Any]]:  # fmt: skip
     from accelrl.autotune import hyperband, pbt, random_search, tpe
 
     rows = []
@@ -137,7 +138,8 @@ def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quic
                 batch, startup = tpe_settings(trials)
                 result = tpe(trials=trials, batch=batch, n_startup_trials=startup, **common)
             elif method == "pbt":
-                result = pbt(population=trials, intervals=8, **common)
+                result = pbt(population=trials, intervals=8,
+                             burn_in=math.ceil(pbt_burn_in * budget), **common)  # fmt: skip
             else:
                 result = hyperband(trials=hyperband_trials(trials), **common)
             wall = time.perf_counter() - t0
@@ -296,7 +298,16 @@ def main(argv: list[str] | None = None) -> int:
         help="tuning seeds of every environment (default: 0-4, ThreeBody 0-1)",
     )  # fmt: skip
     p.add_argument("--test-seeds", type=int, nargs="+", default=[5, 6, 7, 8, 9])
+    p.add_argument(
+        "--pbt-burn-in",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="PBT: no exploit before this fraction of the budget (default 0)",
+    )
     a = p.parse_args(argv)
+    if not 0.0 <= a.pbt_burn_in < 1.0:
+        p.error(f"--pbt-burn-in must be in [0, 1), got {a.pbt_burn_in}")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.budget_scale != 1.0:
@@ -306,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if "tuning" in a.parts:
         run_tuning(out, a.envs, a.methods, 2 if a.quick else a.trials, a.quick,
-                   (a.tuning_seeds, a.test_seeds))  # fmt: skip
+                   (a.tuning_seeds, a.test_seeds), a.pbt_burn_in)  # fmt: skip
     if "speed" in a.parts:
         speed = run_speed(1 if a.quick else a.rounds, a.quick, a.speed_steps)
         (out / "results.json").write_text(json.dumps({**_read(out), "speed": speed}, indent=2))

@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=int, default=3, help="hyperband/sha: halving rate")
     p.add_argument("--brackets", type=int, default=3, help="hyperband/sha: s_max + 1")
     p.add_argument("--intervals", type=int, default=10, help="pbt: exploit/explore points")
+    p.add_argument(
+        "--burn-in",
+        type=int,
+        default=0,
+        help="pbt: environment steps per member before the first exploit (default 0)",
+    )
     p.add_argument("--batch", type=int, default=4, help="tpe: configurations per round")
     p.add_argument("--storage", choices=("sqlite", "journal"), default="sqlite",
                    help="tpe: Optuna storage (journal: several processes)")  # fmt: skip
@@ -112,7 +118,7 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
     }
     extra = {
         "hyperband": ("eta", "brackets", "successive_halving"),
-        "pbt": ("intervals", "quantile", "resample_probability"),
+        "pbt": ("intervals", "quantile", "resample_probability", "burn_in"),
         "tpe": ("batch", "storage", "n_startup_trials"),
     }.get(s["method"], ())
     kw.update({k: s[k] for k in extra if k in s})
@@ -165,6 +171,9 @@ def _from_args(a: argparse.Namespace) -> dict[str, Any]:
                   successive_halving=a.method == "sha")  # fmt: skip
     elif a.method == "pbt":
         kw["intervals"] = a.intervals
+        if a.burn_in < 0:
+            raise UsageError(f"--burn-in must be >= 0, got {a.burn_in}")
+        kw["burn_in"] = a.burn_in
     elif a.method == "tpe":
         kw.update(batch=a.batch, storage=a.storage)
     if a.max_members is not None and a.method != "pbt":

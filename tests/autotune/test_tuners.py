@@ -334,3 +334,21 @@ def test_tpe_journal_storage_is_shared_by_two_processes(tmp_path):
     ids = [r["trial_id"] for r in rows]
     assert len(ids) == len(set(ids)) and 16 <= len(ids) <= 18  # each stops at the target
     assert (tmp_path / "study.journal").exists()
+
+
+def test_pbt_burn_in_defers_the_first_exploit(tmp_path):
+    """No exploit before ``burn_in`` steps: every schedule change is at or after it."""
+    backend = SyntheticBackend(1000)
+    pbt("CartPole-v1", "ppo", HP_SPACE, population=8, intervals=10, burn_in=500,
+        out=tmp_path / "burn", backend=backend, **SEEDS)  # fmt: skip
+    assert len(backend.runs[0].exploited) == 5 * 2  # points at 500..900 steps x 2 of 8
+    rows = read_rows(tmp_path / "burn" / "trials.jsonl")
+    changes = [st for r in rows.values() for st, _ in r["schedule"][1:]]
+    assert changes and min(changes) >= 500
+    none = SyntheticBackend(1000)
+    pbt("CartPole-v1", "ppo", HP_SPACE, population=8, intervals=10, burn_in=1000,
+        out=tmp_path / "none", backend=none, **SEEDS)  # fmt: skip
+    assert len(none.runs[0].exploited) == 0
+    with pytest.raises(ValueError, match="burn_in"):
+        pbt("CartPole-v1", "ppo", HP_SPACE, population=8, burn_in=-1, out=tmp_path / "bad",
+            backend=SyntheticBackend(1000), **SEEDS)  # fmt: skip

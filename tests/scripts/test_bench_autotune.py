@@ -85,3 +85,11 @@ def test_unknown_environment_is_refused(tmp_path, capsys):
         bench_autotune.main(["--out", str(tmp_path), "--envs", "NoSuchEnv-v0"])
     assert exc.value.code == 2
     assert "NoSuchEnv-v0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["-0.1", "1.0"])
+def test_pbt_burn_in_outside_the_budget_is_refused(tmp_path, bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_autotune.main(["--out", str(tmp_path), "--pbt-burn-in", bad])
+    assert exc.value.code == 2
+    assert "--pbt-burn-in" in capsys.readouterr().err
