@@ -123,7 +123,9 @@ def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quic
         budget = case["quick_budget"] if quick else case["budget"]
         space = bench_space(case["agent"])
         for method in methods:
-            folder = out / env_id / method
+            # a PBT with a burn-in is its own row and study folder, beside a plain one
+            label = f"pbt, burn-in {pbt_burn_in:g}" if method == "pbt" and pbt_burn_in else method
+            folder = out / env_id / label.replace(", burn-in ", "_burn_in_")
             common = dict(
                 env_id=env_id, agent=case["agent"], space=space, budget=budget, out=folder,
                 tuning_seeds=seeds[0] or case.get("tuning_seeds", [0, 1, 2, 3, 4]),
@@ -147,7 +149,7 @@ def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quic
             row = {
                 "env": env_id,
                 "agent": case["agent"],
-                "method": method,
+                "method": label,
                 "budget": budget,
                 "trials": len(result.rows),
                 "tuning_env_steps": inc["budget"]["tuning_env_steps"],
@@ -163,7 +165,7 @@ def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quic
             previous = _read(out)
             merged = [
                 r for r in previous.get("tuning", [])
-                if (r["env"], r["method"]) != (env_id, method)
+                if (r["env"], r["method"]) != (env_id, label)
             ] + [row]  # fmt: skip
             (out / "results.json").write_text(json.dumps({**previous, "tuning": merged}, indent=2))
     return rows

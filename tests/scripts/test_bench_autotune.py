@@ -93,3 +93,27 @@ def test_pbt_burn_in_outside_the_budget_is_refused(tmp_path, bad, capsys):
         bench_autotune.main(["--out", str(tmp_path), "--pbt-burn-in", bad])
     assert exc.value.code == 2
     assert "--pbt-burn-in" in capsys.readouterr().err
+
+
+def test_pbt_with_burn_in_is_its_own_row_and_folder(tmp_path, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    import accelrl.autotune as autotune
+
+    calls = []
+
+    def fake_pbt(**kw):
+        calls.append(kw)
+        summary = {"iqm": 1.0, "ci": [0.5, 1.5], "scores": [1.0]}
+        inc = {"budget": {"tuning_env_steps": 10}, "test": {"incumbent": summary,
+               "default": {**summary, "iqm": 0.0}}, "config": {}, "tuning": {"seeds": [0]}}  # fmt: skip
+        return SimpleNamespace(incumbent=inc, rows=[{}])
+
+    monkeypatch.setattr(autotune, "pbt", fake_pbt)
+    for burn in (0.0, 0.5):
+        bench_autotune.run_tuning(tmp_path, ["CartPole-v1"], ["pbt"], 4, True, ([0], [1]), burn)
+    assert [c["burn_in"] for c in calls] == [0, 4_096]  # half the quick budget
+    assert [Path(c["out"]).name for c in calls] == ["pbt", "pbt_burn_in_0.5"]
+    rows = json.loads((tmp_path / "results.json").read_text())["tuning"]
+    assert [r["method"] for r in rows] == ["pbt", "pbt, burn-in 0.5"]
