@@ -231,7 +231,8 @@ def _train_population(
         if last:
             break
         scores = [trial_score(sc) for sc in outcome.seed_scores]
-        pairs = truncation_pairs(scores, rng, quantile) if outcome.env_steps >= burn_in else []
+        burning = outcome.env_steps < burn_in
+        pairs = [] if burning else truncation_pairs(scores, rng, quantile)
         for dst, src in pairs:
             run.exploit(dst, src)
             new = perturb(run.values[src], space, rng, resample_probability=resample_probability)
@@ -243,7 +244,7 @@ def _train_population(
             f"pbt interval {t}/{intervals} at {outcome.env_steps} steps: best "
             f"{max(finite) if finite else float('nan'):.4g}, median "
             f"{float(np.median(finite)) if finite else float('nan'):.4g}; "
-            f"{len(pairs)} exploited" + (" (burn-in)" if outcome.env_steps < burn_in else "")
+            f"{len(pairs)} exploited" + (" (burn-in)" if burning else "")
         )
     assert outcome is not None
     for i, (sc, err) in enumerate(zip(outcome.seed_scores, outcome.errors, strict=True)):

@@ -20,6 +20,25 @@ import numpy as np
 from accelrl.curricula.tasks import TaskSpace, apply_tasks, test_tasks
 
 
+def _episode_params(
+    space: TaskSpace, base: Any, reference: Any, tasks: Any, episodes_per_task: int
+) -> tuple[Any, int, int]:
+    """``(params, n, e)``: per-episode params ``[n * e]`` running each of the ``n`` tasks
+    ``e = episodes_per_task`` times, task-major."""
+    tasks = jnp.asarray(tasks, jnp.float32)
+    e = int(episodes_per_task)
+    if e < 1:
+        raise ValueError(f"episodes_per_task must be positive, got {episodes_per_task}")
+    params = apply_tasks(space, base, jnp.repeat(tasks, e, axis=0), reference=reference)
+    return params, tasks.shape[0], e
+
+
+def _mastered(space: TaskSpace, returns: jax.Array, n: int, e: int) -> jax.Array:
+    """``bool[n]``: a task is mastered when the mean return of its ``e`` episodes (``returns``
+    ``f32[n * e]``, task-major) exceeds the space's threshold."""
+    return returns.reshape(n, e).mean(axis=1) > space.mastery_threshold
+
+
 def mastered_fraction(
     agent: Any,
     state: Any,
@@ -45,17 +64,13 @@ def mastered_fraction(
     Returns:
         ``f32[]`` (one seed) or ``f32[M]``, in [0, 1].
     """
-    tasks = jnp.asarray(test_tasks, jnp.float32)
-    n, e = tasks.shape[0], int(episodes_per_task)
-    if e < 1:
-        raise ValueError(f"episodes_per_task must be positive, got {episodes_per_task}")
-    params = apply_tasks(
-        space, agent.eval_params, jnp.repeat(tasks, e, axis=0), reference=agent.env.default_params
+    params, n, e = _episode_params(
+        space, agent.eval_params, agent.env.default_params, test_tasks, episodes_per_task
     )
 
     def one(s, k):
-        returns = agent.evaluate(s, k, n * e, True, params).reshape(n, e).mean(axis=1)
-        return jnp.mean((returns > space.mastery_threshold).astype(jnp.float32))
+        returns = agent.evaluate(s, k, n * e, True, params)
+        return jnp.mean(_mastered(space, returns, n, e).astype(jnp.float32))
 
     if jnp.ndim(state.update_step) == 0:
         return one(state, key)
@@ -104,12 +119,8 @@ def fixed_action_mastery(
             f"fixed_action_mastery needs discrete actions; {space.env_id} has "
             f"{type(env.action_space(params)).__name__}"
         )
-    e = int(episodes_per_task)
-    if e < 1:
-        raise ValueError(f"episodes_per_task must be positive, got {episodes_per_task}")
-    tasks = test_tasks(space, seed, n) if tasks is None else jnp.asarray(tasks, jnp.float32)
-    count = tasks.shape[0]
-    per_episode = apply_tasks(space, params, jnp.repeat(tasks, e, axis=0), reference=params)
+    tasks = test_tasks(space, seed, n) if tasks is None else tasks
+    per_episode, count, e = _episode_params(space, params, params, tasks, episodes_per_task)
     steps = max_episode_steps(per_episode)
 
     @jax.jit
@@ -118,7 +129,7 @@ def fixed_action_mastery(
             return jnp.full(obs.shape[:1], action, jnp.int32)
 
         returns = evaluate_policy(env, per_episode, policy, key, count * e, steps)
-        return returns.reshape(count, e).mean(axis=1) > space.mastery_threshold
+        return _mastered(space, returns, count, e)
 
     return jnp.stack([masters(jnp.int32(a)) for a in range(int(num_actions))])
 

@@ -124,8 +124,10 @@ def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quic
         space = bench_space(case["agent"])
         for method in methods:
             # a PBT with a burn-in is its own row and study folder, beside a plain one
-            label = f"pbt, burn-in {pbt_burn_in:g}" if method == "pbt" and pbt_burn_in else method
-            folder = out / env_id / label.replace(", burn-in ", "_burn_in_")
+            label, folder = method, out / env_id / method
+            if method == "pbt" and pbt_burn_in:
+                label = f"pbt, burn-in {pbt_burn_in:g}"
+                folder = out / env_id / f"pbt_burn_in_{pbt_burn_in:g}"
             common = dict(
                 env_id=env_id, agent=case["agent"], space=space, budget=budget, out=folder,
                 tuning_seeds=seeds[0] or case.get("tuning_seeds", [0, 1, 2, 3, 4]),
