@@ -85,5 +85,13 @@ AGENT_FIELDS["ippo"] = AGENT_FIELDS["mappo"] = (
 TEACHER_NAMES: tuple[str, ...] = ("alp_gmm", "covar_gmm", "riac", "random")
 """Built-in task teachers (``accelrl.curricula.TEACHERS``; ``accelrl-teach --teacher``)."""
 
-TASK_SPACE_NAMES: tuple[str, ...] = ("pendulum_dynamics", "three_body_ic")
+TASK_SPACE_NAMES: tuple[str, ...] = ("pendulum_dynamics", "three_body_ic", "mpe_spread_dynamics")
 """Built-in task spaces (``accelrl.curricula.registered_task_spaces()``)."""
+
+BUILTIN_STRATEGIES: dict[str, str] = {
+    "default": "accelrl.envs.strategies",
+    **{name: "accelrl.curricula.teachers" for name in TEACHER_NAMES},
+    "snapshot": "accelrl.curricula.snapshot",
+}
+"""Built-in reset strategies -> the module that registers each when imported
+(``accelrl.envs.strategy``; a run spec's ``reset_strategy``)."""

@@ -33,6 +33,7 @@ small (10 episodes of a few hundred steps, one snapshot per 10 steps: hundreds o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -41,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -511,10 +512,9 @@ def collect(
 def teacher_seed(run_dir: str | os.PathLike, agent: Any = None, state: Any = None) -> int:
     """The run's best seed by evaluation return: from ``eval.json`` (per-seed ``returns``), or,
     when the run has none, by evaluating ``state`` (seed-batched) now."""
-    from accelrl.agents.build import read_run_config
+    from accelrl.agents.build import read_spec
 
-    meta = read_run_config(run_dir)
-    seeds = [int(s) for s in meta["seeds"]]
+    seeds = list(read_spec(run_dir).seeds)
     path = Path(run_dir) / "eval.json"
     if path.is_file():
         ev = json.loads(path.read_text())
@@ -552,20 +552,20 @@ def collect_from_run(
             evaluation return).
         episodes, every, candidates, num_steps, deterministic: see :func:`collect`.
     """
-    from accelrl.agents import load_run, read_run_config
+    from accelrl.agents import load_run, read_spec
 
-    meta = read_run_config(run_dir)
+    spec = read_spec(run_dir)
     agent, state, _, _ = load_run(run_dir)
     if state is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint to collect from")
-    seeds = [int(s) for s in meta["seeds"]]
+    seeds = list(spec.seeds)
     teacher = teacher_seed(run_dir, agent, state) if teacher is None else int(teacher)
     if teacher not in seeds:
         raise ValueError(f"teacher seed {teacher} is not one of the run's seeds {seeds}")
     one = jax.tree.map(lambda x: x[seeds.index(teacher)], state)
     info = {
         "run": str(Path(run_dir).resolve()),
-        "agent": meta["agent"],
+        "agent": spec.agent,
         "teacher_seed": teacher,
         "seed": int(seed),
         "teacher_env_steps": int(np.asarray(one.env_steps)),
@@ -579,8 +579,8 @@ def collect_from_run(
         candidates=candidates,
         num_steps=num_steps,
         deterministic=deterministic,
-        env_id=meta["env"],
-        env_kwargs=meta.get("env_kwargs") or {},
+        env_id=spec.env,
+        env_kwargs=dict(spec.env_kwargs),
         info=info,
     )
 
@@ -895,7 +895,81 @@ class SnapshotStarts(ResetStrategy):
         }
 
 
+# -- snapshot starts as a registered reset strategy ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotSettings:
+    """Settings of the ``"snapshot"`` reset strategy (S3RL snapshot starts from a bank)."""
+
+    bank: str
+    """The bank file (``accelrl-snapshot``); recorded as an absolute path."""
+    bank_hash: str | None = None
+    """The bank's content hash; given, a bank whose content differs is refused (filled in
+    when a run starts, so a resumed run checks its bank)."""
+    num_clusters: int | None = None
+    """K, status clusters of the teacher values (None: the paper's, 4 for SAC, 6 otherwise)."""
+    horizon: int | None = PAPER_HORIZON
+    """T, steps an episode started from a snapshot runs before it is truncated (None: none)."""
+    snapshot_steps: int = PAPER_SNAPSHOT_STEPS
+    """N, environment steps of the snapshot phase (then normal resets)."""
+    schedule: Literal["constant", "linear"] = "constant"
+    """Snapshot-start probability over the phase: constant, or decaying linearly to 0."""
+    probability: float = 1.0
+    """The snapshot-start probability of the phase."""
+    limit_fields: tuple[str, ...] = STEP_LIMIT_FIELDS
+    """Params fields raised for snapshot starts."""
+    kmeans_iters: int = 100
+    """Lloyd iterations of the status classification."""
+
+
+def _build_snapshot_strategy(settings: SnapshotSettings, context: Any) -> Any:
+    from accelrl.envs import make
+    from accelrl.envs.strategies import StrategyBuild
+
+    path = Path(settings.bank).absolute()
+    if not path.is_file():
+        raise FileNotFoundError(f"no snapshot bank at {path} (write one with accelrl-snapshot)")
+    env, params = make(context.env_id, **dict(context.env_kwargs))
+    bank = load_bank(path, context.env_id, dict(context.env_kwargs), env=env)
+    if settings.bank_hash is not None and bank.content_hash != settings.bank_hash:
+        raise ValueError(
+            f"snapshot bank {path} changed since the run started (hash {bank.content_hash[:12]}, "
+            f"recorded {settings.bank_hash[:12]})"
+        )
+    num_clusters = settings.num_clusters or paper_settings(context.agent)["num_clusters"]
+    strategy = SnapshotStarts(
+        bank,
+        num_clusters=num_clusters,
+        horizon=settings.horizon,
+        snapshot_steps=settings.snapshot_steps,
+        schedule=settings.schedule,
+        probability=settings.probability,
+        limit_fields=settings.limit_fields,
+        kmeans_iters=settings.kmeans_iters,
+    )
+    resolved = dataclasses.replace(
+        settings, bank=str(path), bank_hash=bank.content_hash, num_clusters=num_clusters
+    )
+    return StrategyBuild(env, params, strategy, resolved)
+
+
+def _register() -> None:
+    from accelrl.envs.strategies import register_strategy
+
+    register_strategy(
+        "snapshot",
+        SnapshotSettings,
+        _build_snapshot_strategy,
+        description="S3RL snapshot starts from a bank of a teacher's states",
+    )
+
+
+_register()
+
+
 __all__ = [
+    "SnapshotSettings",
     "BANK_FORMAT",
     "BANK_VERSION",
     "PAPER_EPISODES",
