@@ -24,11 +24,11 @@ infinitely slow):
 
 Usage::
 
-    python -m accelrl.scripts.bench_agents --quick           # 2 seeds, shorter throughput runs
-    python -m accelrl.scripts.bench_agents --out bench.json  # 5 seeds, the full benchmark
-    python -m accelrl.scripts.bench_agents --setup-only      # create the two venvs
+    python scripts/bench/bench_agents.py --quick           # 2 seeds, shorter throughput runs
+    python scripts/bench/bench_agents.py --out bench.json  # 5 seeds, the full benchmark
+    python scripts/bench/bench_agents.py --setup-only      # create the two venvs
 
-Only the standard library (and ``scripts/_bench.py``, which imports nothing else) is imported at
+Only the standard library (and ``scripts/bench/_bench.py``, which imports nothing else) is imported at
 module level: the same file runs as the worker inside the rejax and stable-baselines3
 environments (``--worker``).
 """
@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 try:
-    from accelrl.scripts._bench import PeerVenv, median, ratio, time_fn, venv_root
+    from _bench import PeerVenv, median, ratio, time_fn, venv_root
 except ImportError:  # a worker in a peer environment (no accelrl) runs this file by path
     from _bench import PeerVenv, median, ratio, time_fn, venv_root
 

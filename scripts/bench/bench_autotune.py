@@ -23,9 +23,9 @@ defaults' (docs/autotune.md).
 
 Usage::
 
-    python -m accelrl.scripts.bench_autotune --quick                 # minutes: smoke sizes
-    nice -n 10 python -m accelrl.scripts.bench_autotune --out runs/bench_autotune
-    python -m accelrl.scripts.bench_autotune --out runs/bench_autotune --parts   # table again
+    python scripts/bench/bench_autotune.py --quick                 # minutes: smoke sizes
+    nice -n 10 python scripts/bench/bench_autotune.py --out runs/bench_autotune
+    python scripts/bench/bench_autotune.py --out runs/bench_autotune --parts   # table again
 
 Writes ``<out>/results.json`` (and each study's run folder under ``<out>/<env>/<method>``);
 prints the tables.
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "results.json").write_text(json.dumps({**_read(out), "speed": speed}, indent=2))
     results = _read(out)
     results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
-    results["command"] = " ".join(["python -m accelrl.scripts.bench_autotune", *sys.argv[1:]])
+    results["command"] = " ".join(["python scripts/bench/bench_autotune.py", *sys.argv[1:]])
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(table(results))
     return 0

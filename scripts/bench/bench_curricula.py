@@ -25,11 +25,11 @@ Four parts, in one process, in this order (``--parts`` picks some):
 
 Usage::
 
-    python -m accelrl.scripts.bench_curricula --quick                    # minutes: smoke sizes
-    nice -n 10 python -m accelrl.scripts.bench_curricula --out runs/bench_curricula \\
+    python scripts/bench/bench_curricula.py --quick                    # minutes: smoke sizes
+    nice -n 10 python scripts/bench/bench_curricula.py --out runs/bench_curricula \\
         --plot docs/curricula_bench.png                                  # the full benchmark
-    python -m accelrl.scripts.bench_curricula --parts gmm                # one part only
-    python -m accelrl.scripts.bench_curricula --out DIR --parts          # table and plot again
+    python scripts/bench/bench_curricula.py --parts gmm                # one part only
+    python scripts/bench/bench_curricula.py --out DIR --parts          # table and plot again
 
 Writes ``<out>/results.json`` and the plot; prints the tables.
 """
@@ -85,11 +85,11 @@ def bench_gmm(repeats: int = 11) -> dict[str, Any]:
     of ``repeats`` calls, keys / random states 0..repeats-1)."""
     import jax
     import numpy as np
+    from _bench import block
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
     from accelrl.curricula import gmm
-    from accelrl.scripts._bench import block
 
     x = alp_like_data()
     ks = range(2, 11)
@@ -171,10 +171,11 @@ def bench_overhead(
 ) -> dict[str, Any]:
     """Seconds per PPO update on ``pendulum_dynamics`` (default config, ``seeds`` seeds vmapped)
     with a plain ``VecEnv`` and with each teacher, timed round robin after ``warm_updates``."""
+    from _bench import SeedProgram, time_round_robin
+
     from accelrl.agents import build
     from accelrl.curricula import make_teacher, task_space
     from accelrl.envs import VecEnv
-    from accelrl.scripts._bench import SeedProgram, time_round_robin
 
     space = task_space("pendulum_dynamics")
     env, params = space.make()
@@ -229,7 +230,7 @@ def run_teachers(
     teacher's name to keyword arguments for it (on top of the quick run's small teachers)."""
     import numpy as np
 
-    from accelrl.scripts.teach import main as teach_main
+    from accelrl.agents import RunOptions, StrategySpec, make_spec, train_run
 
     results: dict[str, Any] = {}
     for space in spaces:
@@ -237,26 +238,24 @@ def run_teachers(
         steps = int((s["quick_steps"] if quick else s["steps"]) * budget_scale)
         for teacher in teachers:
             run_dir = out / space / teacher
-            argv = [
-                "--env", s["env"], "--agent", "ppo", "--teacher", teacher, "--task_space", space,
-                "--seeds", *map(str, seeds), "--out", str(run_dir),
-                "--total_timesteps", str(steps), "--segments", "4" if quick else "8",
-                "--test_tasks", "16" if quick else "100", "--no-progress",
-                "--checkpoint_every", "100", "--eval_episodes", "4",
-            ]  # fmt: skip
             kwargs = _quick_teacher(teacher) if quick else {}  # mixtures refit in a few updates
             kwargs.update((teacher_kwargs or {}).get(teacher, {}))
-            if kwargs:
-                argv += ["--teacher_kwargs", json.dumps(kwargs)]
+            spec = make_spec(
+                s["env"],
+                "ppo",
+                {"total_timesteps": steps, "eval_episodes": 4},
+                seeds=tuple(seeds),
+                reset_strategy=StrategySpec(teacher, {"task_space": space, **kwargs}),
+                curriculum={"test_tasks": 16 if quick else 100},
+                run=RunOptions(segments=4 if quick else 8, checkpoint_every=100),
+            )
             if run_dir.exists():
                 import shutil
 
                 shutil.rmtree(run_dir)
             t0 = time.perf_counter()
-            rc = teach_main(argv)
+            train_run(spec, run_dir, progress=False)
             wall = time.perf_counter() - t0
-            if rc != 0:
-                raise RuntimeError(f"accelrl-teach failed ({rc}): {' '.join(argv)}")
             results[f"{space}/{teacher}"] = summarise_run(run_dir, wall)
             r = results[f"{space}/{teacher}"]
             print(
@@ -487,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.seeds or (2 if args.quick else 5)))
     results_path = out / "results.json"
     results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results["command"] = " ".join(["python -m accelrl.scripts.bench_curricula", *sys.argv[1:]])
+    results["command"] = " ".join(["python scripts/bench/bench_curricula.py", *sys.argv[1:]])
     t_all = time.perf_counter()
 
     def save():

@@ -1,6 +1,6 @@
 """Steps/second of every registered accelrl environment at several batch sizes.
 
-Usage: ``python -m accelrl.scripts.bench_envs [--batch-sizes 1 64 1024 8192] [--steps 200]
+Usage: ``python scripts/bench/bench_envs.py [--batch-sizes 1 64 1024 8192] [--steps 200]
 [--ids ID ...] [--out bench_out/envs.json] [--quick]``
 
 Each measurement jits a ``lax.scan`` of ``steps`` batched steps with random actions
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from _bench import time_fn
 
 from accelrl.envs import VecEnv, is_multi_agent, make, registered_envs
-from accelrl.scripts._bench import time_fn
 
 
 def _sampler(env, params, env_id, batch):

@@ -5,7 +5,7 @@ plays workload ``b mod W``). JAX: a jitted ``lax.scan`` of ``VecEnv.step`` (rese
 at batch 1, 64 and 1024. Python: :class:`accelrl.envs.malloc.reference.ReferenceGame`, one
 game at a time. Medians over repeats; ratios against the Python median.
 
-    python -m accelrl.scripts.bench_malloc --quick
+    python scripts/bench/bench_malloc.py --quick
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
+from _bench import median, median_ratio, time_fn
 
 from accelrl.envs.malloc import MallocGame, load_dataset
 from accelrl.envs.malloc.reference import ReferenceGame
 from accelrl.envs.vec import VecEnv
-from accelrl.scripts._bench import median, median_ratio, time_fn
 
 
 @dataclasses.dataclass(frozen=True)

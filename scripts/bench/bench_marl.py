@@ -49,11 +49,11 @@ first agent serves all).
 
 Usage::
 
-    python -m accelrl.scripts.bench_marl --quick                   # a few minutes: 64 envs;
+    python scripts/bench/bench_marl.py --quick                   # a few minutes: 64 envs;
                                                                    # 48k steps, 2 seeds
-    nice -n 10 python -m accelrl.scripts.bench_marl --out bench_marl.json \\
+    nice -n 10 python scripts/bench/bench_marl.py --out bench_marl.json \\
         --jaxmarl-repo PATH/TO/JaxMARL                              # the full benchmark
-    python -m accelrl.scripts.bench_marl --parts throughput        # one part only
+    python scripts/bench/bench_marl.py --parts throughput        # one part only
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from accelrl.scripts._bench import PeerVenv, ratio, time_fn, venv_root
+from _bench import PeerVenv, ratio, time_fn, venv_root
 
 PARTS = ("throughput", "returns")
 MARL_AGENTS = ("ippo", "mappo")
@@ -710,7 +710,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     results: dict[str, Any] = {
         "command": " ".join(
-            ["python -m accelrl.scripts.bench_marl", *(sys.argv[1:] if argv is None else argv)]
+            ["python scripts/bench/bench_marl.py", *(sys.argv[1:] if argv is None else argv)]
         ),
         "quick": args.quick,
         "host": {"cpus": os.cpu_count(), "platform": sys.platform, "load_start": os.getloadavg()},

@@ -11,8 +11,8 @@ Timings are interleaved: every round times each configuration once for every imp
 so load changes on a shared machine hit all of them alike; the median over rounds is reported.
 Compilation is excluded (and reported separately).
 
-    python -m accelrl.scripts.bench_mpe --quick
-    python -m accelrl.scripts.bench_mpe --out bench_mpe.json
+    python scripts/bench/bench_mpe.py --quick
+    python scripts/bench/bench_mpe.py --out bench_mpe.json
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import tyro
-
-from accelrl.scripts._bench import PeerVenv, time_fn, venv_root
+from _bench import PeerVenv, time_fn, venv_root
 
 JAXMARL_VERSION = "0.2.0"
 DEFAULT_VENV = venv_root() / "jaxmarl"
@@ -71,7 +70,7 @@ def scan_length(batch: int, steps_per_run: int) -> int:
 
 # Shared by accelrl (in-process) and JaxMARL (subprocess): ``reset(key) -> (obs, state)`` and
 # ``step(key, state, actions) -> (state, reward_sum)`` act on a batch; the policy draws uniform
-# random integers per agent inside the scan. ``time_fn`` (scripts/_bench.py) is in the namespace.
+# random integers per agent inside the scan. ``time_fn`` (scripts/bench/_bench.py) is in the namespace.
 TIMING_CODE = '''
 import jax
 

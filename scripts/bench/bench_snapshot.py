@@ -28,8 +28,8 @@ starts for every variant and evaluation point). Reported per env x agent x varia
 
 Usage::
 
-    python -m accelrl.scripts.bench_snapshot --quick --out /tmp/bench_snapshot_quick
-    nice -n 10 python -m accelrl.scripts.bench_snapshot --out runs/bench_snapshot
+    python scripts/bench/bench_snapshot.py --quick --out /tmp/bench_snapshot_quick
+    nice -n 10 python scripts/bench/bench_snapshot.py --out runs/bench_snapshot
 
 ``--out`` receives ``results.json`` (settings, teachers, per-seed curves and the summary),
 ``curves.png`` (median evaluation return and IQR per variant), ``table.md`` and the teachers'
@@ -51,8 +51,7 @@ from typing import Any
 
 import numpy as np
 import tyro
-
-from accelrl.scripts._bench import ratio
+from _bench import ratio
 
 VARIANTS = ("s3rl", "snapshots", "none")
 """Student variants: S3RL, snapshot starts without classification/truncation, no snapshots."""
@@ -308,9 +307,7 @@ def student_budget(task: Task, agent: str, args: Args) -> int:
 def build_teacher(env_id: str, task: Task, args: Args, out: Path) -> tuple[Any, dict[str, Any]]:
     """Train the teacher (a PPO run folder under ``out/teachers``) and collect, save and reload
     its bank. Returns ``(bank, record)``."""
-    from accelrl.agents import Runner, build
-    from accelrl.agents.build import run_config, write_run_config
-    from accelrl.agents.evaluation import evaluate_seeds
+    from accelrl.agents import RunOptions, make_spec, train_run
     from accelrl.curricula.snapshot import collect_from_run, load_bank, save_bank
 
     t0 = time.perf_counter()
@@ -321,15 +318,11 @@ def build_teacher(env_id: str, task: Task, args: Args, out: Path) -> tuple[Any, 
     run_dir = out / "teachers" / env_id
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh teacher each time: the bench builds it from seeds
-    agent, config, hparams = build(env_id, "ppo", overrides)
-    meta = run_config(env_id, "ppo", seeds, config, hparams)
-    write_run_config(run_dir, meta)
-    _log(f"{env_id}: teacher PPO, seeds {seeds}, {config.total_timesteps:,} steps")
-    result = Runner(
-        agent, seeds, hparams, out_dir=run_dir, metadata=meta, segments=4, progress=False
-    ).train()
-    ev = evaluate_seeds(agent, result.state, seeds, config.eval_episodes)
-    (run_dir / "eval.json").write_text(json.dumps(ev, indent=1))
+    spec = make_spec(env_id, "ppo", overrides, seeds=tuple(seeds), run=RunOptions(segments=4))
+    _log(
+        f"{env_id}: teacher PPO, seeds {seeds}, {overrides.get('total_timesteps', 'default')} steps"
+    )
+    ev = train_run(spec, run_dir, progress=False).summary
     bank = collect_from_run(run_dir, seed=args.bank_seed)
     path = save_bank(bank, out / "teachers" / f"{env_id}.bank")
     bank = load_bank(path, env_id=env_id, env_kwargs={})
@@ -568,4 +561,4 @@ def _jsonable(x: Any) -> Any:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args), " ".join(["python -m accelrl.scripts.bench_snapshot", *sys.argv[1:]]))
+    main(tyro.cli(Args), " ".join(["python scripts/bench/bench_snapshot.py", *sys.argv[1:]]))

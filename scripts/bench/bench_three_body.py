@@ -18,9 +18,9 @@ runs on one core, so the per-CPU-second ratio is reported next to the wall-clock
 
 Usage::
 
-    python -m accelrl.scripts.bench_three_body --quick
-    python -m accelrl.scripts.bench_three_body --batches 1 64 1024 8192 --caps 16 32 64
-    python -m accelrl.scripts.bench_three_body --batches 1024 --mus 1e-2 --devices 2
+    python scripts/bench/bench_three_body.py --quick
+    python scripts/bench/bench_three_body.py --batches 1 64 1024 8192 --caps 16 32 64
+    python scripts/bench/bench_three_body.py --batches 1024 --mus 1e-2 --devices 2
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
+from _bench import time_fn
 
 from accelrl.envs import three_body as tb
-from accelrl.scripts._bench import time_fn
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def ensure_devices(n: int) -> None:
         raise SystemExit(f"--devices {n}: only {jax.local_device_count()} devices here")
     env = dict(os.environ, _ACCELRL_BENCH_REEXEC="1")
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}"
-    cmd = [sys.executable, "-m", "accelrl.scripts.bench_three_body", *sys.argv[1:]]
+    cmd = [sys.executable, __file__, *sys.argv[1:]]
     sys.stdout.flush()
     os.execve(sys.executable, cmd, env)
 

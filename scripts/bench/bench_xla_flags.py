@@ -14,8 +14,8 @@ children so that exactly the given flags apply.
 
 Usage::
 
-    python -m accelrl.scripts.bench_xla_flags                      # default A/B, 3 x 2 processes
-    python -m accelrl.scripts.bench_xla_flags --envs Pendulum-v1:sac --repeats 5 \\
+    python scripts/bench/bench_xla_flags.py                      # default A/B, 3 x 2 processes
+    python scripts/bench/bench_xla_flags.py --envs Pendulum-v1:sac --repeats 5 \\
         --setting= --setting=--xla_cpu_experimental_ynn_fusion_type=
 """
 
@@ -45,8 +45,9 @@ CASES = (
 
 def child(cases: list[str], rounds: int) -> dict[str, float]:
     """In this process: median ms per update of each ``env:agent`` program."""
+    from _bench import SeedProgram, time_round_robin
+
     from accelrl.agents import build
-    from accelrl.scripts._bench import SeedProgram, time_round_robin
 
     programs = {}
     for case in cases:
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.repeats):
         for setting in args.settings:
             env = {**os.environ, "XLA_FLAGS": setting, "ACCELRL_KEEP_XLA_FLAGS": "1"}
-            cmd = [sys.executable, "-m", "accelrl.scripts.bench_xla_flags", "--child",
+            cmd = [sys.executable, __file__, "--child",
                    "--rounds", str(args.rounds), "--envs", *args.envs]  # fmt: skip
             out = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if out.returncode != 0:

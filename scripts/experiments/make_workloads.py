@@ -8,8 +8,8 @@ starts, hence one subprocess per model; nothing is executed, programs are lowere
 shapes). The parent parses the dumps (:func:`accelrl.envs.malloc.xla_dump.workload_from_dump`)
 and writes ``envs/malloc/data/workloads.{npz,json}`` with a train/test split by model.
 
-    python -m accelrl.scripts.make_workloads            # all models, ~2-4 minutes on 2 cores
-    python -m accelrl.scripts.make_workloads --models mlp lstm --out /tmp/wl
+    python scripts/experiments/make_workloads.py            # all models, ~2-4 minutes on 2 cores
+    python scripts/experiments/make_workloads.py --models mlp lstm --out /tmp/wl
 """
 
 from __future__ import annotations
@@ -341,8 +341,7 @@ def main(args: Args | None = None) -> None:
             env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
             cmd = [
                 sys.executable,
-                "-m",
-                "accelrl.scripts.make_workloads",
+                __file__,
                 "--worker",
                 model,
                 "--batches",

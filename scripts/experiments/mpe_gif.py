@@ -1,6 +1,6 @@
 """Write a GIF of one MPE episode under a uniform random policy.
 
-python -m accelrl.scripts.mpe_gif --env-id MPE_simple_tag_v3 --out tag.gif
+python scripts/experiments/mpe_gif.py --env-id MPE_simple_tag_v3 --out tag.gif
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ compute cost), as a markdown table, a JSON file and a plot of error against comp
 
 Usage::
 
-    python -m accelrl.scripts.three_body_baselines --quick
-    python -m accelrl.scripts.three_body_baselines --out runs/three_body_baselines --gif
+    python scripts/experiments/three_body_baselines.py --quick
+    python scripts/experiments/three_body_baselines.py --out runs/three_body_baselines --gif
 """
 
 from __future__ import annotations

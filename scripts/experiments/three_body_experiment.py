@@ -5,7 +5,7 @@ Trains PPO (ThreeBody-v0), SAC (ThreeBodyContinuous-v0) and DQN, the paper's age
 program), under the fast default formulation (substep cap C = 32) and under the paper's
 (``preset="paper"``: one decision per check time). Every policy and every fixed mu is then
 evaluated on the initial conditions ``reset_env(PRNGKey(i))``, i = 0 .. 99, for 300 check times
-(30 yr), exactly as ``scripts/three_body_baselines.py`` does: final |dE| and total Hermite
+(30 yr), exactly as ``scripts/experiments/three_body_baselines.py`` does: final |dE| and total Hermite
 substeps (the compute) per system, the greedy (deterministic) policy of every seed.
 
 Writes, between generated markers of ``--doc`` (text outside them is kept): the commands,
@@ -15,9 +15,9 @@ compute (one point per policy: medians with interquartile bars).
 
 Usage::
 
-    python -m accelrl.scripts.three_body_experiment            # full: ~1 h on 2 CPU cores
-    python -m accelrl.scripts.three_body_experiment --quick    # minutes: tiny budgets
-    python -m accelrl.scripts.three_body_experiment --policies dqn_paper --retrain
+    python scripts/experiments/three_body_experiment.py            # full: ~1 h on 2 CPU cores
+    python scripts/experiments/three_body_experiment.py --quick    # minutes: tiny budgets
+    python scripts/experiments/three_body_experiment.py --policies dqn_paper --retrain
 
 Run folders already holding a finished run (``eval.json``) are reused unless ``--retrain``.
 """
@@ -34,9 +34,9 @@ from typing import Any
 import jax
 import numpy as np
 import tyro
+from three_body_baselines import evaluate, evaluate_fixed, make_evaluator
 
 from accelrl.envs import three_body as tb
-from accelrl.scripts.three_body_baselines import evaluate, evaluate_fixed, make_evaluator
 
 START = "<!-- three_body_experiment: generated from here -->"
 END = "<!-- three_body_experiment: generated up to here -->"
@@ -142,7 +142,7 @@ def mu_label(mu: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Training (through accelrl-train)
+# Training (the library's train_run; the equivalent accelrl-train command is recorded)
 
 
 def train_argv(spec: PolicySpec, run_dir: Path, seeds: tuple[int, ...]) -> list[str]:
@@ -154,12 +154,37 @@ def train_argv(spec: PolicySpec, run_dir: Path, seeds: tuple[int, ...]) -> list[
     ]  # fmt: skip
 
 
-def train_policy(spec: PolicySpec, run_dir: Path, seeds: tuple[int, ...], retrain: bool) -> dict:
-    """Train ``spec`` (unless a finished run is there); returns its ``eval.json`` and command."""
-    from accelrl.scripts import train as train_cli
+def policy_spec(spec: PolicySpec, seeds: tuple[int, ...]) -> Any:
+    """The :class:`accelrl.agents.RunSpec` of ``spec`` (what ``train_argv`` says on a command
+    line): its options read as agent field overrides."""
+    from accelrl.agents import RunOptions, make_spec
 
-    argv = train_argv(spec, run_dir, seeds)
-    command = "accelrl-train " + shlex.join(argv)
+    overrides: dict[str, Any] = {}
+    name, values = None, []
+    for token in [*spec.options, "--"]:
+        if token.startswith("--"):
+            if name is not None:
+                overrides[name] = " ".join(values) if values else "true"
+            name, values = token[2:], []
+        else:
+            values.append(token)
+    return make_spec(
+        spec.env,
+        spec.agent,
+        overrides,
+        seeds=tuple(seeds),
+        env_kwargs={"preset": spec.preset},
+        run=RunOptions(segments=5),
+    )
+
+
+def train_policy(spec: PolicySpec, run_dir: Path, seeds: tuple[int, ...], retrain: bool) -> dict:
+    """Train ``spec`` (unless a finished run is there) with the library
+    (:func:`accelrl.agents.train_run`); returns its ``eval.json``, config and the equivalent
+    ``accelrl-train`` command."""
+    from accelrl.agents import train_run
+
+    command = "accelrl-train " + shlex.join(train_argv(spec, run_dir, seeds))
     done = run_dir / "eval.json"
     if done.exists() and not retrain:
         print(f"[{spec.name}] reusing {run_dir}", flush=True)
@@ -170,9 +195,7 @@ def train_policy(spec: PolicySpec, run_dir: Path, seeds: tuple[int, ...], retrai
             shutil.rmtree(run_dir)
         print(f"[{spec.name}] {command}", flush=True)
         start = time.perf_counter()
-        code = train_cli.main(argv)
-        if code != 0:
-            raise RuntimeError(f"accelrl-train failed for {spec.name} (exit {code}): {command}")
+        train_run(policy_spec(spec, seeds), run_dir, progress=False)
         print(f"[{spec.name}] trained in {time.perf_counter() - start:.0f}s", flush=True)
     summary = json.loads(done.read_text())
     meta = json.loads((run_dir / "config.json").read_text())
@@ -459,7 +482,7 @@ def report(
         "them in-process, then evaluates):",
         "",
         "```",
-        "python -m accelrl.scripts.three_body_experiment" + (" --quick" if args.quick else ""),
+        "python scripts/experiments/three_body_experiment.py" + (" --quick" if args.quick else ""),
         *[trained[s.name]["command"] for s in specs],
         "```",
         "",

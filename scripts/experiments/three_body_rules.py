@@ -13,8 +13,8 @@ One compiled loop serves every rule (the rule's indices and threshold are traced
 
 Usage::
 
-    python -m accelrl.scripts.three_body_rules --out runs/three_body_rules
-    python -m accelrl.scripts.three_body_rules --quick
+    python scripts/experiments/three_body_rules.py --out runs/three_body_rules
+    python scripts/experiments/three_body_rules.py --quick
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
-
-from accelrl.envs import three_body as tb
-from accelrl.scripts.three_body_baselines import evaluate, make_evaluator
-from accelrl.scripts.three_body_experiment import (
+from three_body_baselines import evaluate, make_evaluator
+from three_body_experiment import (
     dominance,
     eval_params,
     fixed_baselines,
     mu_label,
     summarize,
 )
+
+from accelrl.envs import three_body as tb
 
 DISTANCE, ERROR = 0, 1
 

@@ -38,8 +38,9 @@ def test_tiny_run_writes_the_folder(run_dir):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["env"] == "Pendulum-v1" and cfg["seeds"] == [0, 1]
     assert cfg["reset_strategy"]["name"] == "random"
-    assert cfg["reset_strategy"]["task_space"] == "pendulum_dynamics"
-    assert cfg["curriculum"]["test_tasks"] == 8 and cfg["curriculum"]["heatmap_dims"] == [0, 1]
+    assert cfg["reset_strategy"]["settings"]["task_space"] == "pendulum_dynamics"
+    assert cfg["curriculum"]["test_tasks"] == 8
+    assert cfg["curriculum"]["heatmap_dims"] == ["mass", "length"]  # resolved: the first two
     for seed in (0, 1):
         m = json.loads((out / f"seed_{seed}" / "metrics.json").read_text())["metrics"]
         mastered = np.asarray(m["mastered"], np.float64)
@@ -100,7 +101,7 @@ def test_resume_from_an_earlier_checkpoint_relogs_the_same_tasks(run_dir, tmp_pa
         (["--teacher_kwargs", '{"fit_rat": 10}'], "fit_rat"),
         (["--teacher_kwargs", "[1]"], "JSON object"),
         (["--heatmap_dims", "mass", "lenght"], "Did you mean: length"),
-        (["--test_tasks", "0"], "--test_tasks must be >= 1"),
+        (["--test_tasks", "0"], "test_tasks must be >= 1"),
     ],
 )
 def test_bad_input_fails_before_compiling(argv, message, tmp_path, capsys):
@@ -157,7 +158,8 @@ def test_alp_gmm_run_refits_and_logs(tmp_path):
     total = ["--total_timesteps", "2048", "--segments", "2"]
     assert teach(out, "alp_gmm", "--teacher_kwargs", kwargs, *total) == 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["reset_strategy"]["fit_rate"] == 8 and cfg["reset_strategy"]["ks"] == [2, 3]
+    settings = cfg["reset_strategy"]["settings"]
+    assert settings["fit_rate"] == 8 and settings["ks"] == [2, 3]
     m = json.loads((out / "seed_0" / "metrics.json").read_text())["metrics"]
     assert m["teacher_refits"][-1] >= 1
     rows = np.loadtxt(out / "seed_0" / "tasks.csv", delimiter=",", skiprows=1)

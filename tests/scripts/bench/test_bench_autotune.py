@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import bench_autotune
 import pytest
+from bench_autotune import _beats, hyperband_trials, table, tpe_settings
 
 from accelrl.autotune.hyperband import hyperband
-from accelrl.scripts import bench_autotune
-from accelrl.scripts.bench_autotune import _beats, hyperband_trials, table, tpe_settings
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "autotune"))  # the synthetic backend
+sys.path.insert(0, str(Path(__file__).parents[2] / "autotune"))  # the synthetic backend
 from synthetic import SPACE, SyntheticBackend  # noqa: E402
 
 

@@ -1,45 +1,38 @@
-"""bench_curricula's command line: per-teacher keyword arguments reach accelrl-teach."""
+"""bench_curricula's command line: per-teacher keyword arguments reach the teachers' run specs."""
 
 from __future__ import annotations
 
-import json
-
+import bench_curricula
 import pytest
 
-from accelrl.scripts import bench_curricula, teach
+import accelrl.agents
 
 
 def test_teacher_kwargs_reach_only_their_teacher(tmp_path, monkeypatch):
     calls = []
-
-    def fake_teach(argv):
-        calls.append(argv)
-        return 0
-
-    monkeypatch.setattr(teach, "main", fake_teach)
+    monkeypatch.setattr(accelrl.agents, "train_run", lambda spec, out, **kw: calls.append(spec))
     monkeypatch.setattr(bench_curricula, "summarise_run", lambda run_dir, wall: {"final": [0.0],
                         "auc": [0.0]})  # fmt: skip
     bench_curricula.run_teachers(
         tmp_path, [0], quick=False, spaces=["three_body_ic"], teachers=["alp_gmm", "random"],
         teacher_kwargs={"alp_gmm": {"fit_rate": 100}},
     )  # fmt: skip
-    by_teacher = {argv[argv.index("--teacher") + 1]: argv for argv in calls}
-    alp = by_teacher["alp_gmm"]
-    assert json.loads(alp[alp.index("--teacher_kwargs") + 1]) == {"fit_rate": 100}
-    assert "--teacher_kwargs" not in by_teacher["random"]
+    by_teacher = {spec.reset_strategy.name: spec.reset_strategy.settings for spec in calls}
+    assert by_teacher["alp_gmm"] == {"task_space": "three_body_ic", "fit_rate": 100}
+    assert by_teacher["random"] == {"task_space": "three_body_ic"}
 
 
 def test_quick_teacher_settings_are_overridden_not_dropped(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(teach, "main", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr(accelrl.agents, "train_run", lambda spec, out, **kw: calls.append(spec))
     monkeypatch.setattr(bench_curricula, "summarise_run", lambda run_dir, wall: {"final": [0.0],
                         "auc": [0.0]})  # fmt: skip
     bench_curricula.run_teachers(
         tmp_path, [0], quick=True, spaces=["pendulum_dynamics"], teachers=["alp_gmm"],
         teacher_kwargs={"alp_gmm": {"fit_rate": 30}},
     )  # fmt: skip
-    (argv,) = calls
-    kwargs = json.loads(argv[argv.index("--teacher_kwargs") + 1])
+    (spec,) = calls
+    kwargs = spec.reset_strategy.settings
     assert kwargs["fit_rate"] == 30 and kwargs["ks"] == [2, 3, 4]
 
 

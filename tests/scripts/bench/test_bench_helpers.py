@@ -10,12 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import _bench
 import jax
 import jax.numpy as jnp
 import pytest
-
-from accelrl.scripts import _bench
-from accelrl.scripts._bench import PeerVenv, Timing, median, median_ratio, ratio, time_fn
+from _bench import PeerVenv, Timing, median, median_ratio, ratio, time_fn
 
 SCRIPTS = Path(_bench.__file__).resolve().parent
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import bench_marl as B
 import numpy as np
 import pytest
-
-from accelrl.scripts import bench_marl as B
 
 
 def test_jaxmarl_return_conversion_undoes_the_log_wrappers_scaling():

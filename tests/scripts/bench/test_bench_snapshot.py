@@ -8,8 +8,7 @@ import math
 
 import numpy as np
 import pytest
-
-from accelrl.scripts.bench_snapshot import (
+from bench_snapshot import (
     Args,
     check_targets,
     compare,

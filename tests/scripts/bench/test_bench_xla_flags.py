@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
+import bench_xla_flags
 import pytest
-
-from accelrl.scripts import bench_xla_flags
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,7 @@ import json
 
 import numpy as np
 import pytest
-
-from accelrl.scripts.malloc_experiment import Args, main, summary, target_met
+from malloc_experiment import Args, main, summary, target_met
 
 
 def test_summary_counts_wins_ties_and_gaps():
@@ -65,11 +64,10 @@ def test_command_line_reproduces_the_arguments():
     from pathlib import Path
 
     import tyro
-
-    from accelrl.scripts.malloc_experiment import command_line
+    from malloc_experiment import command_line
 
     args = Args(quick=True, num_simulations=64, search_networks=("set",), load_dir=Path("r/x"))
     cmd = command_line(args)
-    assert cmd.startswith("python -m accelrl.scripts.malloc_experiment --quick")
-    assert tyro.cli(Args, args=shlex.split(cmd)[3:]) == args
-    assert command_line(Args()) == "python -m accelrl.scripts.malloc_experiment"
+    assert cmd.startswith("python scripts/experiments/malloc_experiment.py --quick")
+    assert tyro.cli(Args, args=shlex.split(cmd)[2:]) == args
+    assert command_line(Args()) == "python scripts/experiments/malloc_experiment.py"

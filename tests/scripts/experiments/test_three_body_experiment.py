@@ -8,8 +8,7 @@ import json
 
 import numpy as np
 import pytest
-
-from accelrl.scripts import three_body_experiment as X
+import three_body_experiment as X
 
 
 def row(label, de, sub):

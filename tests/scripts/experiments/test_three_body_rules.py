@@ -5,11 +5,11 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
+import three_body_rules as rules_script
+from three_body_baselines import evaluate, evaluate_fixed, make_evaluator
+from three_body_experiment import eval_params
 
 from accelrl.envs import three_body as tb
-from accelrl.scripts import three_body_rules as rules_script
-from accelrl.scripts.three_body_baselines import evaluate, evaluate_fixed, make_evaluator
-from accelrl.scripts.three_body_experiment import eval_params
 
 
 def _obs(separation: float, accuracy: float) -> np.ndarray:

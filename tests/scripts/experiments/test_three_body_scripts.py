@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+import bench_three_body
 import numpy as np
 import pytest
-
-from accelrl.scripts import bench_three_body, three_body_baselines
+import three_body_baselines
 
 
 def test_baselines_script_writes_table_plot_and_gif(tmp_path):
