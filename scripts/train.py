@@ -331,7 +331,7 @@ def parse_run(argv: list[str], prog: str = PROG, require_teacher: bool = False) 
         if base is not None:
             base_spec = base_spec.replace(seeds=base.seeds, run=base.run)
     # (a snapshot bank and a teacher's settings are checked when the run is built)
-    defaults = build_run(base_spec.replace(reset_strategy=StrategySpec()))
+    defaults = build_run(base_spec.replace(reset_strategy=StrategySpec(), curriculum=None))
     hparams0 = defaults.hparams[0] if isinstance(defaults.hparams, list) else defaults.hparams
     hparams0 = _tyro_defaults(hparams0)
     run0 = _options_from_spec(base_spec)

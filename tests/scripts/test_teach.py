@@ -164,3 +164,35 @@ def test_alp_gmm_run_refits_and_logs(tmp_path):
     assert m["teacher_refits"][-1] >= 1
     rows = np.loadtxt(out / "seed_0" / "tasks.csv", delimiter=",", skiprows=1)
     assert len(rows) == m["teacher_episodes"][-1] == 8
+
+
+@pytest.mark.slow  # budget: ~60 s here (a second tiny teacher run)
+def test_config_file_reruns_a_teacher_run_and_load_run_rebuilds_it(run_dir, tmp_path):
+    import jax
+
+    from accelrl.agents import load_run
+    from accelrl.scripts.train import main as train_main
+
+    again = tmp_path / "again"
+    assert train_main(["--config", str(run_dir / "config.json"), "--out", str(again)]) == 0
+    for seed in (0, 1):
+        for name in ("metrics.json", "tasks.csv"):
+            a = (run_dir / f"seed_{seed}" / name).read_text()
+            assert a == (again / f"seed_{seed}" / name).read_text(), name
+    from accelrl.agents.base import find_wrapper
+    from accelrl.curricula import RandomTeacher
+    from accelrl.envs import VecEnv
+
+    agent, state, _, _ = load_run(run_dir)
+    assert isinstance(find_wrapper(agent.env, VecEnv).strategy, RandomTeacher)
+    one = jax.tree.map(lambda x: x[0], state)
+    assert agent.evaluate(one, jax.random.key(0), 2, True).shape == (2,)
+
+
+def test_teach_resume_refuses_a_run_without_a_teacher(tmp_path, capsys):
+    from accelrl.agents import RunSpec
+    from accelrl.agents.build import write_spec
+
+    write_spec(tmp_path / "plain", RunSpec(env="CartPole-v1", agent="ppo"))
+    assert main(["--resume", str(tmp_path / "plain")]) == 2
+    assert "without a teacher" in capsys.readouterr().err

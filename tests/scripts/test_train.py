@@ -363,3 +363,24 @@ def test_resume_with_a_relative_path_after_the_final_checkpoint(run_dir, tmp_pat
     ev = json.loads((tmp_path / "a" / "eval.json").read_text())
     assert ev["checkpoint"] == "checkpoints/step_000004"
     assert main(["--resume", "a", "--total_timesteps", "64"]) == 2  # a resume only extends
+
+
+def test_config_file_reruns_a_finished_run_to_identical_metrics(run_dir, tmp_path, capsys):
+    out, _ = run_dir
+    again = tmp_path / "again"
+    assert main(["--config", str(out / "config.json"), "--out", str(again), "--no_progress"]) == 0
+    for seed in (0, 1):
+        a = json.loads((out / f"seed_{seed}" / "metrics.json").read_text())["metrics"]
+        b = json.loads((again / f"seed_{seed}" / "metrics.json").read_text())["metrics"]
+        assert a == b
+    spec_a = json.loads((out / "config.json").read_text())
+    spec_b = json.loads((again / "config.json").read_text())
+    assert {k: v for k, v in spec_a.items() if k != "recorded"} == {
+        k: v for k, v in spec_b.items() if k != "recorded"
+    }
+    # flags go on top of the file
+    other = tmp_path / "other"
+    assert main(["--config", str(out / "config.json"), "--out", str(other), "--seeds", "7",
+                 "--total_timesteps", "64", "--no_progress"]) == 0  # fmt: skip
+    spec = json.loads((other / "config.json").read_text())
+    assert spec["seeds"] == [7] and spec["config"]["total_timesteps"] == 64
