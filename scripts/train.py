@@ -133,15 +133,29 @@ SNAPSHOT_FLAGS = {
 }
 
 
+PRE_FLAGS = ("env", "agent", "config", "resume", "teacher", "task_space", "out", "env_kwargs")
+
+
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
-    """The names, ``--config``, ``--resume`` and ``--help`` only (before JAX is imported)."""
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    for name in ("env", "agent", "config", "resume", "teacher", "task_space", "out"):
-        flags = {f"--{name}", f"--{name.replace('_', '-')}"}
-        pre.add_argument(*sorted(flags), dest=name)
-    pre.add_argument("--env_kwargs", "--env-kwargs", default=None)
-    pre.add_argument("-h", "--help", action="store_true")
-    return pre.parse_known_args(argv)[0]
+    """The names, ``--config``, ``--resume`` and ``--help`` only (before JAX is imported). Never
+    fails: a flag without a value reads as None, and tyro reports it."""
+    found: dict[str, Any] = dict.fromkeys(PRE_FLAGS)
+    found["help"] = False
+    for i, token in enumerate(argv):
+        if token in ("-h", "--help"):
+            found["help"] = True
+            continue
+        if not token.startswith("--"):
+            continue
+        name, eq, value = token[2:].partition("=")
+        name = name.replace("-", "_")
+        if name not in PRE_FLAGS:
+            continue
+        if not eq:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            value = nxt if nxt is not None and not nxt.startswith("--") else None
+        found[name] = value
+    return argparse.Namespace(**found)
 
 
 def general_help(prog: str = PROG) -> str:
