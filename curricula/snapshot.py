@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from accelrl.curricula import kmeans
 from accelrl.envs.reset import (
     NO_LIMIT,
     ResetStrategy,
@@ -592,7 +593,12 @@ def _plus_plus(key: jax.Array, x: jax.Array, w: jax.Array, n: jax.Array, k: jax.
     """k-means++ seeding of ``k`` of ``k_max`` centres (the rest stay at +inf) over the points
     with weight ``w`` (1 real, 0 padding; the first ``n`` are real): the first centre uniformly,
     each next one with probability proportional to the squared distance to the nearest centre so
-    far (uniform over real points when all are 0)."""
+    far (uniform over real points when all are 0).
+
+    One candidate per centre, from a key per centre: not the greedy rule of
+    :func:`accelrl.curricula.kmeans.plus_plus` that the mixtures use, because switching changes
+    the clusters of existing banks (on 43 of 205 random test inputs, better or worse), so
+    snapshot runs would not repeat; the Lloyd iterations are the shared ones."""
     keys = jax.random.split(key, k_max)
     centers = jnp.full(k_max, jnp.inf).at[0].set(x[jax.random.randint(keys[0], (), 0, n)])
 
@@ -608,30 +614,23 @@ def _plus_plus(key: jax.Array, x: jax.Array, w: jax.Array, n: jax.Array, k: jax.
 @partial(jax.jit, static_argnums=(3, 4, 5))
 def _kmeans_padded(x, n, k, k_max, iters, n_init, seed):
     w = (jnp.arange(x.shape[0]) < n).astype(jnp.float32)
+    valid = w > 0
     active = jnp.arange(k_max) < k
-    ordered = jnp.sort(jnp.where(w > 0, x, jnp.inf))
+    points = x[:, None]  # [N, 1]
+    ordered = jnp.sort(jnp.where(valid, x, jnp.inf))
     q = jnp.minimum(((jnp.arange(k_max) + 0.5) / k * n).astype(jnp.int32), x.shape[0] - 1)
     quantiles = jnp.where(active, ordered[q], jnp.inf)
     keys = jax.random.split(jax.random.key(seed), n_init)
     seeded = jax.vmap(lambda key: _plus_plus(key, x, w, n, k, k_max))(keys)
-    inits = jnp.concatenate([quantiles[None], seeded])
-
-    def assign(c):
-        return jnp.argmin(jnp.abs(x[:, None] - c[None, :]), axis=1)
-
-    def lloyd(_, c):
-        member = (assign(c)[:, None] == jnp.arange(k_max)[None, :]) * w[:, None]
-        counts = member.sum(0)
-        sums = (member * x[:, None]).sum(0)
-        return jnp.where(counts > 0, sums / jnp.maximum(counts, 1), c)
+    inits = jnp.concatenate([quantiles[None], seeded])[..., None]  # [n_init + 1, k_max, 1]
 
     def run(c):
-        c = jax.lax.fori_loop(0, iters, lloyd, c)
-        return c, jnp.sum(w * (x - c[assign(c)]) ** 2)
+        c = kmeans.lloyd(points, valid, c, active, iters)
+        return c[:, 0], jnp.sum(w * (x - c[kmeans.assign(points, c, active), 0]) ** 2)
 
     runs, inertia = jax.vmap(run)(inits)
     centers = runs[jnp.argmin(inertia)]
-    labels = assign(centers)
+    labels = kmeans.assign(points, centers[:, None], active)
     counts = ((labels[:, None] == jnp.arange(k_max)[None, :]) * w[:, None]).sum(0)
     rank = jnp.argsort(jnp.where(counts > 0, centers, jnp.inf), stable=True)
     relabel = jnp.argsort(rank)  # old label -> rank
@@ -643,9 +642,10 @@ def kmeans_1d(
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """K-means on ``N`` scalars (``1 <= k <= N``), in JAX, deterministic for a given ``seed``.
 
-    Lloyd's iterations from ``n_init`` k-means++ seedings (keys from ``seed``; the reference
-    uses scikit-learn's k-means++ with ``random_state=0``) plus one from the ``(i + 0.5) / k``
-    quantiles of the values; the run with the lowest within-cluster sum of squares wins. A
+    Lloyd's iterations (:func:`accelrl.curricula.kmeans.lloyd`, to a fixed point or ``iters``)
+    from ``n_init`` k-means++ seedings (keys from ``seed``; the reference uses scikit-learn's
+    k-means++ with ``random_state=0``) plus one from the ``(i + 0.5) / k`` quantiles of the
+    values; the run with the lowest within-cluster sum of squares wins. A
     centre that loses all its points keeps its place and ends empty (the caller drops it).
     ``N`` is padded to a power of two >= 256 (weight 0) and ``k`` to >= 8 centres (the extra
     ones at +inf, never nearest), so banks of similar size and any K <= 8 share one compile.
