@@ -111,14 +111,7 @@ class TaskLog:
         self.rows = [np.zeros((0, width)) for _ in self.folders]
         self._fresh = True
         if resume:  # continuing from a checkpoint: every member's log must be there
-            for f in self.folders:
-                path = self.out / f / TASKS_FILE
-                header = path.read_text().split("\n", 1)[0] if path.is_file() else ""
-                if header != ",".join(self.header):
-                    raise ValueError(
-                        f"{path} is missing or damaged (no header line); the task log cannot be "
-                        "continued: restore the file or train a new run"
-                    )
+            check_task_logs(self.out, self.folders, self.names)
             self.rows = [read_tasks(self.out / f / TASKS_FILE, width) for f in self.folders]
 
     @property
@@ -168,6 +161,24 @@ class TaskLog:
         np.savetxt(tmp, self.rows[m], fmt=fmt, delimiter=",", header=",".join(self.header),
                    comments="")  # fmt: skip
         tmp.replace(path)
+
+
+def check_task_logs(out: str | Path, folders: list[str], names: tuple[str, ...]) -> None:
+    """Refuse to continue a run whose task logs are missing or damaged (a resumed run appends to
+    them; an emptied file would be refilled with wrong update numbers).
+
+    Raises:
+        ValueError: naming the first bad file.
+    """
+    header = ",".join(["episode", "update", "env_steps", *names, "return"])
+    for f in folders:
+        path = Path(out) / f / TASKS_FILE
+        first = path.read_text().split("\n", 1)[0] if path.is_file() else ""
+        if first != header:
+            raise ValueError(
+                f"{path} is missing or damaged (no header line); the task log cannot be "
+                "continued: restore the file or train a new run"
+            )
 
 
 def read_tasks(path: Path, width: int | None = None):
@@ -268,6 +279,7 @@ def curriculum_extras(
     agent: str,
     out: str | Path,
     resume: bool = False,
+    folders: list[str] | None = None,
 ):
     """``(hooks, report)`` of a curriculum run.
 
@@ -278,6 +290,8 @@ def curriculum_extras(
         agent: the agent's name (plot titles).
         out: the run folder.
         resume: continue the task logs of a resumed run.
+        folders: the members' folders, checked at once on a resume (default: checked when the
+            first segment ends).
 
     Returns:
         ``hooks``: the ``mastered`` measurement (:func:`accelrl.curricula.mastered_hook`) and
@@ -291,6 +305,8 @@ def curriculum_extras(
 
     out = Path(out)
     dims = heatmap_dims(measurements.heatmap_dims, space.names)
+    if resume and folders is not None:
+        check_task_logs(out, folders, space.names)
     mastered = mastered_hook(
         space,
         every=measurements.mastered_every,

@@ -827,7 +827,13 @@ def _register_teacher(name: str, cls: type[Teacher]) -> None:
 
         measurements = from_mapping(Measurements, dict(spec.curriculum or {}), "curriculum")
         space = task_space(settings.task_space)
-        return curriculum_extras(space, name, measurements, spec.agent, out, resume)
+        seeds, grid = list(spec.seeds), len(spec.grid)
+        folders = (
+            [f"member_{i}" for i in range(grid * len(seeds))]
+            if grid
+            else [f"seed_{s}" for s in seeds]
+        )
+        return curriculum_extras(space, name, measurements, spec.agent, out, resume, folders)
 
     def resolve(settings: Any, spec: Any) -> Any:
         from accelrl._typed import from_mapping, to_plain

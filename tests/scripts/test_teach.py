@@ -196,3 +196,15 @@ def test_teach_resume_refuses_a_run_without_a_teacher(tmp_path, capsys):
     write_spec(tmp_path / "plain", RunSpec(env="CartPole-v1", agent="ppo"))
     assert main(["--resume", str(tmp_path / "plain")]) == 2
     assert "without a teacher" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_damaged_task_log_before_touching_the_run(run_dir, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(run_dir, out)
+    (out / "seed_0" / "tasks.csv").write_text("")  # emptied
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    t0 = time.perf_counter()
+    assert main(["--resume", str(out), "--no-progress"]) == 2
+    assert time.perf_counter() - t0 < 30  # refused before compiling
+    assert "tasks.csv is missing or damaged" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
