@@ -1008,6 +1008,14 @@ def open_study(
 
     tuning_seeds, test_seeds = check_seeds(tuning_seeds, test_seeds)
     space = (default_space(agent) if space is None else space).validate(agent)
+    if not len(space):
+        raise ValueError("the search space is empty: give it at least one dimension")
+    searched = sorted(set(space) & {k.replace("-", "_") for k in (overrides or {})})
+    if searched:
+        raise ValueError(
+            f"--overrides fixes {', '.join(searched)}, which the search space also searches; "
+            "drop it from one of them"
+        )
     if backend is None:
         backend = RunnerBackend(
             env_id,

@@ -359,9 +359,20 @@ def load_bank(
             f"{path}: content hash {digest} does not match the header's "
             f"{header['content_hash']} (corrupted or edited)"
         )
+    size = int(arrays["value"].shape[0])
+    recorded = header.get("num_snapshots")
+    if recorded is not None and recorded != size:
+        raise BankError(f"{path}: the header says {recorded} snapshots, the arrays hold {size}")
+    for name in ("elapsed", "episode"):
+        if arrays[name].shape[:1] != (size,):
+            raise BankError(f"{path}: {name} holds {arrays[name].shape[:1]} entries, not {size}")
     for group in ("state", "obs"):
         for i, leaf in enumerate(structure[group]):
             a = arrays[f"{group}_{i:04d}"]
+            if a.shape[:1] != (size,):
+                raise BankError(
+                    f"{path}: {group}{leaf['path']} holds {a.shape[0]} snapshots, not {size}"
+                )
             if a.dtype.name != leaf["dtype"] or list(a.shape[1:]) != leaf["shape"]:
                 raise BankError(f"{path}: {group}{leaf['path']} disagrees with the header")
     if env is None:

@@ -304,6 +304,17 @@ def test_loader_refuses_pickles_edits_and_non_banks(cartpole_bank, tmp_path):
         np.savez(f, **arrays)
     with pytest.raises(BankError, match="content hash"):
         load_bank(edited)
+    # an edited header count (the hash covers the arrays, not the header's numbers)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(arrays["header"].tobytes().decode())
+    header["num_snapshots"] += 5
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    counted = tmp_path / "counted.bank"
+    with open(counted, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(BankError, match="snapshots, the arrays hold"):
+        load_bank(counted)
     (tmp_path / "text.bank").write_text("hello")
     with pytest.raises(BankError, match="not a snapshot bank"):
         load_bank(tmp_path / "text.bank")
