@@ -141,6 +141,11 @@ class MallocGame(environment.Environment):
             buffers as sets (keys ``"candidates"``, ``"buffers"``, ``"buffer_mask"``; see
             :meth:`set_observation`) for permutation-invariant policies. 0 (default): the flat
             observation only.
+
+    Inputs: constructor arguments are checked here (integers refuse floats and strings) and
+    params by :meth:`check_params` on the host (the adapters and agents call it). Inside jitted
+    code nothing is checked: an action outside ``0..K`` or masked out is played as ``0`` (slow
+    memory), like any illegal action.
     """
 
     def __init__(

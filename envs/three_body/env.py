@@ -469,7 +469,11 @@ class ThreeBody(environment.Environment):
 
 
 class ThreeBodyContinuous(ThreeBody):
-    """ThreeBody with a continuous action: log10 mu in [log_mu_low, log_mu_high], shape (1,)."""
+    """ThreeBody with a continuous action: log10 mu in [log_mu_low, log_mu_high], shape (1,).
+
+    Actions outside the bounds are clipped to them inside jit; the gymnasium adapter refuses
+    only NaN, infinities and other shapes.
+    """
 
     def __init__(self, preset: str = "default"):
         _check_preset(preset)
