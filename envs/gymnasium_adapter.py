@@ -21,6 +21,7 @@ passed on; the environments clip them.
 
 from __future__ import annotations
 
+import numbers
 from functools import lru_cache, partial
 from typing import Any
 
@@ -237,7 +238,10 @@ class GymnasiumVectorEnv(_CheckedParams, gymnasium.vector.VectorEnv):
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+            if isinstance(seed, numbers.Integral):
+                seeds = [int(seed) + i for i in range(self.num_envs)]
+            else:
+                seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} copies")
             self._rngs = [gymnasium.utils.seeding.np_random(s)[0] for s in seeds]

@@ -208,6 +208,7 @@ def test_make_vec_num_envs_and_vector_actions():
     assert obs.shape == (3, 4) and reward.shape == (3,)
     with pytest.raises(ValueError, match="2 seeds for 3 copies"):
         vec.reset(seed=[1, 2])
+    np.testing.assert_array_equal(vec.reset(seed=np.int64(3))[0], vec.reset(seed=3)[0])
 
 
 def test_params_are_checked_at_construction_and_reset():
