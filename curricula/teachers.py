@@ -815,6 +815,11 @@ def _register_teacher(name: str, cls: type[Teacher]) -> None:
             raise ValueError(
                 f"task space {space.name!r} is over {space.env_id}, not {context.env_id}"
             )
+        if dict(context.env_kwargs) not in ({}, dict(space.env_kwargs)):
+            raise ValueError(
+                f"task space {space.name!r} makes {space.env_id} with {dict(space.env_kwargs)}, "
+                f"not env_kwargs {dict(context.env_kwargs)}"
+            )
         kwargs = {k: v for k, v in vars(settings).items() if k != "task_space"}
         teacher = cls(space, **kwargs)
         env, params = space.make()
