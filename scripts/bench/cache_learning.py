@@ -325,13 +325,14 @@ def _machine(record: dict) -> str:
     return f"{m.get('cpu_count')} CPU cores ({m.get('machine')}), JAX backend {m.get('backend')}"
 
 
-def render(record: dict) -> None:
-    text = CARD.read_text()
+def render(record: dict, card: Path = CARD) -> None:
+    """Replace the card's generated section (between the markers) with :func:`table`."""
+    text = card.read_text()
     if BEGIN not in text or END not in text:
-        raise SystemExit(f"{CARD} lacks the {BEGIN} ... {END} markers")
+        raise ValueError(f"{card} lacks the {BEGIN} ... {END} markers")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    CARD.write_text(f"{head}{BEGIN}\n{table(record)}\n{END}{tail}")
+    card.write_text(f"{head}{BEGIN}\n{table(record)}\n{END}{tail}")
 
 
 if __name__ == "__main__":
