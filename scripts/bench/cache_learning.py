@@ -310,6 +310,20 @@ def table(record: dict) -> str:
                 f"{100 * c['diff']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}] {c['verdict']}"
             )
         lines.append(f"| {x} | " + " | ".join(cells) + " |")
+    beats = [x for x in labels if comp[f"{x}|lru"]["verdict"] == "beats"]
+    spread = [mean(test["agent"][x]) for x in labels]
+    if beats:
+        answer = f"Yes, at {', '.join(beats)} (of {', '.join(labels)})"
+    else:
+        answer = "No, at no noise level and not with the predictions hidden"
+    lines += [
+        "",
+        f"**Does the agent beat LRU on the test split?** {answer}. The agent's hit rate spans "
+        f"{min(spread):.1f}-{max(spread):.1f}% over the noise levels (predictions hidden "
+        f"included); Belady on the predictions spans "
+        f"{min(mean(v) for v in test['predicted'].values()):.1f}-"
+        f"{max(mean(v) for v in test['predicted'].values()):.1f}%.",
+    ]
     wall = record["wall_seconds"]
     lines += [
         "",
