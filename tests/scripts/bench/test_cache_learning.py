@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import cache_learning
 import pytest
+from cache_learning import BEGIN, END, Args, main, render, table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts" / "bench"))
-import cache_learning  # noqa: E402
-from cache_learning import BEGIN, END, Args, main, render, table  # noqa: E402
-
-from accelrl.results import paired_bootstrap, verdict  # noqa: E402
+from accelrl.results import paired_bootstrap, verdict
 
 
 def _record(agent, lru):
