@@ -6,8 +6,17 @@ programs and different runs. Between segments (never inside the compiled program
 updates a progress bar, checks the losses for NaNs, writes per-member metrics, saves
 checkpoints (every few segments and on a wall-clock period) and calls ``on_segment``, which may
 read the state and metrics and return a :class:`SegmentUpdate`: a replacement state and hparams
-(PBT exploit and explore), host-side metrics (evaluations, % mastered) or a stop. With several
-local devices the member axis is sharded across them.
+(PBT exploit and explore), host-side metrics (evaluations, % mastered) or a stop.
+
+Placement: with several local devices the member axis is sharded across them. With
+``data_parallel=D`` the devices form a 2-D mesh ``("seeds", "data")`` of ``(N / D, D)``: members
+over the first axis, and each member's environment copies over the second (the leaves of the
+environment state and observations whose second axis is the ``num_envs`` copies; everything else,
+parameters and optimiser state and reset-strategy state included, is replicated across it). The
+program is the same single-device program: XLA's partitioner splits the rollout and the
+minibatches by those annotations and averages the gradients across ``data`` itself, so a
+member's results match the one-device run to float tolerance and a reset strategy keeps one state
+per member.
 
 >>> runner = Runner(agent, seeds=[0, 1, 2], out_dir="runs/cartpole")
 >>> result = runner.train()
@@ -28,7 +37,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from accelrl.agents.checkpoint import (
     CheckpointError,
@@ -38,6 +47,7 @@ from accelrl.agents.checkpoint import (
     save_checkpoint,
 )
 from accelrl.agents.configs import hparams_to_dict
+from accelrl.agents.core import AgentState
 from accelrl.agents.evaluation import training_key
 from accelrl.agents.reporting import read_seed_metrics, write_json_atomic, write_seed_metrics
 
@@ -159,6 +169,24 @@ def _bad_members(metrics: dict[str, np.ndarray], n: int) -> np.ndarray:
     return out
 
 
+def _check_data_parallel(data_parallel: Any, agent: Any) -> int:
+    """``data_parallel`` as an int, or a one-line ``ValueError`` naming what it must divide."""
+    if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
+        raise ValueError(f"data_parallel must be a positive integer, got {data_parallel!r}")
+    n_dev = jax.local_device_count()
+    if n_dev % data_parallel:
+        raise ValueError(
+            f"data_parallel={data_parallel} does not divide the {n_dev} local device(s)"
+        )
+    n_envs = agent.config.num_envs
+    if n_envs % data_parallel:
+        raise ValueError(
+            f"data_parallel={data_parallel} does not divide num_envs={n_envs} (each device "
+            "steps an equal share of a member's environment copies)"
+        )
+    return data_parallel
+
+
 @functools.lru_cache(maxsize=16)
 def seed_vmapped(agent: Any) -> tuple[Callable, Callable]:
     """Member-vmapped, jitted ``(run, init)`` of ``agent``: ``run(states, hparams, n, start)``
@@ -201,6 +229,11 @@ class Runner:
             :class:`NaNError`; ``"mark"`` (tuners): the member is marked failed
             (``runner.failed``, ``RunResult.failed``), the others keep training (members are
             independent under the vmap) and its metrics stay as they are.
+        data_parallel: devices that share one member's environment copies (the ``data`` axis
+            of the mesh; module docstring). 1 (default): members only, as many devices as
+            divide the member count. It must divide the local device count and the agent's
+            ``num_envs``; when the members do not split over the remaining ``N / D`` device
+            groups, one group of ``D`` devices runs them all.
     """
 
     def __init__(
@@ -219,6 +252,7 @@ class Runner:
         on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], SegmentUpdate | None]
         | None = None,
         nan_policy: str = "stop",
+        data_parallel: int = 1,
     ):
         if nan_policy not in ("stop", "mark"):
             raise ValueError(f"nan_policy must be 'stop' or 'mark', got {nan_policy!r}")
@@ -257,7 +291,8 @@ class Runner:
         """The checkpoint the last :meth:`restore` read."""
         self._program_metrics: set[str] = set()
         self._run, self._init = seed_vmapped(agent)
-        self._sharding = self._make_sharding()
+        self.data_parallel = _check_data_parallel(data_parallel, agent)
+        self._mesh = self._make_mesh()
 
     # -- members ----------------------------------------------------------------------------
 
@@ -282,17 +317,44 @@ class Runner:
 
     # -- placement --------------------------------------------------------------------------
 
-    def _make_sharding(self) -> NamedSharding | None:
-        n_dev = jax.local_device_count()
-        if n_dev < 2 or len(self.members) % n_dev:
-            return None
-        mesh = jax.make_mesh((n_dev,), ("seeds",), devices=jax.local_devices())
-        return NamedSharding(mesh, PartitionSpec("seeds"))
+    def _make_mesh(self) -> Mesh | None:
+        """The ``("seeds", "data")`` mesh, or None for one device (no mesh needed)."""
+        n_dev, d, n_members = jax.local_device_count(), self.data_parallel, len(self.members)
+        if d == 1:  # today's layout: members over every local device, when they divide
+            if n_dev < 2 or n_members % n_dev:
+                return None
+            return jax.make_mesh((n_dev,), ("seeds",), devices=jax.local_devices())
+        groups = n_dev // d if n_members % (n_dev // d) == 0 else 1
+        # Auto axes: XLA's partitioner propagates the annotations (explicit axes would make the
+        # sharding part of every array's type, which the per-copy vmap inside the env refuses).
+        auto = (AxisType.Auto, AxisType.Auto)
+        devices = jax.local_devices()[: groups * d]
+        return jax.make_mesh((groups, d), ("seeds", "data"), auto, devices=devices)
+
+    def _shardings(self, tree: Any) -> Any:
+        """Per-leaf shardings of ``tree`` (a state or hparams, leading member axis): members
+        over ``seeds``; a state's per-copy environment leaves (axis 1 of size ``num_envs``) and
+        observations also over ``data``."""
+        member = NamedSharding(self._mesh, PartitionSpec("seeds"))
+        out = jax.tree.map(lambda _: member, tree)
+        if self.data_parallel == 1 or not isinstance(tree, AgentState):
+            return out
+        per_copy = NamedSharding(self._mesh, PartitionSpec("seeds", "data"))
+        n_envs = self.agent.config.num_envs
+
+        def rule(x: Any) -> NamedSharding:
+            return per_copy if jnp.ndim(x) >= 2 and jnp.shape(x)[1] == n_envs else member
+
+        return out.replace(
+            env_state=jax.tree.map(rule, tree.env_state), obs=jax.tree.map(rule, tree.obs)
+        )
 
     def _place(self, tree: Any) -> Any:
-        """Put ``tree`` on the member sharding (or commit it to the first device): fresh and
-        restored states then look the same to ``jit`` and share one compiled program."""
-        return jax.device_put(tree, self._sharding or jax.local_devices()[0])
+        """Put ``tree`` on the mesh (or commit it to the first device): fresh, restored and
+        returned states then look the same to ``jit`` and share one compiled program."""
+        if self._mesh is None:
+            return jax.device_put(tree, jax.local_devices()[0])
+        return jax.device_put(tree, self._shardings(tree))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -442,7 +504,9 @@ class Runner:
                         f"{(done + u + 1) * agent.steps_per_update}) of {self.folders[s].replace('_', ' ')}; "
                         f"stopped. Last good checkpoint: {last_ckpt or 'none written'}"
                     )
-                state, done = new_state, done + n
+                # The partitioner may lay outputs out otherwise: back on the mesh (a no-op
+                # when they already are), so every segment runs the same program.
+                state, done = self._place(new_state), done + n
                 self._program_metrics = set(seg)
                 metrics = _append(metrics, seg, done - n)
                 segment_index += 1
