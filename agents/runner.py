@@ -8,9 +8,11 @@ checkpoints (every few segments and on a wall-clock period) and calls ``on_segme
 read the state and metrics and return a :class:`SegmentUpdate`: a replacement state and hparams
 (PBT exploit and explore), host-side metrics (evaluations, % mastered) or a stop.
 
-Placement: with several local devices the member axis is sharded across them. With
-``data_parallel=D`` the devices form a 2-D mesh ``("seeds", "data")`` of ``(N / D, D)``: members
-over the first axis, and each member's environment copies over the second (the leaves of the
+Placement: with several devices the member axis is sharded across them: the local devices, or
+under ``jax.distributed`` (one process per host, each driving its own devices) every process's;
+each process then runs the same host loop and gathers every member's metrics (a run folder is
+not written there yet). With ``data_parallel=D`` the devices form a 2-D mesh
+``("seeds", "data")`` of ``(N / D, D)``: members over the first axis, and each member's environment copies over the second (the leaves of the
 environment state and observations whose second axis is the ``num_envs`` copies; everything else,
 parameters and optimiser state and reset-strategy state included, is replicated across it). The
 program is the same single-device program: XLA's partitioner splits the rollout and the
@@ -169,15 +171,37 @@ def _bad_members(metrics: dict[str, np.ndarray], n: int) -> np.ndarray:
     return out
 
 
+def _devices() -> list[Any]:
+    """Every device of the run: the local ones, or all processes' under ``jax.distributed``."""
+    return jax.devices() if jax.process_count() > 1 else jax.local_devices()
+
+
+def _to_global(x: Any, sharding: NamedSharding) -> jax.Array:
+    """A global array of ``sharding`` from ``x``, whose whole value every process holds (a
+    global array already laid out so is returned as it is)."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return jax.device_put(x, sharding)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _gather(tree: Any) -> Any:
+    """``tree`` as numpy arrays on this host; under ``jax.distributed`` every process gathers
+    the whole arrays (a collective: all processes call it together)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
 def _check_data_parallel(data_parallel: Any, agent: Any) -> int:
     """``data_parallel`` as an int, or a one-line ``ValueError`` naming what it must divide."""
     if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
         raise ValueError(f"data_parallel must be a positive integer, got {data_parallel!r}")
-    n_dev = jax.local_device_count()
+    n_dev = len(_devices())
     if n_dev % data_parallel:
-        raise ValueError(
-            f"data_parallel={data_parallel} does not divide the {n_dev} local device(s)"
-        )
+        raise ValueError(f"data_parallel={data_parallel} does not divide the {n_dev} device(s)")
     n_envs = agent.config.num_envs
     if n_envs % data_parallel:
         raise ValueError(
@@ -231,7 +255,7 @@ class Runner:
             independent under the vmap) and its metrics stay as they are.
         data_parallel: devices that share one member's environment copies (the ``data`` axis
             of the mesh; module docstring). 1 (default): members only, as many devices as
-            divide the member count. It must divide the local device count and the agent's
+            divide the member count. It must divide the device count and the agent's
             ``num_envs``; when the members do not split over the remaining ``N / D`` device
             groups, one group of ``D`` devices runs them all.
     """
@@ -277,6 +301,11 @@ class Runner:
         self.seeds = [m.seed for m in self.members]  # per member (repeats across settings)
         self.hparams = stack_hparams(settings, len(seeds))  # placed in train()
         self.out_dir = None if out_dir is None else Path(out_dir)
+        if self.out_dir is not None and jax.process_count() > 1:
+            raise ValueError(
+                "a run over several processes (jax.distributed) does not write a run folder "
+                "yet: give out_dir=None and take the metrics from the result"
+            )
         self.metadata = dict(metadata or {})
         self.segment = choose_segment(agent.num_updates, segments)
         self.checkpoint_every = max(1, int(checkpoint_every))
@@ -319,16 +348,22 @@ class Runner:
 
     def _make_mesh(self) -> Mesh | None:
         """The ``("seeds", "data")`` mesh, or None for one device (no mesh needed)."""
-        n_dev, d, n_members = jax.local_device_count(), self.data_parallel, len(self.members)
-        if d == 1:  # today's layout: members over every local device, when they divide
+        all_devices = _devices()
+        n_dev, d, n_members = len(all_devices), self.data_parallel, len(self.members)
+        if d == 1:  # today's layout: members over every device, when they divide
             if n_dev < 2 or n_members % n_dev:
+                if jax.process_count() > 1:
+                    raise ValueError(
+                        f"a run over {jax.process_count()} processes shards its {n_members} "
+                        f"members over the {n_dev} devices, which must divide them"
+                    )
                 return None
-            return jax.make_mesh((n_dev,), ("seeds",), devices=jax.local_devices())
+            return jax.make_mesh((n_dev,), ("seeds",), devices=all_devices)
         groups = n_dev // d if n_members % (n_dev // d) == 0 else 1
         # Auto axes: XLA's partitioner propagates the annotations (explicit axes would make the
         # sharding part of every array's type, which the per-copy vmap inside the env refuses).
         auto = (AxisType.Auto, AxisType.Auto)
-        devices = jax.local_devices()[: groups * d]
+        devices = all_devices[: groups * d]
         return jax.make_mesh((groups, d), ("seeds", "data"), auto, devices=devices)
 
     def _shardings(self, tree: Any) -> Any:
@@ -354,6 +389,12 @@ class Runner:
         returned states then look the same to ``jit`` and share one compiled program."""
         if self._mesh is None:
             return jax.device_put(tree, jax.local_devices()[0])
+        if jax.process_count() > 1:
+            # Every process holds the same whole values (the same keys, the same program): each
+            # puts its devices' slices of them into global arrays, dtypes kept (float64 too).
+            # (device_put would compare the values across processes, and NaN != NaN.)
+            with jax.enable_x64(True):
+                return jax.tree.map(_to_global, tree, self._shardings(tree))
         return jax.device_put(tree, self._shardings(tree))
 
     # -- state ------------------------------------------------------------------------------
@@ -458,7 +499,7 @@ class Runner:
 
         agent = self.agent
         state = self.init_state() if state is None else self._place(state)
-        done = int(np.asarray(state.update_step).reshape(-1)[0])
+        done = int(np.asarray(_gather(state.update_step)).reshape(-1)[0])
         if metrics is None:
             metrics = (self.read_metrics() or {}) if done else {}
         metrics = {k: np.asarray(v)[:, :done] for k, v in metrics.items()}
@@ -473,7 +514,7 @@ class Runner:
             initial=done * agent.steps_per_update,
             unit=" steps",
             unit_scale=True,
-            disable=not self.progress,
+            disable=not self.progress or jax.process_index() != 0,
             dynamic_ncols=True,
             desc="compiling",
             # One rate, stated: environment steps per second summed over the members (tqdm's
@@ -490,7 +531,7 @@ class Runner:
                 # A callback may have replaced them: keep types and placement (one program).
                 self.hparams = self._place(_strong(self.hparams))
                 new_state, seg = self._run(state, self.hparams, n, jnp.int32(done))
-                seg = {k: np.asarray(v) for k, v in jax.device_get(seg).items()}
+                seg = {k: np.asarray(v) for k, v in _gather(seg).items()}
                 now = time.perf_counter()
                 self.train_seconds += now - t_mark
                 t_mark = now
