@@ -10,15 +10,15 @@ read the state and metrics and return a :class:`SegmentUpdate`: a replacement st
 
 Placement: with several devices the member axis is sharded across them: the local devices, or
 under ``jax.distributed`` (one process per host, each driving its own devices) every process's;
-each process then runs the same host loop and gathers every member's metrics (a run folder is
-not written there yet). With ``data_parallel=D`` the devices form a 2-D mesh
-``("seeds", "data")`` of ``(N / D, D)``: members over the first axis, and each member's environment copies over the second (the leaves of the
-environment state and observations whose second axis is the ``num_envs`` copies; everything else,
-parameters and optimiser state and reset-strategy state included, is replicated across it). The
-program is the same single-device program: XLA's partitioner splits the rollout and the
-minibatches by those annotations and averages the gradients across ``data`` itself, so a
-member's results match the one-device run to float tolerance and a reset strategy keeps one state
-per member.
+each process then runs the same host loop and gathers every member's metrics, all write the
+checkpoints together (orbax) and process 0 the metrics files. With ``data_parallel=D`` the
+devices form a 2-D mesh ``("seeds", "data")`` of ``(N / D, D)``: members over the first axis,
+and each member's environment copies over the second (the leaves of the environment state and
+observations whose second axis is the ``num_envs`` copies; everything else, parameters and
+optimiser state and reset-strategy state included, is replicated across it). The program is the
+same single-device program: XLA's partitioner splits the rollout and the minibatches by those
+annotations and averages the gradients across ``data`` itself, so a member's results match the
+one-device run to float tolerance and a reset strategy keeps one state per member.
 
 >>> runner = Runner(agent, seeds=[0, 1, 2], out_dir="runs/cartpole")
 >>> result = runner.train()
@@ -185,6 +185,10 @@ def _to_global(x: Any, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
+def _with_sharding(like: jax.ShapeDtypeStruct, sharding: NamedSharding) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(like.shape, like.dtype, sharding=sharding)
+
+
 def _gather(tree: Any) -> Any:
     """``tree`` as numpy arrays on this host; under ``jax.distributed`` every process gathers
     the whole arrays (a collective: all processes call it together)."""
@@ -301,11 +305,6 @@ class Runner:
         self.seeds = [m.seed for m in self.members]  # per member (repeats across settings)
         self.hparams = stack_hparams(settings, len(seeds))  # placed in train()
         self.out_dir = None if out_dir is None else Path(out_dir)
-        if self.out_dir is not None and jax.process_count() > 1:
-            raise ValueError(
-                "a run over several processes (jax.distributed) does not write a run folder "
-                "yet: give out_dir=None and take the metrics from the result"
-            )
         self.metadata = dict(metadata or {})
         self.segment = choose_segment(agent.num_updates, segments)
         self.checkpoint_every = max(1, int(checkpoint_every))
@@ -378,7 +377,8 @@ class Runner:
         n_envs = self.agent.config.num_envs
 
         def rule(x: Any) -> NamedSharding:
-            return per_copy if jnp.ndim(x) >= 2 and jnp.shape(x)[1] == n_envs else member
+            shape = tuple(x.shape)
+            return per_copy if len(shape) >= 2 and shape[1] == n_envs else member
 
         return out.replace(
             env_state=jax.tree.map(rule, tree.env_state), obs=jax.tree.map(rule, tree.obs)
@@ -416,6 +416,11 @@ class Runner:
             CheckpointError: none of the checkpoints could be restored.
         """
         like = jax.eval_shape(self._init, self.keys(), self.hparams)
+        hparams_like = self.hparams
+        if jax.process_count() > 1:  # orbax restores global arrays laid out as the targets say
+            like = jax.tree.map(_with_sharding, like, self._shardings(like))
+            hparams_like = jax.eval_shape(lambda h: h, self.hparams)
+            hparams_like = jax.tree.map(_with_sharding, hparams_like, self._shardings(hparams_like))
         if path is not None:
             candidates = [Path(path)]
         else:
@@ -427,7 +432,7 @@ class Runner:
         errors = []
         for ckpt in candidates:
             try:
-                state, hparams = restore_checkpoint(ckpt, like, self.hparams)
+                state, hparams = restore_checkpoint(ckpt, like, hparams_like)
                 meta = load_metadata(ckpt)
             except (CheckpointError, FileNotFoundError, ValueError) as e:
                 errors.append(f"{ckpt.name}: {e}")
@@ -463,6 +468,8 @@ class Runner:
         )
 
     def _write_metrics(self, metrics: dict[str, np.ndarray]) -> None:
+        if jax.process_index() != 0:  # under jax.distributed: one writer
+            return
         write_seed_metrics(self.out_dir, self.seeds, metrics, folders=self.folders)
         if self.grid:
             for m, folder in zip(self.describe_members(), self.folders, strict=True):
