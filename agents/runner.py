@@ -199,7 +199,7 @@ def _gather(tree: Any) -> Any:
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def _check_data_parallel(data_parallel: Any, agent: Any) -> int:
+def check_data_parallel(data_parallel: Any, agent: Any) -> int:
     """``data_parallel`` as an int, or a one-line ``ValueError`` naming what it must divide."""
     if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
         raise ValueError(f"data_parallel must be a positive integer, got {data_parallel!r}")
@@ -319,7 +319,7 @@ class Runner:
         """The checkpoint the last :meth:`restore` read."""
         self._program_metrics: set[str] = set()
         self._run, self._init = seed_vmapped(agent)
-        self.data_parallel = _check_data_parallel(data_parallel, agent)
+        self.data_parallel = check_data_parallel(data_parallel, agent)
         self._mesh = self._make_mesh()
 
     # -- members ----------------------------------------------------------------------------
