@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
 import typing
 from typing import Any
 
+from accelrl._typed import parse_text
 from accelrl.agents.registry import FAMILIES, agent_spec, env_family
 
 
@@ -70,36 +70,9 @@ def _is_tuple_type(tp: Any) -> bool:
 
 def parse_value(text: str, tp: Any, name: str) -> Any:
     """Parse a command-line string into a value of type ``tp`` (int, float, bool, str,
-    ``tuple[int, ...]`` as ``"64,64"``, and ``X | None`` with ``"none"``)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if text.lower() == "none" and len(args) < len(typing.get_args(tp)):
-            return None
-        tp = args[0]
-    try:
-        if tp is bool:
-            low = text.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if tp is int:
-            return int(float(text)) if "e" in text.lower() else int(text)
-        if tp is float:
-            return float(text)
-        if _is_tuple_type(tp):
-            (elem, *_rest) = typing.get_args(tp)
-            parts = [p for p in text.replace(" ", ",").split(",") if p]
-            return tuple(parse_value(p, elem, name) for p in parts)
-        if tp is str:
-            return text
-    except ValueError:
-        raise ValueError(
-            f"cannot parse --{name} {text!r} as {getattr(tp, '__name__', tp)}"
-        ) from None
-    raise ValueError(f"--{name}: unsupported field type {tp}")
+    ``tuple[int, ...]`` as ``"64,64"``, and ``X | None`` with ``"none"``): the shared
+    :func:`accelrl._typed.parse_text`, naming the field as the flag ``--name``."""
+    return parse_text(text, tp, f"--{name}")
 
 
 def _coerce(value: Any, tp: Any, name: str) -> Any:

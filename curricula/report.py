@@ -22,20 +22,23 @@ TASKS_FILE = "tasks.csv"
 
 @dataclasses.dataclass(frozen=True)
 class Measurements:
-    """What a curriculum run measures besides training (a run spec's ``curriculum``)."""
+    """What a teacher run measures besides training (a run spec's ``curriculum``)."""
 
     mastered_every: int = 1
-    """Measure the fraction mastered every this many segments (and after the last)."""
+    """Teacher runs: measure the fraction mastered every this many segments (and after the last)."""
     test_tasks: int = 100
-    """Size of the fixed test set (uniform draws from the box; the literature's 100)."""
+    """Teacher runs: size of the fixed test set (uniform draws from the box; the literature's
+    100)."""
     test_seed: int = 0
-    """Seed of the test set."""
+    """Teacher runs: seed of the test set."""
     episodes_per_task: int = 1
-    """Evaluation episodes per test task (mastered: their mean return above the threshold)."""
+    """Teacher runs: evaluation episodes per test task (mastered: their mean return above the
+    threshold)."""
     heatmap_dims: tuple[str, ...] = ()
-    """Two task dimensions (names or indices) of the heat map (default: the first two)."""
+    """Teacher runs: two task dimensions (names or indices) of the heat map (default: the first
+    two)."""
     heatmap_moments: int = 4
-    """Windows of training shown in the heat map."""
+    """Teacher runs: windows of training shown in the heat map."""
 
     def __post_init__(self):
         for name in ("mastered_every", "test_tasks", "episodes_per_task", "heatmap_moments"):

@@ -81,18 +81,6 @@ class TrainOptions:
     """Task space of the teacher (a named box of env params), e.g. pendulum_dynamics."""
     teacher_kwargs: str = "{}"
     """JSON object of teacher settings, e.g. '{"fit_rate": 150, "refit_every": 16}'."""
-    mastered_every: int = 1
-    """Teacher runs: measure the fraction mastered every this many segments (and after the last)."""
-    test_tasks: int = 100
-    """Teacher runs: size of the fixed test set of tasks."""
-    test_seed: int = 0
-    """Teacher runs: seed of the test set."""
-    episodes_per_task: int = 1
-    """Teacher runs: evaluation episodes per test task."""
-    heatmap_dims: tuple[str, ...] = ()
-    """Teacher runs: two task dimensions (names or indices) of the heat map (default: first two)."""
-    heatmap_moments: int = 4
-    """Teacher runs: windows of training shown in the heat map."""
     snapshots: str | None = None
     """Snapshot bank (accelrl-snapshot) to start episodes from: S3RL snapshot starts."""
     snapshot_clusters: int | None = None
@@ -145,10 +133,6 @@ class ResumeOptions:
     """Multi-host: initialise from the cluster's environment."""
 
 
-CURRICULUM_FIELDS = (
-    "mastered_every", "test_tasks", "test_seed", "episodes_per_task", "heatmap_dims",
-    "heatmap_moments",
-)  # fmt: skip
 SNAPSHOT_FLAGS = {
     "snapshot_clusters": "num_clusters",
     "snapshot_horizon": "horizon",
@@ -267,8 +251,6 @@ def _options_from_spec(spec: Any) -> TrainOptions:
         kw["teacher"] = strategy.name
         kw["task_space"] = settings.pop("task_space", None)
         kw["teacher_kwargs"] = json.dumps(settings)
-        for key, value in dict(spec.curriculum or {}).items():
-            kw[key] = tuple(map(str, value)) if key == "heatmap_dims" else value
     return TrainOptions(
         env=spec.env,
         agent=spec.agent,
@@ -283,9 +265,13 @@ def _options_from_spec(spec: Any) -> TrainOptions:
     )
 
 
-def spec_from_options(run: TrainOptions, config: Any, hparams: Any, base: Any = None) -> Any:
-    """The :class:`RunSpec` the parsed flags describe (``base``: a spec file's, whose bank
-    hash is kept when the flags name the same bank)."""
+def spec_from_options(
+    run: TrainOptions, config: Any, hparams: Any, measurements: Any = None, base: Any = None
+) -> Any:
+    """The :class:`RunSpec` the parsed flags describe (``measurements``: a teacher run's
+    :class:`~accelrl.curricula.report.Measurements`; ``base``: a spec file's, whose bank hash
+    is kept when the flags name the same bank)."""
+    from accelrl._typed import to_plain
     from accelrl.agents.configs import config_to_dict, hparams_to_dict
     from accelrl.agents.spec import RunOptions, RunSpec, StrategySpec
 
@@ -305,8 +291,7 @@ def spec_from_options(run: TrainOptions, config: Any, hparams: Any, base: Any = 
             raise UsageError("--teacher needs --task_space (e.g. pendulum_dynamics)")
         settings = json_object(run.teacher_kwargs, "--teacher_kwargs", '{"fit_rate": 150}')
         strategy = StrategySpec(run.teacher, {"task_space": run.task_space, **settings})
-        curriculum = {name: getattr(run, name) for name in CURRICULUM_FIELDS}
-        curriculum["heatmap_dims"] = list(curriculum["heatmap_dims"])
+        curriculum = to_plain(measurements) if measurements is not None else None
     else:
         if run.task_space is not None:
             raise UsageError("--task_space needs --teacher")
@@ -391,6 +376,11 @@ def parse_run(argv: list[str], prog: str = PROG, require_teacher: bool = False) 
             f"see {prog} --help"
         )
     run_options = (*(f.name for f in dataclasses.fields(TrainOptions)), "help", "h")
+    teacher_run = pre.teacher or (base is not None and base.curriculum is not None)
+    if teacher_run:  # the measurement flags (curricula is imported for the task space anyway)
+        from accelrl.curricula.report import Measurements
+
+        run_options += tuple(f.name for f in dataclasses.fields(Measurements))
     for msg in (check_env_id(env), check_agent(agent), check_options(agent, argv, run_options)):
         if msg:
             raise UsageError(msg)
@@ -415,11 +405,16 @@ def parse_run(argv: list[str], prog: str = PROG, require_teacher: bool = False) 
     hparams0 = defaults.hparams[0] if isinstance(defaults.hparams, list) else defaults.hparams
     hparams0 = _tyro_defaults(hparams0)
     run0 = _options_from_spec(base_spec)
+    from accelrl._typed import from_mapping
+    from accelrl.curricula.report import Measurements  # a teacher run's flags
+
+    measurements0 = from_mapping(Measurements, dict(base_spec.curriculum or {}), "curriculum")
     spec_cls = agent_spec(agent)
     args_cls = dataclasses.make_dataclass(
         "TrainArgs",
         [
             ("run", TrainOptions, dataclasses.field(default=run0)),
+            ("curriculum", Measurements, dataclasses.field(default=measurements0)),
             ("agent_config", spec_cls.config_cls, dataclasses.field(default=defaults.config)),
             ("agent_hparams", spec_cls.hparams_cls, dataclasses.field(default=hparams0)),
         ],
@@ -428,13 +423,14 @@ def parse_run(argv: list[str], prog: str = PROG, require_teacher: bool = False) 
         " with a task teacher." if require_teacher else "."
     )
     args = parse(
-        args_cls, argv, prog, default=args_cls(run0, defaults.config, hparams0),
+        args_cls, argv, prog, default=args_cls(run0, measurements0, defaults.config, hparams0),
         description=description,
     )  # fmt: skip
     run = args.run
     if require_teacher and run.teacher is None:
         raise UsageError(f"{prog} needs --teacher and --task_space")
-    return spec_from_options(run, args.agent_config, args.agent_hparams, base), run
+    spec = spec_from_options(run, args.agent_config, args.agent_hparams, args.curriculum, base)
+    return spec, run
 
 
 def main(argv: list[str] | None = None, prog: str = PROG, require_teacher: bool = False) -> int:
