@@ -62,14 +62,24 @@ def read_seed_metrics(
     out_dir: str | Path, seeds: Sequence[int], folders: Sequence[str] | None = None
 ) -> dict[str, np.ndarray] | None:
     """Inverse of :func:`write_seed_metrics` (None if any member's file is missing); members
-    are cut to the updates all of them have."""
+    are cut to the updates all of them have.
+
+    Raises:
+        ValueError: a member's file that is not a metrics file (empty, truncated, edited).
+    """
     folders = [f"seed_{s}" for s in seeds] if folders is None else list(folders)
     per_seed = []
     for folder in folders:
         p = Path(out_dir) / folder / "metrics.json"
         if not p.exists():
             return None
-        per_seed.append(json.loads(p.read_text())["metrics"])
+        try:
+            per_seed.append(json.loads(p.read_text())["metrics"])
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(
+                f"{p} is damaged ({type(e).__name__}: {e}); restore it from a copy, or train a "
+                "new run (the metrics of the updates before the checkpoint would be lost)"
+            ) from None
     names = per_seed[0].keys()
     # A kill between two members' files leaves them at different lengths: keep the common part
     # (the runner writes metrics before each checkpoint, so it covers every checkpointed update).

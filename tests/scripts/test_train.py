@@ -407,3 +407,17 @@ def test_data_parallel_run_from_the_command_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((out / "config.json").read_text())["run"]["data_parallel"] == 2
     assert json.loads((out / "eval.json").read_text())["checkpoint"] == "checkpoints/step_000004"
+
+
+def test_resume_refuses_damaged_metrics_in_one_line(run_dir, tmp_path, capsys):
+    import shutil
+
+    out, _ = run_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "seed_1" / "metrics.json").write_text("")
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert main(["--resume", str(copy), "--no_progress"]) == 2
+    err = capsys.readouterr().err
+    assert "seed_1/metrics.json is damaged" in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before

@@ -82,3 +82,26 @@ def test_sigkill_during_a_tpe_study_then_resume_keeps_every_trial_once(tmp_path)
     inc = json.loads((out / "incumbent.json").read_text())
     assert inc["method"] == "tpe" and inc["test"]["seeds"] == [2, 3]
     assert "TPE" in done.stdout
+
+
+@pytest.mark.slow  # budget: ~90 s here (a 2-trial study of tiny CartPole runs)
+def test_two_tune_processes_on_one_folder_one_proceeds(tmp_path):
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "accelrl.scripts.tune", "--env", "CartPole-v1", "--agent", "ppo",
+           "--trials", "2", "--budget", "512", "--out", str(out), "--quiet", *TINY]  # fmt: skip
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (out / ".lock").exists():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1
+        assert "in use by another accelrl process" in second.stderr
+        assert second.stderr.count("\n") == 1
+        assert first.wait(timeout=600) == 0, first.stderr.read()
+    finally:
+        first.kill()
+    rows = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
+    assert sorted(r["trial_id"] for r in rows) == [0, 1]
+    assert not (out / ".lock").exists()  # released at exit
