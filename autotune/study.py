@@ -1007,15 +1007,18 @@ def open_study(
     from accelrl.autotune.spaces import default_space
 
     tuning_seeds, test_seeds = check_seeds(tuning_seeds, test_seeds)
-    space = (default_space(agent) if space is None else space).validate(agent)
+    fixed = {k.replace("-", "_") for k in (overrides or {})}
+    if space is None:  # the agent's default space searches what the overrides leave free
+        space = default_space(agent)
+        space = space.without(*sorted(fixed & set(space)))
+    elif fixed & set(space):
+        raise ValueError(
+            f"--overrides fixes {', '.join(sorted(fixed & set(space)))}, which the search space "
+            "also searches; drop it from one of them"
+        )
+    space = space.validate(agent)
     if not len(space):
         raise ValueError("the search space is empty: give it at least one dimension")
-    searched = sorted(set(space) & {k.replace("-", "_") for k in (overrides or {})})
-    if searched:
-        raise ValueError(
-            f"--overrides fixes {', '.join(searched)}, which the search space also searches; "
-            "drop it from one of them"
-        )
     if backend is None:
         backend = RunnerBackend(
             env_id,
