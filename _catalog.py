@@ -15,6 +15,8 @@ BUILTIN_ENVS: dict[str, tuple[str, bool]] = {
     "ThreeBody-v0": ("accelrl.envs.three_body", False),
     "ThreeBodyContinuous-v0": ("accelrl.envs.three_body", False),
     "MallocGame-v0": ("accelrl.envs.malloc", False),
+    "Relax-v0": ("accelrl.envs.relax", False),
+    "RelaxContinuous-v0": ("accelrl.envs.relax", False),
     **{
         env_id: ("accelrl.envs.mpe", True)
         for env_id in (
