@@ -13,10 +13,12 @@ context, the bins' centres evenly spread over ``[low, high]``.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from accelrl.envs.relax.env import EnvParams, EnvState, Relax
@@ -47,6 +49,36 @@ def solve_iterations(env: Relax, state: EnvState, omega: jax.Array, params: EnvP
     """Iterations (int32) of one pending instance solved with ``omega`` (vmap it)."""
     with jax.enable_x64(True):
         return env.solve(state, omega, params)[0]
+
+
+def cost_table(
+    env: Relax, params: EnvParams, states: EnvState, omegas: jax.Array, batch: int = 1024
+) -> np.ndarray:
+    """Iterations of every instance with every omega: ``states`` [T, ...], ``omegas`` [K] ->
+    int32 ``[T, K]`` (host array).
+
+    A vmapped ``while_loop`` runs until its slowest copy is done, so the (instance, omega) pairs
+    are solved in batches of similar cost: sorted by omega, then by the context.
+    """
+    t, k = int(states.time.shape[0]), int(omegas.shape[0])
+    pairs_i = np.repeat(np.arange(t), k)
+    pairs_j = np.tile(np.arange(k), t)
+    order = np.lexsort((np.asarray(states.context)[pairs_i], pairs_j))
+    solve = _batched_solve(env)
+    out = np.zeros(t * k, np.int32)
+    omegas = jnp.asarray(omegas, jnp.float32)
+    for start in range(0, t * k, batch):
+        sel = order[start : start + batch]
+        pad = np.resize(sel, batch)  # fixed batch shape: one compilation
+        sub = jax.tree.map(lambda x, p=pad: x[pairs_i[p]], states)
+        out[sel] = np.asarray(solve(sub, omegas[pairs_j[pad]], params))[: len(sel)]
+    return out.reshape(t, k)
+
+
+@functools.cache
+def _batched_solve(env: Relax):
+    """``(states [B, ...], omegas [B], params) -> iterations [B]``, jitted once per env."""
+    return jax.jit(jax.vmap(lambda s, w, p: solve_iterations(env, s, w, p), in_axes=(0, 0, None)))
 
 
 def best_fixed(costs: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -56,7 +56,9 @@ def lower_solve(r: jax.Array, diag: jax.Array, off: jax.Array) -> jax.Array:
     lines = []
     prev = jnp.zeros_like(r[0])
     for k in range(n):  # lines are sequential; n is static
-        prev = inv @ (r[k] + off * prev)
+        # a product and a sum, not a dot: a dot traced in an x64 scope and batched again
+        # outside it (the runner's vmap over seeds) is truncated to float32; also faster here
+        prev = jnp.sum(inv * (r[k] + off * prev)[None, :], axis=1)
         lines.append(prev)
     return jnp.stack(lines)
 
