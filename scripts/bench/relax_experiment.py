@@ -162,6 +162,8 @@ def baseline_costs(env, params, seq, learner_seeds):
 
 def run(args: argparse.Namespace) -> dict:
     check_output(args.out, args.quick)
+    # the tree as it is when the run starts (the code that runs)
+    prov = provenance(["python", "scripts/bench/relax_experiment.py", *sys.argv[1:]])
     t0 = time.time()
     env, params = make("Relax-v0", num_instances=args.sequence_length)
     val_seeds = [VALIDATION_SEED0 + i for i in range(args.validation_sequences)]
@@ -226,7 +228,7 @@ def run(args: argparse.Namespace) -> dict:
         }
     omegas = np.asarray(params.omega_values).round(4).tolist()
     return {
-        **provenance(["python", "scripts/bench/relax_experiment.py", *sys.argv[1:]]),
+        **prov,
         "env": "Relax-v0",
         "env_kwargs": {"family": "shift", "variance": "high"},
         "omega_grid": omegas,
