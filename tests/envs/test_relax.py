@@ -183,3 +183,33 @@ def test_instance_optimal_is_at_most_the_grid_minimum(shift, solve_many):
     )(state, grid)
     assert int(its) <= int(grid.min())
     assert int(baselines.solve_iterations(env, state, omega, params)) == int(its)
+
+
+def test_cost_table_matches_direct_solves_and_the_env_sequence(shift, solve_many):
+    env, params, _ = shift
+    states = jax.jit(lambda k: baselines.instance_sequence(env, params, k, 3))(jax.random.key(4))
+    omegas = params.omega_values[::6]
+    table = baselines.cost_table(env, params, states, omegas, batch=5)  # several padded batches
+    direct = solve_many(
+        jax.tree.map(lambda x: jnp.repeat(x, len(omegas), axis=0), states),
+        jnp.tile(omegas, 3),
+    )
+    np.testing.assert_array_equal(table, np.asarray(direct).reshape(3, len(omegas)))
+    # the same instances as an episode reset with that key
+    obs, state = env.reset(jax.random.key(4), params)
+    contexts = [float(obs[0])]
+    for _ in range(2):
+        obs, state, *_ = env.step(jax.random.key(9), state, 0, params)
+        contexts.append(float(obs[0]))
+    np.testing.assert_allclose(contexts, np.asarray(states.context, np.float32))
+
+
+@pytest.mark.slow
+def test_ppo_trains_on_relax_under_the_runner():
+    # the runner vmaps the whole update over seeds: float64 solves must survive that batching
+    from accelrl.agents import Runner, build
+
+    overrides = {"num_envs": 4, "num_steps": 4, "total_timesteps": 32, "num_minibatches": 1}
+    agent, _, hparams = build("Relax-v0", "ppo", overrides)
+    result = Runner(agent, [0, 1], hparams, progress=False, segments=1, checkpoint_seconds=None)
+    assert np.all(np.isfinite(result.train().metrics["loss"]))
