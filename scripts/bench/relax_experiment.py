@@ -36,6 +36,7 @@ from accelrl.agents import Runner, build
 from accelrl.envs import make
 from accelrl.envs.relax import baselines, spectral_omega
 from accelrl.results import (
+    DirtyTreeError,
     check_output,
     load_results,
     paired_bootstrap,
@@ -164,6 +165,7 @@ def run(args: argparse.Namespace) -> dict:
     check_output(args.out, args.quick)
     # the tree as it is when the run starts (the code that runs)
     prov = provenance(["python", "scripts/bench/relax_experiment.py", *sys.argv[1:]])
+    print(f"commit {prov['commit']}, clean tree: {prov['clean_tree']}", flush=True)
     t0 = time.time()
     env, params = make("Relax-v0", num_instances=args.sequence_length)
     val_seeds = [VALIDATION_SEED0 + i for i in range(args.validation_sequences)]
@@ -309,8 +311,12 @@ def main(argv: list[str] | None = None) -> None:
         write_card(load_results(args.out))
         return
     record = run(args)
-    write_results(args.out, record, allow_dirty=args.allow_dirty or args.quick)
-    print(render(record))
+    print(render(record), flush=True)
+    try:
+        write_results(args.out, record, allow_dirty=args.allow_dirty or args.quick)
+    except DirtyTreeError:
+        spare = write_results(Path("/tmp/relax_experiment_unsaved.json"), record, True)
+        raise SystemExit(f"the tree was dirty when the run started; record in {spare}") from None
     if not args.quick:
         write_card(record)
 
