@@ -11,6 +11,10 @@ run time (a plugin, a test) are looked up in the live registries once those are 
 
 from __future__ import annotations
 
+import ast
+import functools
+from pathlib import Path
+
 BUILTIN_ENVS: dict[str, tuple[str, bool]] = {
     "ThreeBody-v0": ("accelrl.envs.three_body", False),
     "ThreeBodyContinuous-v0": ("accelrl.envs.three_body", False),
@@ -49,43 +53,84 @@ GYMNAX_ENV_IDS: tuple[str, ...] = (
 )  # fmt: skip
 """gymnax's ids (``gymnax.registered_envs`` of the supported gymnax versions)."""
 
-AGENT_NAMES: tuple[str, ...] = ("ppo", "sac", "dqn", "ippo", "mappo")
+AGENT_CLASSES: dict[str, tuple[str, str, str]] = {
+    "ppo": ("ppo", "PPOConfig", "PPOHparams"),
+    "sac": ("sac", "SACConfig", "SACHparams"),
+    "dqn": ("dqn", "DQNConfig", "DQNHparams"),
+    "ippo": ("marl", "MultiAgentPPOConfig", "PPOHparams"),
+    "mappo": ("marl", "MultiAgentPPOConfig", "PPOHparams"),
+}
+"""Built-in agent name -> (its module in ``accelrl.agents``, config class, hparams class), as
+registered; :func:`agent_fields` reads the classes' fields from there."""
+
+AGENT_NAMES: tuple[str, ...] = tuple(AGENT_CLASSES)
 """Built-in agent names."""
 
-_RUN = ("num_envs", "total_timesteps", "normalize_obs", "obs_clip", "eval_episodes")
-AGENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "ppo": (
-        *_RUN, "num_steps", "num_minibatches", "update_epochs", "hidden_sizes", "activation",
-        "shared_torso", "log_std_init", "normalize_advantages", "clip_value_loss", "anneal_lr",
-        "adam_eps", "network", "set_embed_dim", "set_heads",
-        "learning_rate", "gamma", "gae_lambda", "clip_eps", "value_clip_eps", "ent_coef",
-        "vf_coef", "max_grad_norm", "reward_scale",
-    ),
-    "sac": (
-        *_RUN, "rollout_steps", "gradient_steps", "batch_size", "buffer_size", "learning_starts",
-        "actor_hidden_sizes", "critic_hidden_sizes", "activation", "autotune_alpha",
-        "log_std_min", "log_std_max",
-        "actor_lr", "critic_lr", "alpha_lr", "gamma", "tau", "alpha", "target_entropy_scale",
-    ),
-    "dqn": (
-        *_RUN, "rollout_steps", "gradient_steps", "batch_size", "buffer_size", "learning_starts",
-        "hidden_sizes", "activation", "double_dqn", "target_update_interval", "loss",
-        "learning_rate", "gamma", "tau", "epsilon_start", "epsilon_end", "exploration_fraction",
-        "weight_decay", "huber_delta", "max_grad_norm", "reward_scale",
-    ),
-}  # fmt: skip
-"""Config and hparams field names of the built-in agents (the command-line options beyond the
-run options), so a misspelt option fails before JAX is imported."""
 
-# IPPO/MAPPO: PPO's config fields, their own, then PPO's hparams.
-_PPO_CONFIG = AGENT_FIELDS["ppo"][: AGENT_FIELDS["ppo"].index("learning_rate")]
-AGENT_FIELDS["ippo"] = AGENT_FIELDS["mappo"] = (
-    *_PPO_CONFIG, "recurrent", "gru_size", "agent_id",
-    *AGENT_FIELDS["ppo"][len(_PPO_CONFIG):],
-)  # fmt: skip
+def agent_fields(agent: str) -> tuple[str, ...] | None:
+    """Config then hparams field names of a built-in agent, in dataclass order (the
+    command-line options beyond the run options), or None for an agent that is not built in.
+
+    Read from the classes' source with :mod:`ast` (the agent modules import JAX, which takes
+    seconds), so a misspelt option fails at once and a new config field is written only in its
+    dataclass. ``tests/test_catalog.py`` checks the result against the imported classes.
+    """
+    if agent not in AGENT_CLASSES:
+        return None
+    module, config_cls, hparams_cls = AGENT_CLASSES[agent]
+    return _class_fields(module, config_cls) + _class_fields(module, hparams_cls)
+
+
+def _class_fields(module: str, name: str) -> tuple[str, ...]:
+    """Dataclass field names of class ``name`` as ``accelrl.agents.<module>`` has it (defined
+    there, or imported with ``from accelrl.agents.<m> import <name>``): bases' fields first, a
+    field declared again keeps its base's place."""
+    classes, imports = _parse_agent_module(module)
+    if name not in classes:
+        if name not in imports:
+            raise LookupError(f"no class {name} in accelrl.agents.{module}")
+        return _class_fields(imports[name], name)
+    fields: list[str] = []
+    for base in classes[name].bases:
+        if isinstance(base, ast.Name) and (base.id in classes or base.id in imports):
+            fields.extend(f for f in _class_fields(module, base.id) if f not in fields)
+    for stmt in classes[name].body:
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and "ClassVar" not in ast.unparse(stmt.annotation)
+            and stmt.target.id not in fields
+        ):
+            fields.append(stmt.target.id)
+    return tuple(fields)
+
+
+@functools.cache
+def _parse_agent_module(module: str) -> tuple[dict[str, ast.ClassDef], dict[str, str]]:
+    """The top-level classes of ``accelrl.agents.<module>`` and the names it imports from
+    sibling modules (name -> module)."""
+    path = Path(__file__).parent / "agents" / f"{module}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    imports = {
+        alias.asname or alias.name: n.module.rsplit(".", 1)[1]
+        for n in tree.body
+        if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("accelrl.agents.")
+        for alias in n.names
+    }
+    return classes, imports
+
 
 TEACHER_NAMES: tuple[str, ...] = ("alp_gmm", "covar_gmm", "riac", "random")
 """Built-in task teachers (``accelrl.curricula.TEACHERS``; ``accelrl-teach --teacher``)."""
 
-TASK_SPACE_NAMES: tuple[str, ...] = ("pendulum_dynamics", "three_body_ic")
+TASK_SPACE_NAMES: tuple[str, ...] = ("pendulum_dynamics", "three_body_ic", "mpe_spread_dynamics")
 """Built-in task spaces (``accelrl.curricula.registered_task_spaces()``)."""
+
+BUILTIN_STRATEGIES: dict[str, str] = {
+    "default": "accelrl.envs.strategies",
+    **{name: "accelrl.curricula.teachers" for name in TEACHER_NAMES},
+    "snapshot": "accelrl.curricula.snapshot",
+}
+"""Built-in reset strategies -> the module that registers each when imported
+(``accelrl.envs.strategy``; a run spec's ``reset_strategy``)."""

@@ -1,28 +1,32 @@
-"""Runs built by the library: ``build`` an agent from an env and a name, ``load_run`` a run folder.
+"""Runs built by the library: ``build`` an agent, ``build_run`` a run spec, ``load_run`` a folder.
 
-The command-line tools, the curricula and the tuners all go through these two functions, so a
-run is configured the same way everywhere:
+The command-line tools, the curricula, the tuners and the experiments all go through these
+functions, so a run is configured the same way everywhere:
 
 >>> agent, config, hparams = build("CartPole-v1", "ppo", {"total_timesteps": 20_000})
+>>> built = build_run(RunSpec(env="Pendulum-v1", agent="ppo",
+...                           reset_strategy=StrategySpec("alp_gmm", {"task_space": "pendulum_dynamics"})))
 >>> agent, state, config, hparams = load_run("runs/cartpole")   # state: [S, ...] over seeds
 
-A run folder's ``config.json`` (written by :func:`write_run_config`) records the env id, its
-``make`` kwargs, the agent, the seeds, every config and hparams field and any reset strategy,
-so ``--resume`` and ``accelrl-eval`` rebuild the same environment and agent.
+A run folder's ``config.json`` is its resolved :class:`~accelrl.agents.spec.RunSpec`
+(:func:`write_spec`): the env id and ``make`` kwargs, the agent, the seeds, every config and
+hparams field and the reset strategy with every setting, so ``--resume``, ``accelrl-eval`` and
+:func:`load_run` rebuild the same environment, strategy and agent.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 
 from accelrl.agents.configs import apply_overrides, config_to_dict, hparams_to_dict
 from accelrl.agents.core import float32_tree
 from accelrl.agents.registry import agent_spec
+from accelrl.agents.spec import RunSpec, StrategySpec
 from accelrl.envs.vec import BatchedEnv
 
 CONFIG_FILE = "config.json"
@@ -43,6 +47,7 @@ def build(
     *,
     env_params: Any = None,
     env_id: str | None = None,
+    strategy: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Validate everything and build ``(agent, config, hparams)`` without compiling.
 
@@ -60,6 +65,9 @@ def build(
         env_params: environment params (default: those ``make`` returns, or the env's
             defaults).
         env_id: the id whose defaults apply when ``env`` is an object (default: its name).
+        strategy: a reset strategy (``accelrl.envs.reset.ResetStrategy``) for a single ``env``:
+            the agent runs ``VecEnv(env, config.num_envs, strategy)`` (the config owns the
+            number of copies).
 
     Returns:
         ``(agent, config, hparams)``; hparams unbatched, every leaf ``f32[]``.
@@ -85,6 +93,12 @@ def build(
         overrides["num_envs"] = env.num_envs  # a batched env fixes the batch size
     # Config first (shapes): unknown names in either class are rejected here.
     config, _ = apply_overrides(config, spec.hparams_cls(), overrides)
+    if strategy is not None:
+        if isinstance(env, BatchedEnv):
+            raise ValueError("a reset strategy applies to a single environment, not a batched one")
+        from accelrl.envs.vec import VecEnv
+
+        env = VecEnv(env, config.num_envs, strategy)
     built = spec.builder(config, env, env_params)
     hparams = built.default_hparams().replace(**hp_defaults)
     hp_names = set(hparams.__dataclass_fields__)
@@ -140,106 +154,169 @@ def check_hparams(hparams: Any) -> None:
             raise ValueError(f"hparam {name} must be in {interval}, got {value.tolist()}")
 
 
-def run_config(
-    env_id: str,
-    agent: str,
-    seeds: Sequence[int],
-    config: Any,
-    hparams: Any,
-    env_kwargs: Mapping[str, Any] | None = None,
-    reset_strategy: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON-ready description of a run (``config.json``): enough to rebuild it."""
-    return {
-        "env": env_id,
-        "env_kwargs": dict(env_kwargs or {}),
-        "agent": agent,
-        "seeds": [int(s) for s in seeds],
-        "config": config_to_dict(config),
-        "hparams": hparams_to_dict(hparams),
-        "reset_strategy": None if reset_strategy is None else dict(reset_strategy),
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
-    }
+class BuiltRun(NamedTuple):
+    """A run built from a spec: ``agent``; its ``config``; ``hparams`` (one setting, or a list
+    of ``G`` settings for a grid); ``spec``: the resolved spec (every config and hparams field,
+    every strategy setting), which is what the run folder's ``config.json`` holds."""
+
+    agent: Any
+    config: Any
+    hparams: Any
+    spec: RunSpec
 
 
-def write_run_config(run_dir: str | Path, meta: Mapping[str, Any]) -> Path:
-    """Write ``run_dir/config.json`` atomically (temporary file, then rename)."""
-    path = Path(run_dir) / CONFIG_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(dict(meta), indent=2))
-    tmp.replace(path)
-    return path
+def build_run(spec: RunSpec) -> BuiltRun:
+    """Validate a spec and build its agent (with the batched env and reset strategy it names),
+    without compiling.
+
+    Raises:
+        UnknownAgentError, UnknownEnvironmentError, UnknownStrategyError, ValueError (unknown
+        or invalid fields and settings), TypeError, FileNotFoundError (a missing snapshot bank):
+        all before any compilation.
+    """
+    from accelrl.envs.strategies import StrategyContext, settings_dict, strategy
+
+    entry = strategy(spec.reset_strategy.name)
+    settings = entry.settings(spec.reset_strategy.settings)
+    made = entry.build(settings, StrategyContext(spec.env, dict(spec.env_kwargs), spec.agent))
+    aspec = agent_spec(spec.agent)
+    _check_names(spec.config, aspec.config_cls, "config")
+    _check_names(spec.hparams, aspec.hparams_cls, "hparams")
+    for setting in spec.grid:
+        _check_names(setting, aspec.hparams_cls, "grid")
+    agent, config, hparams = build(
+        made.env,
+        spec.agent,
+        {**spec.config, **spec.hparams},
+        env_params=made.params,
+        env_id=spec.env,
+        strategy=made.strategy,
+    )
+    resolved = spec.replace(
+        config=config_to_dict(config),
+        hparams=hparams_to_dict(hparams),
+        reset_strategy=StrategySpec(spec.reset_strategy.name, settings_dict(made.settings)),
+    )
+    if entry.resolve is not None:  # the strategy's own parts of the spec (a teacher's measures)
+        resolved = entry.resolve(made.settings, resolved)
+    elif spec.curriculum is not None:
+        raise ValueError(
+            f"curriculum measurements need a teacher, not the {spec.reset_strategy.name!r} strategy"
+        )
+    if spec.grid:  # G settings, each over the run's hparams
+        hparams = [float32_tree(apply_overrides(config, hparams, dict(g))[1]) for g in spec.grid]
+        for h in hparams:
+            check_hparams(h)
+    return BuiltRun(agent, config, hparams, resolved)
 
 
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a run folder.
+def make_spec(
+    env: str, agent: str, overrides: Mapping[str, Any] | None = None, **fields: Any
+) -> RunSpec:
+    """A :class:`RunSpec` from agent ``overrides`` by field name (config and hparams fields
+    together, sorted into the spec's two maps by the agent's classes) and other spec
+    ``fields`` (``seeds``, ``env_kwargs``, ``reset_strategy``, ``run``, ...).
+
+    Raises:
+        UnknownAgentError; ValueError: a name that is neither a config nor an hparams field.
+    """
+    import dataclasses
+
+    from accelrl._typed import unknown_name
+
+    aspec = agent_spec(agent)
+    c_names = [f.name for f in dataclasses.fields(aspec.config_cls)]
+    h_names = [f.name for f in dataclasses.fields(aspec.hparams_cls)]
+    config, hparams = {}, {}
+    for raw, value in dict(overrides or {}).items():
+        name = raw.replace("-", "_")
+        if name in c_names:
+            config[name] = value
+        elif name in h_names:
+            hparams[name] = value
+        else:
+            raise unknown_name(name, c_names + h_names, f"{agent} field")
+    return RunSpec(env=env, agent=agent, config=config, hparams=hparams, **fields)
+
+
+def _check_names(values: Mapping[str, Any], cls: type, what: str) -> None:
+    import dataclasses
+
+    from accelrl._typed import unknown_name
+
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if key.replace("-", "_") not in names:
+            raise unknown_name(key, names, f"{what} field")
+
+
+def read_spec(run_dir: str | Path) -> RunSpec:
+    """The spec of a run folder (its ``config.json``).
 
     Raises:
         FileNotFoundError: no ``config.json`` (not a run folder).
-        ValueError: a ``config.json`` that is not valid JSON or lacks the run's keys.
+        ValueError: a ``config.json`` that is not valid JSON or not a run spec.
     """
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE} (not an accelrl run folder)")
     try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
-    missing = [k for k in ("env", "agent", "seeds", "config", "hparams") if k not in meta]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}")
-    return meta
+        return RunSpec.from_file(path)
+    except ValueError as e:
+        raise ValueError(f"{path} cannot be read as a run ({e})") from None
 
 
-def build_from_config(
-    meta: Mapping[str, Any], env: Any = None, env_params: Any = None
-) -> tuple[Any, Any, Any]:
-    """``build`` the agent a ``config.json`` describes (``env``: an environment object to use
-    instead of making the recorded id, e.g. one with a reset strategy)."""
-    overrides = {**meta["config"], **meta["hparams"]}
-    if env is None:
-        return build(meta["env"], meta["agent"], overrides, meta.get("env_kwargs") or {})
-    return build(env, meta["agent"], overrides, env_params=env_params, env_id=meta["env"])
+def write_spec(run_dir: str | Path, spec: RunSpec) -> Path:
+    """Write ``run_dir/config.json`` atomically (a temporary file, then a rename)."""
+    path = Path(run_dir) / CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(spec.to_dict(), indent=2))
+    tmp.replace(path)
+    return path
 
 
-def load_run(run_dir: str | Path, env: Any = None) -> tuple[Any, Any, Any, Any]:
-    """Reload a finished or interrupted run folder.
+def load_run(run_dir: str | Path) -> tuple[Any, Any, Any, Any]:
+    """Reload a finished or interrupted run folder, whatever its reset strategy (a teacher,
+    snapshot starts with the bank's hash checked) or agent (multi-agent included).
 
     Args:
-        run_dir: a folder written by ``accelrl-train`` (or a :class:`Runner` with
-            :func:`write_run_config`).
-        env: optional environment object to build the agent on (the caller rebuilds an
-            environment with a reset strategy and passes it in); default: ``make`` of the
-            recorded id and kwargs.
+        run_dir: a folder written by :func:`accelrl.agents.train_run` (``accelrl-train``,
+            ``accelrl-teach``).
 
     Returns:
         ``(agent, state, config, hparams)``: ``state`` is the newest checkpoint's train state,
-        batched over the run's seeds (leading axis ``S``, in ``config.json``'s seed order), or
-        None when the run has no checkpoint yet; ``hparams`` are the run's (unbatched).
+        batched over the run's members (leading axis ``M``: seeds, or settings x seeds), or
+        None when the run has no checkpoint yet; ``hparams`` are the run's (unbatched; a list
+        for a grid).
+
+    Raises:
+        FileNotFoundError, ValueError: not a run folder, or one that cannot be rebuilt;
+        CheckpointError: no readable checkpoint.
     """
     from accelrl.agents.checkpoint import latest_checkpoint
     from accelrl.agents.runner import Runner
 
-    meta = read_run_config(run_dir)
-    agent, config, hparams = build_from_config(meta, env)
+    built = build_run(read_spec(run_dir))
     state = None
     if latest_checkpoint(Path(run_dir) / "checkpoints") is not None:
-        runner = Runner(agent, meta["seeds"], hparams, out_dir=run_dir, progress=False)
+        runner = Runner(
+            built.agent, built.spec.seeds, built.hparams, out_dir=run_dir, progress=False
+        )
         state, _ = runner.restore()
-    return agent, state, config, hparams
+    return built.agent, state, built.config, built.hparams
 
 
 __all__ = [
     "CONFIG_FILE",
     "HPARAM_RANGES",
+    "BuiltRun",
     "build",
-    "build_from_config",
+    "build_run",
     "check_hparams",
     "env_name",
     "load_run",
-    "read_run_config",
-    "run_config",
-    "write_run_config",
+    "make_spec",
+    "read_spec",
+    "write_spec",
 ]

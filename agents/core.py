@@ -143,10 +143,12 @@ class Agent:
         env: a single environment (batched and wrapped here) or a ``BatchedEnv`` (a curriculum
             or snapshot strategy inside; used as is, its ``num_envs`` must match).
         env_params: environment params (default: the environment's ``default_params``); leaves
-            may carry a leading per-copy axis (one task per copy).
+            may carry a leading per-copy axis (one task per copy). Checked on the host by
+            :meth:`accelrl.envs.BatchedEnv.check_params`.
 
     Raises:
-        ValueError: an invalid config; ``UnsupportedEnvironmentError`` (a ``ValueError``) for
+        ValueError: an invalid config; params the environment refuses (``TypeError`` for params
+            of another structure); ``UnsupportedEnvironmentError`` (a ``ValueError``) for
             an environment the agent cannot act in.
     """
 
@@ -168,6 +170,7 @@ class Agent:
         self.config = config
         self.env: BatchedEnv = wrap_env(env, config.num_envs, config.normalize_obs, config.obs_clip)
         self.env_params = self.env.default_params if env_params is None else env_params
+        self.env.check_params(self.env_params)  # on the host: jitted code checks nothing
         self.spec = self.describe_actions()
         self.setup()
 

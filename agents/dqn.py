@@ -32,15 +32,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from accelrl.agents.base import clip_by_global_norm
-from accelrl.agents.core import Agent, AgentState, RunConfig
-from accelrl.agents.distributions import mask_logits, masked_categorical
-from accelrl.agents.networks import ACTIVATIONS, QNetwork, fast_init, split_observation
+from accelrl.agents.core import AgentState
+from accelrl.agents.distributions import mask_logits
+from accelrl.agents.networks import QNetwork, fast_init, split_observation
+from accelrl.agents.off_policy import OffPolicyAgent, OffPolicyConfig, check_network
 from accelrl.agents.registry import AgentSpec, register_agent
-from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState, Transition, polyak
+from accelrl.agents.replay_buffer import ReplayBufferState, Transition, polyak
 
 LOSSES: tuple[str, ...] = ("huber", "mse")
 """TD-error losses :func:`q_loss` knows."""
@@ -50,17 +50,14 @@ LOSSES: tuple[str, ...] = ("huber", "mse")
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig(RunConfig):
-    """Everything that fixes shapes and compilation of a DQN run."""
+class DQNConfig(OffPolicyConfig):
+    """Everything that fixes shapes and compilation of a DQN run (the collect-then-learn loop's
+    settings are :class:`~accelrl.agents.off_policy.OffPolicyConfig`'s)."""
 
     num_envs: int = 4
     """Environment copies stepped in parallel."""
     total_timesteps: int = 100_000
     """Environment steps (summed over the ``num_envs`` copies) of a whole run."""
-    rollout_steps: int = 1
-    """Vector-environment steps collected per update."""
-    gradient_steps: int = 1
-    """Gradient steps per update."""
     batch_size: int = 128
     """Transitions per gradient step, sampled uniformly from the replay buffer."""
     buffer_size: int = 10_000
@@ -79,51 +76,17 @@ class DQNConfig(RunConfig):
     loss: str = "huber"
     """TD-error loss: ``"huber"`` (delta ``hparams.huber_delta``) or ``"mse"``."""
 
-    @property
-    def steps_per_update(self) -> int:
-        """Environment steps per update: ``num_envs * rollout_steps``."""
-        return self.num_envs * self.rollout_steps
-
-    @property
-    def buffer_capacity(self) -> int:
-        """Replay buffer slots actually allocated."""
-        return max(min(self.buffer_size, self.total_timesteps), self.steps_per_update)
-
     def validate(self) -> DQNConfig:
         """Raise ``ValueError`` naming the field for impossible settings; return ``self``."""
-        for name in (
-            "rollout_steps",
-            "gradient_steps",
-            "batch_size",
-            "buffer_size",
-            "target_update_interval",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DQNConfig.{name} must be a positive integer, got {value!r}")
+        value = self.target_update_interval
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"DQNConfig.target_update_interval must be a positive integer, got {value!r}"
+            )
         super().validate()
-        if isinstance(self.learning_starts, bool) or self.learning_starts < 0:
-            raise ValueError(f"DQNConfig.learning_starts must be >= 0, got {self.learning_starts}")
-        if self.buffer_size < self.steps_per_update:
-            raise ValueError(
-                f"DQNConfig.buffer_size={self.buffer_size} cannot hold one update's "
-                f"{self.steps_per_update} transitions"
-            )
-        if self.learning_starts >= self.total_timesteps:
-            raise ValueError(
-                f"DQNConfig.learning_starts={self.learning_starts} >= total_timesteps="
-                f"{self.total_timesteps}: the run would never take a gradient step"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}"
-            )
+        check_network(self, "hidden_sizes")
         if self.loss not in LOSSES:
             raise ValueError(f"DQNConfig.loss must be one of {LOSSES}, got {self.loss!r}")
-        if not self.hidden_sizes or any(int(w) < 1 for w in self.hidden_sizes):
-            raise ValueError(
-                f"DQNConfig.hidden_sizes must be positive widths, got {self.hidden_sizes}"
-            )
         return self
 
 
@@ -328,7 +291,7 @@ class DQNState(AgentState):
 # Agent
 
 
-class DQN(Agent):
+class DQN(OffPolicyAgent):
     """A DQN agent bound to one (batched) environment; build it with :func:`make_dqn`."""
 
     name = "dqn"
@@ -340,8 +303,7 @@ class DQN(Agent):
         cfg = self.config
         self.num_actions = self.spec.dim
         self.network = QNetwork(tuple(cfg.hidden_sizes), cfg.activation, self.num_actions)
-        self.buffer = ReplayBuffer(cfg.buffer_capacity)
-        self.adam = optax.scale_by_adam()
+        super().setup()
 
     # -- policy ---------------------------------------------------------------------------
 
@@ -354,19 +316,17 @@ class DQN(Agent):
         q, mask = self.q_values(params, obs)
         return jnp.argmax(masked_q(q, mask), axis=-1).astype(jnp.int32)
 
-    def _random(self, obs: Any, key: jax.Array, n: int) -> jax.Array:
-        """Uniformly random valid actions ``i32[n]``."""
-        _, mask = split_observation(obs)
-        logits = jnp.zeros((n, self.num_actions))
-        return masked_categorical(logits, mask).sample(seed=key).astype(jnp.int32)
-
     def _epsilon_greedy(
         self, params: Any, obs: Any, key: jax.Array, epsilon: jax.Array
     ) -> jax.Array:
         n = jax.tree.leaves(obs)[0].shape[0]
         k_explore, k_random = jax.random.split(key)
         explore = jax.random.uniform(k_explore, (n,)) < epsilon
-        return jnp.where(explore, self._random(obs, k_random, n), self._greedy(params, obs))
+        return jnp.where(
+            explore,
+            self.uniform_discrete(obs, k_random, n, self.num_actions),
+            self._greedy(params, obs),
+        )
 
     def act(
         self, state: DQNState, obs: Any, key: jax.Array, deterministic: bool = False
@@ -401,19 +361,11 @@ class DQN(Agent):
         obs = start["obs"]
         x, _ = split_observation(obs)
         params = fast_init(self.network, k_net, x[:1])
-        one = jax.tree.map(lambda v: v[0], obs)
-        example = Transition(
-            obs=one,
-            action=jnp.zeros((), jnp.int32),
-            reward=jnp.zeros((), jnp.float32),
-            next_obs=one,
-            terminated=jnp.zeros((), jnp.float32),
-        )
         return DQNState(
             params=params,
             target_params=params,
             opt_state=self.adam.init(params),
-            buffer=self.buffer.init(example),
+            buffer=self.init_buffer(obs, jnp.zeros((), jnp.int32)),
             epsilon=jnp.asarray(hparams.epsilon_start, jnp.float32),
             gradient_step=jnp.int32(0),
             **start,
@@ -421,26 +373,16 @@ class DQN(Agent):
 
     # -- collection -----------------------------------------------------------------------
 
-    def _collect_step(self, state: DQNState, hparams: DQNHparams):
-        key, k_act, k_rand, k_env = jax.random.split(state.key, 4)
+    def explore(
+        self, state: DQNState, hparams: DQNHparams, key: jax.Array
+    ) -> tuple[jax.Array, dict]:
+        """Epsilon-greedy actions ``i32[B]`` with the schedule's epsilon (kept in the state)."""
         epsilon = self.epsilon(state.env_steps, hparams)
-        action = self._epsilon_greedy(state.params, state.obs, k_act, epsilon)
-        warmup = state.env_steps < self.config.learning_starts
-        action = jnp.where(warmup, self._random(state.obs, k_rand, self.config.num_envs), action)
-        new, out = self.env_step(state, k_env, action)
-        # STORE: the next observation of a finished episode is the pre-reset one; only
-        # termination stops the bootstrap.
-        transition = Transition(
-            obs=state.obs,
-            action=action,
-            reward=out.reward,
-            next_obs=out.next_obs,
-            terminated=out.terminated.astype(jnp.float32),
-        )
-        new = new.replace(
-            buffer=self.buffer.add(state.buffer, transition), key=key, epsilon=epsilon
-        )
-        return new, out.episode
+        return self._epsilon_greedy(state.params, state.obs, key, epsilon), {"epsilon": epsilon}
+
+    def random_action(self, obs: Any, key: jax.Array) -> jax.Array:
+        """Uniformly random valid actions ``i32[B]``."""
+        return self.uniform_discrete(obs, key, self.config.num_envs, self.num_actions)
 
     # -- learning -------------------------------------------------------------------------
 
@@ -455,7 +397,8 @@ class DQN(Agent):
             batch.reward * hparams.reward_scale, batch.terminated, next_value, hparams.gamma
         )
 
-    def _gradient_step(self, state: DQNState, hparams: DQNHparams):
+    def gradient_step(self, state: DQNState, hparams: DQNHparams):
+        """One gradient step on a sampled batch, then the target network when it is due."""
         key, k_sample = jax.random.split(state.key)
         batch = self.buffer.sample(state.buffer, k_sample, self.config.batch_size)
         target = self.targets(state, hparams, batch)
@@ -487,27 +430,10 @@ class DQN(Agent):
         )
         return state, {"loss": loss, "q_mean": jnp.mean(q), "grad_norm": gnorm}
 
-    _LOSS_METRICS = ("loss", "q_mean", "grad_norm")
-
-    def _learn(self, state: DQNState, hparams: DQNHparams):
-        state, metrics = jax.lax.scan(
-            lambda s, _: self._gradient_step(s, hparams), state, None, self.config.gradient_steps
-        )
-        return state, jax.tree.map(jnp.mean, metrics)
-
-    def _skip(self, state: DQNState, hparams: DQNHparams):
-        return state, {k: jnp.zeros((), jnp.float32) for k in self._LOSS_METRICS}
-
     def update(self, state: DQNState, hparams: DQNHparams):
-        """``rollout_steps`` epsilon-greedy environment steps into the buffer, then
-        ``gradient_steps`` gradient steps (none before ``learning_starts``)."""
-        # COLLECT
-        state, episodes = jax.lax.scan(
-            lambda s, _: self._collect_step(s, hparams), state, None, self.config.rollout_steps
-        )
-        # LEARN (after the warm-up)
-        ready = state.env_steps >= max(self.config.learning_starts, 1)
-        state, metrics = jax.lax.cond(ready, self._learn, self._skip, state, hparams)
+        """The off-policy update (:meth:`OffPolicyAgent.update`) with the collection's last
+        epsilon as a metric."""
+        state, metrics, episodes = super().update(state, hparams)
         metrics["epsilon"] = state.epsilon
         return state, metrics, episodes
 

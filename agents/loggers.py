@@ -110,6 +110,26 @@ class MetricLoggers:
             logger.close()
 
 
+_PACKAGES = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb", "wandb")}
+
+
+def check_loggers(names: Sequence[str]) -> None:
+    """Refuse unknown logger names and loggers whose package is not installed (before a run
+    folder is touched).
+
+    Raises:
+        ValueError: an unknown name; ImportError: a missing package (naming the extra).
+    """
+    import importlib.util
+
+    for name in names:
+        if name not in _PACKAGES:
+            raise ValueError(f"unknown logger {name!r}; choose from {', '.join(LOGGERS)}")
+        module, extra = _PACKAGES[name]
+        if importlib.util.find_spec(module) is None:
+            raise ImportError(f"--log {name} needs {module}: pip install 'accelrl[{extra}]'")
+
+
 def make_loggers(
     names: Sequence[str], run_dir: str | Path, config: dict[str, Any]
 ) -> MetricLoggers:
@@ -125,4 +145,11 @@ def make_loggers(
     return MetricLoggers(made)
 
 
-__all__ = ["LOGGERS", "MetricLoggers", "TensorBoardLogger", "WandbLogger", "make_loggers"]
+__all__ = [
+    "LOGGERS",
+    "MetricLoggers",
+    "check_loggers",
+    "TensorBoardLogger",
+    "WandbLogger",
+    "make_loggers",
+]

@@ -2,7 +2,8 @@
 
 Both are :class:`~accelrl.agents.ppo.PPO` with its collection loop, GAE, clipped losses,
 observation normalisation, annealing and epoch/minibatch machinery; only the data layout and
-the networks are their own:
+the networks (:class:`~accelrl.agents.networks.TeamActor` and
+:class:`~accelrl.agents.networks.TeamCritic`) are their own:
 
 * **Teams.** The environment's :attr:`~accelrl.envs.multi_agent.MultiAgentEnv.teams` (MPE:
   ``"adversaries"`` and ``"agents"`` where a scenario has both) each get their own actor, critic
@@ -33,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,7 +47,11 @@ from accelrl.agents.base import (
 )
 from accelrl.agents.distributions import MaskedDiagGaussian, masked_categorical
 from accelrl.agents.gae import gae
-from accelrl.agents.networks import MLP, Orthogonal, activation_fn, fast_init
+from accelrl.agents.networks import (
+    TeamActor,
+    TeamCritic,
+    fast_init,
+)
 from accelrl.agents.ppo import (
     PPO,
     PPOConfig,
@@ -183,94 +187,6 @@ def team_specs(env: Any, params: Any = None) -> tuple[TeamSpec, ...]:
             TeamSpec(name, tuple(agents), tuple(obs_sizes), tuple(sizes), continuous, low, high)
         )
     return tuple(out)
-
-
-# ----------------------------------------------------------------------------------------------
-# Networks
-
-
-class _ResetGRUStep(nn.Module):
-    """One GRU step whose memory is zeroed where ``reset`` (an episode starts)."""
-
-    size: int
-
-    @nn.compact
-    def __call__(self, memory: jax.Array, inputs: tuple[jax.Array, jax.Array]):
-        x, reset = inputs
-        memory = jnp.where(reset[:, None], 0.0, memory)
-        return nn.GRUCell(self.size, recurrent_kernel_init=Orthogonal(1.0))(memory, x)
-
-
-class Torso(nn.Module):
-    """``x -> features``: an MLP, or dense embedding, GRU over time, then the rest of the MLP.
-
-    Feed-forward: ``x f32[..., F] -> f32[..., H]`` (memory passes through). Recurrent:
-    ``x f32[T, N, F]``, ``resets bool[T, N]``, ``memory f32[N, G] -> (f32[T, N, H], memory)``.
-    """
-
-    hidden_sizes: tuple[int, ...]
-    activation: str
-    recurrent: bool = False
-    gru_size: int = 128
-
-    @nn.compact
-    def __call__(self, x: jax.Array, resets: jax.Array | None = None, memory: Any = None):
-        if not self.recurrent:
-            return MLP(self.hidden_sizes, self.activation)(x), memory
-        act = activation_fn(self.activation)
-        h = act(nn.Dense(self.hidden_sizes[0], kernel_init=Orthogonal(np.sqrt(2.0)))(x))
-        scan = nn.scan(
-            _ResetGRUStep,
-            variable_broadcast="params",
-            split_rngs={"params": False},
-            in_axes=0,
-            out_axes=0,
-        )
-        memory, h = scan(self.gru_size, name="gru")(memory, (h, resets))
-        return MLP(self.hidden_sizes[1:], self.activation)(h), memory
-
-
-class TeamActor(nn.Module):
-    """A team's policy head: logits ``f32[..., K]`` or Gaussian means ``f32[..., D]`` (with a
-    state-independent ``log_std f32[D]``), on a :class:`Torso`."""
-
-    action_dim: int
-    continuous: bool
-    hidden_sizes: tuple[int, ...]
-    activation: str
-    recurrent: bool = False
-    gru_size: int = 128
-    log_std_init: float = 0.0
-
-    def constant_params(self) -> dict[str, float]:
-        return {"log_std": self.log_std_init} if self.continuous else {}
-
-    @nn.compact
-    def __call__(self, x: jax.Array, resets: jax.Array | None = None, memory: Any = None):
-        torso = Torso(self.hidden_sizes, self.activation, self.recurrent, self.gru_size)
-        h, memory = torso(x, resets, memory)
-        out = nn.Dense(self.action_dim, kernel_init=Orthogonal(0.01))(h)
-        log_std = None
-        if self.continuous:
-            log_std = self.param(
-                "log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,)
-            )
-        return (out, log_std), memory
-
-
-class TeamCritic(nn.Module):
-    """A team's value head ``f32[...]`` on a :class:`Torso`."""
-
-    hidden_sizes: tuple[int, ...]
-    activation: str
-    recurrent: bool = False
-    gru_size: int = 128
-
-    @nn.compact
-    def __call__(self, x: jax.Array, resets: jax.Array | None = None, memory: Any = None):
-        torso = Torso(self.hidden_sizes, self.activation, self.recurrent, self.gru_size)
-        h, memory = torso(x, resets, memory)
-        return nn.Dense(1, kernel_init=Orthogonal(1.0))(h)[..., 0], memory
 
 
 # ----------------------------------------------------------------------------------------------
@@ -785,11 +701,8 @@ __all__ = [
     "MultiAgentPPO",
     "MultiAgentPPOConfig",
     "MultiAgentPPOState",
-    "TeamActor",
-    "TeamCritic",
     "TeamData",
     "TeamSpec",
-    "Torso",
     "make_ippo",
     "make_mappo",
     "team_specs",

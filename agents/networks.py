@@ -10,7 +10,10 @@
   and each candidate action is scored by one shared head, so the policy is invariant to the
   order of the buffers and equivariant to that of the candidates.
 * :class:`SACActor` and :class:`TwinQNetwork`: SAC's policy (Gaussian parameters or logits)
-  and its two independent Q-networks evaluated together.
+  and its two independent Q-networks evaluated together; :class:`QNetwork`, DQN's.
+* :class:`TeamActor` and :class:`TeamCritic`: a multi-agent team's policy and value heads (IPPO,
+  MAPPO) on a :class:`Torso`, an MLP with an optional GRU over time whose memory resets where
+  an episode starts.
 * :func:`fast_init`: ``module.init`` for these networks at a fraction of the compile time
   (one normal draw for all orthogonal kernels instead of one PRNG derivation per parameter).
 """
@@ -411,6 +414,90 @@ class TwinQNetwork(nn.Module):
         return twin(self.hidden_sizes, self.activation, self.num_actions, name="q")(x, action)
 
 
+class _ResetGRUStep(nn.Module):
+    """One GRU step whose memory is zeroed where ``reset`` (an episode starts)."""
+
+    size: int
+
+    @nn.compact
+    def __call__(self, memory: jax.Array, inputs: tuple[jax.Array, jax.Array]):
+        x, reset = inputs
+        memory = jnp.where(reset[:, None], 0.0, memory)
+        return nn.GRUCell(self.size, recurrent_kernel_init=Orthogonal(1.0))(memory, x)
+
+
+class Torso(nn.Module):
+    """``x -> features``: an MLP, or dense embedding, GRU over time, then the rest of the MLP.
+
+    Feed-forward: ``x f32[..., F] -> f32[..., H]`` (memory passes through). Recurrent:
+    ``x f32[T, N, F]``, ``resets bool[T, N]``, ``memory f32[N, G] -> (f32[T, N, H], memory)``.
+    """
+
+    hidden_sizes: tuple[int, ...]
+    activation: str
+    recurrent: bool = False
+    gru_size: int = 128
+
+    @nn.compact
+    def __call__(self, x: jax.Array, resets: jax.Array | None = None, memory: Any = None):
+        if not self.recurrent:
+            return MLP(self.hidden_sizes, self.activation)(x), memory
+        act = activation_fn(self.activation)
+        h = act(nn.Dense(self.hidden_sizes[0], kernel_init=Orthogonal(np.sqrt(2.0)))(x))
+        scan = nn.scan(
+            _ResetGRUStep,
+            variable_broadcast="params",
+            split_rngs={"params": False},
+            in_axes=0,
+            out_axes=0,
+        )
+        memory, h = scan(self.gru_size, name="gru")(memory, (h, resets))
+        return MLP(self.hidden_sizes[1:], self.activation)(h), memory
+
+
+class TeamActor(nn.Module):
+    """A team's policy head: logits ``f32[..., K]`` or Gaussian means ``f32[..., D]`` (with a
+    state-independent ``log_std f32[D]``), on a :class:`Torso`."""
+
+    action_dim: int
+    continuous: bool
+    hidden_sizes: tuple[int, ...]
+    activation: str
+    recurrent: bool = False
+    gru_size: int = 128
+    log_std_init: float = 0.0
+
+    def constant_params(self) -> dict[str, float]:
+        return {"log_std": self.log_std_init} if self.continuous else {}
+
+    @nn.compact
+    def __call__(self, x: jax.Array, resets: jax.Array | None = None, memory: Any = None):
+        torso = Torso(self.hidden_sizes, self.activation, self.recurrent, self.gru_size)
+        h, memory = torso(x, resets, memory)
+        out = nn.Dense(self.action_dim, kernel_init=Orthogonal(0.01))(h)
+        log_std = None
+        if self.continuous:
+            log_std = self.param(
+                "log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,)
+            )
+        return (out, log_std), memory
+
+
+class TeamCritic(nn.Module):
+    """A team's value head ``f32[...]`` on a :class:`Torso`."""
+
+    hidden_sizes: tuple[int, ...]
+    activation: str
+    recurrent: bool = False
+    gru_size: int = 128
+
+    @nn.compact
+    def __call__(self, x: jax.Array, resets: jax.Array | None = None, memory: Any = None):
+        torso = Torso(self.hidden_sizes, self.activation, self.recurrent, self.gru_size)
+        h, memory = torso(x, resets, memory)
+        return nn.Dense(1, kernel_init=Orthogonal(1.0))(h)[..., 0], memory
+
+
 def _init_plan(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, dict[tuple, Any]]:
     """Abstract ``module.init`` output and, per parameter path, how to fill it without flax's
     per-parameter PRNG: ``("orthogonal", scale)`` or ``("constant", value)``."""
@@ -485,6 +572,9 @@ __all__ = [
     "SACActor",
     "SET_KEYS",
     "SetActorCritic",
+    "TeamActor",
+    "TeamCritic",
+    "Torso",
     "TwinQNetwork",
     "activation_fn",
     "fast_init",

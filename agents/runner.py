@@ -253,6 +253,8 @@ class Runner:
         self.nan_policy = nan_policy
         self.failed = np.zeros(len(self.members), bool)
         self.train_seconds = 0.0
+        self.restored_from: Path | None = None
+        """The checkpoint the last :meth:`restore` read."""
         self._program_metrics: set[str] = set()
         self._run, self._init = seed_vmapped(agent)
         self._sharding = self._make_sharding()
@@ -332,6 +334,7 @@ class Runner:
                     )
                 continue
             self.train_seconds = float(meta.get("train_seconds", 0.0))
+            self.restored_from = ckpt
             self.hparams = self._place(hparams)
             return self._place(state), self.hparams
         raise CheckpointError(f"no usable checkpoint: {'; '.join(errors)}")

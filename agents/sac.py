@@ -31,42 +31,26 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from accelrl.agents.core import Agent, AgentState, RunConfig
+from accelrl.agents.core import AgentState
 from accelrl.agents.distributions import mask_logits, masked_categorical, tanh_gaussian
-from accelrl.agents.networks import (
-    ACTIVATIONS,
-    SACActor,
-    TwinQNetwork,
-    fast_init,
-    split_observation,
-)
+from accelrl.agents.networks import SACActor, TwinQNetwork, fast_init, split_observation
+from accelrl.agents.off_policy import OffPolicyAgent, OffPolicyConfig, check_network
 from accelrl.agents.registry import AgentSpec, register_agent
-from accelrl.agents.replay_buffer import ReplayBuffer, ReplayBufferState, Transition, polyak
+from accelrl.agents.replay_buffer import ReplayBufferState, Transition, polyak
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and hyperparameters
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig(RunConfig):
-    """Everything that fixes shapes and compilation of a SAC run."""
+class SACConfig(OffPolicyConfig):
+    """Everything that fixes shapes and compilation of a SAC run (the collect-then-learn loop's
+    settings are :class:`~accelrl.agents.off_policy.OffPolicyConfig`'s)."""
 
     num_envs: int = 1
     """Environment copies stepped in parallel."""
     total_timesteps: int = 20_000
     """Environment steps (summed over the ``num_envs`` copies) of a whole run."""
-    rollout_steps: int = 1
-    """Vector-environment steps collected per update."""
-    gradient_steps: int = 1
-    """Gradient steps per update; the update-to-data ratio is
-    ``gradient_steps / (num_envs * rollout_steps)``."""
-    batch_size: int = 256
-    """Transitions per gradient step, sampled uniformly from the replay buffer."""
-    buffer_size: int = 1_000_000
-    """Replay buffer capacity in transitions (capped at ``total_timesteps``: older transitions
-    than a whole run never exist)."""
-    learning_starts: int = 100
-    """Environment steps taken with uniformly random actions before gradient steps start."""
     actor_hidden_sizes: tuple[int, ...] = (256, 256)
     """Hidden layer widths of the policy network."""
     critic_hidden_sizes: tuple[int, ...] = (256, 256)
@@ -80,51 +64,12 @@ class SACConfig(RunConfig):
     log_std_max: float = 2.0
     """Upper bound of the pre-squash log standard deviation (continuous policies)."""
 
-    @property
-    def steps_per_update(self) -> int:
-        """Environment steps per update: ``num_envs * rollout_steps``."""
-        return self.num_envs * self.rollout_steps
-
-    @property
-    def utd_ratio(self) -> float:
-        """Update-to-data ratio: gradient steps per environment step."""
-        return self.gradient_steps / self.steps_per_update
-
-    @property
-    def buffer_capacity(self) -> int:
-        """Replay buffer slots actually allocated."""
-        return max(min(self.buffer_size, self.total_timesteps), self.steps_per_update)
-
     def validate(self) -> SACConfig:
         """Raise ``ValueError`` with a clear message for impossible settings; return self."""
-        for name in ("rollout_steps", "gradient_steps", "batch_size", "buffer_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"SACConfig.{name} must be a positive integer, got {value!r}")
         super().validate()
-        if self.learning_starts < 0:
-            raise ValueError(f"SACConfig.learning_starts must be >= 0, got {self.learning_starts}")
-        if self.buffer_size < self.steps_per_update:
-            raise ValueError(
-                f"SACConfig.buffer_size={self.buffer_size} cannot hold one update's "
-                f"{self.steps_per_update} transitions"
-            )
-        if self.learning_starts >= self.total_timesteps:
-            raise ValueError(
-                f"SACConfig.learning_starts={self.learning_starts} >= total_timesteps="
-                f"{self.total_timesteps}: the run would never take a gradient step"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}"
-            )
+        check_network(self, "actor_hidden_sizes", "critic_hidden_sizes")
         if not self.log_std_min < self.log_std_max:
             raise ValueError("SACConfig.log_std_min must be below log_std_max")
-        for name in ("actor_hidden_sizes", "critic_hidden_sizes"):
-            if not getattr(self, name) or any(int(w) < 1 for w in getattr(self, name)):
-                raise ValueError(
-                    f"SACConfig.{name} must hold positive widths, got {getattr(self, name)}"
-                )
         return self
 
 
@@ -273,7 +218,7 @@ class LearnerStep(NamedTuple):
 # Agent
 
 
-class SAC(Agent):
+class SAC(OffPolicyAgent):
     """A SAC agent bound to one (batched) environment; build it with :func:`make_sac`."""
 
     name = "sac"
@@ -300,8 +245,7 @@ class SAC(Agent):
             cfg.activation,
             None if self.continuous else self.action_dim,
         )
-        self.buffer = ReplayBuffer(cfg.buffer_capacity)
-        self.adam = optax.scale_by_adam()
+        super().setup()
 
     # -- policy ---------------------------------------------------------------------------
 
@@ -358,15 +302,24 @@ class SAC(Agent):
         min_q = self.critic.apply(state.critic_params, x).min(axis=0)
         return discrete_soft_value(p, logp, min_q, jnp.exp(state.log_alpha))
 
-    def _random_action(self, obs: Any, key: jax.Array) -> jax.Array:
-        """Uniformly random actions (valid ones only for masked observations)."""
+    def random_action(self, obs: Any, key: jax.Array) -> jax.Array:
+        """Uniformly random actions ``[B, D]`` in ``[-1, 1]`` or ``i32[B]`` (valid ones only for
+        masked observations)."""
         if self.continuous:
             return jax.random.uniform(
                 key, (self.config.num_envs, self.action_dim), minval=-1.0, maxval=1.0
             )
-        _, mask = split_observation(obs)
-        logits = jnp.zeros((self.config.num_envs, self.action_dim))
-        return masked_categorical(logits, mask).sample(seed=key).astype(jnp.int32)
+        return self.uniform_discrete(obs, key, self.config.num_envs, self.action_dim)
+
+    def explore(
+        self, state: SACState, hparams: SACHparams, key: jax.Array
+    ) -> tuple[jax.Array, dict]:
+        """Actions ``[B, ...]`` sampled from the policy (squashed ``[-1, 1]`` or indices)."""
+        return self._sample(state.actor_params, state.obs, key, False), {}
+
+    def env_action(self, action: jax.Array) -> jax.Array:
+        """Squashed actions to the environment's bounds (discrete: unchanged)."""
+        return self._to_env_action(action) if self.continuous else action
 
     # -- init -----------------------------------------------------------------------------
 
@@ -384,14 +337,6 @@ class SAC(Agent):
             self.critic, k_critic, x[:1], example_action if self.continuous else None
         )
         log_alpha = jnp.log(jnp.asarray(hparams.alpha, jnp.float32))
-        one = jax.tree.map(lambda v: v[0], obs)
-        example = Transition(
-            obs=one,
-            action=example_action[0],
-            reward=jnp.zeros((), jnp.float32),
-            next_obs=one,
-            terminated=jnp.zeros((), jnp.float32),
-        )
         return SACState(
             actor_params=actor_params,
             critic_params=critic_params,
@@ -400,30 +345,9 @@ class SAC(Agent):
             actor_opt_state=self.adam.init(actor_params),
             critic_opt_state=self.adam.init(critic_params),
             alpha_opt_state=self.adam.init(log_alpha),
-            buffer=self.buffer.init(example),
+            buffer=self.init_buffer(obs, example_action[0]),
             **start,
         )
-
-    # -- collection -----------------------------------------------------------------------
-
-    def _collect_step(self, state: SACState, _):
-        key, k_act, k_rand, k_env = jax.random.split(state.key, 4)
-        policy_action = self._sample(state.actor_params, state.obs, k_act, False)
-        warmup = state.env_steps < self.config.learning_starts
-        action = jnp.where(warmup, self._random_action(state.obs, k_rand), policy_action)
-        env_action = self._to_env_action(action) if self.continuous else action
-        new, out = self.env_step(state, k_env, env_action)
-        # STORE: the next observation of a finished episode is the pre-reset one; only
-        # termination stops the bootstrap (truncated transitions bootstrap from it).
-        transition = Transition(
-            obs=state.obs,
-            action=action,
-            reward=out.reward,
-            next_obs=out.next_obs,
-            terminated=out.terminated.astype(jnp.float32),
-        )
-        new = new.replace(buffer=self.buffer.add(state.buffer, transition), key=key)
-        return new, out.episode
 
     # -- learning -------------------------------------------------------------------------
 
@@ -508,7 +432,8 @@ class SAC(Agent):
             critic_params, critic_opt, actor_params, actor_opt, logp, c_val, a_val, q_mean
         )
 
-    def _gradient_step(self, state: SACState, hparams: SACHparams):
+    def gradient_step(self, state: SACState, hparams: SACHparams):
+        """One gradient step on a sampled batch: critics, actor, entropy coefficient, targets."""
         key, k_sample, k_loss = jax.random.split(state.key, 3)
         batch = self.buffer.sample(state.buffer, k_sample, self.config.batch_size)
         step = self._learner_step(state, hparams, batch, k_loss)
@@ -548,28 +473,11 @@ class SAC(Agent):
         }
         return state, metrics
 
-    _LOSS_METRICS = ("critic_loss", "actor_loss", "alpha_loss", "alpha", "entropy", "q_mean")
-
-    def _learn(self, state: SACState, hparams: SACHparams):
-        state, metrics = jax.lax.scan(
-            lambda s, _: self._gradient_step(s, hparams), state, None, self.config.gradient_steps
-        )
-        return state, jax.tree.map(jnp.mean, metrics)
-
-    def _skip(self, state: SACState, hparams: SACHparams):
-        zeros = {k: jnp.zeros((), jnp.float32) for k in self._LOSS_METRICS}
-        zeros["alpha"] = jnp.exp(state.log_alpha)
-        return state, zeros
-
-    def update(self, state: SACState, hparams: SACHparams):
-        """``rollout_steps`` environment steps into the buffer, then ``gradient_steps`` gradient
-        steps (none before ``learning_starts``)."""
-        # COLLECT
-        state, episodes = jax.lax.scan(self._collect_step, state, None, self.config.rollout_steps)
-        # LEARN (after the warm-up)
-        ready = state.env_steps >= max(self.config.learning_starts, 1)
-        state, metrics = jax.lax.cond(ready, self._learn, self._skip, state, hparams)
-        return state, metrics, episodes
+    def idle_metrics(self, state: SACState, hparams: SACHparams) -> dict[str, jax.Array]:
+        """Zero losses, and the current entropy coefficient as ``alpha``."""
+        metrics = super().idle_metrics(state, hparams)
+        metrics["alpha"] = jnp.exp(state.log_alpha)
+        return metrics
 
 
 def make_sac(config: SACConfig, env: Any, env_params: Any = None) -> SAC:

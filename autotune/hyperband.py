@@ -137,7 +137,7 @@ def hyperband(
         overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
         eval_episodes=eval_episodes, max_members=max_members, progress=progress,
         backend=backend, growable=(),
-        settings={"trials": int(trials), "seed": int(seed), "eta": int(eta),
+        settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed), "eta": int(eta),
                   "brackets": int(brackets),
                   "successive_halving": bool(successive_halving)},
     )  # fmt: skip

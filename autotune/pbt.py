@@ -158,6 +158,7 @@ def pbt(
     settings = {
         "trials": int(population),
         "seed": int(seed),
+        "bootstrap_reps": int(bootstrap_reps),
         "intervals": int(intervals),
         "quantile": float(quantile),
         "resample_probability": float(resample_probability),

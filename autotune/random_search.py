@@ -134,7 +134,7 @@ def random_search(
         "random", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
         overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
         eval_episodes=eval_episodes, max_members=max_members, progress=progress,
-        backend=backend, settings={"trials": int(trials), "seed": int(seed)},
+        backend=backend, settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed)},
     )  # fmt: skip
     log = log or (lambda _line: None)
     backend, space = study.backend, study.space

@@ -831,7 +831,7 @@ def ray_study(
         f"ray_{scheduler}", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
         overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
         eval_episodes=eval_episodes, growable=(),
-        settings={"trials": int(trials), "seed": int(seed)},
+        settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed)},
     )  # fmt: skip
     rows = ray_search(
         env_id, agent, study.space, scheduler=scheduler, trials=trials, budget=budget,

@@ -26,6 +26,7 @@ the protocol's last step (the incumbent and the default retrained on the test se
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import math
@@ -589,6 +590,10 @@ class SearchResult:
     """The ``incumbent.json`` content."""
 
 
+RECORDED_LATER = ("bootstrap_reps",)
+"""Settings that ``search.json`` records since a later version (absent from older studies)."""
+
+
 def check_resume(
     out: Path, settings: dict[str, Any], growable: Sequence[str] = ("trials",)
 ) -> None:
@@ -602,9 +607,18 @@ def check_resume(
     if not path.exists():
         write_json(path, settings)
         return
-    old = json.loads(path.read_text())
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is damaged (not valid JSON: {e})") from None
+    if not isinstance(old, dict):
+        raise ValueError(f"{path} is damaged (not a JSON object)")
     changed = sorted(
-        k for k in set(old) | set(settings) if k not in growable and old.get(k) != settings.get(k)
+        k
+        for k in set(old) | set(settings)
+        if k not in growable
+        and old.get(k) != settings.get(k)
+        and not (k in RECORDED_LATER and k not in old)  # a study started before it was kept
     )
     if changed:
         raise ValueError(
@@ -943,6 +957,19 @@ class Study:
         return SearchResult(self.out, [dict(r) for r in rows], incumbent)
 
 
+_HELD_LOCKS: list[Any] = []
+"""Study folder locks this process holds (released at exit; ``release_studies`` earlier)."""
+
+
+def release_studies() -> None:
+    """Release every study folder lock this process holds."""
+    while _HELD_LOCKS:
+        _HELD_LOCKS.pop().__exit__(None, None, None)
+
+
+atexit.register(release_studies)
+
+
 def open_study(
     method: str,
     env_id: str,
@@ -962,18 +989,33 @@ def open_study(
     backend: Backend | None = None,
     settings: Mapping[str, Any] | None = None,
     growable: Sequence[str] = ("trials",),
+    shared: bool = False,
 ) -> Study:
-    """Check the seeds and the space, make the backend, create or check ``out`` (a folder
-    holding the same search resumes) and read the finished trials.
+    """Check the seeds and the space, make the backend, take ``out`` (a lock: one writer at a
+    time, unless ``shared``), create or check it (a folder holding the same search resumes) and
+    read the finished trials.
+
+    Args:
+        shared: several processes work on the study together (TPE on a journal storage,
+            which coordinates them), so no folder lock is taken.
 
     Raises:
         ValueError: overlapping seeds, an invalid space, a folder holding another search.
+        FolderBusyError: another live process holds the study folder.
     """
     from accelrl.autotune.protocol import check_seeds
     from accelrl.autotune.spaces import default_space
 
     tuning_seeds, test_seeds = check_seeds(tuning_seeds, test_seeds)
     space = (default_space(agent) if space is None else space).validate(agent)
+    if not len(space):
+        raise ValueError("the search space is empty: give it at least one dimension")
+    searched = sorted(set(space) & {k.replace("-", "_") for k in (overrides or {})})
+    if searched:
+        raise ValueError(
+            f"--overrides fixes {', '.join(searched)}, which the search space also searches; "
+            "drop it from one of them"
+        )
     if backend is None:
         backend = RunnerBackend(
             env_id,
@@ -991,6 +1033,14 @@ def open_study(
     budget = None if budget is None else int(budget)
     config_names, hparams_names = space.split(agent)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder")
+    lock = None
+    if not shared:  # held until the process ends (a dead holder's lock is taken over)
+        from accelrl.agents.folders import FolderLock
+
+        lock = FolderLock(out, "study").__enter__()
+        _HELD_LOCKS.append(lock)
     out.mkdir(parents=True, exist_ok=True)
     check_resume(
         out,

@@ -188,8 +188,8 @@ def tpe(
         "tpe", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
         overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
         eval_episodes=eval_episodes, max_members=max_members, progress=progress,
-        backend=backend, growable=("trials", "batch", "seed"),
-        settings={"trials": int(trials), "seed": int(seed), "batch": int(batch),
+        backend=backend, growable=("trials", "batch", "seed"), shared=storage == "journal",
+        settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed), "batch": int(batch),
                   "storage": storage, "n_startup_trials": int(n_startup_trials)},
     )  # fmt: skip
     log = log or (lambda _line: None)

@@ -4,7 +4,8 @@ The teachers (ALP-GMM, Covar-GMM) refit mixtures inside the jitted training prog
 lives here once, written after scikit-learn's ``GaussianMixture(covariance_type="full")``:
 
 * initialisation: k-means++ (greedy, ``2 + floor(log k)`` candidates per centre, as
-  scikit-learn's ``KMeans``) and Lloyd iterations, whose hard labels give the first M-step;
+  scikit-learn's ``KMeans``) and Lloyd iterations (:mod:`accelrl.curricula.kmeans`), whose
+  hard labels give the first M-step;
 * EM until the mean log-likelihood changes by less than ``tol`` (1e-3) or ``num_iters`` (100)
   iterations; ``reg_covar`` (1e-6) is added to every covariance diagonal and ``10 * eps`` to
   every component's responsibility mass, as scikit-learn does;
@@ -39,6 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from accelrl.curricula import kmeans
+
 REG_COVAR = 1e-6
 """Added to covariance diagonals (scikit-learn's default ``reg_covar``)."""
 TOL = 1e-3
@@ -47,6 +50,8 @@ NUM_ITERS = 100
 """Maximum EM iterations (scikit-learn's ``max_iter``)."""
 KMEANS_ITERS = 100
 """Maximum Lloyd iterations of the k-means initialisation."""
+KMEANS_TOL = 1e-4
+"""Lloyd stops when the squared centre shift is at most this (on standardised data)."""
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -190,76 +195,6 @@ def _weighted_scatter(w: jax.Array, dt: jax.Array) -> jax.Array:
     return upper[:, entry]
 
 
-def _sq_dist(x: jax.Array, c: jax.Array) -> jax.Array:
-    """``[n, m]`` squared Euclidean distances."""
-    return jnp.sum((x.T[:, :, None] - c.T[:, None, :]) ** 2, axis=0)
-
-
-def _draw(weights: jax.Array, u: jax.Array) -> jax.Array:
-    """Indices drawn with probability proportional to ``weights`` (``[n]``, >= 0, not all 0)
-    by inverting the CDF at uniforms ``u`` (any shape)."""
-    cdf = jnp.cumsum(weights)
-    idx = jnp.searchsorted(cdf, u * cdf[-1], side="right")
-    return jnp.minimum(idx, weights.shape[0] - 1)
-
-
-def kmeans_trials(num_slots: int) -> int:
-    """Candidates per k-means++ centre (scikit-learn's greedy rule ``2 + floor(log k)``)."""
-    return 2 + int(math.log(num_slots))
-
-
-def _kmeans_init(
-    u: jax.Array, x: jax.Array, valid: jax.Array, k_active: jax.Array, num_slots: int
-) -> jax.Array:
-    """Greedy k-means++ centres ``[K, d]`` from uniforms ``u[K, trials]``; slots
-    ``>= k_active`` keep the first centre (they are never used)."""
-    valid_w = valid.astype(x.dtype)
-    first = _draw(valid_w, u[0, 0])
-    centres = jnp.broadcast_to(x[first], (num_slots, x.shape[1]))
-    closest = jnp.where(valid, jnp.sum((x - x[first]) ** 2, axis=-1), 0.0)  # [n]
-
-    def add(c, carry):
-        centres, closest = carry
-        # Candidates in proportion to D^2 (uniformly among valid points when all D are 0).
-        weights = jnp.where(jnp.sum(closest) > 0, closest, valid_w)
-        cand = _draw(weights, u[c])  # [trials]
-        pot = jnp.where(valid[None, :], jnp.minimum(closest[None, :], _sq_dist(x[cand], x)), 0.0)
-        best = cand[jnp.argmin(jnp.sum(pot, axis=1))]
-        new_closest = jnp.minimum(closest, jnp.where(valid, jnp.sum((x - x[best]) ** 2, -1), 0.0))
-        use = c < k_active
-        centres = jnp.where(use, centres.at[c].set(x[best]), centres)
-        return centres, jnp.where(use, new_closest, closest)
-
-    centres, _ = jax.lax.fori_loop(1, num_slots, add, (centres, closest))
-    return centres
-
-
-def _kmeans_labels(
-    x: jax.Array, valid: jax.Array, centres: jax.Array, active: jax.Array, iters: int
-) -> jax.Array:
-    """Lloyd iterations from ``centres`` (empty clusters keep their centre) on standardised
-    data; one-hot labels ``[n, K]`` (zero rows for masked points)."""
-    tol = 1e-4  # scikit-learn: 1e-4 times the mean variance (1 after standardising)
-
-    def assign(c):
-        d2 = jnp.where(active[None, :], _sq_dist(x, c), jnp.inf)
-        return jax.nn.one_hot(jnp.argmin(d2, axis=1), c.shape[0]) * valid[:, None]
-
-    def body(carry):
-        c, _, it = carry
-        lab = assign(c)
-        cnt = lab.sum(0)
-        new = jnp.where((cnt > 0)[:, None], (lab.T @ x) / jnp.maximum(cnt, 1)[:, None], c)
-        return new, jnp.sum((new - c) ** 2), it + 1
-
-    def cond(carry):
-        _, shift, it = carry
-        return (shift > tol) & (it < iters)
-
-    c, _, _ = jax.lax.while_loop(cond, body, (centres, jnp.float32(jnp.inf), 0))
-    return assign(c)
-
-
 class _EMCarry(NamedTuple):
     params: _Params
     lower_bound: jax.Array
@@ -280,8 +215,12 @@ def _em_once(
     """One k-means-seeded EM run on standardised ``x``: ``(params, mean log-likelihood)``."""
     active = jnp.arange(num_slots) < k_active
     n_valid = jnp.maximum(jnp.sum(valid), 1)
-    centres = _kmeans_init(u, x, valid, k_active, num_slots)
-    params = _m_step(x, _kmeans_labels(x, valid, centres, active, KMEANS_ITERS), active, reg)
+    # K-MEANS INIT: hard labels of Lloyd's iterations from greedy k-means++ (scikit-learn's
+    # tolerance, 1e-4 times the mean variance: 1 after standardising)
+    centres = kmeans.plus_plus(u, x, valid, k_active, num_slots)
+    centres = kmeans.lloyd(x, valid, centres, active, KMEANS_ITERS, KMEANS_TOL)
+    labels = jax.nn.one_hot(kmeans.assign(x, centres, active), num_slots) * valid[:, None]
+    params = _m_step(x, labels, active, reg)
 
     def e_step(p: _Params):
         wlp = _weighted_log_prob(*p, x)
@@ -327,7 +266,7 @@ def _fit_slots(
     xs = jnp.where(valid[:, None], (x - mean) / scale, 0.0)
     reg = jnp.maximum(reg_covar / scale**2, reg_covar)
     # FIT (n_init runs, the most likely kept)
-    u = jax.random.uniform(key, (n_init, num_slots, kmeans_trials(num_slots)))
+    u = jax.random.uniform(key, (n_init, num_slots, kmeans.plus_plus_trials(num_slots)))
     params, lbs = jax.vmap(
         lambda uu: _em_once(uu, xs, valid, reg, k_active, num_slots, num_iters, tol)
     )(u)

@@ -380,8 +380,32 @@ THREE_BODY_IC = register_task_space(
     )
 )
 
+MPE_SPREAD_DYNAMICS = register_task_space(
+    TaskSpace(
+        name="mpe_spread_dynamics",
+        env_id="MPE_simple_spread_v3",
+        names=("accel", "damping", "capture_radius"),
+        fields=(("accel[0]", "accel[1]", "accel[2]"), "damping", "capture_radius"),
+        low=(1.0, 0.05, 0.05),
+        high=(8.0, 0.6, 0.4),
+        mastery_threshold=-20.0,
+        return_range=(-60.0, 0.0),
+        description=(
+            "MPE_simple_spread_v3 (3 agents, 3 landmarks, 25 steps) team dynamics: every "
+            "agent's acceleration multiplier (mpe2: 5; low values cannot reach far landmarks "
+            "in 25 steps), the velocity damping (0.25) and the distance at which an agent "
+            "covers a landmark (0.1; it ends the episode only with terminate_on_success). The "
+            "return is the multi-agent agents' convention, the mean over agents of each agent's "
+            "episode return (mostly the summed agent-landmark distances per step, negated): "
+            "an untrained IPPO team scores about -30, one that spreads well above -20; "
+            "mastered: above -20."
+        ),
+    )
+)
+
 
 __all__ = [
+    "MPE_SPREAD_DYNAMICS",
     "PENDULUM_DYNAMICS",
     "THREE_BODY_IC",
     "TaskSpace",

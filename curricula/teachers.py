@@ -766,10 +766,119 @@ def make_teacher(name: str, space: TaskSpace, **kwargs: Any) -> Teacher:
     return cls(space, **kwargs)
 
 
+# -- the teachers as registered reset strategies ------------------------------------------------
+
+
+def _settings_class(cls: type[Teacher]) -> type:
+    """A frozen dataclass of ``cls``'s settings: ``task_space`` (a registered name) and the
+    keyword arguments of its constructor chain, with their annotations and defaults (written
+    once, in the constructors)."""
+    import dataclasses
+    import inspect
+    import typing
+
+    fields: dict[str, tuple[Any, Any]] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is ResetStrategy:
+            continue
+        hints = typing.get_type_hints(init)
+        for p in inspect.signature(init).parameters.values():
+            if p.kind is not p.KEYWORD_ONLY or p.name == "check" or p.name in fields:
+                continue
+            tp = hints.get(p.name, Any)
+            if typing.get_origin(tp) is Sequence:  # settings are hashable: tuples
+                tp = tuple[typing.get_args(tp)[0], ...]
+            default = tuple(p.default) if isinstance(p.default, list | range) else p.default
+            fields[p.name] = (tp, default)
+    spec = [("task_space", str)] + [
+        (n, tp, dataclasses.field(default=d)) for n, (tp, d) in fields.items()
+    ]
+    settings = dataclasses.make_dataclass(f"{cls.__name__}Settings", spec, frozen=True)
+    settings.__module__ = __name__
+    settings.__doc__ = (
+        f"Settings of the {cls.name!r} teacher: the task space's name and the keyword "
+        f"arguments of :class:`{cls.__name__}`."
+    )
+    return settings
+
+
+def _register_teacher(name: str, cls: type[Teacher]) -> None:
+    from accelrl.curricula.tasks import task_space
+    from accelrl.envs.strategies import StrategyBuild, register_strategy
+
+    settings_cls = _settings_class(cls)
+
+    def build(settings: Any, context: Any) -> StrategyBuild:
+        space = task_space(settings.task_space)
+        if context.env_id != space.env_id:
+            raise ValueError(
+                f"task space {space.name!r} is over {space.env_id}, not {context.env_id}"
+            )
+        if dict(context.env_kwargs) not in ({}, dict(space.env_kwargs)):
+            raise ValueError(
+                f"task space {space.name!r} makes {space.env_id} with {dict(space.env_kwargs)}, "
+                f"not env_kwargs {dict(context.env_kwargs)}"
+            )
+        kwargs = {k: v for k, v in vars(settings).items() if k != "task_space"}
+        teacher = cls(space, **kwargs)
+        env, params = space.make()
+        return StrategyBuild(env, params, teacher, settings)
+
+    def extras(settings: Any, spec: Any, out: Any, resume: bool = False):
+        from accelrl._typed import from_mapping
+        from accelrl.curricula.report import Measurements, curriculum_extras
+        from accelrl.curricula.tasks import task_space
+
+        measurements = from_mapping(Measurements, dict(spec.curriculum or {}), "curriculum")
+        space = task_space(settings.task_space)
+        seeds, grid = list(spec.seeds), len(spec.grid)
+        folders = (
+            [f"member_{i}" for i in range(grid * len(seeds))]
+            if grid
+            else [f"seed_{s}" for s in seeds]
+        )
+        return curriculum_extras(space, name, measurements, spec.agent, out, resume, folders)
+
+    def resolve(settings: Any, spec: Any) -> Any:
+        from accelrl._typed import from_mapping, to_plain
+        from accelrl.curricula.report import Measurements, heatmap_dims
+        from accelrl.curricula.tasks import task_space
+
+        measurements = from_mapping(Measurements, dict(spec.curriculum or {}), "curriculum")
+        names = task_space(settings.task_space).names
+        dims = tuple(names[i] for i in heatmap_dims(measurements.heatmap_dims, names))
+        import dataclasses
+
+        return spec.replace(
+            curriculum=to_plain(dataclasses.replace(measurements, heatmap_dims=dims))
+        )
+
+    register_strategy(
+        name,
+        settings_cls,
+        build,
+        extras=extras,
+        description=(cls.__doc__ or "").split("\n")[0],
+        resolve=resolve,
+    )
+
+
+TEACHER_SETTINGS: dict[str, type] = {}
+"""The settings class of each teacher by name (``task_space`` and the constructor's keywords)."""
+
+for _name, _cls in TEACHERS.items():
+    _register_teacher(_name, _cls)
+    from accelrl.envs.strategies import strategy as _strategy
+
+    TEACHER_SETTINGS[_name] = _strategy(_name).settings_cls
+
+
 __all__ = [
     "ALPGMM",
     "RIAC",
     "TEACHERS",
+    "TEACHER_SETTINGS",
     "ALPGMMState",
     "CovarGMM",
     "CovarGMMState",

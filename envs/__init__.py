@@ -11,6 +11,7 @@ not import gymnax or the environment modules (gymnax imports its whole environme
 
 import importlib
 
+from accelrl.envs.checks import check_params
 from accelrl.envs.multi_agent import MultiAgentEnv, MultiAgentEnvParams
 from accelrl.envs.registry import (
     GYMNAX_KNOWN_FAULTS,
@@ -55,6 +56,7 @@ __all__ = [
     "UnknownEnvironmentError",
     "VecEnv",
     "as_batched",
+    "check_params",
     "is_multi_agent",
     "make",
     "register",

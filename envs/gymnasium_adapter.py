@@ -10,10 +10,18 @@ Importing :mod:`accelrl.envs` registers every single-agent accelrl id with gymna
 * :class:`GymnasiumVectorEnv`: all copies in one jitted call, autoreset mode NEXT_STEP. Copy
   ``i`` draws its keys from its own generator seeded with ``seed + i``, so it matches a
   ``SyncVectorEnv`` of :class:`GymnasiumEnv` step for step.
+
+Inputs are checked on the host, in the adapters' own methods (so ``env.unwrapped.step(99)`` is
+refused too): actions by :func:`~accelrl.envs.spaces.check_action` in ``step`` (``TypeError``
+for the wrong type, :class:`~accelrl.envs.spaces.InvalidActionError` for the wrong shape or
+range), params by :func:`~accelrl.envs.checks.check_params` at construction and at every
+``reset`` after ``env.params`` was replaced. Finite continuous actions outside the bounds are
+passed on; the environments clip them.
 """
 
 from __future__ import annotations
 
+import numbers
 from functools import lru_cache, partial
 from typing import Any
 
@@ -24,7 +32,8 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from accelrl.envs import registry
-from accelrl.envs.spaces import to_gymnasium_space, to_jax_action, to_numpy
+from accelrl.envs.checks import check_int, check_params
+from accelrl.envs.spaces import check_action, to_gymnasium_space, to_numpy
 from accelrl.envs.vec import select_copies, transition
 
 NAMESPACE = "accelrl"
@@ -96,14 +105,33 @@ def _info_to_numpy(info: dict) -> dict:
     return out
 
 
-class GymnasiumEnv(gymnasium.Env):
+class _CheckedParams:
+    """``self.params`` checked by :func:`check_params` once per params object (host side)."""
+
+    env: Any
+    params: Any
+    _checked: Any = None
+
+    def _check_params(self) -> None:
+        if self.params is not self._checked:
+            check_params(self.env, self.params)
+            self._checked = self.params
+
+
+class GymnasiumEnv(_CheckedParams, gymnasium.Env):
     """A single accelrl/gymnax environment as a ``gymnasium.Env`` (no auto-reset).
 
     Args:
         env_id: accelrl or gymnax id.
         render_mode: ``None`` or ``"rgb_array"`` (environments with a ``render`` method).
-        env_params: params to use instead of the environment's defaults.
+        env_params: params to use instead of the environment's defaults (unbatched; checked
+            by :func:`~accelrl.envs.checks.check_params` here and when replaced before a reset).
         **kwargs: constructor arguments passed to :func:`accelrl.envs.make`.
+
+    Raises:
+        ValueError, TypeError: a multi-agent id, bad constructor arguments or params, an
+            unsupported render mode; ``step`` raises them for invalid actions (see the module
+            docstring).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -118,6 +146,7 @@ class GymnasiumEnv(gymnasium.Env):
         self.env_id = env_id
         self.env, default_params, self._reset, self._step, _, _ = _build(env_id, kwargs)
         self.params = default_params if env_params is None else env_params
+        self._check_params()
         can_render = hasattr(self.env, "render")
         self.metadata = {**self.metadata, "render_modes": ["rgb_array"] if can_render else []}
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -136,6 +165,7 @@ class GymnasiumEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        self._check_params()
         obs, self._state = self._reset(self._next_seed(), self.params)
         self._history = [self._state] if self.render_mode == "rgb_array" else []
         return to_numpy(obs, self.observation_space), {}
@@ -143,7 +173,7 @@ class GymnasiumEnv(gymnasium.Env):
     def step(self, action):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        act = to_jax_action(action, self.action_space)
+        act = check_action(action, self.action_space)
         obs, self._state, reward, term, trunc, info = self._step(
             self._next_seed(), self._state, act, self.params
         )
@@ -170,17 +200,30 @@ class GymnasiumEnv(gymnasium.Env):
         return self.env.render(self._history, self.params)
 
 
-class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
-    """``num_envs`` copies stepped in one jitted call; autoreset mode NEXT_STEP."""
+class GymnasiumVectorEnv(_CheckedParams, gymnasium.vector.VectorEnv):
+    """``num_envs`` copies stepped in one jitted call; autoreset mode NEXT_STEP.
+
+    Args:
+        env_id: a single-agent accelrl or gymnax id.
+        num_envs: number of copies, an integer >= 1.
+        env_params: params shared by every copy (unbatched; checked as :class:`GymnasiumEnv`
+            checks them).
+        **kwargs: constructor arguments passed to :func:`accelrl.envs.make`.
+
+    ``step(actions)`` takes actions of shape ``[num_envs, *single_action_space.shape]``
+    (``action_space``), checked as :class:`GymnasiumEnv` checks one.
+    """
 
     def __init__(self, env_id: str, num_envs: int = 1, env_params: Any = None, **kwargs):
         if registry.is_multi_agent(env_id):
             raise ValueError(f"{env_id!r} is multi-agent; gymnasium vector envs are single-agent")
+        num_envs = check_int("num_envs", num_envs, minimum=1)
         kwargs.pop("render_mode", None)
         self.env_id = env_id
         self.env, default_params, _, _, self._vreset, self._vstep = _build(env_id, kwargs)
         self.params = default_params if env_params is None else env_params
-        self.num_envs = int(num_envs)
+        self._check_params()
+        self.num_envs = num_envs
         self.metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.NEXT_STEP}
         self.single_observation_space = to_gymnasium_space(self.env.observation_space(self.params))
         self.single_action_space = to_gymnasium_space(self.env.action_space(self.params))
@@ -195,8 +238,14 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+            if isinstance(seed, numbers.Integral):
+                seeds = [int(seed) + i for i in range(self.num_envs)]
+            else:
+                seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} copies")
             self._rngs = [gymnasium.utils.seeding.np_random(s)[0] for s in seeds]
+        self._check_params()
         obs, self._state = self._vreset(self._seeds(), self.params)
         self._autoreset[:] = False
         return to_numpy(obs, self.observation_space), {}
@@ -204,7 +253,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
     def step(self, actions):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        act = to_jax_action(actions, self.action_space)
+        act = check_action(actions, self.action_space, "actions")
         obs, self._state, reward, term, trunc, info = self._vstep(
             self._seeds(), self._state, act, self._autoreset, self.params
         )

@@ -6,11 +6,19 @@
 
 Requires the ``pettingzoo`` extra. Agents leave ``env.agents`` when they terminate or
 truncate; spaces are cached per agent; numpy in and out.
+
+``step(actions)`` takes one action for each live agent (``env.agents``), no more and no fewer,
+each checked against its space on the host by :func:`~accelrl.envs.spaces.check_action`
+(``KeyError`` for unknown or missing agents, ``ValueError`` for agents that already left,
+``TypeError``/:class:`~accelrl.envs.spaces.InvalidActionError` for a bad action). Params are
+checked by :func:`~accelrl.envs.checks.check_params` at construction and at every ``reset``
+after ``env.params`` was replaced.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -18,8 +26,9 @@ import jax
 import numpy as np
 
 from accelrl.envs import registry
+from accelrl.envs.checks import check_int, check_params
 from accelrl.envs.gymnasium_adapter import cached_build
-from accelrl.envs.spaces import to_gymnasium_space, to_jax_action, to_numpy
+from accelrl.envs.spaces import check_action, to_gymnasium_space, to_jax_action, to_numpy
 
 try:
     from pettingzoo import ParallelEnv
@@ -44,9 +53,10 @@ class AccelParallelEnv(ParallelEnv):
 
     Args:
         env_id: a multi-agent accelrl id.
-        max_cycles: episode length (sets ``params.max_steps_in_episode``); default: the env's.
+        max_cycles: episode length, an integer >= 1 (sets ``params.max_steps_in_episode``);
+            default: the env's.
         render_mode: ``None`` or ``"rgb_array"``.
-        env_params: params to use instead of the defaults.
+        env_params: params to use instead of the defaults (unbatched; checked).
         **kwargs: constructor arguments for :func:`accelrl.envs.make`.
     """
 
@@ -68,10 +78,12 @@ class AccelParallelEnv(ParallelEnv):
         self.env, default_params, self._reset, self._step = cached_build(_compiled, env_id, kwargs)
         params = default_params if env_params is None else env_params
         if max_cycles is not None:
-            if int(max_cycles) < 1:
-                raise ValueError(f"max_cycles must be >= 1, got {max_cycles}")
-            params = params.replace(max_steps_in_episode=int(max_cycles))
+            params = params.replace(
+                max_steps_in_episode=check_int("max_cycles", max_cycles, minimum=1)
+            )
         self.params = params
+        self._checked = None
+        self._check_params()
         self.env_id = env_id
         self.metadata = {**self.metadata, "name": env_id}
         if render_mode not in (None, "rgb_array"):
@@ -94,12 +106,18 @@ class AccelParallelEnv(ParallelEnv):
     def _seed(self) -> int:
         return int(self._rng.integers(0, _KEY_HIGH))
 
+    def _check_params(self) -> None:
+        if self.params is not self._checked:
+            check_params(self.env, self.params)
+            self._checked = self.params
+
     def _obs(self, obs: dict) -> dict:
         return {a: to_numpy(obs[a], self.observation_space(a)) for a in self.agents}
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+        self._check_params()
         obs, self._state = self._reset(self._seed(), self.params)
         self.agents = list(self.possible_agents)
         self._history = [self._state] if self.render_mode == "rgb_array" else []
@@ -108,16 +126,24 @@ class AccelParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
         unknown = set(actions) - set(self.possible_agents)
         if unknown:
             raise KeyError(f"actions for unknown agents {sorted(unknown)}")
+        left = sorted(set(actions) - set(self.agents))
+        if left:
+            raise ValueError(f"actions for agents that are done: {left} (live: {self.agents})")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise KeyError(f"no actions for live agents {missing}")
         acts = {}
         for a in self.possible_agents:  # agents that left still need an array of the right shape
             space = self.action_space(a)
-            act = actions.get(a)
-            if act is None:
-                act = np.zeros(space.shape, space.dtype)
-            acts[a] = to_jax_action(act, space)
+            if a in actions:
+                acts[a] = check_action(actions[a], space, f"action for {a}")
+            else:
+                acts[a] = to_jax_action(np.zeros(space.shape, space.dtype), space)
         obs, self._state, rewards, term, trunc, _ = self._step(
             self._seed(), self._state, acts, self.params
         )

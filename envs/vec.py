@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from accelrl._lax import run_if
+from accelrl.envs.checks import check_int, check_params
 from accelrl.envs.multi_agent import MultiAgentEnv
 from accelrl.envs.reset import NO_LIMIT, ResetEnv, ResetStrategy, StepRecord, broadcast_params
 
@@ -112,6 +113,19 @@ class BatchedEnv:
             return self.env.action_space(agent, params)
         return self.env.action_space(params)
 
+    def check_params(self, params: Any) -> None:
+        """Refuse params that do not fit the environment or would produce NaN, on the host.
+
+        :func:`accelrl.envs.checks.check_params` with leaves of the environment's default shape
+        or with a leading ``[num_envs]`` axis (one task per copy). Call it where params enter
+        from the host (the agents do at construction); ``reset`` and ``step`` run inside jit
+        and check nothing.
+
+        Raises:
+            TypeError, ValueError: as :func:`~accelrl.envs.checks.check_params`.
+        """
+        check_params(self.env, params, batch_size=self.num_envs)
+
     def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
         raise NotImplementedError
 
@@ -186,8 +200,7 @@ class VecEnv(BatchedEnv):
     def __init__(self, env: Any, num_envs: int, strategy: ResetStrategy | None = None):
         if isinstance(env, BatchedEnv):
             raise TypeError("VecEnv wraps a single environment, got an already batched one")
-        if int(num_envs) < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        num_envs = check_int("VecEnv: num_envs", num_envs, minimum=1)
         if strategy is not None and not isinstance(strategy, ResetStrategy):
             raise TypeError(f"strategy must be a ResetStrategy, got {type(strategy).__name__}")
         self.env = env

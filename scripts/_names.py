@@ -11,11 +11,11 @@ import sys
 
 from accelrl._catalog import (
     ACCELRL_ENV_IDS,
-    AGENT_FIELDS,
     AGENT_NAMES,
     GYMNAX_ENV_IDS,
     TASK_SPACE_NAMES,
     TEACHER_NAMES,
+    agent_fields,
 )
 
 
@@ -85,9 +85,10 @@ def check_options(agent: str, argv: list[str], run_options: tuple[str, ...]) -> 
     """An error message for an option that is neither a run option nor a field of the built-in
     ``agent`` (None when all are known, or when ``agent`` is not built in: its fields are
     only known once it is imported)."""
-    if agent not in AGENT_FIELDS:
+    fields = agent_fields(agent)
+    if fields is None:
         return None
-    known = set(run_options) | set(AGENT_FIELDS[agent])
+    known = set(run_options) | set(fields)
     for token in argv:
         if not token.startswith("--") or token == "--":
             continue

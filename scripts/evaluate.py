@@ -13,75 +13,99 @@ numbers as the ``eval.json`` written at the end of training.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from accelrl.scripts._cli import UsageError, main_wrapper, parse
 
 PROG = "accelrl-eval"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Re-evaluate an accelrl run's checkpoint.")
-    p.add_argument("run_dir", help="run folder written by accelrl-train")
-    p.add_argument(
-        "--episodes", type=int, default=None, help="episodes per seed (default: the config's)"
-    )
-    p.add_argument(
-        "--stochastic", action="store_true", help="sample actions instead of the policy mode"
-    )
-    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the newest)")
-    p.add_argument("--output", default=None, help="JSON file to write (default: RUN_DIR/eval.json)")
-    return p
+@dataclasses.dataclass
+class EvalOptions:
+    """Re-evaluate an accelrl run's checkpoint."""
 
-
-def _fail(msg: str) -> int:
-    print(f"{PROG}: error: {msg}", file=sys.stderr)
-    return 2
+    run_dir: Annotated[str, tyro.conf.Positional]
+    """Run folder written by accelrl-train."""
+    episodes: int | None = None
+    """Episodes per seed (default: the config's)."""
+    stochastic: bool = False
+    """Sample actions instead of the policy's mode."""
+    checkpoint: str | None = None
+    """Checkpoint folder (default: the newest usable one)."""
+    output: str | None = None
+    """JSON file to write (default: RUN_DIR/eval.json); never one of the run's own files."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    run_dir = Path(args.run_dir)
-    out = Path(args.output) if args.output else run_dir / "eval.json"
-    if args.episodes is not None and args.episodes < 1:
-        return _fail(f"--episodes must be >= 1, got {args.episodes}")
-    if not out.parent.is_dir():
-        return _fail(f"--output folder {out.parent} does not exist")
-    try:
-        from accelrl.agents.build import build_from_config, read_run_config
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body() -> int:
+        args = parse(EvalOptions, argv, PROG)
+        run_dir = Path(args.run_dir)
+        if args.episodes is not None and args.episodes < 1:
+            raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+        from accelrl.agents.folders import check_output_path
+
+        if args.output is not None:
+            out = Path(args.output)
+            if not out.parent.is_dir():
+                raise UsageError(f"--output folder {out.parent} does not exist")
+            if out.absolute() != (run_dir / "eval.json").absolute():
+                check_output_path(out, "--output")
+        else:
+            out = run_dir / "eval.json"
+        from accelrl.agents.build import build_run, read_spec
         from accelrl.agents.compile_cache import enable_compilation_cache
-        from accelrl.scripts._runs import env_for_run
+        from accelrl.agents.evaluation import evaluate_seeds
+        from accelrl.agents.runner import Runner
 
-        meta = read_run_config(run_dir)
+        spec = read_spec(run_dir)
         enable_compilation_cache()
-        agent, config, hparams = build_from_config(meta, *(env_for_run(meta) or ()))
-    except (FileNotFoundError, ValueError, TypeError) as e:
-        return _fail(str(e))
-    from accelrl.agents.checkpoint import CheckpointError
-    from accelrl.agents.evaluation import evaluate_seeds
-    from accelrl.agents.runner import Runner
-
-    runner = Runner(agent, meta["seeds"], hparams, out_dir=run_dir, progress=False)
-    try:
+        built = build_run(spec)
+        runner = Runner(
+            built.agent, list(spec.seeds), built.hparams, out_dir=run_dir, progress=False
+        )
         state, _ = runner.restore(args.checkpoint)
-    except (FileNotFoundError, CheckpointError) as e:
-        return _fail(str(e))
-    episodes = args.episodes or config.eval_episodes
-    summary = evaluate_seeds(
-        agent, state, meta["seeds"], episodes, deterministic=not args.stochastic
-    )
-    if out.exists() and out == run_dir / "eval.json":
-        previous = json.loads(out.read_text())
-        for k in ("train_seconds", "checkpoint"):
-            if k in previous:
-                summary[k] = previous[k]
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(out)
-    shown = ("mean_return", "returns", "team_returns", "num_episodes", "deterministic")
-    print(json.dumps({k: summary[k] for k in shown if k in summary}))
-    return 0
+        episodes = args.episodes or built.config.eval_episodes
+        summary = evaluate_seeds(
+            built.agent, state, runner.seeds, episodes, deterministic=not args.stochastic
+        )
+        # The checkpoint evaluated (the newest usable one, or --checkpoint), relative to the run.
+        summary["checkpoint"] = _relative(runner.restored_from, run_dir)
+        if out.exists() and out.absolute() == (run_dir / "eval.json").absolute():
+            previous = json.loads(out.read_text())
+            if "train_seconds" in previous:
+                summary["train_seconds"] = previous["train_seconds"]
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(out)
+        shown = (
+            "mean_return",
+            "returns",
+            "team_returns",
+            "num_episodes",
+            "deterministic",
+            "checkpoint",
+        )
+        print(json.dumps({k: summary[k] for k in shown if k in summary}))
+        return 0
+
+    return main_wrapper(PROG, body)
+
+
+def _relative(path: Path | None, run_dir: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(Path(path).absolute().relative_to(run_dir.absolute()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -15,76 +15,72 @@ takes the same path back. See ``docs/snapshot.md``.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
+from accelrl.scripts._cli import UsageError, main_wrapper, parse
+
 PROG = "accelrl-snapshot"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Collect a snapshot bank (S3RL) from a trained accelrl run."
-    )
-    p.add_argument("--run", required=True, help="the teacher's run folder (accelrl-train output)")
-    p.add_argument("--out", required=True, help="bank file to write (exactly this path)")
-    p.add_argument("--episodes", type=int, default=10, help="best teacher episodes kept (10)")
-    p.add_argument("--every", type=int, default=10, help="a snapshot every this many steps (10)")
-    p.add_argument("--seed", type=int, default=0, help="rollout seed (0)")
-    p.add_argument(
-        "--teacher", type=int, default=None, help="run seed to use (default: best by eval return)"
-    )
-    p.add_argument(
-        "--candidates",
-        type=int,
-        default=None,
-        help="episodes rolled in parallel, the best --episodes kept (default: --episodes)",
-    )
-    p.add_argument(
-        "--num-steps",
-        type=int,
-        default=None,
-        help="rollout length (default: the env's max_steps_in_episode)",
-    )
-    p.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="act with the policy's mode (the reference does for TD3; samples for SAC/PPO)",
-    )
-    return p
+@dataclasses.dataclass
+class SnapshotOptions:
+    """Collect a snapshot bank (S3RL) from a trained accelrl run."""
 
-
-def _fail(msg: str) -> int:
-    print(f"{PROG}: error: {msg}", file=sys.stderr)
-    return 2
+    run: str
+    """The teacher's run folder (accelrl-train output)."""
+    out: str
+    """Bank file to write (exactly this path; an existing file is never overwritten)."""
+    episodes: int = 10
+    """Best teacher episodes kept."""
+    every: int = 10
+    """A snapshot every this many steps."""
+    seed: int = 0
+    """Rollout seed."""
+    teacher: int | None = None
+    """Run seed to use (default: the best by evaluation return)."""
+    candidates: int | None = None
+    """Episodes rolled in parallel, the best --episodes kept (default: --episodes)."""
+    num_steps: int | None = None
+    """Rollout length (default: the env's max_steps_in_episode)."""
+    deterministic: bool = False
+    """Act with the policy's mode (the reference does for TD3; samples for SAC/PPO)."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    out = Path(args.out)
-    for name in ("episodes", "every"):
-        if getattr(args, name) < 1:
-            return _fail(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.candidates is not None and args.candidates < args.episodes:
-        return _fail(f"--candidates ({args.candidates}) must be >= --episodes ({args.episodes})")
-    if args.num_steps is not None and args.num_steps < 1:
-        return _fail(f"--num-steps must be >= 1, got {args.num_steps}")
-    if not out.parent.is_dir():
-        return _fail(f"--out folder {out.parent} does not exist")
-    if out.is_dir():
-        return _fail(f"--out {out} is a folder; give the bank file's path")
-    try:
-        from accelrl.agents.build import read_run_config
+    argv = list(sys.argv[1:] if argv is None else argv)
 
-        read_run_config(args.run)
-    except (FileNotFoundError, ValueError) as e:
-        return _fail(str(e))
-    from accelrl.agents.compile_cache import enable_compilation_cache
-    from accelrl.curricula.snapshot import collect_from_run, save_bank
+    def body() -> int:
+        args = parse(SnapshotOptions, argv, PROG)
+        for name in ("episodes", "every"):
+            if getattr(args, name) < 1:
+                raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
+        if args.candidates is not None and args.candidates < args.episodes:
+            raise UsageError(
+                f"--candidates ({args.candidates}) must be >= --episodes ({args.episodes})"
+            )
+        if args.num_steps is not None and args.num_steps < 1:
+            raise UsageError(f"--num_steps must be >= 1, got {args.num_steps}")
+        if not 0 <= args.seed < 2**32:
+            raise UsageError(f"--seed must be in [0, 2**32), got {args.seed}")
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a folder; give the bank file's path")
+        if not out.parent.is_dir():
+            raise UsageError(f"--out folder {out.parent} does not exist")
+        if out.exists():
+            raise UsageError(f"--out {out} exists; a bank is never overwritten (choose a new path)")
+        from accelrl.agents.build import read_spec
+        from accelrl.agents.folders import check_output_path
 
-    enable_compilation_cache()
-    try:
+        check_output_path(out, "--out")
+        read_spec(args.run)  # a run folder, before anything compiles
+        from accelrl.agents.compile_cache import enable_compilation_cache
+        from accelrl.curricula.snapshot import collect_from_run, save_bank
+
+        enable_compilation_cache()
         bank = collect_from_run(
             args.run,
             seed=args.seed,
@@ -95,19 +91,19 @@ def main(argv: list[str] | None = None) -> int:
             num_steps=args.num_steps,
             deterministic=args.deterministic,
         )
-    except (FileNotFoundError, ValueError) as e:
-        return _fail(str(e))
-    save_bank(bank, out)
-    summary = {
-        "bank": str(out),
-        "content_hash": bank.content_hash,
-        "env": bank.env_id,
-        "num_snapshots": bank.size,
-        "teacher_seed": bank.info["teacher_seed"],
-        "episode_returns": bank.info["episode_returns"],
-    }
-    print(json.dumps(summary))
-    return 0
+        save_bank(bank, out)
+        summary = {
+            "bank": str(out),
+            "content_hash": bank.content_hash,
+            "env": bank.env_id,
+            "num_snapshots": bank.size,
+            "teacher_seed": bank.info["teacher_seed"],
+            "episode_returns": bank.info["episode_returns"],
+        }
+        print(json.dumps(summary))
+        return 0
+
+    return main_wrapper(PROG, body)
 
 
 if __name__ == "__main__":

@@ -6,18 +6,24 @@ Usage::
     accelrl-train --env Pendulum-v1 --agent sac --seeds 0 1 --out runs/pendulum --total_timesteps 20000
     accelrl-train --env ThreeBody-v0 --env_kwargs '{"num_actions": 5}' --agent ppo --out runs/tb
     accelrl-train --env CartPole-v1 --agent ppo --help     # every field, with this env's defaults
+    accelrl-train --env Pendulum-v1 --agent ppo --teacher alp_gmm --task_space pendulum_dynamics --out runs/alp
     accelrl-train --env MountainCarContinuous-v0 --agent sac --snapshots bank.npz --out runs/s3rl
+    accelrl-train --config runs/cartpole/config.json --out runs/again   # a spec file, flags on top
     accelrl-train --resume runs/cartpole
 
-Every field of the agent's config and hparams is an option (``--total_timesteps 20000``,
-``--learning_rate 1e-3``, ``--hidden_sizes 128 128``, ``--normalize_obs/--no-normalize_obs``);
-``--help`` after ``--env`` and ``--agent`` lists them with their docstrings and the defaults for
-that environment. Names are checked before JAX is imported, values before anything compiles.
+The command is a thin parser: its flags make one :class:`accelrl.agents.RunSpec` (the run's
+``config.json``), which :func:`accelrl.agents.train_run` trains. Every field of the agent's
+config and hparams is a flag (``--total_timesteps 20000``, ``--learning_rate 1e-3``,
+``--hidden_sizes 128 128``, ``--normalize_obs/--no_normalize_obs``); ``--help`` after ``--env``
+and ``--agent`` lists them with their docstrings and the defaults for that environment. Names are
+checked before JAX is imported, values before anything compiles, and nothing is written before
+every check passed.
 
 The run folder receives ``config.json``, ``seed_<s>/metrics.{csv,json}``,
-``learning_curve.png``, ``checkpoints/step_<n>`` (orbax) and ``eval.json`` (evaluation on
-keys that training never used). Compiled programs are cached across processes in
-``~/.cache/accelrl/jax`` (``ACCELRL_NO_COMPILE_CACHE=1`` turns that off).
+``learning_curve.png``, ``checkpoints/step_<n>`` (orbax) and ``eval.json`` (evaluation on keys
+that training never used); a teacher adds the fraction mastered, ``tasks.csv`` and heat maps.
+Compiled programs are cached across processes in ``~/.cache/accelrl/jax``
+(``ACCELRL_NO_COMPILE_CACHE=1`` turns that off).
 """
 
 from __future__ import annotations
@@ -29,32 +35,38 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from accelrl._catalog import AGENT_NAMES
-from accelrl.scripts._names import check_agent, check_env_id, check_options
+from accelrl._catalog import AGENT_NAMES, TASK_SPACE_NAMES, TEACHER_NAMES
+from accelrl.scripts._cli import Exit, UsageError, main_wrapper, parse
+from accelrl.scripts._names import (
+    check_agent,
+    check_env_id,
+    check_options,
+    check_task_space,
+    check_teacher,
+)
 
 PROG = "accelrl-train"
 
 
-class UsageError(ValueError):
-    """Bad command-line input (reported without a traceback)."""
-
-
 @dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """What to run and where (the agent's own fields follow)."""
+class TrainOptions:
+    """What to run and where, its reset strategy and host loop (the agent's fields follow)."""
 
     env: str
     """Environment id (accelrl or gymnax), e.g. CartPole-v1."""
     agent: str
-    """Agent name (a registered agent, e.g. ppo or sac)."""
+    """Agent name (a registered agent, e.g. ppo, sac, dqn, ippo)."""
     out: str | None = None
     """Run folder to write (must not hold a previous run; see --resume)."""
     seeds: tuple[int, ...] = (0,)
-    """Training seeds, all in one vmapped program."""
+    """Training seeds (distinct, in [0, 2**32)), all in one vmapped program."""
     env_kwargs: str = "{}"
     """JSON object of make() keyword arguments, e.g. '{"num_actions": 5}'."""
+    config: str | None = None
+    """A run spec file to start from (a run folder's config.json; JSON, TOML or YAML); the
+    other flags go on top."""
     segments: int = 20
-    """Host-loop segments (progress, NaN checks, logging points)."""
+    """Host-loop segments (progress, NaN checks, logging and measuring points)."""
     checkpoint_every: int = 5
     """Checkpoint every this many segments, and at the end."""
     checkpoint_seconds: float = 300.0
@@ -63,6 +75,24 @@ class RunOptions:
     """Show a progress bar."""
     log: tuple[Literal["tensorboard", "wandb"], ...] = ()
     """Extra metric loggers: TensorBoard event files, Weights & Biases (offline mode)."""
+    teacher: str | None = None
+    """Task teacher (a curriculum): alp_gmm, covar_gmm, riac or random (needs --task_space)."""
+    task_space: str | None = None
+    """Task space of the teacher (a named box of env params), e.g. pendulum_dynamics."""
+    teacher_kwargs: str = "{}"
+    """JSON object of teacher settings, e.g. '{"fit_rate": 150, "refit_every": 16}'."""
+    mastered_every: int = 1
+    """Teacher runs: measure the fraction mastered every this many segments (and after the last)."""
+    test_tasks: int = 100
+    """Teacher runs: size of the fixed test set of tasks."""
+    test_seed: int = 0
+    """Teacher runs: seed of the test set."""
+    episodes_per_task: int = 1
+    """Teacher runs: evaluation episodes per test task."""
+    heatmap_dims: tuple[str, ...] = ()
+    """Teacher runs: two task dimensions (names or indices) of the heat map (default: first two)."""
+    heatmap_moments: int = 4
+    """Teacher runs: windows of training shown in the heat map."""
     snapshots: str | None = None
     """Snapshot bank (accelrl-snapshot) to start episodes from: S3RL snapshot starts."""
     snapshot_clusters: int | None = None
@@ -85,33 +115,63 @@ class ResumeOptions:
     """Show a progress bar."""
     eval_episodes: int | None = None
     """Evaluation episodes per seed (default: the run's config)."""
-    log: tuple[Literal["tensorboard", "wandb"], ...] = ()
-    """Extra metric loggers: TensorBoard event files, Weights & Biases (offline mode)."""
+    log: tuple[Literal["tensorboard", "wandb"], ...] | None = None
+    """Extra metric loggers for the rest of the run (default: the run's)."""
+    total_timesteps: int | None = None
+    """Extend the run to this many environment steps per seed (at least the run's own)."""
 
 
-def _fail(msg: str, code: int = 2) -> int:
-    print(f"{PROG}: error: {msg}", file=sys.stderr)
-    return code
+CURRICULUM_FIELDS = (
+    "mastered_every", "test_tasks", "test_seed", "episodes_per_task", "heatmap_dims",
+    "heatmap_moments",
+)  # fmt: skip
+SNAPSHOT_FLAGS = {
+    "snapshot_clusters": "num_clusters",
+    "snapshot_horizon": "horizon",
+    "snapshot_steps": "snapshot_steps",
+    "snapshot_schedule": "schedule",
+}
+
+
+PRE_FLAGS = ("env", "agent", "config", "resume", "teacher", "task_space", "out", "env_kwargs")
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
-    """``--env``, ``--agent``, ``--env_kwargs``, ``--resume`` and ``--help`` only (light)."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--env")
-    pre.add_argument("--agent")
-    pre.add_argument("--env_kwargs", "--env-kwargs", default="{}")
-    pre.add_argument("--resume")
-    pre.add_argument("-h", "--help", action="store_true")
-    return pre.parse_known_args(argv)[0]
+    """The names, ``--config``, ``--resume`` and ``--help`` only (before JAX is imported). Never
+    fails: a flag without a value reads as None, and tyro reports it."""
+    found: dict[str, Any] = dict.fromkeys(PRE_FLAGS)
+    found["help"] = False
+    for i, token in enumerate(argv):
+        if token in ("-h", "--help"):
+            found["help"] = True
+            continue
+        if not token.startswith("--"):
+            continue
+        name, eq, value = token[2:].partition("=")
+        name = name.replace("-", "_")
+        if name not in PRE_FLAGS:
+            continue
+        if not eq:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            value = nxt if nxt is not None and not nxt.startswith("--") else None
+        found[name] = value
+    return argparse.Namespace(**found)
 
 
-def _general_help() -> str:
+def general_help(prog: str = PROG) -> str:
     return (
-        f"usage: {PROG} --env ID --agent NAME --out RUN_DIR [--seeds S ...] [FIELD OPTIONS]\n"
-        f"       {PROG} --resume RUN_DIR\n\n"
-        "Train an accelrl agent for several seeds in one vmapped program.\n\n"
+        f"usage: {prog} --env ID --agent NAME --out RUN_DIR [--seeds S ...] [FIELD OPTIONS]\n"
+        f"       {prog} --env ID --agent NAME --teacher NAME --task_space NAME --out RUN_DIR\n"
+        f"       {prog} --env ID --agent NAME --snapshots BANK --out RUN_DIR\n"
+        f"       {prog} --config SPEC_FILE --out RUN_DIR [FIELD OPTIONS]\n"
+        f"       {prog} --resume RUN_DIR\n\n"
+        "Train an accelrl agent for several seeds in one vmapped program, optionally with a task\n"
+        "teacher (a curriculum) or snapshot starts. With a teacher the run folder also gets the\n"
+        "fraction of a fixed test set mastered ('mastered' column, mastered.png), the teacher's\n"
+        "tasks (seed_<s>/tasks.csv) and their heat map (tasks.png).\n\n"
         f"agents: {', '.join(AGENT_NAMES)}\n"
-        f"run `{PROG} --env ID --agent NAME --help` for every option of that agent with the\n"
+        f"teachers: {', '.join(TEACHER_NAMES)}; task spaces: {', '.join(TASK_SPACE_NAMES)}\n"
+        f"run `{prog} --env ID --agent NAME --help` for every option of that agent with the\n"
         "defaults for that environment; accelrl.envs.registered_envs(include_gymnax=True) lists ids.\n"
     )
 
@@ -128,26 +188,81 @@ def json_object(text: str, flag: str, example: str) -> dict[str, Any]:
     return value
 
 
-def _env_kwargs(text: str) -> dict[str, Any]:
-    return json_object(text, "--env_kwargs", '{"num_actions": 5}')
+def _options_from_spec(spec: Any) -> TrainOptions:
+    """The flags' defaults that reproduce ``spec`` (so a spec file's values show in --help and
+    flags go on top of them)."""
+    strategy = spec.reset_strategy
+    settings = dict(strategy.settings)
+    kw: dict[str, Any] = {}
+    if strategy.name == "snapshot":
+        kw["snapshots"] = settings.get("bank")
+        for flag, key in SNAPSHOT_FLAGS.items():
+            if key in settings and settings[key] is not None:
+                kw[flag] = settings[key]
+    elif strategy.name != "default":
+        kw["teacher"] = strategy.name
+        kw["task_space"] = settings.pop("task_space", None)
+        kw["teacher_kwargs"] = json.dumps(settings)
+        for key, value in dict(spec.curriculum or {}).items():
+            kw[key] = tuple(map(str, value)) if key == "heatmap_dims" else value
+    return TrainOptions(
+        env=spec.env,
+        agent=spec.agent,
+        seeds=tuple(spec.seeds),
+        env_kwargs=json.dumps(dict(spec.env_kwargs)),
+        segments=spec.run.segments,
+        checkpoint_every=spec.run.checkpoint_every,
+        checkpoint_seconds=spec.run.checkpoint_seconds,
+        log=tuple(spec.run.log),
+        **kw,
+    )
 
 
-def check_new_run(run: Any) -> tuple[Path, list[int]]:
-    """The checks every new run's options get (accelrl-train and accelrl-teach): a free run
-    folder, distinct seeds, a sane host loop. Returns ``(out, seeds)``."""
-    if run.out is None:
-        raise UsageError("missing --out RUN_DIR (or use --resume RUN_DIR)")
-    out = Path(run.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
-    if (out / "config.json").exists():
-        raise UsageError(f"{out} already holds a run; use --resume {out} or another --out")
-    seeds = list(run.seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise UsageError(f"seeds must be distinct (and at least one), got {seeds}")
-    if run.segments < 1 or run.checkpoint_every < 1 or run.checkpoint_seconds <= 0:
-        raise UsageError("--segments and --checkpoint_every must be >= 1, --checkpoint_seconds > 0")
-    return out, seeds
+def spec_from_options(run: TrainOptions, config: Any, hparams: Any, base: Any = None) -> Any:
+    """The :class:`RunSpec` the parsed flags describe (``base``: a spec file's, whose bank
+    hash is kept when the flags name the same bank)."""
+    from accelrl.agents.configs import config_to_dict, hparams_to_dict
+    from accelrl.agents.spec import RunOptions, RunSpec, StrategySpec
+
+    if run.teacher is not None and run.snapshots is not None:
+        raise UsageError("--teacher and --snapshots are two reset strategies; choose one")
+    curriculum = None
+    if run.snapshots is not None:
+        settings = {"bank": run.snapshots}
+        settings.update({key: getattr(run, flag) for flag, key in SNAPSHOT_FLAGS.items()})
+        if base is not None and base.reset_strategy.name == "snapshot":
+            old = dict(base.reset_strategy.settings)
+            if Path(old.get("bank", "")).absolute() == Path(run.snapshots).absolute():
+                settings["bank_hash"] = old.get("bank_hash")
+        strategy = StrategySpec("snapshot", settings)
+    elif run.teacher is not None:
+        if run.task_space is None:
+            raise UsageError("--teacher needs --task_space (e.g. pendulum_dynamics)")
+        settings = json_object(run.teacher_kwargs, "--teacher_kwargs", '{"fit_rate": 150}')
+        strategy = StrategySpec(run.teacher, {"task_space": run.task_space, **settings})
+        curriculum = {name: getattr(run, name) for name in CURRICULUM_FIELDS}
+        curriculum["heatmap_dims"] = list(curriculum["heatmap_dims"])
+    else:
+        if run.task_space is not None:
+            raise UsageError("--task_space needs --teacher")
+        strategy = StrategySpec()
+    return RunSpec(
+        env=run.env,
+        agent=run.agent,
+        seeds=tuple(run.seeds),
+        env_kwargs=json_object(run.env_kwargs, "--env_kwargs", '{"num_actions": 5}'),
+        config=config_to_dict(config),
+        hparams=hparams_to_dict(hparams),
+        grid=() if base is None else base.grid,
+        reset_strategy=strategy,
+        curriculum=curriculum,
+        run=RunOptions(
+            segments=run.segments,
+            checkpoint_every=run.checkpoint_every,
+            checkpoint_seconds=run.checkpoint_seconds,
+            log=tuple(run.log),
+        ),
+    )
 
 
 def _tyro_defaults(hparams: Any) -> Any:
@@ -157,240 +272,184 @@ def _tyro_defaults(hparams: Any) -> Any:
     )
 
 
-def _parse_fields(
-    argv: list[str],
-    run: Any,
-    spec: Any,
-    config: Any,
-    hparams: Any,
-    *,
-    prog: str = PROG,
-    description: str | None = None,
-) -> Any:
-    """``tyro`` over the run options (``run``: a :class:`RunOptions`, or another dataclass of
-    run options such as ``accelrl-teach``'s) and the agent's config and hparams classes."""
-    import tyro
+def parse_run(argv: list[str], prog: str = PROG, require_teacher: bool = False) -> tuple[Any, Any]:
+    """``argv`` -> ``(RunSpec, TrainOptions)``: the names checked before JAX is imported, the
+    values by the library before anything compiles.
 
-    fields = [
-        ("run", type(run), dataclasses.field(default=run)),
-        ("config", spec.config_cls, dataclasses.field(default=config)),
-        ("hparams", spec.hparams_cls, dataclasses.field(default=hparams)),
-    ]
-    args_cls = dataclasses.make_dataclass("TrainArgs", fields)
-    args_cls.__doc__ = description or (
-        f"Train {run.agent} on {run.env} for several seeds in one vmapped program."
+    Raises:
+        UsageError: bad arguments; Exit: help printed.
+    """
+    pre = _pre_parse(argv)
+    base = None
+    if pre.config is not None:
+        from accelrl.agents.spec import RunSpec
+
+        try:
+            base = RunSpec.from_file(pre.config)
+        except (FileNotFoundError, ValueError) as e:
+            raise UsageError(f"--config: {e}") from None
+    env = pre.env or (base.env if base else None)
+    agent = pre.agent or (base.agent if base else None)
+    if require_teacher:
+        missing = [f"--{n}" for n in ("teacher", "task_space") if getattr(pre, n) is None]
+        if missing and not pre.help:
+            raise UsageError(
+                f"missing {', '.join(missing)} (or use --resume RUN_DIR); see {prog} --help"
+            )
+    # FAST CHECKS: names before JAX is imported
+    for msg in (
+        check_env_id(pre.env) if pre.env else None,
+        check_teacher(pre.teacher) if pre.teacher else None,
+        check_task_space(pre.task_space) if pre.task_space else None,
+    ):
+        if msg:
+            raise UsageError(msg)
+    space_kwargs = None
+    if pre.task_space is not None:  # a teacher run: the task space fixes the env and kwargs
+        from accelrl.curricula import task_space
+
+        space = task_space(pre.task_space)
+        if env is not None and pre.env is not None and env != space.env_id:
+            raise UsageError(
+                f"task space {space.name!r} is over {space.env_id}, not --env {env} "
+                f"(leave --env out or give {space.env_id})"
+            )
+        env, space_kwargs = space.env_id, dict(space.env_kwargs)
+    if env is None or agent is None:
+        if pre.help:
+            print(general_help(prog))
+            raise Exit(0)
+        missing = [f"--{n}" for n, v in (("env", env), ("agent", agent)) if v is None]
+        raise UsageError(
+            f"missing {', '.join(missing)} (or --config FILE, or --resume RUN_DIR); "
+            f"see {prog} --help"
+        )
+    run_options = (*(f.name for f in dataclasses.fields(TrainOptions)), "help", "h")
+    for msg in (check_env_id(env), check_agent(agent), check_options(agent, argv, run_options)):
+        if msg:
+            raise UsageError(msg)
+    from accelrl.agents import agent_spec, build_run
+    from accelrl.agents.compile_cache import enable_compilation_cache
+    from accelrl.agents.spec import RunSpec, StrategySpec
+
+    enable_compilation_cache()
+    # The defaults shown and parsed: the spec file's, else the agent's for this env and kwargs.
+    if base is not None and env == base.env and agent == base.agent:
+        base_spec = base
+    else:
+        kwargs = space_kwargs
+        if kwargs is None:
+            text = pre.env_kwargs or (json.dumps(dict(base.env_kwargs)) if base else "{}")
+            kwargs = json_object(text, "--env_kwargs", '{"num_actions": 5}')
+        base_spec = RunSpec(env=env, agent=agent, env_kwargs=kwargs)
+        if base is not None:
+            base_spec = base_spec.replace(seeds=base.seeds, run=base.run)
+    # (a snapshot bank and a teacher's settings are checked when the run is built)
+    defaults = build_run(base_spec.replace(reset_strategy=StrategySpec(), curriculum=None))
+    hparams0 = defaults.hparams[0] if isinstance(defaults.hparams, list) else defaults.hparams
+    hparams0 = _tyro_defaults(hparams0)
+    run0 = _options_from_spec(base_spec)
+    spec_cls = agent_spec(agent)
+    args_cls = dataclasses.make_dataclass(
+        "TrainArgs",
+        [
+            ("run", TrainOptions, dataclasses.field(default=run0)),
+            ("agent_config", spec_cls.config_cls, dataclasses.field(default=defaults.config)),
+            ("agent_hparams", spec_cls.hparams_cls, dataclasses.field(default=hparams0)),
+        ],
     )
-    return tyro.cli(
-        args_cls,
-        args=argv,
-        default=args_cls(run, config, hparams),
-        prog=prog,
-        config=(tyro.conf.OmitArgPrefixes,),
-        use_underscores=True,
+    description = f"Train {agent} on {env} for several seeds in one vmapped program" + (
+        " with a task teacher." if require_teacher else "."
     )
+    args = parse(
+        args_cls, argv, prog, default=args_cls(run0, defaults.config, hparams0),
+        description=description,
+    )  # fmt: skip
+    run = args.run
+    if require_teacher and run.teacher is None:
+        raise UsageError(f"{prog} needs --teacher and --task_space")
+    return spec_from_options(run, args.agent_config, args.agent_hparams, base), run
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG, require_teacher: bool = False) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = _pre_parse(argv)
     if pre.resume:
-        return _resume(argv)
-    if pre.env is None or pre.agent is None:
-        if pre.help:
-            print(_general_help())
-            return 0
-        missing = [f"--{n}" for n in ("env", "agent") if getattr(pre, n) is None]
-        return _fail(f"missing {', '.join(missing)} (or use --resume RUN_DIR); see {PROG} --help")
-    # FAST CHECKS: names before JAX is imported
-    run_options = (*(f.name for f in dataclasses.fields(RunOptions)), "help", "h")
-    for msg in (
-        check_env_id(pre.env),
-        check_agent(pre.agent),
-        check_options(pre.agent, argv, run_options),
-    ):
-        if msg:
-            return _fail(msg)
-    try:
-        env_kwargs = _env_kwargs(pre.env_kwargs)
-        from accelrl.agents import agent_spec, build
+        return resume_main(argv, prog, require_teacher)
+    out_hint: list[str] = []
+
+    def body() -> int:
+        spec, run = parse_run(argv, prog, require_teacher)
+        if run.out is None:
+            raise UsageError("missing --out RUN_DIR (or use --resume RUN_DIR)")
+        out_hint.append(run.out)
+        from accelrl.agents import train_run
+
+        outcome = train_run(spec, run.out, progress=run.progress)
+        _report(outcome)
+        return 0
+
+    return main_wrapper(prog, body, lambda: _resume_hint(prog, out_hint))
+
+
+def _resume_hint(prog: str, out: list[str]) -> str:
+    if not out or not (Path(out[0]) / "config.json").is_file():
+        return "nothing was written"
+    from accelrl.agents.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(Path(out[0]) / "checkpoints")
+    where = f"newest checkpoint {ckpt.name}" if ckpt else "no checkpoint yet"
+    return f"{where}; resume with {prog} --resume {out[0]}"
+
+
+def resume_main(argv: list[str], prog: str = PROG, require_teacher: bool = False) -> int:
+    out_hint: list[str] = []
+
+    def body() -> int:
+        try:
+            opts = parse(ResumeOptions, argv, f"{prog} --resume")
+        except UsageError as e:
+            raise UsageError(
+                "--resume takes the run folder only (and --no_progress, --log, --eval_episodes, "
+                f"--total_timesteps); its config.json fixes the rest ({e})"
+            ) from None
+        out_hint.append(opts.resume)
+        if opts.eval_episodes is not None and opts.eval_episodes < 1:
+            raise UsageError(f"--eval_episodes must be >= 1, got {opts.eval_episodes}")
+        from accelrl.agents import read_spec, resume_run
         from accelrl.agents.compile_cache import enable_compilation_cache
-        from accelrl.agents.configs import config_to_dict, hparams_to_dict
+
+        if require_teacher and read_spec(opts.resume).reset_strategy.name in (
+            "default",
+            "snapshot",
+        ):
+            raise UsageError(
+                f"{opts.resume} was trained without a teacher; continue it with "
+                f"accelrl-train --resume {opts.resume}"
+            )
 
         enable_compilation_cache()
-        spec = agent_spec(pre.agent)
-        _, config0, hparams0 = build(pre.env, pre.agent, None, env_kwargs)  # the defaults
-        run0 = RunOptions(env=pre.env, agent=pre.agent, env_kwargs=json.dumps(env_kwargs))
-        try:
-            args = _parse_fields(argv, run0, spec, config0, _tyro_defaults(hparams0))
-        except SystemExit as e:  # tyro printed the usage error or the help
-            return int(e.code or 0)
-        run = args.run
-        out, seeds = check_new_run(run)
-        overrides = {**config_to_dict(args.config), **hparams_to_dict(args.hparams)}
-        strategy = None
-        if run.snapshots is not None:
-            from accelrl.scripts._runs import snapshot_env
+        outcome = resume_run(
+            opts.resume,
+            progress=opts.progress,
+            log=opts.log,
+            eval_episodes=opts.eval_episodes,
+            extend_timesteps=opts.total_timesteps,
+        )
+        _report(outcome)
+        return 0
 
-            settings = {
-                "num_clusters": run.snapshot_clusters,
-                "horizon": run.snapshot_horizon,
-                "snapshot_steps": run.snapshot_steps,
-                "schedule": run.snapshot_schedule,
-            }
-            venv, params, strategy = snapshot_env(
-                pre.env, env_kwargs, pre.agent, args.config.num_envs, run.snapshots, settings
-            )
-            agent, config, hparams = build(
-                venv, pre.agent, overrides, env_params=params, env_id=pre.env
-            )
-        else:
-            agent, config, hparams = build(pre.env, pre.agent, overrides, env_kwargs)
-    except (ValueError, TypeError, FileNotFoundError) as e:  # unknown names, bad values, bad bank
-        return _fail(str(e))
-    from accelrl.agents.build import run_config, write_run_config
-
-    meta = run_config(pre.env, pre.agent, seeds, config, hparams, env_kwargs, strategy)
-    meta["run"] = {
-        "segments": run.segments,
-        "checkpoint_every": run.checkpoint_every,
-        "checkpoint_seconds": run.checkpoint_seconds,
-    }
-    write_run_config(out, meta)
-    return _train(out, meta, agent, config, hparams, run.progress, run.log, None, resume=False)
+    return main_wrapper(prog, body, lambda: _resume_hint(prog, out_hint))
 
 
-def _resume(argv: list[str]) -> int:
-    import tyro
-
-    try:
-        opts = tyro.cli(ResumeOptions, args=argv, prog=f"{PROG} --resume", use_underscores=True)
-    except SystemExit as e:
-        if e.code:
-            print(
-                f"{PROG}: error: --resume takes the run folder only (its config.json fixes the rest)",
-                file=sys.stderr,
-            )
-        return int(e.code or 0)
-    out = Path(opts.resume)
-    try:
-        from accelrl.agents.build import build_from_config, read_run_config
-        from accelrl.agents.compile_cache import enable_compilation_cache
-        from accelrl.scripts._runs import env_for_run
-
-        meta = read_run_config(out)
-        enable_compilation_cache()
-        agent, config, hparams = build_from_config(meta, *(env_for_run(meta) or ()))
-    except (FileNotFoundError, ValueError, TypeError) as e:
-        return _fail(str(e))
-    if opts.eval_episodes is not None and opts.eval_episodes < 1:
-        return _fail(f"--eval_episodes must be >= 1, got {opts.eval_episodes}")
-    return _train(
-        out, meta, agent, config, hparams, opts.progress, opts.log, opts.eval_episodes, resume=True
-    )
-
-
-def _train(
-    out: Path,
-    meta: dict,
-    agent,
-    config,
-    hparams,
-    progress: bool,
-    log: tuple[str, ...],
-    eval_episodes: int | None,
-    *,
-    resume: bool,
-) -> int:
-    from accelrl.agents.checkpoint import CheckpointError, latest_checkpoint
-    from accelrl.agents.evaluation import evaluate_seeds
-    from accelrl.agents.loggers import make_loggers
-    from accelrl.agents.reporting import plot_learning_curve
-    from accelrl.agents.runner import NaNError, Runner
-    from accelrl.scripts._runs import run_extras
-
-    env_id, agent_name, seeds = meta["env"], meta["agent"], meta["seeds"]
-    try:
-        loggers = make_loggers(log, out, meta)
-    except ImportError as e:
-        return _fail(str(e))
-    # A curriculum run (accelrl-teach) adds its hooks (% mastered, the teacher's tasks) and
-    # its report (plots); recorded in config.json, so --resume brings them back.
-    hooks, report = run_extras(meta, out, resume=resume)
-    if loggers.loggers:
-        hooks = [*hooks, loggers]
-    opts = meta.get("run", {})
-    runner = Runner(
-        agent,
-        seeds,
-        hparams,
-        out_dir=out,
-        metadata=meta,
-        segments=opts.get("segments", 20),
-        checkpoint_every=opts.get("checkpoint_every", 5),
-        checkpoint_seconds=opts.get("checkpoint_seconds", 300.0),
-        progress=progress,
-        on_segment=_chain(hooks) if hooks else None,
-    )
-    state = None
-    # A run killed before its first checkpoint starts over from its config.json.
-    if resume and latest_checkpoint(out / "checkpoints") is not None:
-        try:
-            state = runner.restore()[0]
-        except CheckpointError as e:
-            loggers.close()
-            return _fail(str(e), code=1)
-    try:
-        result = runner.train(state)
-    except NaNError as e:
-        return _fail(str(e), code=1)
-    finally:
-        loggers.close()
-    train_s = result.train_seconds
-    # REPORT: curve across seeds, evaluation on unseen keys
-    plot_learning_curve(
-        out / "learning_curve.png", result.metrics, f"{agent_name.upper()} on {env_id}"
-    )
-    episodes = eval_episodes or config.eval_episodes
-    summary = evaluate_seeds(agent, result.state, seeds, episodes, deterministic=True)
-    summary["train_seconds"] = round(train_s, 2)
-    if report is not None:
-        summary.update(report(result))
-    # One convention: the checkpoint path relative to the run folder.
-    summary["checkpoint"] = (
-        str(result.checkpoint.relative_to(out.absolute())) if result.checkpoint else None
-    )
-    tmp = out / ".eval.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(out / "eval.json")
+def _report(outcome: Any) -> None:
+    s, spec = outcome.summary, outcome.built.spec
+    extra = f"; mastered {s['mastered_mean']:.3f}" if "mastered_mean" in s else ""
     print(
-        f"{agent_name} on {env_id}: mean eval return {summary['mean_return']:.2f} "
-        f"(per seed {', '.join(f'{r:.1f}' for r in summary['returns'])}); "
-        f"trained {train_s:.1f}s; outputs in {out}"
+        f"{spec.agent} on {spec.env}: mean eval return {s['mean_return']:.2f} "
+        f"(per seed {', '.join(f'{r:.1f}' for r in s['returns'])}){extra}; "
+        f"trained {s['train_seconds']:.1f}s; outputs in {outcome.out}"
     )
-    return 0
-
-
-def _chain(hooks: list[Any]) -> Any:
-    """One ``on_segment`` callback calling ``hooks`` in order; the host metrics they return are
-    merged (a later hook sees the state an earlier one replaced)."""
-    from accelrl.agents.runner import SegmentUpdate
-
-    def on_segment(runner: Any, state: Any, seg: dict) -> Any:
-        merged = SegmentUpdate()
-        for hook in hooks:
-            update = hook(runner, state, seg)
-            if update is None:
-                continue
-            if update.state is not None:
-                state = merged.state = update.state
-            if update.hparams is not None:
-                merged.hparams = update.hparams
-            if update.metrics:
-                merged.metrics = {**(merged.metrics or {}), **update.metrics}
-            merged.stop = merged.stop or update.stop
-        return merged
-
-    return on_segment
 
 
 if __name__ == "__main__":

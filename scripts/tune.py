@@ -14,6 +14,8 @@ Usage::
     accelrl-tune --env CartPole-v1 --agent ppo --method pbt --backend ray --trials 8 \
         --budget 200000 --out runs/ray_pbt          # Ray Tune's PBT (pip install 'accelrl[ray]')
 
+Flags follow the other accelrl commands (``--tuning_seeds``; ``--tuning-seeds`` is accepted too).
+
 ``--trials`` is the number of configurations (random, hyperband, successive halving, TPE:
 finished trials in all, across resumes) or the population size (PBT); ``--budget`` the most
 environment steps one configuration gets, per seed. Configurations are scored on the tuning
@@ -33,61 +35,86 @@ or repeating a finished trial.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from accelrl._catalog import AGENT_NAMES
+from accelrl.scripts._cli import UsageError, main_wrapper, parse
 from accelrl.scripts._names import check_agent, check_env_id
-from accelrl.scripts.train import UsageError, json_object
+from accelrl.scripts.train import json_object
 
 PROG = "accelrl-tune"
 METHODS = ("random", "hyperband", "sha", "pbt", "tpe")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Tune an accelrl agent: search on tuning seeds, report on test seeds.",
-        epilog=f"agents: {', '.join(AGENT_NAMES)}. See docs/autotune.md.",
-    )
-    p.add_argument("--env", help="environment id, e.g. CartPole-v1")
-    p.add_argument("--agent", help="agent name, e.g. ppo or sac")
-    p.add_argument("--method", choices=METHODS, default="random",
-                   help="random search, Hyperband, successive halving (sha), PBT or TPE")  # fmt: skip
-    p.add_argument("--trials", type=int, help="configurations (PBT: population size)")
-    p.add_argument("--budget", type=int, help="most environment steps per configuration and seed")
-    p.add_argument("--out", help="run folder (a folder holding the same search resumes it)")
-    p.add_argument("--resume", metavar="DIR", help="continue the study in DIR")
-    p.add_argument("--space", help="ConfigSpace JSON file (default: the agent's default space)")
-    p.add_argument("--tuning-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--test-seeds", type=int, nargs="+", default=[5, 6, 7, 8, 9])
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampler")
-    p.add_argument("--overrides", default="{}", help="JSON object of fields fixed for every run")
-    p.add_argument("--env-kwargs", default="{}", help="JSON object of make() keyword arguments")
-    p.add_argument("--score-updates", type=int, help="updates averaged into a score (default 10%%)")
-    p.add_argument("--eval-episodes", type=int, help="evaluation episodes per test seed")
-    p.add_argument("--max-members", type=int, help="most configurations x seeds per program")
-    p.add_argument("--eta", type=int, default=3, help="hyperband/sha: halving rate")
-    p.add_argument("--brackets", type=int, default=3, help="hyperband/sha: s_max + 1")
-    p.add_argument("--intervals", type=int, default=10, help="pbt: exploit/explore points")
-    p.add_argument(
-        "--burn-in",
-        type=int,
-        default=0,
-        help="pbt: environment steps per member before the first exploit (default 0)",
-    )
-    p.add_argument("--batch", type=int, default=4, help="tpe: configurations per round")
-    p.add_argument("--storage", choices=("sqlite", "journal"), default="sqlite",
-                   help="tpe: Optuna storage (journal: several processes)")  # fmt: skip
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="ray: Ray Tune's ASHA (--method hyperband/sha) or PBT (--method pbt)")  # fmt: skip
-    p.add_argument("--num-cpus", type=int, help="ray: CPUs of the local Ray instance")
-    p.add_argument("--bootstrap-reps", type=int, default=50_000)
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    return p
+@dataclasses.dataclass
+class TuneOptions:
+    """Tune an accelrl agent: search on tuning seeds, report on test seeds (docs/autotune.md)."""
+
+    env: str | None = None
+    """Environment id, e.g. CartPole-v1."""
+    agent: str | None = None
+    """Agent name, e.g. ppo or sac."""
+    method: Literal["random", "hyperband", "sha", "pbt", "tpe"] = "random"
+    """Random search, Hyperband, successive halving (sha), PBT or TPE."""
+    trials: int | None = None
+    """Configurations (PBT: population size); with --resume, more trials extend the study."""
+    budget: int | None = None
+    """Most environment steps per configuration and seed."""
+    out: str | None = None
+    """Study folder (a folder holding the same search resumes it)."""
+    resume: str | None = None
+    """Continue the study in this folder (its search.json fixes everything but --trials)."""
+    space: str | None = None
+    """ConfigSpace JSON file (default: the agent's default space)."""
+    tuning_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds every configuration is scored on."""
+    test_seeds: tuple[int, ...] = (5, 6, 7, 8, 9)
+    """Seeds the incumbent and the default are trained and evaluated on, once, at the end."""
+    seed: int = 0
+    """Seed of the sampler."""
+    overrides: str = "{}"
+    """JSON object of agent fields fixed for every run, e.g. '{"num_envs": 16}'."""
+    env_kwargs: str = "{}"
+    """JSON object of make() keyword arguments."""
+    score_updates: int | None = None
+    """Updates averaged into a score (default 10%)."""
+    eval_episodes: int | None = None
+    """Evaluation episodes per test seed."""
+    max_members: int | None = None
+    """Most configurations x seeds per program."""
+    eta: int = 3
+    """hyperband/sha: halving rate."""
+    brackets: int = 3
+    """hyperband/sha: s_max + 1."""
+    intervals: int = 10
+    """pbt: exploit/explore points."""
+    burn_in: int = 0
+    """pbt: environment steps per member before the first exploit."""
+    batch: int = 4
+    """tpe: configurations per round."""
+    storage: Literal["sqlite", "journal"] = "sqlite"
+    """tpe: Optuna storage (journal: several processes)."""
+    backend: Literal["local", "ray"] = "local"
+    """ray: Ray Tune's ASHA (--method hyperband/sha) or PBT (--method pbt)."""
+    num_cpus: int | None = None
+    """ray: CPUs of the local Ray instance."""
+    bootstrap_reps: int = 50_000
+    """Bootstrap replicates of the report's intervals."""
+    quiet: bool = False
+    """No progress lines."""
+
+
+RESUME_FLAGS = ("resume", "trials", "quiet")
+"""What ``--resume`` accepts: the study's search.json fixes everything else."""
+
+
+def _given(argv: list[str]) -> list[str]:
+    """The flag names given in ``argv`` (underscore spelling)."""
+    return [t[2:].split("=", 1)[0].replace("-", "_") for t in argv if t.startswith("--")]
 
 
 def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
@@ -97,7 +124,18 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
     path = folder / "search.json"
     if not path.exists():
         raise UsageError(f"{folder} holds no study (no search.json); start one with --out")
-    s = json.loads(path.read_text())
+    try:
+        s = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path} is damaged (not valid JSON: {e})") from None
+    missing = [k for k in ("method", "env", "agent", "space", "budget", "trials",
+                           "tuning_seeds", "test_seeds") if k not in s]  # fmt: skip
+    if missing:
+        raise UsageError(f"{path} is damaged (no {', '.join(missing)})")
+    if trials is not None and trials < int(s["trials"]):
+        raise UsageError(
+            f"--trials {trials} is below the study's {s['trials']}; a resume can only extend it"
+        )
     if s["method"].startswith("ray_"):
         raise UsageError(f"{folder} is a Ray Tune study; those do not resume (start a new one)")
     kw = {
@@ -115,6 +153,7 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
         "eval_episodes": s.get("eval_episodes"),
         "seed": s.get("seed", 0),
         "trials": int(trials if trials is not None else s["trials"]),
+        "bootstrap_reps": int(s.get("bootstrap_reps", 50_000)),
     }
     extra = {
         "hyperband": ("eta", "brackets", "successive_halving"),
@@ -125,7 +164,7 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
     return kw
 
 
-def _from_args(a: argparse.Namespace) -> dict[str, Any]:
+def _from_args(a: TuneOptions) -> dict[str, Any]:
     from accelrl.autotune.spaces import read_space
 
     for flag, value in (("--env", a.env), ("--agent", a.agent), ("--out", a.out),
@@ -137,6 +176,19 @@ def _from_args(a: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(problem)
     if a.budget < 1 or a.trials < 1:
         raise UsageError(f"--budget and --trials must be >= 1, got {a.budget} and {a.trials}")
+    for flag, value in (("--score_updates", a.score_updates), ("--eval_episodes", a.eval_episodes),
+                        ("--max_members", a.max_members), ("--bootstrap_reps", a.bootstrap_reps),
+                        ("--eta", a.eta), ("--brackets", a.brackets),
+                        ("--intervals", a.intervals), ("--batch", a.batch)):  # fmt: skip
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value}")
+    from accelrl.agents.spec import check_seeds
+
+    for flag, seeds in (("--tuning_seeds", a.tuning_seeds), ("--test_seeds", a.test_seeds)):
+        try:
+            check_seeds(seeds)
+        except ValueError as e:
+            raise UsageError(f"{flag}: {e}") from None
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
@@ -150,11 +202,12 @@ def _from_args(a: argparse.Namespace) -> dict[str, Any]:
         "tuning_seeds": a.tuning_seeds,
         "test_seeds": a.test_seeds,
         "overrides": json_object(a.overrides, "--overrides", '{"num_envs": 16}'),
-        "env_kwargs": json_object(a.env_kwargs, "--env-kwargs", '{"num_actions": 5}'),
+        "env_kwargs": json_object(a.env_kwargs, "--env_kwargs", '{"num_actions": 5}'),
         "score_updates": a.score_updates,
         "eval_episodes": a.eval_episodes,
         "seed": a.seed,
         "trials": a.trials,
+        "bootstrap_reps": a.bootstrap_reps,
     }
     if a.backend == "ray":
         if a.method not in ("hyperband", "sha", "pbt"):
@@ -172,7 +225,7 @@ def _from_args(a: argparse.Namespace) -> dict[str, Any]:
     elif a.method == "pbt":
         kw["intervals"] = a.intervals
         if a.burn_in < 0:
-            raise UsageError(f"--burn-in must be >= 0, got {a.burn_in}")
+            raise UsageError(f"--burn_in must be >= 0, got {a.burn_in}")
         kw["burn_in"] = a.burn_in
     elif a.method == "tpe":
         kw.update(batch=a.batch, storage=a.storage)
@@ -181,11 +234,12 @@ def _from_args(a: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
-def run_tuner(kw: dict[str, Any], bootstrap_reps: int, log: Any) -> Any:
+def run_tuner(kw: dict[str, Any], log: Any) -> Any:
     """Call the tuner that ``kw["method"]`` names with the rest of ``kw``."""
     from accelrl.autotune import hyperband, pbt, random_search, tpe
 
     kw = dict(kw)
+    bootstrap_reps = kw.pop("bootstrap_reps")
     method = kw.pop("method")
     if method.startswith("ray_"):
         from accelrl.autotune.ray_tune import ray_study
@@ -199,19 +253,30 @@ def run_tuner(kw: dict[str, Any], bootstrap_reps: int, log: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    a = _parser().parse_args(argv)
-    try:
+
+    def body() -> int:
+        a = parse(TuneOptions, argv, PROG)
         if a.resume:
+            extra = [f"--{n}" for n in _given(argv) if n not in RESUME_FLAGS]
+            if extra:
+                raise UsageError(
+                    f"--resume takes the study folder (and --trials, --quiet) only; its "
+                    f"search.json fixes {', '.join(extra)}"
+                )
             kw = _from_search_file(Path(a.resume), a.trials)
         else:
+            if a.env is None and a.agent is None and a.out is None:
+                raise UsageError(
+                    f"missing --env, --agent, --out, --budget, --trials (or --resume DIR); "
+                    f"agents: {', '.join(AGENT_NAMES)}; see {PROG} --help"
+                )
             kw = _from_args(a)
         log = (lambda _line: None) if a.quiet else (lambda line: print(line, flush=True))
-        result = run_tuner(kw, a.bootstrap_reps, log)
-    except (UsageError, ValueError, ImportError) as e:  # SpaceFileError is a ValueError
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    print((Path(result.out) / "report.md").read_text())
-    return 0
+        result = run_tuner(kw, log)
+        print((Path(result.out) / "report.md").read_text())
+        return 0
+
+    return main_wrapper(PROG, body)
 
 
 if __name__ == "__main__":  # pragma: no cover

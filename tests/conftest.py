@@ -1,6 +1,8 @@
 """Test-wide settings."""
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +39,11 @@ def interrupt_run():
             runner.train()
 
     return run
+
+
+# The benchmark and experiment scripts live outside the package (the wheel leaves them out) and
+# import their siblings by bare name, as they do when run by path: their tests import them so.
+_SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+for _folder in ("bench", "experiments"):
+    if str(_SCRIPTS / _folder) not in sys.path:
+        sys.path.insert(0, str(_SCRIPTS / _folder))

@@ -28,6 +28,14 @@ def test_wheel_contents(tmp_path):
     ):
         assert f"accelrl/{module}" in names
     assert not any(n.startswith("accelrl/tests/") for n in names)
+    # The library and its CLIs ship; benchmarks and experiments (run from a checkout) do not.
+    for cli in ("train", "teach", "evaluate", "snapshot", "tune", "_cli"):
+        assert f"accelrl/scripts/{cli}.py" in names
+    shipped_scripts = [n for n in names if n.startswith("accelrl/scripts/")]
+    assert not any("bench" in n or "experiment" in n or "workloads" in n for n in shipped_scripts)
+    assert not any(
+        n.startswith(("accelrl/scripts/bench/", "accelrl/scripts/experiments/")) for n in names
+    )
     entry_points = (
         zipfile.ZipFile(wheel)
         .read(next(n for n in names if n.endswith("entry_points.txt")))

@@ -48,6 +48,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from accelrl.envs.checks import ParamChecker, check_choice, check_int, check_real
 from accelrl.envs.malloc.workload import Workload
 
 BIG = np.int32(2**30)
@@ -58,6 +59,8 @@ CANDIDATE_FEATURES = 5
 """Per-candidate features of the set observation (``set_size > 0``)."""
 SET_FEATURES = 8
 """Per-placed-buffer features of the set observation (``set_size > 0``)."""
+ORDERS = ("start", "xla", "size")
+"""Named offering orders (:meth:`~accelrl.envs.malloc.workload.Workload.order`)."""
 
 
 @struct.dataclass
@@ -138,6 +141,11 @@ class MallocGame(environment.Environment):
             buffers as sets (keys ``"candidates"``, ``"buffers"``, ``"buffer_mask"``; see
             :meth:`set_observation`) for permutation-invariant policies. 0 (default): the flat
             observation only.
+
+    Inputs: constructor arguments are checked here (integers refuse floats and strings) and
+    params by :meth:`check_params` on the host (the adapters and agents call it). Inside jitted
+    code nothing is checked: an action outside ``0..K`` or masked out is played as ``0`` (slow
+    memory), like any illegal action.
     """
 
     def __init__(
@@ -154,10 +162,23 @@ class MallocGame(environment.Environment):
         set_size: int = 0,
     ):
         super().__init__()
-        if min(max_buffers, max_live, num_candidates, num_bins) < 1 or lookahead < 0:
-            raise ValueError("max_buffers, max_live, num_candidates, num_bins must be >= 1")
-        if isinstance(set_size, bool) or not isinstance(set_size, int | np.integer) or set_size < 0:
-            raise ValueError(f"set_size must be an integer >= 0, got {set_size!r}")
+        for arg, value in (
+            ("max_buffers", max_buffers),
+            ("max_live", max_live),
+            ("num_candidates", num_candidates),
+            ("num_bins", num_bins),
+            ("alignment", alignment),
+        ):
+            check_int(f"MallocGame: {arg}", value, minimum=1)
+        check_int("MallocGame: lookahead", lookahead, minimum=0)
+        check_int("MallocGame: set_size", set_size, minimum=0)
+        if default_workload is not None and not isinstance(default_workload, Workload):
+            raise TypeError(
+                "MallocGame: default_workload must be a Workload or None, got "
+                f"{type(default_workload).__name__}"
+            )
+        check_real("MallocGame: capacity_fraction", capacity_fraction, low=0.0, low_open=True)
+        check_choice("MallocGame: order", order, ORDERS)
         self.set_size = min(int(set_size), int(max_live))
         self.max_buffers = int(max_buffers)
         self.max_live = int(max_live)
@@ -283,6 +304,30 @@ class MallocGame(environment.Environment):
             alignment=jnp.asarray(alignment, jnp.int32),
             max_steps_in_episode=big_n,
         )
+
+    def check_params(self, params: EnvParams) -> None:
+        """Refuse params that :meth:`params_for` could not have made (host side, not in jit).
+
+        Called by :func:`accelrl.envs.checks.check_params` after its structure, shape and NaN
+        checks; leaves may carry a leading batch axis (one workload per copy).
+
+        Raises:
+            ValueError: one line naming the field and the first offending index: sizes,
+                starts, ends and the capacity must be integers >= 0 with ``start <= end``;
+                benefits finite and >= 0; ``order`` a permutation of ``0..N-1``; ``horizon``
+                > 0; ``num_buffers`` in ``1..max_buffers``; ``alignment`` >= 1.
+        """
+        c = ParamChecker(self.name, params)
+        c.integer("size", "start", "end", "sweep", "capacity", minimum=0)
+        c.require("end", lambda e: e >= c.value("start"), "must be >= start")
+        c.nonnegative("benefit")
+        c.positive("horizon")
+        c.integer("alignment", minimum=1)
+        c.require("num_buffers", lambda n: (n >= 1) & (n <= self.max_buffers), "out of range")
+        c.integer("num_buffers")
+        order = np.sort(c.value("order"), axis=-1)
+        if not np.array_equal(order, np.broadcast_to(np.arange(order.shape[-1]), order.shape)):
+            raise ValueError(f"{self.name} params: order is not a permutation of 0..N-1")
 
     def make_params(self, workloads: Sequence[Workload], **kwargs: Any) -> EnvParams:
         """Params for several workloads stacked on a leading batch axis ([B, N] leaves).

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from accelrl.envs.checks import check_int
 from accelrl.envs.mpe.world import DEFAULT_ACCEL, MPEEnv, MPEParams, MPEState, WorldLayout, norm
 
 
@@ -27,8 +28,7 @@ class SimpleAdversary(MPEEnv):
     scenario = "simple_adversary_v3"
 
     def __init__(self, num_good: int = 2, action_type: str = "discrete"):
-        if num_good < 1:
-            raise ValueError(f"num_good must be >= 1, got {num_good}")
+        num_good = check_int("simple_adversary: num_good", num_good, minimum=1)
         n = num_good + 1
         self.layout = WorldLayout(
             agents=("adversary_0",) + tuple(f"agent_{i}" for i in range(num_good)),

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from accelrl.envs.checks import ParamChecker
 from accelrl.envs.mpe.world import (
     DEFAULT_ACCEL,
     MPEEnv,
@@ -59,6 +60,12 @@ class SimpleReference(MPEEnv):
     @property
     def default_params(self) -> ReferenceParams:
         return ReferenceParams(**base_params_kwargs(self.layout))
+
+    def check_params(self, params: ReferenceParams) -> None:
+        """:meth:`MPEEnv.check_params` plus ``local_ratio`` in [0, 1]."""
+        super().check_params(params)
+        c = ParamChecker(self.name, params)
+        c.require("local_ratio", lambda r: (r >= 0) & (r <= 1), "must be in [0, 1]")
 
     def sample_goals(self, key):
         return jax.random.randint(key, (2,), 0, len(LANDMARK_COLORS))

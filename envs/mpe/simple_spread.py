@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from accelrl.envs.checks import ParamChecker, check_int
 from accelrl.envs.mpe.world import (
     DEFAULT_ACCEL,
     MPEEnv,
@@ -50,8 +51,7 @@ class SimpleSpread(MPEEnv):
     scenario = "simple_spread_v3"
 
     def __init__(self, num_agents: int = 3, action_type: str = "discrete"):
-        if num_agents < 1:
-            raise ValueError(f"num_agents must be >= 1, got {num_agents}")
+        num_agents = check_int("simple_spread: num_agents", num_agents, minimum=1)
         n = num_agents
         self.layout = WorldLayout(
             agents=tuple(f"agent_{i}" for i in range(n)),
@@ -71,6 +71,15 @@ class SimpleSpread(MPEEnv):
     @property
     def default_params(self) -> SpreadParams:
         return SpreadParams(**base_params_kwargs(self.layout))
+
+    def check_params(self, params: SpreadParams) -> None:
+        """:meth:`MPEEnv.check_params` plus ``local_ratio`` in [0, 1], ``capture_radius`` >= 0
+        and the two flags 0 or 1."""
+        super().check_params(params)
+        c = ParamChecker(self.name, params)
+        c.require("local_ratio", lambda r: (r >= 0) & (r <= 1), "must be in [0, 1]")
+        c.nonnegative("capture_radius")
+        c.flag("collision_penalty", "terminate_on_success")
 
     def _split(self, state: MPEState):
         n = self.num_agents

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from accelrl.envs.checks import check_int
 from accelrl.envs.mpe.world import (
     MPEEnv,
     MPEParams,
@@ -51,8 +52,9 @@ class SimpleTag(MPEEnv):
         num_obstacles: int = 2,
         action_type: str = "discrete",
     ):
-        if num_good < 1 or num_adversaries < 1 or num_obstacles < 0:
-            raise ValueError("simple_tag needs num_good >= 1, num_adversaries >= 1")
+        num_good = check_int("simple_tag: num_good", num_good, minimum=1)
+        num_adversaries = check_int("simple_tag: num_adversaries", num_adversaries, minimum=1)
+        num_obstacles = check_int("simple_tag: num_obstacles", num_obstacles, minimum=0)
         na, ng = num_adversaries, num_good
         n = na + ng
         self.num_adversaries = na

@@ -15,6 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from accelrl.envs.checks import check_int
 from accelrl.envs.mpe.world import (
     MPEEnv,
     MPEParams,
@@ -52,10 +53,13 @@ class SimpleWorldComm(MPEEnv):
         num_forests: int = 2,
         action_type: str = "discrete",
     ):
-        if num_good < 1 or num_adversaries < 1 or num_food < 1:
-            raise ValueError("simple_world_comm needs num_good, num_adversaries, num_food >= 1")
-        if num_obstacles < 0 or num_forests < 0:
-            raise ValueError("num_obstacles and num_forests must be >= 0")
+        num_good = check_int("simple_world_comm: num_good", num_good, minimum=1)
+        num_adversaries = check_int(
+            "simple_world_comm: num_adversaries", num_adversaries, minimum=1
+        )
+        num_food = check_int("simple_world_comm: num_food", num_food, minimum=1)
+        num_obstacles = check_int("simple_world_comm: num_obstacles", num_obstacles, minimum=0)
+        num_forests = check_int("simple_world_comm: num_forests", num_forests, minimum=0)
         na, ng = num_adversaries, num_good
         n = na + ng
         self.num_adversaries, self.num_obstacles = na, num_obstacles

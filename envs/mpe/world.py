@@ -20,6 +20,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import spaces
 
+from accelrl.envs.checks import ParamChecker, check_choice
 from accelrl.envs.multi_agent import MultiAgentEnv
 
 #: Discrete movement actions ``[no_action, left, right, down, up]`` as unit directions.
@@ -224,14 +225,20 @@ class MPEEnv(MultiAgentEnv):
 
     Args:
         action_type: ``"discrete"`` (default) or ``"continuous"``.
+
+    Inputs: constructor arguments and :meth:`check_params` are checked on the host (the
+    PettingZoo adapter checks actions, too). Inside jitted code nothing is checked, by JAX's
+    conventions and mpe2's: a discrete action is decoded as movement ``a % 5`` and word
+    ``a // 5`` (so 17 moves as 2 does, and a word past ``dim_c`` says nothing); continuous
+    actions are clipped to ``[0, 1]``; params :meth:`check_params` would refuse (a zero mass
+    or contact margin) give NaN positions.
     """
 
     layout: WorldLayout
     scenario: str = ""
 
     def __init__(self, action_type: str = "discrete"):
-        if action_type not in ("discrete", "continuous"):
-            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {action_type!r}")
+        check_choice(f"{type(self).__name__}: action_type", action_type, ("discrete", "continuous"))
         self.action_type = action_type
         self.agents = self.layout.agents
 
@@ -246,6 +253,26 @@ class MPEEnv(MultiAgentEnv):
     @property
     def default_params(self) -> MPEParams:
         return MPEParams(**base_params_kwargs(self.layout))
+
+    def check_params(self, params: MPEParams) -> None:
+        """Refuse params that would give NaN or meaningless physics (host side, not in jit).
+
+        Called by :func:`accelrl.envs.checks.check_params` after its structure, shape and NaN
+        checks; leaves may carry a leading batch axis. Scenario params classes with more
+        fields extend it.
+
+        Raises:
+            ValueError: one line naming the field and the first offending index:
+                ``max_steps_in_episode`` an integer >= 1; ``dt``, ``mass`` and
+                ``contact_margin`` > 0 and finite; ``damping`` in [0, 1]; ``contact_force``,
+                ``size`` and ``accel`` >= 0 and finite; ``max_speed`` >= 0 (``inf``: no cap).
+        """
+        c = ParamChecker(self.name, params)
+        c.integer("max_steps_in_episode", minimum=1)
+        c.positive("dt", "mass", "contact_margin")
+        c.require("damping", lambda d: (d >= 0) & (d <= 1), "must be in [0, 1]")
+        c.nonnegative("contact_force", "size", "accel")
+        c.nonnegative("max_speed", finite=False)
 
     # -- scenario hooks ---------------------------------------------------------------------
     def sample_goals(self, key: jax.Array) -> jax.Array:

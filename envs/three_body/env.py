@@ -16,7 +16,13 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from accelrl.envs.three_body.integrator import HermiteState, hermite_advance, hermite_init
+from accelrl.envs.checks import ParamChecker, check_int
+from accelrl.envs.three_body.integrator import (
+    CRITERIA,
+    HermiteState,
+    hermite_advance,
+    hermite_init,
+)
 from accelrl.envs.three_body.physics import F64, G_AU_MSUN_YR, KMS_IN_AU_PER_YR, total_energy
 from accelrl.envs.three_body.render import render_orbits
 
@@ -133,10 +139,16 @@ def preset_params(name: str, params: EnvParams | None = None) -> EnvParams:
     Raises:
         ValueError: an unknown preset name (the message lists the known ones).
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown ThreeBody preset {name!r}; choose one of {sorted(PRESETS)}")
+    _check_preset(name)
     params = EnvParams() if params is None else params
     return params.replace(**PRESETS[name])
+
+
+def _check_preset(name: Any) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"ThreeBody preset must be a string, got {name!r} ({type(name).__name__})")
+    if name not in PRESETS:
+        raise ValueError(f"unknown ThreeBody preset {name!r}; choose one of {sorted(PRESETS)}")
 
 
 def evaluation_params(params: EnvParams | None = None) -> EnvParams:
@@ -242,17 +254,24 @@ class ThreeBody(environment.Environment):
     with t the physical time in check intervals (at least 1), R = 0 at the first decision of an
     episode; a decision cut short by the substep cap earns the covered fraction of the interval
     (``time_weighted_reward``); minus ``w_compute * substeps`` (0 by default).
+
+    Args:
+        num_actions: number of log-spaced mu values (an integer >= 1; floats and strings are
+            refused).
+        preset: a :data:`PRESETS` name.
+
+    Inputs: the constructor and :meth:`check_params` check on the host (the adapters and agents
+    call it). Inside jitted code nothing is checked, by JAX's conventions: an out-of-range
+    discrete action indexes ``mu_values`` clamped (``-1`` and ``99`` both pick an end value),
+    a continuous action is clipped to ``[log_mu_low, log_mu_high]``, and params that
+    :meth:`check_params` would refuse (masses <= 0, a NaN speed) give NaN observations.
     """
 
     def __init__(self, num_actions: int = 10, preset: str = "default"):
         super().__init__()
-        if isinstance(num_actions, bool) or int(num_actions) < 1:
-            raise ValueError(f"num_actions must be a positive integer, got {num_actions!r}")
-        if preset not in PRESETS:
-            raise ValueError(
-                f"unknown ThreeBody preset {preset!r}; choose one of {sorted(PRESETS)}"
-            )
-        self._num_actions = int(num_actions)
+        num_actions = check_int("ThreeBody: num_actions", num_actions, minimum=1)
+        _check_preset(preset)
+        self._num_actions = num_actions
         self.preset = preset
         """Name of the :data:`PRESETS` entry ``default_params`` applies."""
 
@@ -274,6 +293,53 @@ class ThreeBody(environment.Environment):
 
     def observation_space(self, params: EnvParams | None = None) -> spaces.Box:
         return spaces.Box(-jnp.inf, jnp.inf, (13,), jnp.float32)
+
+    def check_params(self, params: EnvParams) -> None:
+        """Refuse params that would give NaN or a meaningless episode (host side, not in jit).
+
+        Called by :func:`accelrl.envs.checks.check_params` after its structure, shape and NaN
+        checks; leaves may carry leading batch axes.
+
+        Raises:
+            ValueError: one line naming the field and the first offending index: masses, G,
+                check_interval, mu_values, initial_mu and energy_reference must be > 0 and
+                finite; reward_error_cap and energy_error_limit > 0 (``inf`` allowed);
+                num_checks, max_decisions, max_substeps_per_decision integers >= 1;
+                criterion one of :data:`CRITERIA`'s values; the weights, the speed and the
+                initial-condition box finite, with ``ic_low <= ic_high``, ``log_mu_low <=
+                log_mu_high`` and no two bodies forced to one position.
+        """
+        c = ParamChecker(self.name, params)
+        c.trailing_shape("masses", (3,))
+        c.trailing_shape("ic_low", (4,))
+        c.trailing_shape("ic_high", (4,))
+        c.positive("masses", "G", "check_interval", "mu_values", "initial_mu", "energy_reference")
+        c.positive("reward_error_cap", "energy_error_limit", finite=False)
+        c.integer("num_checks", "max_decisions", "max_substeps_per_decision", minimum=1)
+        c.require("criterion", lambda v: np.isin(v, list(CRITERIA.values())), "unknown criterion")
+        c.flag("energy_term_per_time", "time_weighted_reward", "step_limit_terminates")
+        c.finite("w_energy", "w_action", "w_compute", "initial_speed_kms", "ic_low", "ic_high")
+        c.finite("log_mu_low", "log_mu_high")
+        low, high = c.value("ic_low"), c.value("ic_high")
+        c.require("ic_high", lambda h: h >= low, "must be >= ic_low")
+        c.require("log_mu_high", lambda h: h >= c.value("log_mu_low"), "must be >= log_mu_low")
+        # bodies whose box is a single point: body 0 sits at the origin (before the COM shift)
+        fixed = np.stack(
+            [np.zeros_like(low[..., 0:2]), low[..., 0:2], low[..., 2:4]], axis=-2
+        )  # [..., 3, 2]
+        point = np.stack(
+            [np.ones(low.shape[:-1], bool)]
+            + [np.all(low[..., k : k + 2] == high[..., k : k + 2], axis=-1) for k in (0, 2)],
+            axis=-1,
+        )  # [..., 3]
+        for i, j in ((0, 1), (0, 2), (1, 2)):
+            same = point[..., i] & point[..., j]
+            same &= np.all(fixed[..., i, :] == fixed[..., j, :], axis=-1)
+            if same.any():
+                raise ValueError(
+                    f"{self.name} params: ic_low == ic_high puts bodies {i} and {j} at the same "
+                    "position (an infinite force)"
+                )
 
     def action_to_mu(self, action: jax.Array, params: EnvParams) -> jax.Array:
         """mu for an action index (float32 scalar)."""
@@ -403,9 +469,14 @@ class ThreeBody(environment.Environment):
 
 
 class ThreeBodyContinuous(ThreeBody):
-    """ThreeBody with a continuous action: log10 mu in [log_mu_low, log_mu_high], shape (1,)."""
+    """ThreeBody with a continuous action: log10 mu in [log_mu_low, log_mu_high], shape (1,).
+
+    Actions outside the bounds are clipped to them inside jit; the gymnasium adapter refuses
+    only NaN, infinities and other shapes.
+    """
 
     def __init__(self, preset: str = "default"):
+        _check_preset(preset)
         super().__init__(num_actions=10, preset=preset)
 
     @property

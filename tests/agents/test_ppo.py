@@ -191,3 +191,14 @@ def test_config_validation(bad, match):
     env, params = make("CartPole-v1")
     with pytest.raises(ValueError, match=match):
         make_ppo(PPOConfig(**{**TINY, **bad}), env, params)
+
+
+def test_env_params_are_checked_on_the_host_at_construction():
+    env, params = make("ThreeBody-v0")
+    config = PPOConfig(**TINY)
+    with pytest.raises(ValueError, match=r"^ThreeBody-v0 params: masses\[0\] = 0, must be > 0"):
+        make_ppo(config, env, params.replace(masses=jnp.zeros(3)))
+    with pytest.raises(TypeError, match="params must be its EnvParams"):
+        make_ppo(config, env, make("CartPole-v1")[1])
+    per_copy = params.replace(masses=jnp.ones((config.num_envs, 3)))  # one task per copy
+    assert make_ppo(config, env, per_copy).env_params is per_copy

@@ -12,8 +12,18 @@ import pytest
 from flax import struct
 
 import accelrl.agents as A
-from accelrl.agents import Agent, AgentSpec, AgentState, RunConfig, build, load_run, register_agent
-from accelrl.agents.build import check_hparams, run_config, write_run_config
+from accelrl.agents import (
+    Agent,
+    AgentSpec,
+    AgentState,
+    RunConfig,
+    RunSpec,
+    build,
+    load_run,
+    register_agent,
+)
+from accelrl.agents.build import check_hparams, write_spec
+from accelrl.agents.configs import config_to_dict, hparams_to_dict
 from accelrl.agents.runner import Runner
 from accelrl.scripts.train import main
 
@@ -171,7 +181,9 @@ def test_value_contract_for_each_agent():
 def test_load_run_finished_and_interrupted(tmp_path, interrupt_run):
     agent, config, hparams = build("CartPole-v1", "tilt", {"total_timesteps": 32})
     # No checkpoint yet (killed in the first seconds): the run is rebuilt, state is None.
-    write_run_config(tmp_path, run_config("CartPole-v1", "tilt", [3, 4], config, hparams))
+    spec = RunSpec(env="CartPole-v1", agent="tilt", seeds=(3, 4), config=config_to_dict(config),
+                   hparams=hparams_to_dict(hparams))  # fmt: skip
+    write_spec(tmp_path, spec)
     a2, state, c2, h2 = load_run(tmp_path)
     assert state is None and c2 == config and float(h2.tilt) == 0.5
 

@@ -294,7 +294,7 @@ def test_masked_actions_never_chosen(cartpole_agent):
     for det in (False, True):
         np.testing.assert_array_equal(agent.act(state, obs, jax.random.key(3), det), 1)
     obs4 = jax.tree.map(lambda x: x[:4], obs)
-    np.testing.assert_array_equal(agent._random_action(obs4, jax.random.key(4)), 1)
+    np.testing.assert_array_equal(agent.random_action(obs4, jax.random.key(4)), 1)
     # the soft value ignores masked actions even when their Q is huge
     p, logp = agent._discrete_log_probs(state.actor_params, obs["observation"], obs["action_mask"])
     np.testing.assert_array_equal(p[:, 0], 0.0)

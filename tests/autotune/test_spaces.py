@@ -238,3 +238,18 @@ def test_malformed_space_file_names_the_bad_entry(tmp_path, text, message):
 def test_missing_space_file_is_a_clear_error(tmp_path):
     with pytest.raises(SpaceFileError, match="cannot read"):
         read_space(tmp_path / "absent.json")
+
+
+def test_a_study_refuses_an_empty_space_and_overrides_of_searched_fields(tmp_path):
+    from accelrl.autotune.spaces import Float, SearchSpace
+    from accelrl.autotune.study import open_study
+
+    common = dict(tuning_seeds=[0], test_seeds=[1])
+    with pytest.raises(ValueError, match="empty"):
+        open_study("random", "CartPole-v1", "ppo", SearchSpace({}), 64, tmp_path / "a", **common)
+    space = SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True)})
+    with pytest.raises(ValueError, match="learning_rate, which the search space also searches"):
+        open_study("random", "CartPole-v1", "ppo", space, 64, tmp_path / "b", **common,
+                   overrides={"learning_rate": 1e-3})  # fmt: skip
+    assert not (tmp_path / "a" / "search.json").exists()
+    assert not (tmp_path / "b" / "search.json").exists()

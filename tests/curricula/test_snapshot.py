@@ -304,6 +304,17 @@ def test_loader_refuses_pickles_edits_and_non_banks(cartpole_bank, tmp_path):
         np.savez(f, **arrays)
     with pytest.raises(BankError, match="content hash"):
         load_bank(edited)
+    # an edited header count (the hash covers the arrays, not the header's numbers)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(arrays["header"].tobytes().decode())
+    header["num_snapshots"] += 5
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    counted = tmp_path / "counted.bank"
+    with open(counted, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(BankError, match="snapshots, the arrays hold"):
+        load_bank(counted)
     (tmp_path / "text.bank").write_text("hello")
     with pytest.raises(BankError, match="not a snapshot bank"):
         load_bank(tmp_path / "text.bank")
@@ -413,13 +424,23 @@ def test_accelrl_train_snapshots_records_the_bank_and_resumes_with_it(
             "--eval_episodes", "2", "--no-progress", "--segments", "2"]  # fmt: skip
     assert train_main(argv) == 0, capsys.readouterr().err
     cfg = json.loads((out / "config.json").read_text())
-    record = cfg["reset_strategy"]
-    assert record["name"] == "snapshot" and record["bank"] == str(bank.absolute())
+    assert cfg["reset_strategy"]["name"] == "snapshot"
+    record = cfg["reset_strategy"]["settings"]
+    assert record["bank"] == str(bank.absolute()) and record["num_clusters"] == 6  # PPO's K
     assert record["bank_hash"] == load_bank(bank).content_hash and record["horizon"] == 7
     frac = json.loads((out / "seed_0" / "metrics.json").read_text())["metrics"]["snapshot_fraction"]
     assert len(frac) == 4 and frac[0] == 1.0  # every start in the phase came from the bank
     assert train_main(["--resume", str(out), "--no-progress"]) == 0
     assert eval_main([str(out), "--output", str(tmp_path / "eval.json")]) == 0
+    # load_run rebuilds the snapshot strategy from config.json alone
+    from accelrl.agents import load_run
+    from accelrl.agents.base import find_wrapper
+    from accelrl.envs import VecEnv
+
+    agent, state, _, _ = load_run(out)
+    assert isinstance(find_wrapper(agent.env, VecEnv).strategy, SnapshotStarts)
+    one = jax.tree.map(lambda x: x[0], state)
+    assert agent.evaluate(one, jax.random.key(0), 2, True).shape == (2,)
     # the bank changed under the run: --resume refuses it in one line
     other = tmp_path / "other.bank"
     assert (

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,8 +78,12 @@ def test_make_workloads_script_end_to_end(tmp_path):
     subprocess.run(
         [
             sys.executable,
-            "-m",
-            "accelrl.scripts.make_workloads",
+            str(
+                Path(__file__).resolve().parents[2]
+                / "scripts"
+                / "experiments"
+                / "make_workloads.py"
+            ),
             "--models",
             "mlp",
             "vae",

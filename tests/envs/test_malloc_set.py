@@ -34,8 +34,8 @@ def test_default_observation_has_no_set_keys_and_bad_set_size_is_refused():
     obs, _ = env.reset_env(jax.random.key(0), jax.tree.map(lambda x: x[0], params))
     assert set(obs) == {"observation", "action_mask"}
     assert set(env.observation_space().spaces) == {"observation", "action_mask"}
-    for bad in (-1, 2.5, True):
-        with pytest.raises(ValueError, match="set_size"):
+    for bad, error in ((-1, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="set_size"):
             MallocGame(max_buffers=10, max_live=10, set_size=bad)
 
 

@@ -183,7 +183,7 @@ def test_pettingzoo_adapter_with_continuous_actions():
 
 
 def test_gif_script(tmp_path):
-    from accelrl.scripts.mpe_gif import Args, episode_frames, main
+    from mpe_gif import Args, episode_frames, main
 
     frames = episode_frames(Args(env_id="MPE_simple_push_v3", max_steps=3, scale=1))
     assert len(frames) == 4 and frames[0].shape == (700, 700, 3)
@@ -198,7 +198,7 @@ def test_gif_script(tmp_path):
 
 def test_bench_script_smoke(tmp_path):
     pytest.importorskip("mpe2")
-    from accelrl.scripts.bench_mpe import main
+    from bench_mpe import main
 
     rows = main(
         [

@@ -147,6 +147,27 @@ def test_wrapper_errors_and_as_batched():
     assert isinstance(as_batched(env, 3), VecEnv)
 
 
+def test_num_envs_must_be_an_integer():
+    env, _ = make("CartPole-v1")
+    for bad, error in ((2.5, TypeError), ("4", TypeError), (True, TypeError), (-1, ValueError)):
+        with pytest.raises(error, match="^VecEnv: num_envs must be"):
+            VecEnv(env, bad)
+
+
+def test_check_params_takes_shared_or_per_copy_params_and_refuses_bad_ones():
+    env, params = make("ThreeBody-v0")
+    venv = EpisodeStatistics(VecEnv(env, 4))  # wrappers check against the same env
+    venv.check_params(params)
+    per_copy = params.replace(masses=jnp.ones((4, 3)))
+    venv.check_params(per_copy)
+    with pytest.raises(ValueError, match=r"masses has shape \(5, 3\), expected \(3,\) or \(4, 3\)"):
+        venv.check_params(params.replace(masses=jnp.ones((5, 3))))
+    with pytest.raises(ValueError, match=r"^ThreeBody-v0 params: masses\[1, 0\] = 0, must be > 0"):
+        venv.check_params(per_copy.replace(masses=per_copy.masses.at[1, 0].set(0.0)))
+    with pytest.raises(ValueError, match=r"initial_speed_kms\[3\] is nan"):
+        venv.check_params(params.replace(initial_speed_kms=jnp.full(4, 10.0).at[3].set(jnp.nan)))
+
+
 def test_multi_agent_batched(toy_marl_id):
     env, params = make(toy_marl_id)
     wrapper = EpisodeStatistics(VecEnv(env, B))

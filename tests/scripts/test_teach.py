@@ -38,8 +38,9 @@ def test_tiny_run_writes_the_folder(run_dir):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["env"] == "Pendulum-v1" and cfg["seeds"] == [0, 1]
     assert cfg["reset_strategy"]["name"] == "random"
-    assert cfg["reset_strategy"]["task_space"] == "pendulum_dynamics"
-    assert cfg["curriculum"]["test_tasks"] == 8 and cfg["curriculum"]["heatmap_dims"] == [0, 1]
+    assert cfg["reset_strategy"]["settings"]["task_space"] == "pendulum_dynamics"
+    assert cfg["curriculum"]["test_tasks"] == 8
+    assert cfg["curriculum"]["heatmap_dims"] == ["mass", "length"]  # resolved: the first two
     for seed in (0, 1):
         m = json.loads((out / f"seed_{seed}" / "metrics.json").read_text())["metrics"]
         mastered = np.asarray(m["mastered"], np.float64)
@@ -100,7 +101,7 @@ def test_resume_from_an_earlier_checkpoint_relogs_the_same_tasks(run_dir, tmp_pa
         (["--teacher_kwargs", '{"fit_rat": 10}'], "fit_rat"),
         (["--teacher_kwargs", "[1]"], "JSON object"),
         (["--heatmap_dims", "mass", "lenght"], "Did you mean: length"),
-        (["--test_tasks", "0"], "--test_tasks must be >= 1"),
+        (["--test_tasks", "0"], "test_tasks must be >= 1"),
     ],
 )
 def test_bad_input_fails_before_compiling(argv, message, tmp_path, capsys):
@@ -157,8 +158,53 @@ def test_alp_gmm_run_refits_and_logs(tmp_path):
     total = ["--total_timesteps", "2048", "--segments", "2"]
     assert teach(out, "alp_gmm", "--teacher_kwargs", kwargs, *total) == 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["reset_strategy"]["fit_rate"] == 8 and cfg["reset_strategy"]["ks"] == [2, 3]
+    settings = cfg["reset_strategy"]["settings"]
+    assert settings["fit_rate"] == 8 and settings["ks"] == [2, 3]
     m = json.loads((out / "seed_0" / "metrics.json").read_text())["metrics"]
     assert m["teacher_refits"][-1] >= 1
     rows = np.loadtxt(out / "seed_0" / "tasks.csv", delimiter=",", skiprows=1)
     assert len(rows) == m["teacher_episodes"][-1] == 8
+
+
+@pytest.mark.slow  # budget: ~60 s here (a second tiny teacher run)
+def test_config_file_reruns_a_teacher_run_and_load_run_rebuilds_it(run_dir, tmp_path):
+    import jax
+
+    from accelrl.agents import load_run
+    from accelrl.scripts.train import main as train_main
+
+    again = tmp_path / "again"
+    assert train_main(["--config", str(run_dir / "config.json"), "--out", str(again)]) == 0
+    for seed in (0, 1):
+        for name in ("metrics.json", "tasks.csv"):
+            a = (run_dir / f"seed_{seed}" / name).read_text()
+            assert a == (again / f"seed_{seed}" / name).read_text(), name
+    from accelrl.agents.base import find_wrapper
+    from accelrl.curricula import RandomTeacher
+    from accelrl.envs import VecEnv
+
+    agent, state, _, _ = load_run(run_dir)
+    assert isinstance(find_wrapper(agent.env, VecEnv).strategy, RandomTeacher)
+    one = jax.tree.map(lambda x: x[0], state)
+    assert agent.evaluate(one, jax.random.key(0), 2, True).shape == (2,)
+
+
+def test_teach_resume_refuses_a_run_without_a_teacher(tmp_path, capsys):
+    from accelrl.agents import RunSpec
+    from accelrl.agents.build import write_spec
+
+    write_spec(tmp_path / "plain", RunSpec(env="CartPole-v1", agent="ppo"))
+    assert main(["--resume", str(tmp_path / "plain")]) == 2
+    assert "without a teacher" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_damaged_task_log_before_touching_the_run(run_dir, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(run_dir, out)
+    (out / "seed_0" / "tasks.csv").write_text("")  # emptied
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    t0 = time.perf_counter()
+    assert main(["--resume", str(out), "--no-progress"]) == 2
+    assert time.perf_counter() - t0 < 30  # refused before compiling
+    assert "tasks.csv is missing or damaged" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

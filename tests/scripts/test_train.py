@@ -301,14 +301,86 @@ def test_damaged_run_folders_and_bad_paths_fail_in_one_line(run_dir, tmp_path, c
 
 @pytest.mark.slow  # budget: ~15 s here
 def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path, capsys):
-    from accelrl.agents import build
-    from accelrl.agents.build import run_config, write_run_config
+    from accelrl.agents import RunSpec, build_run
+    from accelrl.agents.build import write_spec
 
     out = tmp_path / "early"
     overrides = {k.lstrip("-"): v for k, v in zip(TINY[::2], TINY[1::2], strict=True)}
-    _, config, hparams = build("CartPole-v1", "ppo", overrides)
-    write_run_config(out, run_config("CartPole-v1", "ppo", [0], config, hparams))
+    write_spec(out, build_run(RunSpec(env="CartPole-v1", agent="ppo", config=overrides)).spec)
     assert main(["--env", "CartPole-v1", "--agent", "ppo", "--out", str(out)]) == 2  # not over it
     assert "already holds a run" in capsys.readouterr().err
     assert main(["--resume", str(out), "--no-progress", "--eval_episodes", "2"]) == 0
     assert json.loads((out / "eval.json").read_text())["update_step"] == 4
+
+
+def test_outputs_never_overwrite_the_runs_files(run_dir, capsys):
+    from accelrl.scripts.evaluate import main as eval_main
+    from accelrl.scripts.snapshot import main as snapshot_main
+
+    out, _ = run_dir
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert eval_main([str(out), "--output", str(out / "config.json")]) == 2
+    assert "would overwrite a run's own config.json" in capsys.readouterr().err
+    for target in (out / "config.json", out / "checkpoints" / "step_000004.json"):
+        assert snapshot_main(["--run", str(out), "--out", str(target)]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_seeds_outside_32_bits_and_a_nan_interval_are_refused(tmp_path, capsys):
+    base = ["--env", "CartPole-v1", "--agent", "ppo", "--out", str(tmp_path / "r")]
+    for extra, message in (
+        (["--seeds", "0", "4294967296"], "[0, 2**32)"),
+        (["--seeds", "99999999999999999999"], "[0, 2**32)"),
+        (["--checkpoint_seconds", "nan"], "finite"),
+    ):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "r").exists()
+
+
+def test_a_usage_error_is_one_line_and_help_shows_one_flag_style(capsys):
+    assert main(["--env", "CartPole-v1", "--agent", "ppo", "--total_timesteps", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accelrl-train: error: ") and err.count("\n") == 1
+    assert (
+        main(["--env", "CartPole-v1", "--agent", "ppo", "--total-timesteps", "64", "--help"]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "--total_timesteps" in text and "--total-timesteps" not in text
+
+
+@pytest.mark.slow  # budget: ~30 s here (resumes compile the tiny run)
+def test_resume_with_a_relative_path_after_the_final_checkpoint(run_dir, tmp_path, monkeypatch):
+    import shutil
+
+    out, _ = run_dir
+    shutil.copytree(out, tmp_path / "a")
+    (tmp_path / "a" / "eval.json").unlink()  # killed during the final evaluation
+    monkeypatch.chdir(tmp_path)
+    assert main(["--resume", "a", "--no_progress"]) == 0
+    ev = json.loads((tmp_path / "a" / "eval.json").read_text())
+    assert ev["checkpoint"] == "checkpoints/step_000004"
+    assert main(["--resume", "a", "--total_timesteps", "64"]) == 2  # a resume only extends
+
+
+def test_config_file_reruns_a_finished_run_to_identical_metrics(run_dir, tmp_path, capsys):
+    out, _ = run_dir
+    again = tmp_path / "again"
+    assert main(["--config", str(out / "config.json"), "--out", str(again), "--no_progress"]) == 0
+    for seed in (0, 1):
+        a = json.loads((out / f"seed_{seed}" / "metrics.json").read_text())["metrics"]
+        b = json.loads((again / f"seed_{seed}" / "metrics.json").read_text())["metrics"]
+        assert a == b
+    spec_a = json.loads((out / "config.json").read_text())
+    spec_b = json.loads((again / "config.json").read_text())
+    assert {k: v for k, v in spec_a.items() if k != "recorded"} == {
+        k: v for k, v in spec_b.items() if k != "recorded"
+    }
+    # flags go on top of the file
+    other = tmp_path / "other"
+    assert main(["--config", str(out / "config.json"), "--out", str(other), "--seeds", "7",
+                 "--total_timesteps", "64", "--no_progress"]) == 0  # fmt: skip
+    spec = json.loads((other / "config.json").read_text())
+    assert spec["seeds"] == [7] and spec["config"]["total_timesteps"] == 64

@@ -44,7 +44,7 @@ def test_bad_input_gets_a_clear_error_naming_it(tmp_path, capsys):
     err = _error(capsys, ["--resume", str(tmp_path / "nothing")])
     assert "no study" in err
     err = _error(capsys, ["--env", "CartPole-v1", *base, "--method", "pbt", "--burn-in", "-5"])
-    assert "--burn-in" in err
+    assert "--burn_in must be >= 0" in err
 
 
 @pytest.mark.slow  # budget: about 2-3 minutes on 2 cores (3 processes, one program each)

@@ -1,0 +1,564 @@
+"""Benchmark snapshot starts (S3RL) against plain resets, with PPO and SAC students (issue 13).
+
+For every environment the bench first builds its teacher, reproducibly from seeds, the way a
+user would: a PPO run of several seeds trained longer than the students (``accelrl-train``'s
+path: :func:`accelrl.agents.build`, a :class:`~accelrl.agents.Runner` writing a run folder),
+then a bank from its best seed (:func:`accelrl.curricula.snapshot.collect_from_run`, what
+``accelrl-snapshot`` does: 10 sampled episodes, a snapshot every 10 steps), written and read
+back with :func:`save_bank`/:func:`load_bank`. Then every student (agent x variant) trains all
+its seeds in one vmapped program:
+
+* ``s3rl``: :meth:`SnapshotStarts.for_agent` (status classification with K = 6, 4 for SAC;
+  trajectory truncation T = 100);
+* ``snapshots``: snapshot starts without classification or truncation (``num_clusters=None``,
+  ``horizon=None``: uniform over all snapshots, the env's own step limit);
+* ``none``: the environment's own resets.
+
+Both snapshot variants start every episode from the bank for the first ``snapshot_fraction`` of
+the student's budget (the paper: the first 100k steps), then reset normally. Between segments
+every seed is evaluated on fresh episodes from the environment's own resets (deterministic
+policy, :func:`accelrl.agents.evaluation.evaluate_seeds`: keys training never draws, the same
+starts for every variant and evaluation point). Reported per env x agent x variant:
+
+* steps to threshold: the environment steps (per seed, snapshot-phase steps included, teacher
+  excluded) at the first evaluation whose mean return reaches the task's threshold; a seed that
+  never reaches it counts as the budget. Median and interquartile range over seeds;
+* final return: the last evaluation's mean return, median and IQR over seeds;
+* the ratio of the median steps to threshold of each snapshot variant to ``none``'s.
+
+Usage::
+
+    python scripts/bench/bench_snapshot.py --quick --out /tmp/bench_snapshot_quick
+    nice -n 10 python scripts/bench/bench_snapshot.py --out runs/bench_snapshot
+
+``--out`` receives ``results.json`` (settings, teachers, per-seed curves and the summary),
+``curves.png`` (median evaluation return and IQR per variant), ``table.md`` and the teachers'
+run folders and banks. Results: ``docs/snapshot.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro
+from _bench import ratio
+
+VARIANTS = ("s3rl", "snapshots", "none")
+"""Student variants: S3RL, snapshot starts without classification/truncation, no snapshots."""
+VARIANT_LABELS = {
+    "s3rl": "S3RL (SC + STT)",
+    "snapshots": "snapshots, no SC/STT",
+    "none": "no snapshots",
+}
+BASELINE = "none"
+SAC_TARGET = 0.6
+"""Issue 13: S3RL reaches the threshold in at most 60% of the baseline's steps (median), SAC."""
+PPO_STEPS_TOLERANCE = 1.1
+"""PPO is "not hurt" when S3RL's median steps to threshold are at most 1.1x the baseline's..."""
+PPO_RETURN_TOLERANCE = 0.05
+"""...and its median final return is at least the baseline's minus 5% of |threshold|."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One environment of the bench: its threshold, teacher and students."""
+
+    threshold: float
+    """Evaluation return that counts as solved (gymnasium's ``reward_threshold`` of the id)."""
+    teacher: Mapping[str, Any]
+    """PPO overrides of the teacher run (``total_timesteps`` included)."""
+    students: Mapping[str, Mapping[str, Any]]
+    """Agent name -> overrides of the student (``total_timesteps`` is the budget per seed)."""
+    quick: Mapping[str, int] = field(default_factory=dict)
+    """``{"teacher": steps, agent: steps}`` budgets of ``--quick``."""
+
+
+# PPO on MountainCarContinuous needs a far horizon and wide initial exploration to find the
+# goal at all (the registered Pendulum-style defaults, gamma 0.9, never do); with gamma 0.99
+# and log-std 0 it does, so teacher and PPO student use those. SAC uses rl-zoo's MCC network
+# (64x64) and the registered classic-control settings otherwise; it explores with independent
+# per-step noise (no gSDE here), the hard case for reaching the goal.
+MCC_PPO = {
+    "gamma": 0.99,
+    "log_std_init": 0.0,
+    "num_envs": 16,
+    "num_steps": 128,
+    "num_minibatches": 8,
+    "update_epochs": 4,
+}
+TASKS: dict[str, Task] = {
+    "MountainCarContinuous-v0": Task(
+        threshold=90.0,
+        teacher={**MCC_PPO, "total_timesteps": 122_880},
+        students={
+            "ppo": {**MCC_PPO, "total_timesteps": 122_880},
+            "sac": {
+                "total_timesteps": 20_000,
+                "actor_hidden_sizes": (64, 64),
+                "critic_hidden_sizes": (64, 64),
+            },
+        },
+        quick={"teacher": 4_096, "ppo": 4_096, "sac": 300},
+    ),
+    # Registered classic_discrete defaults for both agents (PPO: 16 x 256 steps, normalised
+    # observations; SAC: 64x64, target entropy 0.5 log 3, learning starts 1000).
+    "Acrobot-v1": Task(
+        threshold=-100.0,
+        teacher={"total_timesteps": 409_600},
+        students={"ppo": {"total_timesteps": 307_200}, "sac": {"total_timesteps": 20_000}},
+        quick={"teacher": 8_192, "ppo": 8_192, "sac": 1_200},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Args:
+    """Command-line options (every budget and seed is here, so a run is reproducible)."""
+
+    out: str = "bench_snapshot"
+    """Folder for results.json, curves.png, table.md, the teachers' runs and banks."""
+    envs: tuple[str, ...] = tuple(TASKS)
+    """Environments (keys of ``TASKS``)."""
+    agents: tuple[str, ...] = ("ppo", "sac")
+    """Student agents."""
+    variants: tuple[str, ...] = VARIANTS
+    """Student variants (``none`` is the baseline of the ratios)."""
+    seeds: int = 5
+    """Student seeds 0..seeds-1 (vmapped; the same seeds for every variant)."""
+    teacher_seeds: tuple[int, ...] = (100, 101, 102, 103)
+    """Seeds of each teacher run; the bank comes from the best by evaluation return."""
+    bank_seed: int = 0
+    """Rollout seed of the bank collection."""
+    evals: int = 20
+    """Evaluation points per student run (segments of the host loop)."""
+    eval_episodes: int = 10
+    """Fresh episodes per seed and evaluation point (deterministic policy)."""
+    snapshot_fraction: float = 0.25
+    """Snapshot phase as a fraction of each student's budget (the paper: 100k steps)."""
+    scale: float = 1.0
+    """Multiply every student budget by this (a longer or shorter bench)."""
+    quick: bool = False
+    """Tiny budgets (``Task.quick``), 2 seeds, 1 teacher seed, 3 evaluation points, 4 episodes:
+    checks the whole path (narrow it with ``--envs``/``--agents``), measures nothing."""
+    report_only: str | None = None
+    """A ``results.json`` to re-make the table, targets and plot from (into ``--out``),
+    without training."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers: thresholds, summaries, the table and the targets (unit-tested)
+
+
+def steps_to_threshold(
+    steps: Sequence[float], returns: np.ndarray, threshold: float, budget: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Environment steps at which each seed's evaluation first reaches ``threshold``.
+
+    Args:
+        steps: ``[E]`` environment steps (per seed) of the evaluation points, increasing.
+        returns: ``f[S, E]`` mean evaluation return of each seed at each point (NaN: none).
+        threshold: the return to reach (``>=``).
+        budget: what a seed that never reaches it counts as (its run's budget).
+
+    Returns:
+        ``(f64[S] steps, bool[S] reached)``.
+    """
+    steps = np.asarray(steps, np.float64)
+    returns = np.atleast_2d(np.asarray(returns, np.float64))
+    if returns.shape[1] != steps.shape[0]:
+        raise ValueError(f"returns {returns.shape} do not match {steps.shape[0]} steps")
+    hit = np.nan_to_num(returns, nan=-np.inf) >= threshold
+    reached = hit.any(axis=1)
+    first = np.argmax(hit, axis=1)
+    return np.where(reached, steps[first], float(budget)), reached
+
+
+def quartiles(values: Sequence[float]) -> dict[str, float]:
+    """``{"median", "q25", "q75"}`` of ``values`` (NaN for none)."""
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        return {"median": math.nan, "q25": math.nan, "q75": math.nan}
+    q25, med, q75 = np.quantile(v, [0.25, 0.5, 0.75])
+    return {"median": float(med), "q25": float(q25), "q75": float(q75)}
+
+
+def summarise_run(
+    steps: Sequence[float], returns: np.ndarray, threshold: float, budget: float
+) -> dict[str, Any]:
+    """Summary of one run (``returns``: ``f[S, E]``): per-seed steps to threshold and final
+    return, their quartiles, how many seeds reached the threshold, and whether the median is
+    censored (more than half the seeds never reached it: the median is the budget)."""
+    to, reached = steps_to_threshold(steps, returns, threshold, budget)
+    final = np.asarray(returns, np.float64)[:, -1]
+    return {
+        "budget": float(budget),
+        "steps_to_threshold": to.tolist(),
+        "reached": reached.tolist(),
+        "num_reached": int(reached.sum()),
+        "steps": quartiles(to),
+        "censored": bool(reached.sum() <= len(reached) // 2),
+        "final_return": final.tolist(),
+        "final": quartiles(final),
+    }
+
+
+def compare(run: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """Ratio of median steps to threshold of ``run`` over ``base`` (summaries of
+    :func:`summarise_run`), and what it means when medians are censored: ``"exact"``,
+    ``"upper bound"`` (only the baseline's median is the budget: the true ratio is lower),
+    ``"lower bound"`` (only ``run``'s is) or ``"undetermined"`` (both never reached)."""
+    value = ratio(run["steps"]["median"], base["steps"]["median"])
+    kind = {
+        (False, False): "exact",
+        (False, True): "upper bound",
+        (True, False): "lower bound",
+        (True, True): "undetermined",
+    }[(run["censored"], base["censored"])]
+    return {"ratio": value, "kind": kind}
+
+
+def _fmt_steps(summary: Mapping[str, Any]) -> str:
+    s = summary["steps"]
+    text = f"{s['median']:,.0f} [{s['q25']:,.0f}, {s['q75']:,.0f}]"
+    return ">= " + text if summary["censored"] else text
+
+
+def _fmt_ratio(cmp: Mapping[str, Any] | None) -> str:
+    if cmp is None:
+        return "-"
+    if not math.isfinite(cmp["ratio"]):
+        return "n/a"
+    prefix = {"exact": "", "upper bound": "<= ", "lower bound": ">= ", "undetermined": "? "}
+    return f"{prefix[cmp['kind']]}{cmp['ratio']:.2f}"
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table of result rows (``env``, ``agent``, ``variant``, ``summary`` from
+    :func:`summarise_run`, ``compare`` from :func:`compare` or None for the baseline)."""
+    lines = [
+        "| env | agent | variant | reached | steps to threshold, median [IQR] "
+        "| final return, median [IQR] | steps ratio vs none |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        s = r["summary"]
+        f = s["final"]
+        lines.append(
+            f"| {r['env']} | {r['agent'].upper()} | {VARIANT_LABELS.get(r['variant'], r['variant'])} "
+            f"| {s['num_reached']}/{len(s['reached'])} | {_fmt_steps(s)} "
+            f"| {f['median']:.1f} [{f['q25']:.1f}, {f['q75']:.1f}] | {_fmt_ratio(r.get('compare'))} |"
+        )
+    return "\n".join(lines)
+
+
+def check_targets(rows: Sequence[Mapping[str, Any]], thresholds: Mapping[str, float]) -> list[str]:
+    """One line per (env, agent) with an S3RL row: SAC meets its target when the S3RL/none
+    ratio of median steps is at most :data:`SAC_TARGET` (an upper bound counts); PPO is not
+    hurt when that ratio is at most :data:`PPO_STEPS_TOLERANCE` and the median final return is
+    not below the baseline's by more than :data:`PPO_RETURN_TOLERANCE` x |threshold|."""
+    by_key = {(r["env"], r["agent"], r["variant"]): r for r in rows}
+    lines = []
+    for (env, agent, variant), r in by_key.items():
+        base = by_key.get((env, agent, BASELINE))
+        if variant != "s3rl" or base is None:
+            continue
+        cmp = r["compare"]
+        rat, kind = cmp["ratio"], cmp["kind"]
+        if agent == "sac":
+            met = kind in ("exact", "upper bound") and rat <= SAC_TARGET
+            goal = f"steps ratio <= {SAC_TARGET}"
+        else:
+            slack = PPO_RETURN_TOLERANCE * abs(thresholds[env])
+            final_ok = r["summary"]["final"]["median"] >= base["summary"]["final"]["median"] - slack
+            met = kind in ("exact", "upper bound") and rat <= PPO_STEPS_TOLERANCE and final_ok
+            goal = f"not hurt (steps ratio <= {PPO_STEPS_TOLERANCE}, final return within {slack:g})"
+        verdict = "met" if met else "NOT met"
+        if kind == "undetermined":
+            verdict = "undetermined (neither median reached the threshold)"
+        lines.append(f"{env} {agent.upper()}: {goal}: {verdict} (ratio {_fmt_ratio(cmp)})")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def student_budget(task: Task, agent: str, args: Args) -> int:
+    """Environment steps per seed of a student run."""
+    if args.quick:
+        return int(task.quick[agent])
+    return int(round(task.students[agent]["total_timesteps"] * args.scale))
+
+
+def build_teacher(env_id: str, task: Task, args: Args, out: Path) -> tuple[Any, dict[str, Any]]:
+    """Train the teacher (a PPO run folder under ``out/teachers``) and collect, save and reload
+    its bank. Returns ``(bank, record)``."""
+    from accelrl.agents import RunOptions, make_spec, train_run
+    from accelrl.curricula.snapshot import collect_from_run, load_bank, save_bank
+
+    t0 = time.perf_counter()
+    overrides = dict(task.teacher)
+    seeds = list(args.teacher_seeds[:1] if args.quick else args.teacher_seeds)
+    if args.quick:
+        overrides["total_timesteps"] = task.quick["teacher"]
+    run_dir = out / "teachers" / env_id
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh teacher each time: the bench builds it from seeds
+    spec = make_spec(env_id, "ppo", overrides, seeds=tuple(seeds), run=RunOptions(segments=4))
+    _log(
+        f"{env_id}: teacher PPO, seeds {seeds}, {overrides.get('total_timesteps', 'default')} steps"
+    )
+    ev = train_run(spec, run_dir, progress=False).summary
+    bank = collect_from_run(run_dir, seed=args.bank_seed)
+    path = save_bank(bank, out / "teachers" / f"{env_id}.bank")
+    bank = load_bank(path, env_id=env_id, env_kwargs={})
+    record = {
+        "run": str(run_dir),
+        "overrides": overrides,
+        "seeds": seeds,
+        "eval_returns": ev["returns"],
+        "teacher_seed": bank.info["teacher_seed"],
+        "bank": str(path),
+        "bank_hash": bank.content_hash,
+        "num_snapshots": bank.size,
+        "bank_episode_returns": bank.info["episode_returns"],
+        "bank_episode_lengths": bank.info["episode_lengths"],
+        "wall_s": time.perf_counter() - t0,
+    }
+    _log(
+        f"{env_id}: teacher eval returns {np.round(ev['returns'], 1).tolist()}, bank of "
+        f"{bank.size} snapshots from seed {record['teacher_seed']} (episode returns "
+        f"{np.round(record['bank_episode_returns'], 1).tolist()}), {record['wall_s']:.0f} s"
+    )
+    return bank, record
+
+
+def make_strategy(bank: Any, agent: str, variant: str, snapshot_steps: int) -> Any:
+    """The reset strategy of a variant (None: the environment's own resets)."""
+    from accelrl.curricula.snapshot import SnapshotStarts
+
+    if variant == "s3rl":
+        return SnapshotStarts.for_agent(bank, agent, snapshot_steps=snapshot_steps)
+    if variant == "snapshots":
+        return SnapshotStarts.for_agent(
+            bank, agent, num_clusters=None, horizon=None, snapshot_steps=snapshot_steps
+        )
+    if variant == "none":
+        return None
+    raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+
+
+def run_student(
+    env_id: str, task: Task, agent_name: str, variant: str, bank: Any, args: Args
+) -> dict[str, Any]:
+    """Train one student variant for all seeds in one vmapped program, evaluating between
+    segments. Returns the run's record: ``steps`` ``[E]``, ``eval_returns`` ``[S, E]``, the
+    settings and timings."""
+    from accelrl.agents import Runner, build
+    from accelrl.agents.evaluation import evaluate_seeds
+    from accelrl.agents.runner import SegmentUpdate
+    from accelrl.envs import VecEnv, make
+
+    budget = student_budget(task, agent_name, args)
+    overrides = {**task.students[agent_name], "total_timesteps": budget}
+    seeds = list(range(2 if args.quick else args.seeds))
+    episodes = 4 if args.quick else args.eval_episodes
+    evals = 3 if args.quick else args.evals
+    snapshot_steps = int(args.snapshot_fraction * budget)
+    t0 = time.perf_counter()
+    _, plain_config, _ = build(env_id, agent_name, overrides)  # validates; gives num_envs
+    strategy = make_strategy(bank, agent_name, variant, snapshot_steps)
+    env, params = make(env_id)
+    if strategy is not None:
+        env = VecEnv(env, plain_config.num_envs, strategy)
+    agent, config, hparams = build(env, agent_name, overrides, env_params=params, env_id=env_id)
+    eval_s = 0.0
+
+    def evaluate(runner: Any, state: Any, seg: dict) -> Any:
+        nonlocal eval_s
+        t = time.perf_counter()
+        ev = evaluate_seeds(runner.agent, state, seeds, episodes, deterministic=True)
+        eval_s += time.perf_counter() - t
+        _log(
+            f"  {env_id} {agent_name} {variant}: {ev['env_steps']:,}/{budget:,} steps, "
+            f"evaluation return median {np.median(ev['returns']):.1f}"
+        )
+        return SegmentUpdate(metrics={"eval_return": np.asarray(ev["returns"], np.float32)})
+
+    runner = Runner(agent, seeds, hparams, segments=evals, progress=False, on_segment=evaluate)
+    result = runner.train()
+    m = result.metrics
+    at = np.flatnonzero(np.isfinite(m["eval_return"][0]))
+    steps = m["env_steps"][0, at].astype(np.int64)
+    returns = m["eval_return"][:, at].astype(np.float64)
+    wall = time.perf_counter() - t0
+    record = {
+        "env": env_id,
+        "agent": agent_name,
+        "variant": variant,
+        "seeds": seeds,
+        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        "strategy": None if strategy is None else strategy.describe(),
+        "eval_episodes": episodes,
+        "steps": steps.tolist(),
+        "eval_returns": returns.tolist(),
+        "final_snapshot_fraction": (
+            m["snapshot_fraction"][:, -1].tolist() if "snapshot_fraction" in m else None
+        ),
+        "wall_s": wall,
+        "train_s": result.train_seconds,
+        "eval_s": eval_s,
+        "summary": summarise_run(steps, returns, task.threshold, budget),
+    }
+    s = record["summary"]
+    _log(
+        f"{env_id} {agent_name} {variant}: reached {s['num_reached']}/{len(seeds)}, median steps "
+        f"{_fmt_steps(s)}, final return {s['final']['median']:.1f}; {wall:.0f} s "
+        f"({result.train_seconds:.0f} s training, {eval_s:.0f} s evaluation)"
+    )
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def table_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for :func:`format_table`, with each variant compared to ``none`` of its env and
+    agent."""
+    base = {(r["env"], r["agent"]): r["summary"] for r in runs if r["variant"] == BASELINE}
+    rows = []
+    for r in runs:
+        b = base.get((r["env"], r["agent"]))
+        cmp = None if r["variant"] == BASELINE or b is None else compare(r["summary"], b)
+        rows.append({**{k: r[k] for k in ("env", "agent", "variant", "summary")}, "compare": cmp})
+    return rows
+
+
+def plot_curves(path: Path, runs: Sequence[Mapping[str, Any]], thresholds: Mapping) -> None:
+    """One panel per env x agent: median evaluation return over seeds against environment
+    steps, with the interquartile band, per variant; the threshold dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    panels = list(dict.fromkeys((r["env"], r["agent"]) for r in runs))  # in run order
+    envs = list(dict.fromkeys(p[0] for p in panels))
+    agents = list(dict.fromkeys(p[1] for p in panels))
+    fig, axes = plt.subplots(
+        len(envs), len(agents), figsize=(4.6 * len(agents), 3.0 * len(envs)), dpi=80, squeeze=False
+    )
+    colors = {"s3rl": "tab:red", "snapshots": "tab:orange", "none": "tab:blue"}
+    for r in runs:
+        ax = axes[envs.index(r["env"]), agents.index(r["agent"])]
+        x = np.asarray(r["steps"])
+        y = np.asarray(r["eval_returns"])
+        q25, med, q75 = np.quantile(y, [0.25, 0.5, 0.75], axis=0)
+        c = colors.get(r["variant"])
+        ax.plot(x, med, color=c, lw=1.5, label=VARIANT_LABELS.get(r["variant"], r["variant"]))
+        ax.fill_between(x, q25, q75, color=c, alpha=0.2, lw=0)
+        ax.set_title(f"{r['agent'].upper()} on {r['env']} ({len(y)} seeds)", fontsize=9)
+    for env, agent in panels:
+        ax = axes[envs.index(env), agents.index(agent)]
+        ax.axhline(thresholds[env], color="k", ls="--", lw=0.8, label="threshold")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+        ax.set_xlabel("environment steps per seed", fontsize=8)
+        ax.set_ylabel("evaluation return", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7, loc="best")
+    fig.suptitle("median over seeds, band: interquartile range", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(args: Args, command: str | None = None) -> dict[str, Any]:
+    """Run the bench and write its outputs; returns the results (as written to JSON).
+    ``command``: the command line, recorded in the results."""
+    from accelrl.agents.compile_cache import enable_compilation_cache
+
+    if args.report_only is not None:
+        results = json.loads(Path(args.report_only).read_text())
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        report(results, Path(args.out))
+        return results
+    unknown = [e for e in args.envs if e not in TASKS]
+    if unknown:
+        raise SystemExit(f"unknown env(s) {unknown}; choose from {list(TASKS)}")
+    if BASELINE not in args.variants:
+        raise SystemExit(f"the variants must include the baseline {BASELINE!r}")
+    enable_compilation_cache()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    thresholds = {e: TASKS[e].threshold for e in args.envs}
+    results: dict[str, Any] = {
+        "args": asdict(args),
+        "command": command,
+        "tasks": {e: _jsonable(asdict(TASKS[e])) for e in args.envs},
+        "thresholds": thresholds,
+        "teachers": {},
+        "runs": [],
+        "host": {"cpus": os.cpu_count(), "platform": sys.platform},
+    }
+
+    def write() -> None:
+        results["wall_s"] = time.perf_counter() - t0
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+
+    for env_id in args.envs:
+        task = TASKS[env_id]
+        bank = None
+        if any(v != BASELINE for v in args.variants):
+            bank, results["teachers"][env_id] = build_teacher(env_id, task, args, out)
+            write()
+        for agent_name in args.agents:
+            for variant in args.variants:
+                results["runs"].append(run_student(env_id, task, agent_name, variant, bank, args))
+                write()
+    write()
+    report(results, out)
+    write()
+    _log(f"done in {results['wall_s'] / 60:.1f} min; outputs in {out}")
+    return results
+
+
+def report(results: dict[str, Any], out: Path) -> None:
+    """Add the table and the target lines to ``results``; write ``table.md`` and
+    ``curves.png`` to ``out`` and print both."""
+    rows = table_rows(results["runs"])
+    results["table"] = format_table(rows)
+    results["targets"] = check_targets(rows, results["thresholds"])
+    plot_curves(out / "curves.png", results["runs"], results["thresholds"])
+    (out / "table.md").write_text(results["table"] + "\n\n" + "\n".join(results["targets"]) + "\n")
+    print(results["table"])
+    print("\n".join(results["targets"]))
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, tuple | list):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args), " ".join(["python scripts/bench/bench_snapshot.py", *sys.argv[1:]]))

@@ -1,0 +1,385 @@
+"""Regenerate MallocGame's shipped workloads from real programs compiled by XLA.
+
+For every model of a small zoo (flax linen: MLPs, CNNs, a ResNet block stack, transformer
+encoder and decoder, LSTM/GRU scans, a diffusion U-Net block, ...) a *worker subprocess*
+compiles its forward pass and its training step (loss, gradients, Adam update) at several
+batch sizes with XLA's buffer-assignment dumps on (the dump flags are read when the backend
+starts, hence one subprocess per model; nothing is executed, programs are lowered from
+shapes). The parent parses the dumps (:func:`accelrl.envs.malloc.xla_dump.workload_from_dump`)
+and writes ``envs/malloc/data/workloads.{npz,json}`` with a train/test split by model.
+
+    python scripts/experiments/make_workloads.py            # all models, ~2-4 minutes on 2 cores
+    python scripts/experiments/make_workloads.py --models mlp lstm --out /tmp/wl
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tyro
+
+from accelrl.envs.malloc.workload import (
+    DATASET_JSON,
+    DATASET_NPZ,
+    DEFAULT_FAST_BW,
+    DEFAULT_SLOW_BW,
+    save_dataset,
+)
+
+TEST_MODELS = ("gru", "mobilenet", "transformer_decoder", "vae")
+ALL_MODELS = (
+    "mlp",
+    "mlp_deep",
+    "cnn",
+    "resnet",
+    "transformer_encoder",
+    "transformer_decoder",
+    "lstm",
+    "gru",
+    "unet",
+    "vae",
+    "mixer",
+    "mobilenet",
+    "gnn",
+    "vit",
+)
+
+
+# ---- the model zoo (imported only inside worker processes) ----------------------------------
+def _zoo():
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    class MLP(nn.Module):
+        widths: tuple = (256, 256, 10)
+
+        @nn.compact
+        def __call__(self, x):
+            x = x.reshape(x.shape[0], -1)
+            for k, w in enumerate(self.widths):
+                x = nn.Dense(w)(x)
+                if k < len(self.widths) - 1:
+                    x = nn.relu(x)
+            return x
+
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(16, (5, 5))(x))
+            x = nn.max_pool(x, (2, 2), (2, 2))
+            x = nn.relu(nn.Conv(32, (5, 5))(x))
+            x = nn.max_pool(x, (2, 2), (2, 2))
+            return nn.Dense(10)(nn.relu(nn.Dense(128)(x.reshape(x.shape[0], -1))))
+
+    class ResBlock(nn.Module):
+        ch: int
+        stride: int
+
+        @nn.compact
+        def __call__(self, x):
+            y = nn.Conv(self.ch, (3, 3), (self.stride, self.stride))(x)
+            y = nn.relu(nn.LayerNorm()(y))
+            y = nn.LayerNorm()(nn.Conv(self.ch, (3, 3))(y))
+            if x.shape[-1] != self.ch or self.stride != 1:
+                x = nn.Conv(self.ch, (1, 1), (self.stride, self.stride))(x)
+            return nn.relu(x + y)
+
+    class ResNet(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(16, (3, 3))(x)
+            for ch, stride in ((16, 1), (16, 1), (32, 2), (32, 1), (64, 2), (64, 1)):
+                x = ResBlock(ch, stride)(x)
+            return nn.Dense(10)(x.mean(axis=(1, 2)))
+
+    class Block(nn.Module):
+        d: int = 64
+        causal: bool = False
+        cross: bool = False
+
+        @nn.compact
+        def __call__(self, x, mem=None):
+            mask = nn.make_causal_mask(x[..., 0]) if self.causal else None
+            x = x + nn.SelfAttention(num_heads=4)(nn.LayerNorm()(x), mask=mask)
+            if self.cross:
+                x = x + nn.MultiHeadDotProductAttention(num_heads=4)(nn.LayerNorm()(x), mem)
+            h = nn.Dense(4 * self.d)(nn.LayerNorm()(x))
+            return x + nn.Dense(self.d)(nn.gelu(h))
+
+    class Encoder(nn.Module):
+        @nn.compact
+        def __call__(self, tokens):
+            x = nn.Embed(512, 64)(tokens) + self.param(
+                "pos", nn.initializers.normal(0.02), (tokens.shape[1], 64)
+            )
+            for _ in range(2):
+                x = Block()(x)
+            return nn.Dense(512)(nn.LayerNorm()(x))
+
+    class Decoder(nn.Module):
+        @nn.compact
+        def __call__(self, tokens):
+            mem = nn.Embed(512, 64, name="src")(tokens[:, ::-1])
+            x = nn.Embed(512, 64)(tokens)
+            for _ in range(2):
+                x = Block(causal=True, cross=True)(x, mem)
+            return nn.Dense(512)(nn.LayerNorm()(x))
+
+    class Recurrent(nn.Module):
+        cell: str = "lstm"
+
+        @nn.compact
+        def __call__(self, x):
+            cell = nn.OptimizedLSTMCell(64) if self.cell == "lstm" else nn.GRUCell(64)
+            y = nn.RNN(cell)(x)
+            return nn.Dense(10)(y[:, -1])
+
+    class UNet(nn.Module):
+        @nn.compact
+        def __call__(self, x, t):
+            temb = nn.Dense(32)(jnp.sin(t[:, None] * jnp.arange(1, 17)))
+            h1 = nn.silu(nn.GroupNorm(8)(nn.Conv(32, (3, 3))(x)))
+            h1 = h1 + temb[:, None, None, :]
+            h2 = nn.silu(nn.GroupNorm(8)(nn.Conv(64, (3, 3), (2, 2))(h1)))
+            h2 = nn.silu(nn.GroupNorm(8)(nn.Conv(64, (3, 3))(h2)))
+            up = jax.image.resize(h2, h1.shape[:3] + (64,), "nearest")
+            h = nn.silu(nn.GroupNorm(8)(nn.Conv(32, (3, 3))(jnp.concatenate([up, h1], -1))))
+            return nn.Conv(x.shape[-1], (3, 3))(h)
+
+    class VAE(nn.Module):
+        @nn.compact
+        def __call__(self, x, eps):
+            h = nn.relu(nn.Dense(256)(x.reshape(x.shape[0], -1)))
+            mu, logvar = nn.Dense(16)(h), nn.Dense(16)(h)
+            z = mu + jnp.exp(0.5 * logvar) * eps
+            out = nn.Dense(x[0].size)(nn.relu(nn.Dense(256)(z)))
+            kl = -0.5 * jnp.sum(1 + logvar - mu**2 - jnp.exp(logvar), -1)
+            return out, kl
+
+    class Mixer(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(64, (4, 4), (4, 4))(x)
+            x = x.reshape(x.shape[0], -1, 64)
+            for _ in range(2):
+                y = nn.LayerNorm()(x).swapaxes(1, 2)
+                y = nn.Dense(x.shape[1])(nn.gelu(nn.Dense(64)(y))).swapaxes(1, 2)
+                x = x + y
+                x = x + nn.Dense(64)(nn.gelu(nn.Dense(128)(nn.LayerNorm()(x))))
+            return nn.Dense(10)(x.mean(1))
+
+    class MobileNet(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(16, (3, 3), (2, 2))(x))
+            for ch, stride in ((32, 1), (64, 2), (64, 1), (128, 2)):
+                x = nn.relu(
+                    nn.Conv(x.shape[-1], (3, 3), (stride, stride), feature_group_count=x.shape[-1])(
+                        x
+                    )
+                )
+                x = nn.relu(nn.Conv(ch, (1, 1))(x))
+            return nn.Dense(10)(x.mean(axis=(1, 2)))
+
+    class GNN(nn.Module):
+        @nn.compact
+        def __call__(self, nodes, senders, receivers):
+            h = nn.Dense(64)(nodes)
+            for _ in range(3):
+                msg = nn.Dense(64)(jnp.concatenate([h[senders], h[receivers]], -1))
+                agg = jax.ops.segment_sum(nn.relu(msg), receivers, num_segments=h.shape[0])
+                h = h + nn.Dense(64)(agg)
+            return nn.Dense(1)(h).mean()
+
+    class ViT(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(64, (4, 4), (4, 4))(x)
+            x = x.reshape(x.shape[0], -1, 64)
+            for _ in range(2):
+                x = Block()(x)
+            return nn.Dense(10)(x.mean(1))
+
+    f32, i32 = jnp.float32, jnp.int32
+    sds = jax.ShapeDtypeStruct
+
+    def classify(module, x_shape, x_dtype=f32):
+        def inputs(b):
+            return (sds((b,) + x_shape, x_dtype),)
+
+        def loss(params, x):
+            logits = module.apply(params, x)
+            return jnp.mean(jax.nn.logsumexp(logits, -1) - logits[..., 0])
+
+        return module, inputs, loss
+
+    def gnn_spec():
+        module = GNN()
+
+        def inputs(b):  # b graphs of 16 nodes, 48 edges each, batched into one graph
+            return (sds((16 * b, 8), f32), sds((48 * b,), i32), sds((48 * b,), i32))
+
+        def loss(params, nodes, s, r):
+            return module.apply(params, nodes, s, r)
+
+        return module, inputs, loss
+
+    def unet_spec():
+        module = UNet()
+
+        def inputs(b):
+            return (sds((b, 16, 16, 3), f32), sds((b,), f32))
+
+        def loss(params, x, t):
+            return jnp.mean((module.apply(params, x, t) - x) ** 2)
+
+        return module, inputs, loss
+
+    def vae_spec():
+        module = VAE()
+
+        def inputs(b):
+            return (sds((b, 28, 28, 1), f32), sds((b, 16), f32))
+
+        def loss(params, x, eps):
+            out, kl = module.apply(params, x, eps)
+            return jnp.mean((out - x.reshape(x.shape[0], -1)) ** 2) + kl.mean()
+
+        return module, inputs, loss
+
+    return {
+        "mlp": lambda: classify(MLP(), (784,)),
+        "mlp_deep": lambda: classify(MLP((128,) * 7 + (10,)), (256,)),
+        "cnn": lambda: classify(CNN(), (28, 28, 1)),
+        "resnet": lambda: classify(ResNet(), (32, 32, 3)),
+        "transformer_encoder": lambda: classify(Encoder(), (32,), i32),
+        "transformer_decoder": lambda: classify(Decoder(), (32,), i32),
+        "lstm": lambda: classify(Recurrent("lstm"), (16, 32)),
+        "gru": lambda: classify(Recurrent("gru"), (16, 32)),
+        "unet": unet_spec,
+        "vae": vae_spec,
+        "mixer": lambda: classify(Mixer(), (16, 16, 3)),
+        "mobilenet": lambda: classify(MobileNet(), (32, 32, 3)),
+        "gnn": gnn_spec,
+        "vit": lambda: classify(ViT(), (16, 16, 3)),
+    }
+
+
+def _worker(model: str, batches: list[int]) -> None:
+    """Compile one model's programs (runs with the dump flags set by the parent)."""
+    import jax
+    import optax
+
+    module, inputs, loss = _zoo()[model]()
+    tx = optax.adam(1e-3)
+    for b in batches:
+        args = inputs(b)
+        params = jax.eval_shape(lambda a: module.init(jax.random.key(0), *a), args)
+        opt_state = jax.eval_shape(tx.init, params)
+
+        def forward(params, *a):
+            return loss(params, *a)
+
+        def train(params, opt_state, *a):
+            value, grads = jax.value_and_grad(loss)(params, *a)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, value
+
+        for mode, fn, fargs in (
+            ("fwd", forward, (params, *args)),
+            ("train", train, (params, opt_state, *args)),
+        ):
+            fn.__name__ = fn.__qualname__ = f"{model}_{mode}_b{b}"
+            jax.jit(fn).lower(*fargs).compile()
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Arguments of make_workloads."""
+
+    models: tuple[str, ...] = ALL_MODELS
+    """Models to compile."""
+    batches: tuple[int, ...] = (2, 8, 32)
+    """Batch sizes per model."""
+    test_models: tuple[str, ...] = TEST_MODELS
+    """Models held out as the test split."""
+    fast_bw: float = DEFAULT_FAST_BW
+    """Fast-memory bandwidth of the cost model (bytes/s)."""
+    slow_bw: float = DEFAULT_SLOW_BW
+    """Slow-memory bandwidth (bytes/s)."""
+    peak_flops: float = 1.0e14
+    """Compute cap of the cost model (flop/s); 0 disables it."""
+    out: Path | None = None
+    """Output folder (default: the package's envs/malloc/data)."""
+    worker: str | None = None
+    """Internal: compile this model in-process (set by the parent)."""
+
+
+def main(args: Args | None = None) -> None:
+    args = args or tyro.cli(Args)
+    if args.worker is not None:
+        _worker(args.worker, list(args.batches))
+        return
+    from accelrl.envs.malloc.xla_dump import workload_from_dump
+
+    workloads = []
+    for model in args.models:
+        t0 = time.time()
+        with tempfile.TemporaryDirectory() as dump:
+            env = dict(os.environ)
+            env["XLA_FLAGS"] = (
+                f"--xla_dump_to={dump} --xla_dump_hlo_as_text --xla_dump_buffer_assignment_analysis"
+            )
+            env["JAX_PLATFORMS"] = "cpu"
+            env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                model,
+                "--batches",
+                *map(str, args.batches),
+            ]
+            subprocess.run(cmd, env=env, check=True)
+            for b in args.batches:
+                for mode in ("fwd", "train"):
+                    w = workload_from_dump(
+                        dump,
+                        f"jit_{model}_{mode}_b{b}.",
+                        args.fast_bw,
+                        args.slow_bw,
+                        args.peak_flops or None,
+                        name=f"{model}/{mode}/b{b}",
+                    )
+                    workloads.append(w)
+                    print(
+                        f"{w.name:32s} buffers {w.num_buffers:4d}  peak live "
+                        f"{w.peak_live_count:3d} buffers / {w.peak_live_bytes / 2**20:8.2f} MiB"
+                    )
+        print(f"  {model}: {time.time() - t0:.1f} s", flush=True)
+    out = Path(args.out) if args.out else DATASET_NPZ.parent
+    out.mkdir(parents=True, exist_ok=True)
+    train = sorted(m for m in args.models if m not in args.test_models)
+    meta = {
+        "split": {"train": train, "test": sorted(m for m in args.models if m in args.test_models)},
+        "cost_model": {
+            "fast_bw": args.fast_bw,
+            "slow_bw": args.slow_bw,
+            "peak_flops": args.peak_flops,
+        },
+        "batches": list(args.batches),
+        "source": "XLA CPU buffer assignment (jax " + __import__("jax").__version__ + ")",
+    }
+    save_dataset(workloads, meta, out / DATASET_NPZ.name, out / DATASET_JSON.name)
+    print(f"wrote {len(workloads)} workloads to {out}")
+
+
+if __name__ == "__main__":
+    main()

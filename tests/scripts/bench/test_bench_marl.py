@@ -1,0 +1,132 @@
+"""scripts/bench_marl.py: its pure helpers (nothing trained, no JaxMARL venv)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import bench_marl as B
+import numpy as np
+import pytest
+
+
+def test_jaxmarl_return_conversion_undoes_the_log_wrappers_scaling():
+    # MPELogWrapper logs each agent's return with rewards x num_agents; the script averages
+    # over agents. Three agents whose own returns are -20, -21, -22 (mean -21):
+    own = np.array([-20.0, -21.0, -22.0])
+    logged = (own * 3).mean()
+    assert B.jaxmarl_to_mean_agent_return(logged, 3) == pytest.approx(-21.0)
+    curve = np.full((2, 4), -60.0)
+    assert np.allclose(B.jaxmarl_to_mean_agent_return(curve, 3), -20.0)
+    with pytest.raises(ValueError):
+        B.jaxmarl_to_mean_agent_return(logged, 0)
+
+
+def test_tail_means_average_the_last_updates_per_seed():
+    assert B.tail_updates(250) == 12 and B.tail_updates(10) == 1 and B.tail_updates(3, 0.9) == 3
+    curves = np.array([[0.0] * 90 + [1.0] * 5 + [3.0] * 5, [np.nan] * 95 + [2.0] * 5])
+    assert B.tail_means(curves) == pytest.approx([3.0, 2.0])
+    assert B.tail_means(curves, fraction=0.1) == pytest.approx([2.0, 2.0])
+    assert math.isnan(B.tail_means([[np.nan, np.nan]])[0])
+
+
+def test_mean_std_skips_missing_values():
+    assert B.mean_std([1.0, 3.0, math.nan]) == pytest.approx((2.0, 1.0))
+    assert all(math.isnan(x) for x in B.mean_std([]))
+
+
+def _row(agent, num_envs, sps, n_agents):
+    return {
+        "agent": agent,
+        "env": "X",
+        "num_envs": num_envs,
+        "steps_per_s": sps,
+        "agent_steps_per_s": sps * n_agents,
+        "compile_s": 1.0,
+    }
+
+
+def test_throughput_ratio_is_per_agent_step_against_ppo_at_the_same_num_envs():
+    rows = [
+        _row("ppo", 64, 30_000.0, 1),
+        _row("ippo", 64, 6_000.0, 3),  # 18k agent-steps/s: 0.6
+        _row("mappo", 64, 4_000.0, 3),  # 12k: 0.4
+        _row("ippo", 16, 1_000.0, 3),  # no PPO row at 16 envs: no ratio
+    ]
+    ratios = {(r["agent"], r["num_envs"]): r for r in B.throughput_ratios(rows)}
+    assert set(ratios) == {("ippo", 64), ("mappo", 64)}
+    assert ratios["ippo", 64]["ratio"] == pytest.approx(0.6)
+    assert ratios["ippo", 64]["meets_target"] is True
+    assert ratios["mappo", 64]["ratio"] == pytest.approx(0.4)
+    assert ratios["mappo", 64]["meets_target"] is False
+    table = B.throughput_table(rows, list(ratios.values()))
+    assert "0.60 (met)" in table and "0.40 (not met)" in table
+
+
+def test_steady_rate_leaves_out_the_first_point():
+    # 10 updates of 100 steps in all; the first 2 (with compilation) took 50 s, the rest 8 s
+    assert B.steady_rate(10, 2, 100, 58.0, 50.0) == pytest.approx(100.0)
+    assert math.isnan(B.steady_rate(2, 2, 100, 58.0, 50.0))
+
+
+def test_returns_targets_compare_with_jaxmarl_in_its_own_config():
+    results = {
+        "spread": {
+            "ippo": {"train_return": (-20.0, 0.1)},
+            "mappo": {"train_return": (-26.0, 0.1)},
+            "jaxmarl_ippo": {"train_return": (-25.0, 0.2)},
+            "jaxmarl_ippo_accelrl_hp": {"train_return": (-10.0, 0.2)},  # not the reference
+        },
+        "listener": {"ippo": {"train_return": (-20.0, 0.1)}},  # no JaxMARL run: no target
+    }
+    targets = {t["agent"]: t for t in B.returns_targets(results)}
+    assert targets["ippo"]["meets_target"] is True
+    assert targets["mappo"]["meets_target"] is False
+    assert all(t["scenario"] == "spread" for t in targets.values())
+    table = B.returns_table(
+        {"spread": {"random": {"eval_sampled": (-26.3, 8.1)}, "x": {"error": "boom"}}}
+    )
+    assert "-26.3 ± 8.1" in table and "error: boom" in table
+
+
+def test_jaxmarl_overrides_map_accelrl_settings():
+    config = SimpleNamespace(
+        num_envs=64,
+        num_steps=25,
+        update_epochs=4,
+        num_minibatches=4,
+        activation="tanh",
+        anneal_lr=True,
+    )
+    hparams = SimpleNamespace(
+        learning_rate=2.5e-3, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, ent_coef=0.01,
+        vf_coef=0.5, max_grad_norm=0.5,
+    )  # fmt: skip
+    out = B.jaxmarl_overrides(config, hparams)
+    assert out["NUM_ENVS"] == 64 and out["NUM_STEPS"] == 25 and out["LR"] == pytest.approx(2.5e-3)
+    assert out["ANNEAL_LR"] is True and out["ACTIVATION"] == "tanh"
+    assert set(out) <= {
+        "LR",
+        "NUM_ENVS",
+        "NUM_STEPS",
+        "UPDATE_EPOCHS",
+        "NUM_MINIBATCHES",
+        "GAMMA",
+        "GAE_LAMBDA",
+        "CLIP_EPS",
+        "ENT_COEF",
+        "VF_COEF",
+        "MAX_GRAD_NORM",
+        "ACTIVATION",
+        "ANNEAL_LR",
+    }  # fmt: skip  (keys of JaxMARL's ippo_ff_mpe.yaml)
+
+
+def test_quick_and_full_settings():
+    quick = B.parse_args(["--quick"])
+    assert quick.num_envs == [64] and quick.seeds == 2 and quick.total_timesteps == 48_000
+    assert quick.jaxmarl_variants == ["jaxmarl_ippo"]
+    full = B.parse_args([])
+    assert full.num_envs == [16, 64, 256, 1024] and full.seeds == 3
+    assert full.total_timesteps is None  # accelrl's MPE defaults' budget
+    assert set(full.jaxmarl_variants) == {"jaxmarl_ippo", "jaxmarl_ippo_accelrl_hp"}
