@@ -43,11 +43,12 @@ def _record(ppo: float, cb: float) -> dict:
 def test_card_section_states_the_verdicts_plainly():
     text = X.render(_record(ppo=80.0, cb=90.0))
     assert "**Does the agent beat the best fixed omega?** Yes" in text
-    assert "beats the best fixed omega on the high-variance sequence: reproduced" in text
+    assert "on the high-variance sequence: reproduced." in text
     assert "| PPO | 85 | -20 [-21, -19] | beats it |" in text
     worse = X.render(_record(ppo=120.0, cb=130.0))
     assert "**Does the agent beat the best fixed omega?** No" in worse
-    assert "is not reproduced" in worse and "sequence: reproduced" not in worse
+    assert "sequence: not reproduced at T = 1,000" in worse
+    assert "best fixed omega's: not at T = 1,000" in worse
     assert "Best fixed omega per test sequence: [1.8]" in worse
 
 
