@@ -19,6 +19,7 @@ BUILTIN_ENVS: dict[str, tuple[str, bool]] = {
     "ThreeBody-v0": ("accelrl.envs.three_body", False),
     "ThreeBodyContinuous-v0": ("accelrl.envs.three_body", False),
     "MallocGame-v0": ("accelrl.envs.malloc", False),
+    "CacheReplacement-v0": ("accelrl.envs.cache", False),
     "Relax-v0": ("accelrl.envs.relax", False),
     "RelaxContinuous-v0": ("accelrl.envs.relax", False),
     **{

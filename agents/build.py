@@ -192,6 +192,9 @@ def build_run(spec: RunSpec) -> BuiltRun:
         env_id=spec.env,
         strategy=made.strategy,
     )
+    from accelrl.agents.runner import check_data_parallel
+
+    check_data_parallel(spec.run.data_parallel, agent)  # the devices and num_envs it splits
     resolved = spec.replace(
         config=config_to_dict(config),
         hparams=hparams_to_dict(hparams),
@@ -301,7 +304,12 @@ def load_run(run_dir: str | Path) -> tuple[Any, Any, Any, Any]:
     state = None
     if latest_checkpoint(Path(run_dir) / "checkpoints") is not None:
         runner = Runner(
-            built.agent, built.spec.seeds, built.hparams, out_dir=run_dir, progress=False
+            built.agent,
+            built.spec.seeds,
+            built.hparams,
+            out_dir=run_dir,
+            progress=False,
+            data_parallel=built.spec.run.data_parallel,
         )
         state, _ = runner.restore()
     return built.agent, state, built.config, built.hparams

@@ -55,23 +55,38 @@ def save_checkpoint(
         The checkpoint path.
     """
     directory = Path(directory).absolute()
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step_{int(step):06d}"
     side_path = path.with_suffix(".json")
-    side_path.unlink(missing_ok=True)  # first: an unfinished rewrite is never taken as complete
-    if path.exists():
-        shutil.rmtree(path)
+    # Under jax.distributed every process calls this with its shards (orbax writes them
+    # together); files around the orbax folder are process 0's, between barriers.
+    primary = jax.process_index() == 0
+    if primary:
+        directory.mkdir(parents=True, exist_ok=True)
+        side_path.unlink(missing_ok=True)  # first: an unfinished rewrite is never complete
+        if path.exists():
+            shutil.rmtree(path)
+    _barrier(f"accelrl_checkpoint_prepare_{step}")
     ckpt = _checkpointer()
     ckpt.save(path, _fill_empty({"state": state, "hparams": hparams}))
     ckpt.wait_until_finished()
-    side = {**metadata, "update_step": int(step)}
-    tmp = side_path.with_name(f".{side_path.name}.tmp")
-    tmp.write_text(json.dumps(side, indent=2, default=_json_default))
-    tmp.replace(side_path)
-    for old in list_checkpoints(directory)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-        old.with_suffix(".json").unlink(missing_ok=True)
+    if primary:
+        side = {**metadata, "update_step": int(step)}
+        tmp = side_path.with_name(f".{side_path.name}.tmp")
+        tmp.write_text(json.dumps(side, indent=2, default=_json_default))
+        tmp.replace(side_path)
+        for old in list_checkpoints(directory)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
+    _barrier(f"accelrl_checkpoint_done_{step}")
     return path
+
+
+def _barrier(name: str) -> None:
+    """Wait for every process of a ``jax.distributed`` run (a no-op in a single process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def list_checkpoints(directory: str | Path) -> list[Path]:

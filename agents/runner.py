@@ -6,8 +6,19 @@ programs and different runs. Between segments (never inside the compiled program
 updates a progress bar, checks the losses for NaNs, writes per-member metrics, saves
 checkpoints (every few segments and on a wall-clock period) and calls ``on_segment``, which may
 read the state and metrics and return a :class:`SegmentUpdate`: a replacement state and hparams
-(PBT exploit and explore), host-side metrics (evaluations, % mastered) or a stop. With several
-local devices the member axis is sharded across them.
+(PBT exploit and explore), host-side metrics (evaluations, % mastered) or a stop.
+
+Placement: with several devices the member axis is sharded across them: the local devices, or
+under ``jax.distributed`` (one process per host, each driving its own devices) every process's;
+each process then runs the same host loop and gathers every member's metrics, all write the
+checkpoints together (orbax) and process 0 the metrics files. With ``data_parallel=D`` the
+devices form a 2-D mesh ``("seeds", "data")`` of ``(N / D, D)``: members over the first axis,
+and each member's environment copies over the second (the leaves of the environment state and
+observations whose second axis is the ``num_envs`` copies; everything else, parameters and
+optimiser state and reset-strategy state included, is replicated across it). The program is the
+same single-device program: XLA's partitioner splits the rollout and the minibatches by those
+annotations and averages the gradients across ``data`` itself, so a member's results match the
+one-device run to float tolerance and a reset strategy keeps one state per member.
 
 >>> runner = Runner(agent, seeds=[0, 1, 2], out_dir="runs/cartpole")
 >>> result = runner.train()
@@ -28,7 +39,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from accelrl.agents.checkpoint import (
     CheckpointError,
@@ -38,6 +49,7 @@ from accelrl.agents.checkpoint import (
     save_checkpoint,
 )
 from accelrl.agents.configs import hparams_to_dict
+from accelrl.agents.core import AgentState
 from accelrl.agents.evaluation import training_key
 from accelrl.agents.reporting import read_seed_metrics, write_json_atomic, write_seed_metrics
 
@@ -159,6 +171,50 @@ def _bad_members(metrics: dict[str, np.ndarray], n: int) -> np.ndarray:
     return out
 
 
+def _devices() -> list[Any]:
+    """Every device of the run: the local ones, or all processes' under ``jax.distributed``."""
+    return jax.devices() if jax.process_count() > 1 else jax.local_devices()
+
+
+def _to_global(x: Any, sharding: NamedSharding) -> jax.Array:
+    """A global array of ``sharding`` from ``x``, whose whole value every process holds (a
+    global array already laid out so is returned as it is)."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return jax.device_put(x, sharding)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _with_sharding(like: jax.ShapeDtypeStruct, sharding: NamedSharding) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(like.shape, like.dtype, sharding=sharding)
+
+
+def _gather(tree: Any) -> Any:
+    """``tree`` as numpy arrays on this host; under ``jax.distributed`` every process gathers
+    the whole arrays (a collective: all processes call it together)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def check_data_parallel(data_parallel: Any, agent: Any) -> int:
+    """``data_parallel`` as an int, or a one-line ``ValueError`` naming what it must divide."""
+    if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
+        raise ValueError(f"data_parallel must be a positive integer, got {data_parallel!r}")
+    n_dev = len(_devices())
+    if n_dev % data_parallel:
+        raise ValueError(f"data_parallel={data_parallel} does not divide the {n_dev} device(s)")
+    n_envs = agent.config.num_envs
+    if n_envs % data_parallel:
+        raise ValueError(
+            f"data_parallel={data_parallel} does not divide num_envs={n_envs} (each device "
+            "steps an equal share of a member's environment copies)"
+        )
+    return data_parallel
+
+
 @functools.lru_cache(maxsize=16)
 def seed_vmapped(agent: Any) -> tuple[Callable, Callable]:
     """Member-vmapped, jitted ``(run, init)`` of ``agent``: ``run(states, hparams, n, start)``
@@ -201,6 +257,11 @@ class Runner:
             :class:`NaNError`; ``"mark"`` (tuners): the member is marked failed
             (``runner.failed``, ``RunResult.failed``), the others keep training (members are
             independent under the vmap) and its metrics stay as they are.
+        data_parallel: devices that share one member's environment copies (the ``data`` axis
+            of the mesh; module docstring). 1 (default): members only, as many devices as
+            divide the member count. It must divide the device count and the agent's
+            ``num_envs``; when the members do not split over the remaining ``N / D`` device
+            groups, one group of ``D`` devices runs them all.
     """
 
     def __init__(
@@ -219,6 +280,7 @@ class Runner:
         on_segment: Callable[[Runner, Any, dict[str, np.ndarray]], SegmentUpdate | None]
         | None = None,
         nan_policy: str = "stop",
+        data_parallel: int = 1,
     ):
         if nan_policy not in ("stop", "mark"):
             raise ValueError(f"nan_policy must be 'stop' or 'mark', got {nan_policy!r}")
@@ -257,7 +319,8 @@ class Runner:
         """The checkpoint the last :meth:`restore` read."""
         self._program_metrics: set[str] = set()
         self._run, self._init = seed_vmapped(agent)
-        self._sharding = self._make_sharding()
+        self.data_parallel = check_data_parallel(data_parallel, agent)
+        self._mesh = self._make_mesh()
 
     # -- members ----------------------------------------------------------------------------
 
@@ -282,17 +345,57 @@ class Runner:
 
     # -- placement --------------------------------------------------------------------------
 
-    def _make_sharding(self) -> NamedSharding | None:
-        n_dev = jax.local_device_count()
-        if n_dev < 2 or len(self.members) % n_dev:
-            return None
-        mesh = jax.make_mesh((n_dev,), ("seeds",), devices=jax.local_devices())
-        return NamedSharding(mesh, PartitionSpec("seeds"))
+    def _make_mesh(self) -> Mesh | None:
+        """The ``("seeds", "data")`` mesh, or None for one device (no mesh needed)."""
+        all_devices = _devices()
+        n_dev, d, n_members = len(all_devices), self.data_parallel, len(self.members)
+        if d == 1:  # today's layout: members over every device, when they divide
+            if n_dev < 2 or n_members % n_dev:
+                if jax.process_count() > 1:
+                    raise ValueError(
+                        f"a run over {jax.process_count()} processes shards its {n_members} "
+                        f"members over the {n_dev} devices, which must divide them"
+                    )
+                return None
+            return jax.make_mesh((n_dev,), ("seeds",), devices=all_devices)
+        groups = n_dev // d if n_members % (n_dev // d) == 0 else 1
+        # Auto axes: XLA's partitioner propagates the annotations (explicit axes would make the
+        # sharding part of every array's type, which the per-copy vmap inside the env refuses).
+        auto = (AxisType.Auto, AxisType.Auto)
+        devices = all_devices[: groups * d]
+        return jax.make_mesh((groups, d), ("seeds", "data"), auto, devices=devices)
+
+    def _shardings(self, tree: Any) -> Any:
+        """Per-leaf shardings of ``tree`` (a state or hparams, leading member axis): members
+        over ``seeds``; a state's per-copy environment leaves (axis 1 of size ``num_envs``) and
+        observations also over ``data``."""
+        member = NamedSharding(self._mesh, PartitionSpec("seeds"))
+        out = jax.tree.map(lambda _: member, tree)
+        if self.data_parallel == 1 or not isinstance(tree, AgentState):
+            return out
+        per_copy = NamedSharding(self._mesh, PartitionSpec("seeds", "data"))
+        n_envs = self.agent.config.num_envs
+
+        def rule(x: Any) -> NamedSharding:
+            shape = tuple(x.shape)
+            return per_copy if len(shape) >= 2 and shape[1] == n_envs else member
+
+        return out.replace(
+            env_state=jax.tree.map(rule, tree.env_state), obs=jax.tree.map(rule, tree.obs)
+        )
 
     def _place(self, tree: Any) -> Any:
-        """Put ``tree`` on the member sharding (or commit it to the first device): fresh and
-        restored states then look the same to ``jit`` and share one compiled program."""
-        return jax.device_put(tree, self._sharding or jax.local_devices()[0])
+        """Put ``tree`` on the mesh (or commit it to the first device): fresh, restored and
+        returned states then look the same to ``jit`` and share one compiled program."""
+        if self._mesh is None:
+            return jax.device_put(tree, jax.local_devices()[0])
+        if jax.process_count() > 1:
+            # Every process holds the same whole values (the same keys, the same program): each
+            # puts its devices' slices of them into global arrays, dtypes kept (float64 too).
+            # (device_put would compare the values across processes, and NaN != NaN.)
+            with jax.enable_x64(True):
+                return jax.tree.map(_to_global, tree, self._shardings(tree))
+        return jax.device_put(tree, self._shardings(tree))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -313,6 +416,11 @@ class Runner:
             CheckpointError: none of the checkpoints could be restored.
         """
         like = jax.eval_shape(self._init, self.keys(), self.hparams)
+        hparams_like = self.hparams
+        if jax.process_count() > 1:  # orbax restores global arrays laid out as the targets say
+            like = jax.tree.map(_with_sharding, like, self._shardings(like))
+            hparams_like = jax.eval_shape(lambda h: h, self.hparams)
+            hparams_like = jax.tree.map(_with_sharding, hparams_like, self._shardings(hparams_like))
         if path is not None:
             candidates = [Path(path)]
         else:
@@ -324,7 +432,7 @@ class Runner:
         errors = []
         for ckpt in candidates:
             try:
-                state, hparams = restore_checkpoint(ckpt, like, self.hparams)
+                state, hparams = restore_checkpoint(ckpt, like, hparams_like)
                 meta = load_metadata(ckpt)
             except (CheckpointError, FileNotFoundError, ValueError) as e:
                 errors.append(f"{ckpt.name}: {e}")
@@ -360,6 +468,8 @@ class Runner:
         )
 
     def _write_metrics(self, metrics: dict[str, np.ndarray]) -> None:
+        if jax.process_index() != 0:  # under jax.distributed: one writer
+            return
         write_seed_metrics(self.out_dir, self.seeds, metrics, folders=self.folders)
         if self.grid:
             for m, folder in zip(self.describe_members(), self.folders, strict=True):
@@ -396,7 +506,7 @@ class Runner:
 
         agent = self.agent
         state = self.init_state() if state is None else self._place(state)
-        done = int(np.asarray(state.update_step).reshape(-1)[0])
+        done = int(np.asarray(_gather(state.update_step)).reshape(-1)[0])
         if metrics is None:
             metrics = (self.read_metrics() or {}) if done else {}
         metrics = {k: np.asarray(v)[:, :done] for k, v in metrics.items()}
@@ -411,7 +521,7 @@ class Runner:
             initial=done * agent.steps_per_update,
             unit=" steps",
             unit_scale=True,
-            disable=not self.progress,
+            disable=not self.progress or jax.process_index() != 0,
             dynamic_ncols=True,
             desc="compiling",
             # One rate, stated: environment steps per second summed over the members (tqdm's
@@ -428,7 +538,7 @@ class Runner:
                 # A callback may have replaced them: keep types and placement (one program).
                 self.hparams = self._place(_strong(self.hparams))
                 new_state, seg = self._run(state, self.hparams, n, jnp.int32(done))
-                seg = {k: np.asarray(v) for k, v in jax.device_get(seg).items()}
+                seg = {k: np.asarray(v) for k, v in _gather(seg).items()}
                 now = time.perf_counter()
                 self.train_seconds += now - t_mark
                 t_mark = now
@@ -442,7 +552,9 @@ class Runner:
                         f"{(done + u + 1) * agent.steps_per_update}) of {self.folders[s].replace('_', ' ')}; "
                         f"stopped. Last good checkpoint: {last_ckpt or 'none written'}"
                     )
-                state, done = new_state, done + n
+                # The partitioner may lay outputs out otherwise: back on the mesh (a no-op
+                # when they already are), so every segment runs the same program.
+                state, done = self._place(new_state), done + n
                 self._program_metrics = set(seg)
                 metrics = _append(metrics, seg, done - n)
                 segment_index += 1

@@ -66,13 +66,31 @@ def train_run(
         NaNError: a loss became non-finite (the last good checkpoint is kept).
     """
     out = Path(out)
-    check_new_folder(out, "run")
+    primary = _primary()
+    if primary:
+        check_new_folder(out, "run")
     built = build_run(spec)  # every check before anything is written
     loggers = _loggers(built.spec, out)
-    with FolderLock(out, "run"):
-        check_new_folder(out, "run")  # another process may have started it meanwhile
-        write_spec(out, built.spec)
+    with _owned(out, primary):
+        if primary:
+            check_new_folder(out, "run")  # another process may have started it meanwhile
+            write_spec(out, built.spec)
         return _train(built, out, progress, hooks, eval_episodes, loggers, resume=False)
+
+
+def _primary() -> bool:
+    """Whether this process writes the run folder's own files (under ``jax.distributed``
+    process 0 does; every process writes its shards of the checkpoints)."""
+    import jax
+
+    return jax.process_index() == 0
+
+
+def _owned(out: Path, primary: bool) -> Any:
+    """The folder lock, taken by the writing process only."""
+    import contextlib
+
+    return FolderLock(out, "run") if primary else contextlib.nullcontext()
 
 
 def resume_run(
@@ -116,8 +134,9 @@ def resume_run(
         spec = spec.replace(config={**spec.config, "total_timesteps": int(extend_timesteps)})
     built = build_run(spec)
     loggers = _loggers(built.spec, out)
-    with FolderLock(out, "run"):
-        if built.spec != read_spec(out):
+    primary = _primary()
+    with _owned(out, primary):
+        if primary and built.spec != read_spec(out):
             write_spec(out, built.spec)
         return _train(built, out, progress, hooks, eval_episodes, loggers, resume=True)
 
@@ -178,16 +197,19 @@ def _train(
         checkpoint_seconds=spec.run.checkpoint_seconds,
         progress=progress,
         on_segment=chain_hooks(all_hooks) if all_hooks else None,
+        data_parallel=spec.run.data_parallel,
     )
     try:
         state = runner.restore()[0] if restore else None
         result = runner.train(state)
     finally:
         metric_loggers.close()
-    # REPORT: curve across members, evaluation on unseen keys
-    plot_learning_curve(
-        out_abs / "learning_curve.png", result.metrics, f"{spec.agent.upper()} on {spec.env}"
-    )
+    # REPORT: curve across members, evaluation on unseen keys (one writer)
+    primary = _primary()
+    if primary:
+        plot_learning_curve(
+            out_abs / "learning_curve.png", result.metrics, f"{spec.agent.upper()} on {spec.env}"
+        )
     episodes = eval_episodes or built.config.eval_episodes
     summary = evaluate_seeds(agent, result.state, runner.seeds, episodes, deterministic=True)
     summary["train_seconds"] = round(result.train_seconds, 2)
@@ -197,7 +219,8 @@ def _train(
     summary["checkpoint"] = (
         str(Path(result.checkpoint).absolute().relative_to(out_abs)) if result.checkpoint else None
     )
-    write_json_atomic(out_abs / EVAL_FILE, summary)
+    if primary:
+        write_json_atomic(out_abs / EVAL_FILE, summary)
     return RunOutcome(summary, result, built, out_abs)
 
 

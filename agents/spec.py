@@ -58,8 +58,13 @@ class RunOptions:
     """Also checkpoint when this many seconds passed since the last checkpoint."""
     log: tuple[Literal["tensorboard", "wandb"], ...] = ()
     """Extra metric loggers: TensorBoard event files, Weights & Biases (offline mode)."""
+    data_parallel: int = 1
+    """Devices each member's environment copies are split over (the mesh's data axis; 1: the
+    members alone are sharded over the devices)."""
 
     def __post_init__(self):
+        if self.data_parallel < 1:
+            raise ValueError(f"data_parallel must be >= 1, got {self.data_parallel}")
         if self.segments < 1 or self.checkpoint_every < 1:
             raise ValueError(
                 f"segments and checkpoint_every must be >= 1, got {self.segments} and "

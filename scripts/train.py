@@ -103,6 +103,22 @@ class TrainOptions:
     """N, environment steps of the snapshot phase (then normal resets)."""
     snapshot_schedule: Literal["constant", "linear"] = "constant"
     """Snapshot-start probability over the phase: constant, or decaying linearly to 0."""
+    data_parallel: int = 1
+    """Devices each member's environment copies are split over (must divide the device count
+    and num_envs; 1: members alone are sharded over the devices)."""
+    coordinator_address: str | None = None
+    """Multi-host: jax.distributed's coordinator (HOST:PORT of process 0); with --num_processes
+    and --process_id, or --distributed to read them from the cluster's environment."""
+    num_processes: int | None = None
+    """Multi-host: the number of processes (one per host)."""
+    process_id: int | None = None
+    """Multi-host: this process's index (0 writes the run folder's files)."""
+    distributed: bool = False
+    """Multi-host: call jax.distributed.initialize() with what the cluster's environment says
+    (SLURM, Open MPI, ...)."""
+
+
+DISTRIBUTED_FIELDS = ("coordinator_address", "num_processes", "process_id", "distributed")
 
 
 @dataclasses.dataclass
@@ -119,6 +135,14 @@ class ResumeOptions:
     """Extra metric loggers for the rest of the run (default: the run's)."""
     total_timesteps: int | None = None
     """Extend the run to this many environment steps per seed (at least the run's own)."""
+    coordinator_address: str | None = None
+    """Multi-host: jax.distributed's coordinator (a resume needs the run's process count)."""
+    num_processes: int | None = None
+    """Multi-host: the number of processes."""
+    process_id: int | None = None
+    """Multi-host: this process's index."""
+    distributed: bool = False
+    """Multi-host: initialise from the cluster's environment."""
 
 
 CURRICULUM_FIELDS = (
@@ -133,7 +157,47 @@ SNAPSHOT_FLAGS = {
 }
 
 
-PRE_FLAGS = ("env", "agent", "config", "resume", "teacher", "task_space", "out", "env_kwargs")
+PRE_FLAGS = (
+    "env", "agent", "config", "resume", "teacher", "task_space", "out", "env_kwargs",
+    "coordinator_address", "num_processes", "process_id",
+)  # fmt: skip
+
+
+def init_distributed(argv: list[str]) -> None:
+    """Start JAX's multi-controller runtime when the flags ask for it (before any backend
+    starts: every later JAX call then sees all processes' devices).
+
+    Raises:
+        UsageError: an incomplete or malformed set of flags.
+    """
+    pre = _pre_parse(argv)
+    explicit = [pre.coordinator_address, pre.num_processes, pre.process_id]
+    flag = "--distributed" in argv
+    if not flag and all(v is None for v in explicit):
+        return
+    if not flag and any(v is None for v in explicit):
+        raise UsageError(
+            "--coordinator_address, --num_processes and --process_id go together (or use "
+            "--distributed to read them from the cluster's environment)"
+        )
+    import jax
+
+    kwargs: dict[str, Any] = {}
+    if not flag:
+        try:
+            kwargs = {
+                "coordinator_address": pre.coordinator_address,
+                "num_processes": int(pre.num_processes),
+                "process_id": int(pre.process_id),
+            }
+        except ValueError:
+            raise UsageError("--num_processes and --process_id must be integers") from None
+        if not 0 <= kwargs["process_id"] < kwargs["num_processes"]:
+            raise UsageError("--process_id must be in [0, --num_processes)")
+    jax.config.update(
+        "jax_cpu_collectives_implementation", "gloo"
+    )  # CPU collectives; GPUs use NCCL
+    jax.distributed.initialize(**kwargs)
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
@@ -214,6 +278,7 @@ def _options_from_spec(spec: Any) -> TrainOptions:
         checkpoint_every=spec.run.checkpoint_every,
         checkpoint_seconds=spec.run.checkpoint_seconds,
         log=tuple(spec.run.log),
+        data_parallel=spec.run.data_parallel,
         **kw,
     )
 
@@ -261,6 +326,7 @@ def spec_from_options(run: TrainOptions, config: Any, hparams: Any, base: Any = 
             checkpoint_every=run.checkpoint_every,
             checkpoint_seconds=run.checkpoint_seconds,
             log=tuple(run.log),
+            data_parallel=run.data_parallel,
         ),
     )
 
@@ -379,6 +445,7 @@ def main(argv: list[str] | None = None, prog: str = PROG, require_teacher: bool 
     out_hint: list[str] = []
 
     def body() -> int:
+        init_distributed(argv)
         spec, run = parse_run(argv, prog, require_teacher)
         if run.out is None:
             raise UsageError("missing --out RUN_DIR (or use --resume RUN_DIR)")
@@ -414,6 +481,7 @@ def resume_main(argv: list[str], prog: str = PROG, require_teacher: bool = False
                 f"--total_timesteps); its config.json fixes the rest ({e})"
             ) from None
         out_hint.append(opts.resume)
+        init_distributed(argv)
         if opts.eval_episodes is not None and opts.eval_episodes < 1:
             raise UsageError(f"--eval_episodes must be >= 1, got {opts.eval_episodes}")
         from accelrl.agents import read_spec, resume_run

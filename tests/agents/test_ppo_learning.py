@@ -43,7 +43,7 @@ def test_seed_axis_shards_across_fake_devices():
                                    total_timesteps=64), env, params)
         r = Runner(agent, [0, 1], progress=False)
         res = r.train()
-        print(jax.local_device_count(), r._sharding is not None,
+        print(jax.local_device_count(), r._mesh is not None,
               len(res.state.params["params"]["actor"]["Dense_0"]["kernel"].sharding.device_set))
         np.save("{out}", res.metrics["loss"])
         """

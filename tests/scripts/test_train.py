@@ -384,3 +384,26 @@ def test_config_file_reruns_a_finished_run_to_identical_metrics(run_dir, tmp_pat
                  "--total_timesteps", "64", "--no_progress"]) == 0  # fmt: skip
     spec = json.loads((other / "config.json").read_text())
     assert spec["seeds"] == [7] and spec["config"]["total_timesteps"] == 64
+
+
+def test_data_parallel_and_coordinator_flags_are_checked_before_compiling(tmp_path, capsys):
+    base = ["--env", "CartPole-v1", "--agent", "ppo", "--out", str(tmp_path / "r")]
+    assert main([*base, "--data_parallel", "3", "--num_envs", "4"]) == 2
+    assert "data_parallel" in capsys.readouterr().err
+    assert main([*base, "--coordinator_address", "localhost:1"]) == 2
+    assert "go together" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow  # budget: ~60 s here (a tiny run on 2 fake devices in a subprocess)
+def test_data_parallel_run_from_the_command_line(tmp_path):
+    import os
+
+    out = tmp_path / "dp"
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    cmd = [sys.executable, "-m", "accelrl.scripts.train", "--env", "CartPole-v1", "--agent", "ppo",
+           "--out", str(out), "--data_parallel", "2", "--no_progress", *TINY]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((out / "config.json").read_text())["run"]["data_parallel"] == 2
+    assert json.loads((out / "eval.json").read_text())["checkpoint"] == "checkpoints/step_000004"
