@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from accelrl.envs.checks import ParamChecker, check_choice, check_int
 from accelrl.envs.relax.instances import (
     F64,
     FAMILIES,
@@ -147,21 +148,15 @@ class Relax(environment.Environment):
         max_iterations: int = MAX_ITERATIONS,
     ):
         super().__init__()
-        if family not in FAMILIES:
-            raise ValueError(f"unknown Relax family {family!r}; choose one of {list(FAMILIES)}")
-        if variance not in VARIANCES:
-            raise ValueError(f"unknown variance {variance!r}; choose one of {list(VARIANCES)}")
+        family = check_choice("Relax: family", family, FAMILIES)
+        variance = check_choice("Relax: variance", variance, VARIANCES)
         grid_size = DEFAULT_GRID_SIZE[family] if grid_size is None else grid_size
         if num_instances is None:
             num_instances = DEFAULT_NUM_INSTANCES[family]
-        for name, value, low in (
-            ("grid_size", grid_size, 2),
-            ("num_actions", num_actions, 1),
-            ("num_instances", num_instances, 1),
-            ("max_iterations", max_iterations, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        grid_size = check_int("Relax: grid_size", grid_size, minimum=2)
+        num_actions = check_int("Relax: num_actions", num_actions, minimum=1)
+        num_instances = check_int("Relax: num_instances", num_instances, minimum=1)
+        max_iterations = check_int("Relax: max_iterations", max_iterations, minimum=1)
         self.family = family
         """Instance family (``"shift"`` or ``"heat"``)."""
         self.grid_size = grid_size
@@ -190,6 +185,28 @@ class Relax(environment.Environment):
 
     def action_space(self, params: EnvParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(self._num_actions)
+
+    def check_params(self, params: EnvParams) -> None:
+        """Refuse params that would give a meaningless sequence (host side, not in jit).
+
+        Called by :func:`accelrl.envs.checks.check_params` after its structure, shape and NaN
+        checks; leaves may carry leading batch axes.
+
+        Raises:
+            ValueError: one line naming the field and the first offending index: omegas
+                (grid and continuous range) in (0, 2) with ``omega_low <= omega_high``,
+                ``num_instances`` an integer >= 1, ``tolerance``, ``cost_scale``, ``c_scale``,
+                the Beta parameters, ``dt`` and the bump radii > 0, the rest finite.
+        """
+        c = ParamChecker(self.name, params)
+        c.positive("omega_values", "omega_low", "omega_high", "tolerance", "cost_scale")
+        c.positive("c_scale", "beta_a", "beta_b", "dt", "forcing_radius", "initial_radius")
+        for field in ("omega_values", "omega_low", "omega_high"):
+            c.require(field, lambda v: v < 2.0, "must be < 2 (SOR diverges from omega = 2)")
+        c.require("omega_high", lambda h: h >= c.value("omega_low"), "must be >= omega_low")
+        c.integer("num_instances", minimum=1)
+        c.nonnegative("kappa_up", "kappa_down")
+        c.finite("c_low", "forcing_height", "forcing_orbit", "forcing_turns")
 
     def observation_space(self, params: EnvParams | None = None) -> spaces.Box:
         return spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)

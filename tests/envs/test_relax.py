@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from accelrl.envs import make
+from accelrl.envs.checks import check_params
 from accelrl.envs.relax import Relax, baselines, reference, spectral_omega
 from accelrl.envs.relax.instances import heat_system
 
@@ -137,17 +138,37 @@ def test_continuous_variant_matches_the_grid_and_clips():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"family": "wave"}, "unknown Relax family"),
-        ({"variance": "mid"}, "unknown variance"),
-        ({"grid_size": 1}, "grid_size must be an integer >= 2"),
-        ({"num_instances": 0}, "num_instances must be an integer >= 1"),
+        ({"family": "wave"}, ValueError, "family must be one of"),
+        ({"variance": "mid"}, ValueError, "variance must be one of"),
+        ({"grid_size": 1}, ValueError, "grid_size must be >= 2"),
+        ({"grid_size": 5.5}, TypeError, "grid_size must be an integer"),
+        ({"num_instances": 0}, ValueError, "num_instances must be >= 1"),
     ],
 )
-def test_bad_arguments_are_refused(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments_are_refused(kwargs, error, match):
+    with pytest.raises(error, match=match):
         Relax(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("omega_high", 2.5, "omega_high = 2.5, must be < 2"),
+        ("omega_low", 1.95, "omega_high = 1.9, must be >= omega_low"),
+        ("num_instances", 0, "num_instances = 0, must be an integer >= 1"),
+        ("beta_a", 0.0, "beta_a = 0, must be > 0"),
+    ],
+)
+def test_params_checks_name_the_field(field, value, match):
+    env, params = make("Relax-v0")
+    check_params(env, params)  # the defaults pass
+    with pytest.raises(ValueError, match=match):
+        check_params(env, params.replace(**{field: value}))
+    grid = params.omega_values.at[3].set(2.0)
+    with pytest.raises(ValueError, match=r"omega_values\[3\] = 2, must be < 2"):
+        check_params(env, params.replace(omega_values=grid))
 
 
 def test_best_fixed_and_tsallis_on_a_synthetic_table():
