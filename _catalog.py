@@ -20,6 +20,8 @@ BUILTIN_ENVS: dict[str, tuple[str, bool]] = {
     "ThreeBodyContinuous-v0": ("accelrl.envs.three_body", False),
     "MallocGame-v0": ("accelrl.envs.malloc", False),
     "CacheReplacement-v0": ("accelrl.envs.cache", False),
+    "Relax-v0": ("accelrl.envs.relax", False),
+    "RelaxContinuous-v0": ("accelrl.envs.relax", False),
     **{
         env_id: ("accelrl.envs.mpe", True)
         for env_id in (
