@@ -70,6 +70,10 @@ def train_run(
     if primary:
         check_new_folder(out, "run")
     built = build_run(spec)  # every check before anything is written
+    import jax
+
+    recorded = {"jax_version": jax.__version__, "backend": jax.default_backend()}
+    built = built._replace(spec=built.spec.replace(recorded={**built.spec.recorded, **recorded}))
     loggers = _loggers(built.spec, out)
     with _owned(out, primary):
         if primary:
