@@ -957,6 +957,14 @@ class Study:
         return SearchResult(self.out, [dict(r) for r in rows], incumbent)
 
 
+def _only_value(dim: Any, value: Any) -> bool:
+    """Whether ``dim`` can take ``value`` and nothing else (a one-choice Categorical)."""
+    from accelrl.autotune.spaces import Categorical
+
+    plain = tuple(value) if isinstance(value, list) else value
+    return isinstance(dim, Categorical) and set(dim.choices) == {plain}
+
+
 _HELD_LOCKS: list[Any] = []
 """Study folder locks this process holds (released at exit; ``release_studies`` earlier)."""
 
@@ -1007,15 +1015,17 @@ def open_study(
     from accelrl.autotune.spaces import default_space
 
     tuning_seeds, test_seeds = check_seeds(tuning_seeds, test_seeds)
-    fixed = {k.replace("-", "_") for k in (overrides or {})}
+    fixed = {k.replace("-", "_"): v for k, v in (overrides or {}).items()}
     if space is None:  # the agent's default space searches what the overrides leave free
         space = default_space(agent)
-        space = space.without(*sorted(fixed & set(space)))
-    elif fixed & set(space):
-        raise ValueError(
-            f"--overrides fixes {', '.join(sorted(fixed & set(space)))}, which the search space "
-            "also searches; drop it from one of them"
-        )
+        space = space.without(*sorted(set(fixed) & set(space)))
+    else:  # an override of a searched field must be the only value the dimension takes
+        clash = sorted(n for n in set(fixed) & set(space) if not _only_value(space[n], fixed[n]))
+        if clash:
+            raise ValueError(
+                f"--overrides fixes {', '.join(clash)}, which the search space also searches; "
+                "drop it from one of them"
+            )
     space = space.validate(agent)
     if not len(space):
         raise ValueError("the search space is empty: give it at least one dimension")
