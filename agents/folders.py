@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +141,8 @@ def check_output_path(path: str | Path, flag: str = "--output") -> Path:
     in_member = (folder.parent / "config.json").is_file()
     if resolved.name in PROTECTED and (is_run or in_member or resolved.exists()):
         raise ValueError(f"{flag} {path} would overwrite a run's own {resolved.name}")
-    if (
-        resolved.exists()
-        and resolved.suffix == ".npz"
-        and (is_run or resolved.name.endswith(".npz"))
-    ):
-        raise ValueError(f"{flag} {path} exists; a snapshot bank is never overwritten")
+    if resolved.is_file() and zipfile.is_zipfile(resolved):  # a snapshot bank (.npz, .bank)
+        raise ValueError(f"{flag} {path} is a snapshot bank; a bank is never overwritten")
     return resolved
 
 

@@ -219,10 +219,7 @@ def _train(
     summary["train_seconds"] = round(result.train_seconds, 2)
     if report is not None:
         summary.update(report(result))
-    # The checkpoint evaluated, relative to the run folder.
-    summary["checkpoint"] = (
-        str(Path(result.checkpoint).absolute().relative_to(out_abs)) if result.checkpoint else None
-    )
+    summary["checkpoint"] = checkpoint_name(result.checkpoint, out_abs)
     if primary:
         write_json_atomic(out_abs / EVAL_FILE, summary)
     return RunOutcome(summary, result, built, out_abs)
@@ -251,6 +248,17 @@ def chain_hooks(hooks: Sequence[Callable[..., Any]]) -> Callable[..., Any]:
     return on_segment
 
 
+def checkpoint_name(path: str | Path | None, run_dir: str | Path) -> str | None:
+    """The checkpoint an ``eval.json`` names: its path relative to the run folder (``None``
+    without one; the path as given when it lies outside the folder)."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).absolute().relative_to(Path(run_dir).absolute()))
+    except ValueError:
+        return str(path)
+
+
 def read_eval(out: str | Path) -> dict[str, Any]:
     """A run folder's ``eval.json``."""
     return json.loads((Path(out) / EVAL_FILE).read_text())
@@ -261,6 +269,7 @@ __all__ = [
     "ResumeError",
     "RunOutcome",
     "chain_hooks",
+    "checkpoint_name",
     "read_eval",
     "resume_run",
     "train_run",

@@ -246,22 +246,14 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
                 "settings": {k: v for k, v in record.items() if k != "name"},
             }
     elif isinstance(record, Mapping) and record.get("name") == "snapshot" and "bank" in record:
-        settings = dict(record.get("settings") or {})
+        # describe()'s resolved values, else the command line's; absent ones take the
+        # settings class's defaults
+        old = {**dict(record.get("settings") or {}), **record}
+        keys = ("bank_hash", "num_clusters", "horizon", "snapshot_steps", "schedule",
+                "probability", "limit_fields", "kmeans_iters")  # fmt: skip
         data["reset_strategy"] = {
             "name": "snapshot",
-            "settings": {
-                "bank": record["bank"],
-                "bank_hash": record.get("bank_hash"),
-                "num_clusters": record.get("num_clusters", settings.get("num_clusters")),
-                "horizon": record.get("horizon", settings.get("horizon")),
-                "snapshot_steps": record.get("snapshot_steps", settings.get("snapshot_steps")),
-                "schedule": record.get("schedule", settings.get("schedule", "constant")),
-                "probability": record.get("probability", 1.0),
-                "limit_fields": record.get(
-                    "limit_fields", ["max_steps_in_episode", "max_decisions"]
-                ),
-                "kmeans_iters": record.get("kmeans_iters", 100),
-            },
+            "settings": {"bank": record["bank"], **{k: old[k] for k in keys if k in old}},
         }
     elif record is None:
         data.pop("reset_strategy", None)

@@ -803,7 +803,7 @@ def _settings_class(cls: type[Teacher]) -> type:
     return settings
 
 
-def _register_teacher(name: str, cls: type[Teacher]) -> None:
+def _register_teacher(name: str, cls: type[Teacher]) -> Any:
     from accelrl.curricula.tasks import task_space
     from accelrl.envs.strategies import StrategyBuild, register_strategy
 
@@ -841,6 +841,8 @@ def _register_teacher(name: str, cls: type[Teacher]) -> None:
         return curriculum_extras(space, name, measurements, spec.agent, out, resume, folders)
 
     def resolve(settings: Any, spec: Any) -> Any:
+        import dataclasses
+
         from accelrl._typed import from_mapping, to_plain
         from accelrl.curricula.report import Measurements, heatmap_dims
         from accelrl.curricula.tasks import task_space
@@ -848,13 +850,11 @@ def _register_teacher(name: str, cls: type[Teacher]) -> None:
         measurements = from_mapping(Measurements, dict(spec.curriculum or {}), "curriculum")
         names = task_space(settings.task_space).names
         dims = tuple(names[i] for i in heatmap_dims(measurements.heatmap_dims, names))
-        import dataclasses
-
         return spec.replace(
             curriculum=to_plain(dataclasses.replace(measurements, heatmap_dims=dims))
         )
 
-    register_strategy(
+    return register_strategy(
         name,
         settings_cls,
         build,
@@ -868,10 +868,7 @@ TEACHER_SETTINGS: dict[str, type] = {}
 """The settings class of each teacher by name (``task_space`` and the constructor's keywords)."""
 
 for _name, _cls in TEACHERS.items():
-    _register_teacher(_name, _cls)
-    from accelrl.envs.strategies import strategy as _strategy
-
-    TEACHER_SETTINGS[_name] = _strategy(_name).settings_cls
+    TEACHER_SETTINGS[_name] = _register_teacher(_name, _cls).settings_cls
 
 
 __all__ = [

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from accelrl.agents.compile_cache import enable_compilation_cache
         from accelrl.agents.evaluation import evaluate_seeds
         from accelrl.agents.runner import Runner
+        from accelrl.agents.runs import checkpoint_name
 
         spec = read_spec(run_dir)
         enable_compilation_cache()
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             built.agent, state, runner.seeds, episodes, deterministic=not args.stochastic
         )
         # The checkpoint evaluated (the newest usable one, or --checkpoint), relative to the run.
-        summary["checkpoint"] = _relative(runner.restored_from, run_dir)
+        summary["checkpoint"] = checkpoint_name(runner.restored_from, run_dir)
         if out.exists() and out.absolute() == (run_dir / "eval.json").absolute():
             previous = json.loads(out.read_text())
             if "train_seconds" in previous:
@@ -97,15 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return main_wrapper(PROG, body)
-
-
-def _relative(path: Path | None, run_dir: Path) -> str | None:
-    if path is None:
-        return None
-    try:
-        return str(Path(path).absolute().relative_to(run_dir.absolute()))
-    except ValueError:
-        return str(path)
 
 
 if __name__ == "__main__":

@@ -183,3 +183,26 @@ def test_measurements_are_checked():
     assert heatmap_dims(("gravity", "0"), ("mass", "length", "gravity")) == [2, 0]
     with pytest.raises(ValueError, match="Did you mean: length"):
         heatmap_dims(("mass", "lenght"), ("mass", "length", "gravity"))
+
+
+def test_a_snapshot_config_json_from_before_the_spec_is_read():
+    old = {
+        "env": "CartPole-v1",
+        "agent": "ppo",
+        "reset_strategy": {"name": "snapshot", "bank": "/b.bank", "bank_hash": "sha256:x",
+                           "num_clusters": 6, "horizon": 7, "snapshot_steps": 96,
+                           "settings": {"schedule": "linear", "horizon": 100}},
+    }  # fmt: skip
+    settings = strategy("snapshot").settings(RunSpec.from_dict(old).reset_strategy.settings)
+    assert (settings.bank, settings.bank_hash, settings.num_clusters) == ("/b.bank", "sha256:x", 6)
+    assert settings.horizon == 7 and settings.schedule == "linear"  # describe() wins, then flags
+    assert settings.kmeans_iters == 100  # absent: the settings class's default
+
+
+def test_a_snapshot_bank_is_never_an_output(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "teacher.bank", "w") as z:
+        z.writestr("header.npy", b"")
+    with pytest.raises(ValueError, match="is a snapshot bank"):
+        check_output_path(tmp_path / "teacher.bank")
