@@ -40,6 +40,10 @@ PACKAGES = ("accelrl", "jax", "jaxlib", "numpy", "flax", "optax", "gymnax", "dis
 REQUIRED_KEYS = ("command", "commit", "clean_tree")
 """Keys every raw results file holds."""
 
+PAGE_KEYS = ("generator", "page")
+"""Keys naming, in a raw results file under ``docs/results/``, the script that renders its page
+(``generator``, a path from the repository root) and that page (``page``, the same)."""
+
 
 class DirtyTreeError(RuntimeError):
     """Writing a results file from a tree with uncommitted changes, without ``allow_dirty``."""
@@ -166,6 +170,27 @@ def write_results(path: str | Path, record: Mapping[str, Any], allow_dirty: bool
     return path
 
 
+def results_record(
+    command: str | Sequence[str], generator: str, page: str, repo: str | Path = REPO
+) -> dict[str, Any]:
+    """:func:`provenance` plus the page keys: the start of a raw results file under ``docs/``.
+
+    Args:
+        command: the exact command (see :func:`provenance`).
+        generator: the script that renders the page, as a path from the repository root
+            (``"scripts/bench/bench_curricula.py"``); it takes ``--from_results PATH``.
+        page: the page it renders, from the repository root (``"docs/curricula.md"``).
+        repo: the checkout whose commit is recorded.
+
+    Raises:
+        ValueError: ``generator`` or ``page`` absolute or not a file under ``repo``.
+    """
+    for key, rel in (("generator", generator), ("page", page)):
+        if Path(rel).is_absolute() or not (Path(repo) / rel).is_file():
+            raise ValueError(f"{key} must be a file's path from the repository root, got {rel!r}")
+    return {**provenance(command, repo), "generator": str(generator), "page": str(page)}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -193,6 +218,105 @@ def load_results(path: str | Path) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)} (not a raw results file)")
     return record
+
+
+def check_page_record(record: Mapping[str, Any], repo: str | Path = REPO) -> None:
+    """Check that a raw results file names its generator and page (:data:`PAGE_KEYS`), both
+    files under ``repo``.
+
+    Raises:
+        ValueError: a key missing, or naming no file.
+    """
+    missing = [k for k in (*REQUIRED_KEYS, *PAGE_KEYS) if k not in record]
+    if missing:
+        raise ValueError(f"the results record lacks {', '.join(missing)}")
+    for key in PAGE_KEYS:
+        if not (Path(repo) / str(record[key])).is_file():
+            raise ValueError(f"the results record's {key} {record[key]!r} is not a file in {repo}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated blocks of a page
+
+
+def block_markers(name: str) -> tuple[str, str]:
+    """The HTML comments around a page's generated block ``name``:
+    ``("<!-- name: begin -->", "<!-- name: end -->")``."""
+    if not name or "-->" in name or "\n" in name:
+        raise ValueError(f"a block name is one line without '-->', got {name!r}")
+    return f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """``text`` with everything between block ``name``'s markers replaced by ``body`` (the
+    markers kept, each on its own line around it).
+
+    Raises:
+        ValueError: the markers missing, repeated or out of order.
+    """
+    begin, end = block_markers(name)
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(
+            f"the page needs exactly one pair of markers {begin} ... {end}, in that order"
+        )
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    body = body.strip("\n")
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def write_blocks(page: str | Path, blocks: Mapping[str, str]) -> Path:
+    """Replace each generated block of ``page`` (name -> body, see :func:`replace_block`) and
+    write the page back (only when it changed). Returns the page's path.
+
+    Raises:
+        FileNotFoundError: no page; ValueError: a block's markers missing.
+    """
+    page = Path(page)
+    text = page.read_text()
+    new = text
+    for name, body in blocks.items():
+        new = replace_block(new, name, body)
+    if new != text:
+        page.write_text(new)
+    return page
+
+
+def regenerate(
+    argv: Sequence[str],
+    render: Callable[[dict[str, Any], Path], Any],
+    prog: str | None = None,
+) -> bool:
+    """The ``--from_results PATH [--page PAGE]`` option every results script shares: re-render
+    the page (or its blocks) from a raw results file alone, without running anything.
+
+    Call it first in a script's ``main``: when ``argv`` holds ``--from_results`` it loads the
+    file (:func:`load_results`, :func:`check_page_record`), calls ``render(record, page)`` with
+    ``page`` = ``--page`` or the record's own page, and returns True (the script then stops);
+    otherwise it returns False and parses nothing.
+
+    Raises:
+        SystemExit: other options given with ``--from_results`` (exit code 2, one line), or a
+            file that is not a raw results file with page keys (one line).
+    """
+    import argparse
+
+    argv = list(argv)
+    if not any(a == "--from_results" or a.startswith("--from_results=") for a in argv):
+        return False
+    p = argparse.ArgumentParser(
+        prog=prog, description="Re-render a results page from its raw results file alone."
+    )
+    p.add_argument("--from_results", type=Path, required=True, help="a docs/results/*.json")
+    p.add_argument("--page", type=Path, default=None, help="the page (default: the record's)")
+    args = p.parse_args(argv)
+    try:
+        record = load_results(args.from_results)
+        check_page_record(record)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{prog or 'from_results'}: {e}") from None
+    render(record, args.page or REPO / record["page"])
+    return True
 
 
 def provenance_line(record: Mapping[str, Any]) -> str:
@@ -265,9 +389,12 @@ def target_line(name: str, met: bool, reason: str) -> str:
 
 __all__ = [
     "PACKAGES",
+    "PAGE_KEYS",
     "REPO",
     "DirtyTreeError",
+    "block_markers",
     "check_output",
+    "check_page_record",
     "git_state",
     "is_under",
     "load_results",
@@ -276,7 +403,11 @@ __all__ = [
     "paired_bootstrap",
     "provenance",
     "provenance_line",
+    "regenerate",
+    "replace_block",
+    "results_record",
     "target_line",
     "verdict",
+    "write_blocks",
     "write_results",
 ]

@@ -94,3 +94,55 @@ def test_verdict_directions():
     assert R.verdict(-0.5, -0.1, higher_is_better=False) == "beats"
     assert R.verdict(-0.1, 0.1) == "no difference shown"
     assert R.target_line("x", False, "r") == "- x: **not met** (r)"
+
+
+def test_replace_block_replaces_only_its_block_and_refuses_bad_markers():
+    begin, end = R.block_markers("x")
+    assert (begin, end) == ("<!-- x: begin -->", "<!-- x: end -->")
+    text = f"head\n{begin}\nold\n{end}\nmid\n<!-- y: begin -->\nkeep\n<!-- y: end -->\n"
+    new = R.replace_block(text, "x", "\nnew body\n")
+    assert new == f"head\n{begin}\nnew body\n{end}\nmid\n<!-- y: begin -->\nkeep\n<!-- y: end -->\n"
+    assert R.replace_block(new, "x", "new body") == new  # idempotent
+    for bad in ("no markers", f"{end}\n{begin}", f"{begin}{end}{begin}{end}"):
+        with pytest.raises(ValueError, match="exactly one pair"):
+            R.replace_block(bad, "x", "b")
+    with pytest.raises(ValueError, match="one line"):
+        R.block_markers("a-->b")
+
+
+def test_write_blocks_and_regenerate(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("a\n<!-- t: begin -->\n<!-- t: end -->\nb\n")
+    rec = {"command": "c", "commit": "0" * 40, "clean_tree": True, "rows": [1, 2]}
+    calls = []
+
+    def render(record, path):
+        calls.append(path)
+        R.write_blocks(path, {"t": f"rows {record['rows']}\n\n{R.provenance_line(record)}"})
+
+    assert R.regenerate(["--quick"], render) is False and not calls  # not asked: nothing parsed
+    (tmp_path / "r.json").write_text(json.dumps(rec))
+    with pytest.raises(SystemExit, match="lacks generator, page"):
+        R.regenerate(["--from_results", str(tmp_path / "r.json")], render)
+    rec.update(generator="results.py", page="README.md")  # files of this checkout
+    (tmp_path / "r.json").write_text(json.dumps(rec))
+    assert R.regenerate(["--from_results", str(tmp_path / "r.json"), "--page", str(page)], render)
+    assert page.read_text() == (
+        "a\n<!-- t: begin -->\nrows [1, 2]\n\nGenerated from `c` at commit `0000000000` "
+        "(clean tree).\n<!-- t: end -->\nb\n"
+    )
+    with pytest.raises(SystemExit):  # rendering takes no other option
+        R.regenerate(["--from_results", str(tmp_path / "r.json"), "--quick"], render)
+    rec["page"] = "docs/nothing.md"
+    with pytest.raises(ValueError, match="not a file"):
+        R.check_page_record(rec)
+
+
+def test_results_record_names_generator_and_page(tmp_path):
+    rec = R.results_record(["python", "results.py"], "results.py", "README.md")
+    assert rec["generator"] == "results.py" and rec["page"] == "README.md"
+    assert {"command", "commit", "clean_tree", "versions", "machine"} <= set(rec)
+    with pytest.raises(ValueError, match="generator"):
+        R.results_record("c", "/abs/x.py", "README.md")
+    with pytest.raises(ValueError, match="page"):
+        R.results_record("c", "results.py", "docs/missing.md")

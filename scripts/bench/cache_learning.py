@@ -17,10 +17,11 @@ Protocol, fixed before the run:
   largest predicted next arrival: Belady with the noisy predictions).
 
 Writes ``docs/results/cache_replacement.json`` and regenerates the results section of
-``docs/envs/cache_replacement.md`` from it (``--render-only`` regenerates from the JSON alone).
+``docs/envs/cache_replacement.md`` from it (``--from_results`` regenerates from the JSON alone).
 
     python scripts/bench/cache_learning.py --quick
     python scripts/bench/cache_learning.py
+    python scripts/bench/cache_learning.py --from_results docs/results/cache_replacement.json
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ from accelrl.envs.cache import (
 )
 from accelrl.results import (
     check_output,
-    load_results,
     paired_bootstrap,
-    provenance,
     provenance_line,
+    regenerate,
+    results_record,
     verdict,
+    write_blocks,
     write_results,
 )
 
@@ -60,7 +62,8 @@ NOISES = (0.0, 0.5, 1.0, 2.0)
 RULES = ("belady", "lru", "lfu", "fifo", "random")
 GAMMAS = (0.9, 0.99)
 """PPO discount factors trained side by side (one vmapped run); validation picks one."""
-BEGIN, END = "<!-- cache_learning: begin -->", "<!-- cache_learning: end -->"
+BLOCK = "cache_learning"
+"""The card's generated block (``<!-- cache_learning: begin/end -->``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +84,6 @@ class Args:
     """Raw results file (a --quick run must name one outside docs/)."""
     quick: bool = False
     """Smoke run: 20k steps, 8 copies, 256-access windows, 1 window, 4 traces per split."""
-    render_only: bool = False
-    """Regenerate the card section from ``out`` without running anything."""
     allow_dirty: bool = False
     """Write the results file from a tree with uncommitted changes."""
 
@@ -138,16 +139,15 @@ def evaluate(env, traces, players, noises, windows, hidden=True):
 
 
 def main(args: Args) -> None:
-    if args.render_only:
-        render(load_results(args.out))
-        return
     check_output(args.out, args.quick)
     if args.quick:
         args = dataclasses.replace(
             args, total_timesteps=20_000, num_envs=8, episode_length=256, windows=1
         )
     command = ["python", "scripts/bench/cache_learning.py", *sys.argv[1:]]
-    record = provenance(command)
+    record = results_record(
+        command, "scripts/bench/cache_learning.py", "docs/envs/cache_replacement.md"
+    )
     env = env_for(args)
     train = split_traces("train", args)
     n = len(train)
@@ -340,14 +340,10 @@ def _machine(record: dict) -> str:
 
 
 def render(record: dict, card: Path = CARD) -> None:
-    """Replace the card's generated section (between the markers) with :func:`table`."""
-    text = card.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{card} lacks the {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    card.write_text(f"{head}{BEGIN}\n{table(record)}\n{END}{tail}")
+    """Replace the card's generated block with :func:`table`."""
+    write_blocks(card, {BLOCK: table(record)})
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    if not regenerate(sys.argv[1:], render, prog="cache_learning"):
+        main(tyro.cli(Args))

@@ -18,7 +18,8 @@ Intervals: paired bootstrap over test sequences of (row - best fixed) total iter
 
     python scripts/bench/relax_experiment.py            # writes docs/results/relax.json
     python scripts/bench/relax_experiment.py --quick    # tiny budgets, writes under /tmp
-    python scripts/bench/relax_experiment.py --render   # the card section from the JSON
+    python scripts/bench/relax_experiment.py --from_results docs/results/relax.json
+                                                        # the card section from the JSON alone
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ from accelrl.envs.relax import baselines, spectral_omega
 from accelrl.results import (
     DirtyTreeError,
     check_output,
-    load_results,
     paired_bootstrap,
-    provenance,
     provenance_line,
+    regenerate,
+    results_record,
     verdict,
+    write_blocks,
     write_results,
 )
 
@@ -51,7 +53,8 @@ RESULTS = ROOT / "docs" / "results" / "relax.json"
 CARD = ROOT / "docs" / "envs" / "relax.md"
 VALIDATION_SEED0 = 1000
 TEST_SEED0 = 2000
-BEGIN, END = "<!-- relax_experiment: begin -->", "<!-- relax_experiment: end -->"
+BLOCK = "relax_experiment"
+"""The card's generated block (``<!-- relax_experiment: begin/end -->``)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,7 +63,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--out", type=Path, default=None, help="results JSON (default docs/results/relax.json)"
     )
-    p.add_argument("--render", action="store_true", help="only regenerate the card section")
     p.add_argument("--sequence-length", type=int, default=1000, help="T instances per sequence")
     p.add_argument("--validation-sequences", type=int, default=4)
     p.add_argument("--test-sequences", type=int, default=10)
@@ -164,7 +166,11 @@ def baseline_costs(env, params, seq, learner_seeds):
 def run(args: argparse.Namespace) -> dict:
     check_output(args.out, args.quick)
     # the tree as it is when the run starts (the code that runs)
-    prov = provenance(["python", "scripts/bench/relax_experiment.py", *sys.argv[1:]])
+    prov = results_record(
+        ["python", "scripts/bench/relax_experiment.py", *sys.argv[1:]],
+        "scripts/bench/relax_experiment.py",
+        "docs/envs/relax.md",
+    )
     print(f"commit {prov['commit']}, clean tree: {prov['clean_tree']}", flush=True)
     t0 = time.time()
     env, params = make("Relax-v0", num_instances=args.sequence_length)
@@ -338,19 +344,15 @@ def render(record: dict) -> str:
 
 
 def write_card(record: dict, card: Path = CARD) -> None:
-    text = card.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{card} lacks the {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    card.write_text(f"{head}{BEGIN}\n{render(record)}\n{END}{tail}")
+    """Replace the card's generated block with :func:`render` of ``record``."""
+    write_blocks(card, {BLOCK: render(record)})
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.render:
-        write_card(load_results(args.out))
+    argv = sys.argv[1:] if argv is None else argv
+    if regenerate(argv, write_card, prog="relax_experiment"):
         return
+    args = parse_args(argv)
     record = run(args)
     print(render(record), flush=True)
     try:

@@ -7,6 +7,8 @@ import bench_relax
 import pytest
 import relax_experiment as X
 
+from accelrl.results import block_markers
+
 
 def _record(ppo: float, cb: float) -> dict:
     rows = {
@@ -55,9 +57,10 @@ def test_card_section_states_the_verdicts_plainly():
 def test_card_markers_are_required(tmp_path):
     card = tmp_path / "card.md"
     card.write_text("# no markers\n")
-    with pytest.raises(SystemExit, match="lacks the"):
+    with pytest.raises(ValueError, match="exactly one pair"):
         X.write_card(_record(80.0, 90.0), card)
-    card.write_text(f"head\n{X.BEGIN}\nOLD-SECTION\n{X.END}\ntail\n")
+    begin, end = block_markers(X.BLOCK)
+    card.write_text(f"head\n{begin}\nOLD-SECTION\n{end}\ntail\n")
     X.write_card(_record(80.0, 90.0), card)
     text = card.read_text()
     assert text.startswith("head\n") and text.endswith("tail\n") and "OLD-SECTION" not in text

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import cache_learning
 import pytest
-from cache_learning import BEGIN, END, Args, main, render, table
+from cache_learning import BLOCK, Args, main, render, table
 
-from accelrl.results import paired_bootstrap, verdict
+from accelrl.results import block_markers, paired_bootstrap, verdict
 
 
 def _record(agent, lru):
@@ -53,6 +53,7 @@ def test_table_states_the_verdict_from_the_numbers():
 
 
 def test_render_replaces_only_the_generated_section(tmp_path):
+    BEGIN, END = block_markers(BLOCK)
     card = tmp_path / "card.md"
     card.write_text(f"head\n{BEGIN}\nold\n{END}\ntail\n")
     render(_record([0.6, 0.7, 0.5], [0.5, 0.6, 0.4]), card)
