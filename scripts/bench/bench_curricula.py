@@ -224,10 +224,12 @@ def run_teachers(
     budget_scale: float = 1.0,
     teachers: Sequence[str] = TEACHER_NAMES,
     teacher_kwargs: dict[str, dict[str, Any]] | None = None,
+    test_seed: int = 0,
 ) -> dict[str, Any]:
     """``accelrl-teach`` for every (space, teacher); returns the per-run summaries.
     ``budget_scale`` multiplies each space's env steps per seed; ``teacher_kwargs`` maps a
-    teacher's name to keyword arguments for it (on top of the quick run's small teachers)."""
+    teacher's name to keyword arguments for it (on top of the quick run's small teachers);
+    ``test_seed`` seeds the test task set the fraction mastered is measured on."""
     import numpy as np
 
     from accelrl.agents import RunOptions, StrategySpec, make_spec, train_run
@@ -246,7 +248,7 @@ def run_teachers(
                 {"total_timesteps": steps, "eval_episodes": 4},
                 seeds=tuple(seeds),
                 reset_strategy=StrategySpec(teacher, {"task_space": space, **kwargs}),
-                curriculum={"test_tasks": 16 if quick else 100},
+                curriculum={"test_tasks": 16 if quick else 100, "test_seed": test_seed},
                 run=RunOptions(segments=4 if quick else 8, checkpoint_every=100),
             )
             if run_dir.exists():
@@ -334,10 +336,11 @@ def bootstrap_difference(a, b, n: int = 10_000, seed: int = 0) -> tuple[float, f
     return float(a.mean() - b.mean()), float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))
 
 
-def run_ceiling(spaces: Sequence[str], keys: int) -> dict[str, Any]:
+def run_ceiling(spaces: Sequence[str], keys: int, test_seed: int = 0) -> dict[str, Any]:
     """Per task space with discrete actions: the mean over ``keys`` evaluation keys of the
-    fraction of its 100 test tasks each fixed action masters, of the best single action's, and
-    of the union's (tasks some fixed action masters). Spaces with other actions are skipped."""
+    fraction of its 100 test tasks (seeded by ``test_seed``) each fixed action masters, of the
+    best single action's, and of the union's (tasks some fixed action masters). Spaces with
+    other actions are skipped."""
     import jax
     import numpy as np
 
@@ -353,12 +356,14 @@ def run_ceiling(spaces: Sequence[str], keys: int) -> dict[str, Any]:
             continue
         t0 = time.perf_counter()
         masks = np.stack([
-            np.asarray(fixed_action_mastery(space, jax.random.fold_in(evaluation_key(0), i)))
+            np.asarray(fixed_action_mastery(space, jax.random.fold_in(evaluation_key(0), i),
+                                            seed=test_seed))
             for i in range(keys)
         ])  # fmt: skip  # [keys, A, n]
         per_action = masks.mean(axis=2)  # [keys, A]
         out[name] = {
             "keys": keys,
+            "test_seed": test_seed,
             "per_action": per_action.mean(axis=0).tolist(),
             "best_action": int(per_action.mean(axis=0).argmax()),
             "best": float(per_action.max(axis=1).mean()),
@@ -437,7 +442,296 @@ def plot(path: Path, results: dict[str, Any], spaces: list[str],
     plt.close(fig)
 
 
+# -- The protocol run: ALP-GMM against Random, one task space, seeds named in advance -------------
+
+PROTOCOL: dict[str, dict[str, Any]] = {
+    "pendulum_dynamics": dict(
+        budget_scale=6.0,
+        teacher_kwargs={},
+        validation_seeds=tuple(range(20)),
+        test_seeds=tuple(range(1000, 1020)),
+        parts=("teachers", "overhead", "gmm"),
+    ),
+    "three_body_ic": dict(
+        budget_scale=3.0,
+        teacher_kwargs={"alp_gmm": {"fit_rate": 80}},
+        validation_seeds=tuple(range(16)),
+        test_seeds=tuple(range(1000, 1016)),
+        parts=("teachers", "ceiling"),
+    ),
+}
+"""Per task space, what was chosen on the validation split (training seeds ``validation_seeds``
+on the test task set of seed :data:`VALIDATION_TASK_SEED`: the budget, ALP-GMM's settings and
+the seed count were all fixed on those runs), and the test split evaluated once per reported
+run: new training seeds ``test_seeds`` on a new test task set (:data:`TEST_TASK_SEED`)."""
+PROTOCOL_TEACHERS = ("alp_gmm", "random")
+VALIDATION_TASK_SEED = 0
+TEST_TASK_SEED = 1
+GENERATOR = "scripts/bench/bench_curricula.py"
+PAGE = "docs/curricula.md"
+ROOT = Path(__file__).resolve().parents[2]
+GMM_TARGET = 10.0
+"""The JAX k = 2..10 fit is at least this many times faster than single-threaded scikit-learn."""
+OVERHEAD_TARGET = 0.05
+"""Each teacher adds less than this fraction to PPO's time per update."""
+
+
+def results_path(space: str) -> Path:
+    """The raw results file of ``space``'s protocol run (test split)."""
+    return ROOT / "docs" / "results" / "curricula" / f"{space}.json"
+
+
+def compare(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """ALP-GMM minus Random per measure (``final``, ``auc``): the paired bootstrap over training
+    seeds (seed ``s`` of one teacher against seed ``s`` of the other) and its verdict.
+
+    Raises:
+        ValueError: the two runs did not use the same seeds, in the same order.
+    """
+    from accelrl.results import paired_bootstrap, verdict
+
+    alp, rnd = results["alp_gmm"], results["random"]
+    if list(alp["seeds"]) != list(rnd["seeds"]):
+        raise ValueError(f"ALP-GMM's seeds {alp['seeds']} and Random's {rnd['seeds']} differ")
+    out = {}
+    for measure in ("final", "auc"):
+        diff, low, high = paired_bootstrap(alp[measure], rnd[measure])
+        out[measure] = {"diff": diff, "low": low, "high": high, "verdict": verdict(low, high)}
+    return out
+
+
+def _seed_range(seeds: Sequence[int]) -> str:
+    seeds = list(seeds)
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def space_block(record: dict[str, Any]) -> str:
+    """The page's block for one protocol run: the teachers' table, ALP-GMM minus Random with
+    its paired interval, the verdict and the target line (from the per-seed values alone)."""
+    import numpy as np
+
+    from accelrl.results import provenance_line, target_line
+
+    space, runs = record["space"], record["teachers"]
+    comp = compare(runs)
+    n = len(runs["alp_gmm"]["seeds"])
+    split = record["split"]
+    lines = [
+        f"`{space}`, **{split} split**: training seeds {_seed_range(runs['alp_gmm']['seeds'])} "
+        f"({n} per teacher), test task set of seed {record['test_task_seed']} "
+        f"({record['test_tasks']} tasks), {runs['alp_gmm']['total_timesteps']:,} env steps per "
+        f"seed (x{record['budget_scale']:g} the base budget), ALP-GMM settings "
+        f"{json.dumps(record['teacher_kwargs'].get('alp_gmm', {})) or '{}'} on top of its "
+        "defaults. Fraction of the test tasks mastered: mean over seeds [95% bootstrap "
+        "interval]; the difference row is the paired bootstrap over seeds.",
+        "",
+        "| teacher | final mastered | AUC mastered | wall s |",
+        "|---|---|---|---|",
+    ]
+    for teacher in PROTOCOL_TEACHERS:
+        r = runs[teacher]
+        f, fl, fh = bootstrap_mean(r["final"])
+        a, al, ah = bootstrap_mean(r["auc"])
+        lines.append(f"| {teacher} | {f:.3f} [{fl:.3f}, {fh:.3f}] | {a:.3f} [{al:.3f}, {ah:.3f}] "
+                     f"| {r['wall_s']:.0f} |")  # fmt: skip
+    cells = [
+        f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] {c['verdict']}"
+        for c in (comp["final"], comp["auc"])
+    ]
+    lines.append(f"| ALP-GMM - Random (paired) | {cells[0]} | {cells[1]} | |")
+    met = all(comp[m]["verdict"] == "beats" for m in ("final", "auc"))
+    lines += ["", target_line(
+        f"ALP-GMM above Random on `{space}` ({split} split)", met,
+        "both paired intervals exclude zero above" if met else
+        "final: " + comp["final"]["verdict"] + ", AUC: " + comp["auc"]["verdict"]
+        + "; a claim needs both intervals above zero",
+    )]  # fmt: skip
+    ceiling = record.get("ceiling", {}).get(space)
+    if ceiling:
+        students = max(float(np.mean(runs[t]["final"])) for t in PROTOCOL_TEACHERS)
+        lines += [
+            "",
+            f"Fixed-action ceiling (the same test tasks, mean of {ceiling['keys']} evaluation "
+            f"keys): the best single action ({ceiling['best_action']}) masters "
+            f"{ceiling['best']:.3f} of the tasks, some fixed action {ceiling['union']:.3f}; "
+            f"the better student's final mean is {students:.3f}"
+            + (" (below the best fixed action)." if students < ceiling["best"] else "."),
+        ]
+    if record.get("plot"):
+        lines += ["", f"![fraction mastered over training, `{space}`, {split} split, mean and "
+                  f"95% bootstrap band]({record['plot']})"]  # fmt: skip
+    lines += ["", provenance_line(record)]
+    return "\n".join(lines)
+
+
+def gmm_block(record: dict[str, Any]) -> str:
+    """The page's GMM speed block (part ``gmm`` of a protocol run) with its target line."""
+    from accelrl.results import provenance_line, target_line
+
+    g = record["gmm"]
+    jax_ms, sk1, skd = (g[k]["median_s"] * 1e3 for k in ("jax", "sklearn_1_thread",
+                                                         "sklearn_default_threads"))  # fmt: skip
+    lines = [
+        "| fit of k = 2..10 on the same 250 points | median ms per call | chosen k |",
+        "|---|---|---|",
+        f"| JAX `fit_best`, `n_init=1` (first call {g['jax_first_call_s']:.1f} s) | "
+        f"{jax_ms:.0f} | {' '.join(map(str, g['jax']['k']))} |",
+        f"| scikit-learn, 1 thread | {sk1:.0f} ({g['speedup_vs_1_thread']:.1f}x) | "
+        f"{' '.join(map(str, g['sklearn_1_thread']['k']))} |",
+        f"| scikit-learn, default threads | {skd:.0f} ({g['speedup_vs_default']:.1f}x) | "
+        f"{' '.join(map(str, g['sklearn_default_threads']['k']))} |",
+        "",
+        _no_ynn_text(g) + ".",
+        "",
+        target_line(
+            f"JAX fit >= {GMM_TARGET:g}x faster than single-threaded scikit-learn",
+            g["speedup_vs_1_thread"] >= GMM_TARGET,
+            f"{g['speedup_vs_1_thread']:.1f}x in this run",
+        ),
+        "",
+        provenance_line(record),
+    ]
+    return "\n".join(lines)
+
+
+def overhead_block(record: dict[str, Any]) -> str:
+    """The page's teacher-overhead block (part ``overhead``) with its target line."""
+    from accelrl.results import provenance_line, target_line
+
+    o = record["overhead"]
+    c = o["config"]
+    lines = [
+        f"PPO on `pendulum_dynamics` (default config, {c['seeds']} seeds vmapped), median ms "
+        f"per update over {c['rounds']} rounds of {c['per_round']} updates past "
+        f"{c['warm_updates']} warm-up updates, round robin:",
+        "",
+        "| case | ms / update | overhead |",
+        "|---|---|---|",
+    ]
+    for name in OVERHEAD_CASES:
+        r = o[name]
+        share = "" if name == "plain" else f"{100 * r['overhead']:+.1f}%"
+        label = "plain `VecEnv`" if name == "plain" else name
+        lines.append(f"| {label} | {r['s_per_update'] * 1e3:.0f} | {share} |")
+    worst = max(o[n]["overhead"] for n in OVERHEAD_CASES[1:])
+    lines += [
+        "",
+        target_line(
+            f"teacher overhead < {100 * OVERHEAD_TARGET:g}% of training time",
+            worst < OVERHEAD_TARGET,
+            f"largest {100 * worst:+.1f}%; one timing run on a shared machine, no interval",
+        ),
+        "",
+        provenance_line(record),
+    ]
+    return "\n".join(lines)
+
+
+def page_blocks(record: dict[str, Any]) -> dict[str, str]:
+    """The page blocks a raw results file renders (block name -> Markdown)."""
+    blocks = {f"curricula_{record['space']}": space_block(record)}
+    if "gmm" in record:
+        blocks["curricula_gmm"] = gmm_block(record)
+    if "overhead" in record:
+        blocks["curricula_overhead"] = overhead_block(record)
+    return blocks
+
+
+def write_page(record: dict[str, Any], page: Path) -> None:
+    """Replace the page's blocks with those of ``record`` (:func:`page_blocks`)."""
+    from accelrl.results import write_blocks
+
+    write_blocks(page, page_blocks(record))
+
+
+def run_protocol(args: argparse.Namespace, out: Path) -> int:
+    """``--protocol SPACE``: the declared comparison on one space, its split's seeds."""
+    from accelrl.results import (
+        DirtyTreeError,
+        check_output,
+        is_under,
+        results_record,
+        write_results,
+    )
+
+    space = args.protocol
+    spec = PROTOCOL[space]
+    test = args.split == "test"
+    seeds = list(spec["test_seeds"] if test else spec["validation_seeds"])
+    task_seed = TEST_TASK_SEED if test else VALIDATION_TASK_SEED
+    parts = [p for p in spec["parts"] if p in args.parts]
+    if args.quick:
+        seeds = seeds[:2]
+    dest = out / "results.json" if (args.quick or not test) else results_path(space)
+    check_output(dest, args.quick)
+    if args.plot:
+        check_output(args.plot, args.quick)
+    command = ["python", GENERATOR, *sys.argv[1:]]
+    record = results_record(command, GENERATOR, PAGE)
+    if record["clean_tree"] is False and not (args.allow_dirty or args.quick or not test):
+        raise SystemExit(
+            f"bench_curricula: the tree has uncommitted changes (commit "
+            f"{str(record['commit'])[:10]}); commit first or pass --allow_dirty"
+        )
+    print(f"[protocol] {space} {args.split} split: seeds {seeds}, task seed {task_seed}, "
+          f"parts {parts}; commit {record['commit']}, clean {record['clean_tree']}",
+          flush=True)  # fmt: skip
+    t0 = time.perf_counter()
+    record.update(
+        space=space,
+        split=args.split,
+        seeds=seeds,
+        test_task_seed=task_seed,
+        test_tasks=16 if args.quick else 100,
+        budget_scale=1.0 if args.quick else spec["budget_scale"],
+        teacher_kwargs=spec["teacher_kwargs"],
+        quick=args.quick,
+    )
+    record["teachers"] = run_teachers(
+        out, seeds, args.quick, [space], 1.0 if args.quick else spec["budget_scale"],
+        teachers=PROTOCOL_TEACHERS,
+        teacher_kwargs=spec["teacher_kwargs"], test_seed=task_seed,
+    )  # fmt: skip
+    record["teachers"] = {k.split("/", 1)[1]: v for k, v in record["teachers"].items()}
+    if "overhead" in parts:
+        record["overhead"] = bench_overhead(rounds=2 if args.quick else 6,
+                                            warm_updates=8 if args.quick else 32,
+                                            per_round=4 if args.quick else 8)  # fmt: skip
+    if "gmm" in parts:
+        record["gmm"] = bench_gmm(repeats=3 if args.quick else 11)
+    if "ceiling" in parts:
+        record["ceiling"] = run_ceiling([space], 1 if args.quick else args.ceiling_keys, task_seed)
+    record["wall_s"] = time.perf_counter() - t0
+    plot_path = Path(args.plot) if args.plot else out / f"curricula_{space}.png"
+    if is_under(plot_path, ROOT / "docs"):
+        record["plot"] = str(plot_path.resolve().relative_to(ROOT / "docs"))
+    try:
+        write_results(
+            dest, record, allow_dirty=True if not test or args.quick else args.allow_dirty
+        )
+    except DirtyTreeError as e:
+        raise SystemExit(f"bench_curricula: {e}") from None
+    for body in page_blocks(record).values():
+        print(body, flush=True)
+    plot(plot_path, {f"{space}/{k}": v for k, v in record["teachers"].items()}, [space],
+         record.get("ceiling"))  # fmt: skip
+    if test and not args.quick:
+        write_page(record, ROOT / PAGE)
+        print(f"results in {dest}; page {PAGE} updated; plot {plot_path}", flush=True)
+    else:
+        print(f"results in {dest} (not a page: {args.split} split"
+              f"{', quick' if args.quick else ''}); plot {plot_path}", flush=True)  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from accelrl.results import check_output, regenerate
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if regenerate(argv, write_page, prog="bench_curricula"):
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke sizes (a few minutes)")
     p.add_argument("--out", default="runs/bench_curricula", help="folder for runs and results")
@@ -477,11 +771,46 @@ def main(argv: list[str] | None = None) -> int:
         default=5,
         help="evaluation keys of the fixed-action ceiling (default 5; quick 1)",
     )
+    p.add_argument(
+        "--protocol",
+        choices=list(PROTOCOL),
+        default=None,
+        help="the declared ALP-GMM vs Random comparison on this space (its budget, teacher "
+        "settings and seeds; --seeds/--budget-scale/--teachers/--teacher-kwargs/--spaces are "
+        "fixed by it): the test split writes docs/results/curricula/SPACE.json and the page",
+    )
+    p.add_argument(
+        "--split",
+        choices=["validation", "test"],
+        default="test",
+        help="with --protocol: the validation seeds (choices; results stay in --out) or the "
+        "test seeds (the reported run, once)",
+    )
+    p.add_argument(
+        "--allow_dirty",
+        action="store_true",
+        help="write the protocol's results from a tree with uncommitted changes (the page says so)",
+    )
     args = p.parse_args(argv)
+    try:
+        check_output(args.out, args.quick)
+        if args.plot:
+            check_output(args.plot, args.quick)
+    except ValueError as e:
+        p.error(str(e))
     from accelrl.agents.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     out = Path(args.out)
+    if args.protocol is not None:
+        fixed = [f"--{k}" for k in ("seeds", "budget-scale", "teachers", "teacher-kwargs",
+                 "spaces") if any(a.startswith(f"--{k}") for a in argv)]  # fmt: skip
+        if fixed:
+            p.error(f"--protocol fixes {', '.join(fixed)}; leave them out")
+        if args.ceiling_keys < 1:
+            p.error(f"--ceiling-keys must be at least 1, got {args.ceiling_keys}")
+        out.mkdir(parents=True, exist_ok=True)
+        return run_protocol(args, out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.seeds or (2 if args.quick else 5)))
     results_path = out / "results.json"
