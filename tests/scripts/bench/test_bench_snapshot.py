@@ -9,33 +9,48 @@ import math
 import numpy as np
 import pytest
 from bench_snapshot import (
+    ROOT,
     Args,
     check_targets,
     compare,
     format_table,
     main,
+    paired_comparisons,
     quartiles,
+    render,
     steps_to_threshold,
     summarise_run,
     table_rows,
+    write_page,
 )
+
+from accelrl.results import regenerate
 
 STEPS = [1_000, 2_000, 3_000, 4_000]
 
 
-def test_steps_to_threshold_takes_the_first_point_reached_and_the_budget_otherwise():
+def test_steps_to_threshold_takes_the_first_sustained_crossing_and_the_budget_otherwise():
     returns = np.array(
         [
-            [10.0, 95.0, 80.0, 99.0],  # first reaches at 2000 (a later dip does not matter)
-            [np.nan, 10.0, 20.0, 90.0],  # exactly the threshold counts, NaN never does
+            [10.0, 95.0, 80.0, 99.0],  # single crossings only: never sustained for 2
+            [np.nan, 90.0, 91.0, 90.0],  # exactly the threshold counts, NaN never does
             [0.0, 0.0, 89.9, 0.0],  # never
+            [95.0, 95.0, 0.0, 0.0],  # sustained at the start, lost later: still counts
         ]
     )
-    steps, reached = steps_to_threshold(STEPS, returns, 90.0, budget=5_000)
-    np.testing.assert_array_equal(steps, [2_000, 4_000, 5_000])
-    np.testing.assert_array_equal(reached, [True, True, False])
+    steps, reached = steps_to_threshold(STEPS, returns, 90.0, budget=5_000, sustain=2)
+    np.testing.assert_array_equal(steps, [5_000, 2_000, 5_000, 1_000])
+    np.testing.assert_array_equal(reached, [False, True, False, True])
+    steps, _ = steps_to_threshold(STEPS, returns, 90.0, budget=5_000, sustain=1)
+    np.testing.assert_array_equal(steps, [2_000, 2_000, 5_000, 1_000])
+    # A crossing in the last evaluations cannot be confirmed: not reached with sustain 3.
+    late = np.array([[0.0, 0.0, 95.0, 95.0]])
+    assert steps_to_threshold(STEPS, late, 90.0, 5_000, sustain=3)[1].tolist() == [False]
+    assert steps_to_threshold(STEPS, late, 90.0, 5_000, sustain=5)[1].tolist() == [False]
     with pytest.raises(ValueError, match="do not match"):
         steps_to_threshold(STEPS[:3], returns, 90.0, 5_000)
+    with pytest.raises(ValueError, match="sustain"):
+        steps_to_threshold(STEPS, returns, 90.0, 5_000, sustain=0)
 
 
 def test_quartiles():
@@ -53,46 +68,46 @@ def _returns(first_hits: list[int | None], final: float = 95.0) -> np.ndarray:
 
 
 def test_summary_counts_unreached_seeds_as_the_budget_and_flags_a_censored_median():
-    s = summarise_run(STEPS, _returns([0, 1, 2, None, None]), 90.0, 5_000)
+    s = summarise_run(STEPS, _returns([0, 1, 2, None, None]), 90.0, 5_000, sustain=1)
     assert s["num_reached"] == 3 and not s["censored"]
     assert s["steps"] == {"median": 3_000.0, "q25": 2_000.0, "q75": 5_000.0}
     assert s["final"]["median"] == 95.0 and s["final_return"][3] == 0.0
-    c = summarise_run(STEPS, _returns([0, 1, None, None, None]), 90.0, 5_000)
+    c = summarise_run(STEPS, _returns([0, 1, None, None, None]), 90.0, 5_000, sustain=1)
     assert c["num_reached"] == 2 and c["censored"] and c["steps"]["median"] == 5_000.0
     # two seeds: one unreached seed already puts the budget into the median
-    assert summarise_run(STEPS, _returns([0, None]), 90.0, 5_000)["censored"]
-    assert not summarise_run(STEPS, _returns([0, 1]), 90.0, 5_000)["censored"]
+    assert summarise_run(STEPS, _returns([0, None]), 90.0, 5_000, sustain=1)["censored"]
+    assert not summarise_run(STEPS, _returns([0, 1]), 90.0, 5_000, sustain=1)["censored"]
 
 
 def test_compare_says_what_a_ratio_of_censored_medians_means():
-    fast = summarise_run(STEPS, _returns([0, 0, 1]), 90.0, 5_000)  # median 1000
-    slow = summarise_run(STEPS, _returns([1, 3, 3]), 90.0, 5_000)  # median 4000
-    never = summarise_run(STEPS, _returns([None, None, None]), 90.0, 5_000)
+    fast = summarise_run(STEPS, _returns([0, 0, 1]), 90.0, 5_000, 1)  # median 1000
+    slow = summarise_run(STEPS, _returns([1, 3, 3]), 90.0, 5_000, 1)  # median 4000
+    never = summarise_run(STEPS, _returns([None, None, None]), 90.0, 5_000, 1)
     assert compare(fast, slow) == {"ratio": 0.25, "kind": "exact"}
     assert compare(fast, never) == {"ratio": 0.2, "kind": "upper bound"}
     assert compare(never, fast) == {"ratio": 5.0, "kind": "lower bound"}
     assert compare(never, never)["kind"] == "undetermined"
 
 
-def _run(env, agent, variant, hits, final=95.0):
+def _run(env, agent, variant, hits, final=95.0, seeds=None):
     return {
         "env": env,
         "agent": agent,
         "variant": variant,
-        "summary": summarise_run(STEPS, _returns(hits, final), 90.0, 5_000),
+        "seeds": seeds or list(range(1000, 1000 + len(hits))),
+        "summary": summarise_run(STEPS, _returns(hits, final), 90.0, 5_000, sustain=1),
     }
 
 
-def test_table_and_targets_from_runs():
+def test_students_table_from_runs():
     runs = [
-        _run("E", "sac", "s3rl", [0, 0, 1]),  # 1000 vs 4000: 0.25, met
+        _run("E", "sac", "s3rl", [0, 0, 1]),
         _run("E", "sac", "none", [1, 3, 3]),
-        _run("E", "ppo", "s3rl", [1, 1, 1]),  # 2000 vs 2000: not hurt
         _run("E", "ppo", "snapshots", [None, None, None], final=0.0),
         _run("E", "ppo", "none", [1, 1, 1]),
     ]
     rows = table_rows(runs)
-    assert [r["compare"] is None for r in rows] == [False, True, False, False, True]
+    assert [r["compare"] is None for r in rows] == [False, True, False, True]
     table = format_table(rows)
     assert table.count("\n") == len(runs) + 1
     assert (
@@ -100,40 +115,93 @@ def test_table_and_targets_from_runs():
         in table
     )
     assert ">= 5,000 [5,000, 5,000]" in table and "| >= 2.50 |" in table
-    lines = check_targets(rows, {"E": 90.0})
-    assert lines == [
-        "E SAC: steps ratio <= 0.6: met (ratio 0.25)",
-        "E PPO: not hurt (steps ratio <= 1.1, final return within 4.5): met (ratio 1.00)",
+
+
+def _targets(sac_hits, ppo_hits, ppo_final=95.0, teacher=0, n=8):
+    runs = [
+        _run("E", "sac", "s3rl", sac_hits * n),
+        _run("E", "sac", "none", [3, 3, 2, 3] * (n // 4) * (len(sac_hits))),
+        _run("E", "ppo", "s3rl", ppo_hits * n, final=ppo_final),
+        _run("E", "ppo", "none", [1, 1, 1, 1] * (n // 4) * len(ppo_hits)),
     ]
+    comparisons = paired_comparisons(runs, {"E": {"env_steps": teacher}})
+    return comparisons, check_targets(comparisons, {"E": 90.0})
 
 
-@pytest.mark.parametrize(
-    "sac_hits, ppo_hits, ppo_final",
-    [
-        ([1, 1, 1], [1, 1, 1], 95.0),  # SAC 2000 vs 4000 = 0.5 met; PPO equal, not hurt
-        ([2, 2, 2], [1, 1, 1], 95.0),  # SAC 0.75: not met
-        ([1, 1, 1], [2, 2, 2], 95.0),  # PPO 1.5x slower: hurt
-        ([1, 1, 1], [1, 1, 1], 85.0),  # PPO as fast but 10 lower at the end: hurt
-    ],
-)
-def test_targets_fail_when_they_should(sac_hits, ppo_hits, ppo_final):
-    rows = table_rows(
-        [
-            _run("E", "sac", "s3rl", sac_hits),
-            _run("E", "sac", "none", [3, 3, 3]),
-            _run("E", "ppo", "s3rl", ppo_hits, final=ppo_final),
-            _run("E", "ppo", "none", [1, 1, 1]),
-        ]
+def test_targets_from_paired_intervals_met_and_not_met():
+    comps, (sac, ppo) = _targets([0], [1])  # SAC 1000 vs ~3750: met; PPO equal: not hurt
+    assert "**met**" in sac and "**met**" in ppo
+    assert comps[0]["total"]["verdict"] == "beats" and comps[1]["total"]["verdict"] == (
+        "no difference shown"
     )
-    sac, ppo = check_targets(rows, {"E": 90.0})
-    assert (": met" in sac) == (sac_hits == [1, 1, 1])
-    assert (": met" in ppo) == (ppo_hits == [1, 1, 1] and ppo_final == 95.0)
+    # The claim is false: the teacher's own steps are counted and swamp the student's saving.
+    _, (sac, ppo) = _targets([0], [1], teacher=50_000)
+    assert "**not met**" in sac and "**not met**" in ppo and "teacher's 50,000 steps" in sac
+    _, (sac, _) = _targets([2], [1])  # SAC 3000 vs ~3750: ratio 0.8, not met
+    assert "**not met**" in sac
+    _, (_, ppo) = _targets([0], [2])  # PPO slower (3000 vs 2000)
+    assert "**not met**" in ppo
+    _, (_, ppo) = _targets([0], [1], ppo_final=85.0)  # PPO as fast, 10 lower at the end
+    assert "**not met**" in ppo and "final return -10.0" in ppo
 
 
-def test_targets_are_undetermined_when_neither_median_reached_the_threshold():
-    rows = table_rows([_run("E", "sac", "s3rl", [None] * 3), _run("E", "sac", "none", [None] * 3)])
-    (line,) = check_targets(rows, {"E": 90.0})
-    assert "undetermined" in line and ": met" not in line
+def test_paired_comparisons_refuse_unpaired_seeds():
+    runs = [_run("E", "sac", "s3rl", [0, 0]), _run("E", "sac", "none", [1, 1], seeds=[0, 1])]
+    with pytest.raises(ValueError, match="seeds"):
+        paired_comparisons(runs, {})
+
+
+def _results(teacher_steps=0):
+    runs = [
+        _run("E", "sac", "s3rl", [0] * 8),
+        _run("E", "sac", "none", [3, 3, 2, 3] * 2),
+    ]
+    return {
+        "command": "python scripts/bench/bench_snapshot.py",
+        "commit": "abcdef0123456789",
+        "clean_tree": True,
+        "generator": "scripts/bench/bench_snapshot.py",
+        "page": "docs/snapshot.md",
+        "args": {
+            "evals": 4,
+            "eval_episodes": 10,
+            "sustain": 3,
+            "snapshot_fraction": 0.25,
+            "teacher_seeds": [100, 101],
+        },  # fmt: skip
+        "thresholds": {"E": 90.0},
+        "teachers": {
+            "E": {
+                "overrides": {"total_timesteps": 1000},
+                "eval_returns": [91.0, 88.0],
+                "env_steps": teacher_steps,
+                "num_snapshots": 50,
+                "teacher_seed": 100,
+            }
+        },  # fmt: skip
+        "runs": runs,
+    }
+
+
+def test_page_block_and_from_results(tmp_path):
+    block = render(_results())
+    assert "Student seeds 1000-1007 (8 per variant)" in block and "**met**" in block
+    assert "commit `abcdef0123`" in block
+    assert "**not met**" in render(_results(teacher_steps=100_000))
+    page = tmp_path / "snapshot.md"
+    page.write_text("x\n<!-- bench_snapshot: begin -->\nold\n<!-- bench_snapshot: end -->\ny\n")
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_results()))
+    assert regenerate(["--from_results", str(path), "--page", str(page)], write_page)
+    assert (
+        page.read_text()
+        == f"x\n<!-- bench_snapshot: begin -->\n{block}\n<!-- bench_snapshot: end -->\ny\n"
+    )
+
+
+def test_quick_never_writes_into_docs():
+    with pytest.raises(SystemExit, match="never write"):
+        main(Args(out=str(ROOT / "docs" / "x"), quick=True))
 
 
 @pytest.mark.slow  # budget ~4 min on 2 busy CPU cores: a tiny PPO teacher and 3 tiny SAC runs
@@ -143,11 +211,13 @@ def test_quick_bench_writes_results_plot_and_table(tmp_path):
     assert [r["variant"] for r in results["runs"]] == ["s3rl", "snapshots", "none"]
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["table"] == results["table"] and len(saved["targets"]) == 1
+    assert saved["teachers"]["MountainCarContinuous-v0"]["env_steps"] > 4_096
+    assert saved["runs"][0]["seeds"] == [1000, 1001]
     teacher = saved["teachers"]["MountainCarContinuous-v0"]
     assert teacher["num_snapshots"] > 0 and (tmp_path / "teachers").is_dir()
     for run in saved["runs"]:
         assert np.asarray(run["eval_returns"]).shape == (2, len(run["steps"]))
-        assert run["steps"][-1] == 300
+        assert run["steps"][-1] == 384
     s3rl, snaps, none = saved["runs"]
     assert s3rl["strategy"]["horizon"] == 100 and s3rl["strategy"]["num_clusters"] == 4
     assert snaps["strategy"]["horizon"] is None and snaps["strategy"]["num_clusters"] is None
@@ -155,3 +225,7 @@ def test_quick_bench_writes_results_plot_and_table(tmp_path):
     assert s3rl["final_snapshot_fraction"][0] > 0
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     assert (tmp_path / "table.md").read_text().startswith("| env |")
+    assert not (ROOT / "docs" / "results" / "snapshot.json").exists() or (
+        json.loads((ROOT / "docs" / "results" / "snapshot.json").read_text())["command"]
+        != results["command"]
+    )
