@@ -8,16 +8,28 @@ evaluated on the initial conditions ``reset_env(PRNGKey(i))``, i = 0 .. 99, for 
 (30 yr), exactly as ``scripts/experiments/three_body_baselines.py`` does: final |dE| and total Hermite
 substeps (the compute) per system, the greedy (deterministic) policy of every seed.
 
-Writes, between generated markers of ``--doc`` (text outside them is kept): the commands,
-budgets and wall times, the table (one row per fixed mu, ``mu = 1e-04`` etc., one per learned
-policy, with which fixed mu dominate it and which it dominates) and a plot of error against
-compute (one point per policy: medians with interquartile bars).
+Protocol (DESIGN.md, Results protocol): the policies' settings were chosen on the evaluation
+systems 0-99 (the validation split, the runs before the protocol); the reported run evaluates
+on new systems ``system0 .. system0 + num_systems - 1`` (default 1000-1099, named on the page
+before the run). "Dominates" comes from paired bootstrap intervals over systems (the same
+initial condition under the controller and under a fixed mu) of the mean difference in
+log10 final |dE| and in log10 total substeps, the controller's value per system being the mean
+over its training seeds: a controller dominates a fixed mu when both intervals lie below zero,
+and is dominated when both lie above.
+
+The full run writes the raw results file ``docs/results/three_body_experiment.json`` (refused
+from a tree with uncommitted changes unless ``--allow_dirty``), the generated block of
+``docs/three_body_experiment.md`` (the commands, budgets and wall times, the table with one row
+per fixed mu and per learned policy, the paired comparisons) and the plot of error against
+compute. ``--quick`` writes only under ``--out``.
 
 Usage::
 
-    python scripts/experiments/three_body_experiment.py            # full: ~1 h on 2 CPU cores
+    python scripts/experiments/three_body_experiment.py            # full: ~1.5 h on 2 CPU cores
     python scripts/experiments/three_body_experiment.py --quick    # minutes: tiny budgets
     python scripts/experiments/three_body_experiment.py --policies dqn_paper --retrain
+    python scripts/experiments/three_body_experiment.py \
+        --from_results docs/results/three_body_experiment.json     # the page's block again
 
 Run folders already holding a finished run (``eval.json``) are reused unless ``--retrain``.
 """
@@ -27,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -37,9 +50,30 @@ import tyro
 from three_body_baselines import evaluate, evaluate_fixed, make_evaluator
 
 from accelrl.envs import three_body as tb
+from accelrl.results import (
+    DirtyTreeError,
+    block_markers,
+    check_output,
+    paired_bootstrap,
+    provenance_line,
+    regenerate,
+    replace_block,
+    results_record,
+    target_line,
+    verdict,
+    write_results,
+)
 
-START = "<!-- three_body_experiment: generated from here -->"
-END = "<!-- three_body_experiment: generated up to here -->"
+ROOT = Path(__file__).resolve().parents[2]
+GENERATOR = "scripts/experiments/three_body_experiment.py"
+PAGE = "docs/three_body_experiment.md"
+RESULTS = ROOT / "docs" / "results" / "three_body_experiment.json"
+BLOCK = "three_body_experiment"
+"""The page's generated block (``<!-- three_body_experiment: begin/end -->``)."""
+VALIDATION_SYSTEMS = (0, 100)
+"""Evaluation systems ``[start, stop)`` the policies' settings were chosen on."""
+TEST_SYSTEM0 = 1000
+"""First evaluation system of the reported run (named on the page before the run)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,10 +155,15 @@ class Args:
     """Folder of the run folders (one per policy), the baselines cache and results.json."""
     doc: str | None = None
     """Markdown file to write (default: docs/three_body_experiment.md; --quick: in --out)."""
+    system0: int = TEST_SYSTEM0
+    """First evaluation initial condition (``reset_env(PRNGKey(system0 + i))``); 0 gives the
+    validation systems."""
+    allow_dirty: bool = False
+    """Write the raw results file from a tree with uncommitted changes (the page says so)."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """Training seeds of every policy (all in one vmapped program)."""
     num_systems: int = 100
-    """Evaluation initial conditions: seeds 0 .. num_systems-1."""
+    """Evaluation initial conditions: seeds system0 .. system0 + num_systems - 1."""
     num_checks: int = 300
     """Check times per evaluation episode (300 = the paper's 30 yr)."""
     policies: tuple[str, ...] = ()
@@ -232,28 +271,33 @@ def make_policy_evaluator(env: tb.ThreeBody, agent: Any):
     return make_evaluator(env, policy)
 
 
-def evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: int) -> dict:
-    """Greedy policies of every seed of a run folder on systems 0 .. num_systems-1.
+def evaluate_policy(
+    run_dir: Path, preset: str, num_systems: int, num_checks: int, system0: int = 0
+) -> dict:
+    """Greedy policies of every seed of a run folder on systems system0 .. + num_systems - 1.
 
-    Cached in ``run_dir/protocol_eval_<N>x<checks>.json`` (for the run's current checkpoint).
+    Cached in ``run_dir/protocol_eval_<system0>_<N>x<checks>.json`` (for the run's current
+    checkpoint).
 
     Returns:
         dict of numpy arrays ``[S, num_systems]``: ``energy_error`` (final |dE|), ``substeps``
         (total), ``decisions``, ``checks``, ``terminated``; and ``seconds`` (wall time).
     """
-    cache = run_dir / f"protocol_eval_{num_systems}x{num_checks}.json"
+    cache = run_dir / f"protocol_eval_{system0}_{num_systems}x{num_checks}.json"
     checkpoint = json.loads((run_dir / "eval.json").read_text()).get("checkpoint")
     if cache.exists():
         saved = json.loads(cache.read_text())
         if saved.get("checkpoint") == checkpoint and saved.get("preset") == preset:
             return {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in saved.items()}
-    res = _evaluate_policy(run_dir, preset, num_systems, num_checks)
+    res = _evaluate_policy(run_dir, preset, num_systems, num_checks, system0)
     plain = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}
     cache.write_text(json.dumps({**plain, "checkpoint": checkpoint, "preset": preset}))
     return res
 
 
-def _evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: int) -> dict:
+def _evaluate_policy(
+    run_dir: Path, preset: str, num_systems: int, num_checks: int, system0: int
+) -> dict:
     from accelrl.agents import load_run
 
     agent, states, _, _ = load_run(run_dir)
@@ -262,7 +306,7 @@ def _evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: i
     env = agent.env.env
     params = eval_params(preset, num_checks).replace(mu_values=agent.eval_params.mu_values)
     num_seeds = jax.tree.leaves(states)[0].shape[0]
-    seeds = np.tile(np.arange(num_systems), num_seeds)  # seed-major, as the policy expects
+    seeds = np.tile(np.arange(system0, system0 + num_systems), num_seeds)  # seed-major
     start = time.perf_counter()
     res = evaluate(env, params, states, seeds, make_policy_evaluator(env, agent))
     seconds = time.perf_counter() - start
@@ -270,15 +314,15 @@ def _evaluate_policy(run_dir: Path, preset: str, num_systems: int, num_checks: i
     return {**{k: v.reshape(shape) for k, v in res.items()}, "seconds": seconds}
 
 
-def fixed_baselines(out: Path, num_systems: int, num_checks: int) -> list[dict]:
+def fixed_baselines(out: Path, num_systems: int, num_checks: int, system0: int = 0) -> list[dict]:
     """Every fixed mu on the same systems (cached in ``out``), as three_body_baselines does."""
-    cache = out / f"baselines_{num_systems}x{num_checks}.json"
+    cache = out / f"baselines_{system0}_{num_systems}x{num_checks}.json"
     if cache.exists():
         return json.loads(cache.read_text())
     env = tb.ThreeBody()
     params = eval_params("default", num_checks)
     evaluator = make_evaluator(env)
-    seeds = np.arange(num_systems)
+    seeds = np.arange(system0, system0 + num_systems)
     rows = []
     for action in range(env.num_actions):
         mu = float(params.mu_values[action])
@@ -321,25 +365,66 @@ def summarize(label: str, energy_error: Any, substeps: Any, terminated: Any) -> 
     }
 
 
-def dominance(policy: dict, fixed: list[dict]) -> tuple[list[str], list[str]]:
-    """``(fixed rows that dominate policy, fixed rows policy dominates)``: strictly lower median
-    |dE| and strictly fewer median substeps."""
-    by = [
-        f["label"]
-        for f in fixed
-        if f["median_dE"] < policy["median_dE"] and f["median_substeps"] < policy["median_substeps"]
-    ]
-    over = [
-        f["label"]
-        for f in fixed
-        if policy["median_dE"] < f["median_dE"] and policy["median_substeps"] < f["median_substeps"]
-    ]
+DE_FLOOR = 1e-17
+"""|dE| below this counts as this (log10 of an exact zero)."""
+
+
+def per_system(values: Any, floor: float) -> np.ndarray:
+    """``f64[N]``: the mean over seeds of ``log10(max(value, floor))`` per system, from
+    ``[S, N]`` (a learned policy's seeds) or ``[N]`` (a fixed mu)."""
+    v = np.log10(np.maximum(np.asarray(values, np.float64), floor))
+    return v.mean(axis=0) if v.ndim == 2 else v
+
+
+def paired_comparisons(policy: dict, fixed: list[dict]) -> list[dict]:
+    """A learned policy against every fixed mu, paired over systems.
+
+    Args:
+        policy: ``energy_error`` and ``substeps``, ``[S, N]`` (seeds x systems).
+        fixed: rows with ``label``, ``energy_error`` and ``substeps``, ``[N]`` each (the same
+            systems in the same order).
+
+    Returns:
+        One dict per fixed mu: ``label``, ``dE`` and ``substeps`` (each ``diff``, ``low``,
+        ``high``: the mean over systems of policy minus fixed log10 values, with its 95% paired
+        bootstrap interval, and ``verdict``, lower is better) and ``relation``:
+        ``"dominates"`` (both intervals below zero), ``"dominated"`` (both above) or
+        ``"neither"``.
+
+    Raises:
+        ValueError: the policy and a fixed mu were evaluated on different numbers of systems.
+    """
+    p_err = per_system(policy["energy_error"], DE_FLOOR)
+    p_sub = per_system(policy["substeps"], 1.0)
+    out = []
+    for f in fixed:
+        cells = {}
+        for key, mine, floor in (("dE", p_err, DE_FLOOR), ("substeps", p_sub, 1.0)):
+            theirs = per_system(f["energy_error" if key == "dE" else "substeps"], floor)
+            if theirs.shape != mine.shape:
+                raise ValueError(f"{f['label']}: {theirs.size} systems against {mine.size}")
+            d, lo, hi = paired_bootstrap(mine, theirs)
+            cells[key] = {"diff": d, "low": lo, "high": hi,
+                          "verdict": verdict(lo, hi, higher_is_better=False)}  # fmt: skip
+        verdicts = {cells["dE"]["verdict"], cells["substeps"]["verdict"]}
+        relation = {frozenset({"beats"}): "dominates", frozenset({"worse"}): "dominated"}.get(
+            frozenset(verdicts), "neither"
+        )
+        out.append({"label": f["label"], **cells, "relation": relation})
+    return out
+
+
+def dominance(comparisons: list[dict]) -> tuple[list[str], list[str]]:
+    """``(fixed mu that dominate the policy, fixed mu it dominates)`` from
+    :func:`paired_comparisons`."""
+    by = [c["label"] for c in comparisons if c["relation"] == "dominated"]
+    over = [c["label"] for c in comparisons if c["relation"] == "dominates"]
     return by, over
 
 
-def target_met(policy: dict, fixed: list[dict]) -> bool:
-    """Not dominated by any fixed mu, and dominating at least one."""
-    by, over = dominance(policy, fixed)
+def target_met(comparisons: list[dict]) -> bool:
+    """Dominated by no fixed mu, and dominating at least one (both by paired intervals)."""
+    by, over = dominance(comparisons)
     return not by and bool(over)
 
 
@@ -372,6 +457,24 @@ def table(fixed: list[dict], learned: list[dict]) -> str:
         else:
             cells += ["", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_table(comparisons: dict[str, list[dict]]) -> str:
+    """Markdown table of every (learned policy, fixed mu) comparison."""
+    lines = [
+        "| policy | fixed mu | mean log10 \\|dE\\| difference [95% CI] | mean log10 substeps "
+        "difference [95% CI] | relation |",
+        "|---|---|---:|---:|---|",
+    ]
+    for name, comps in comparisons.items():
+        for c in comps:
+            e, u = c["dE"], c["substeps"]
+            lines.append(
+                f"| {name} | {c['label'].removeprefix('mu = ')} | {e['diff']:+.2f} "
+                f"[{e['low']:+.2f}, {e['high']:+.2f}] | {u['diff']:+.2f} [{u['low']:+.2f}, "
+                f"{u['high']:+.2f}] | {c['relation']} |"
+            )
     return "\n".join(lines)
 
 
@@ -427,36 +530,68 @@ def _formulation(preset: str) -> str:
     }.get(preset, "fast default (C = 32)")
 
 
-def report(
-    args: Args, specs: list[PolicySpec], trained: dict, results: dict, fixed, learned
-) -> str:
-    """The generated part of the markdown document."""
-    seeds = " ".join(map(str, args.seeds))
+def summaries(record: dict) -> tuple[list[dict], list[dict], dict[str, list[dict]]]:
+    """``(fixed rows, learned rows, comparisons per policy)`` from a raw results record: the
+    rows of :func:`summarize`, the learned ones with their paired dominance relations."""
+    fixed_raw = record["fixed"]
+    fixed = [
+        summarize(r["label"], r["energy_error"], r["substeps"], r["terminated"]) for r in fixed_raw
+    ]
+    learned, comparisons = [], {}
+    for name, p in record["policies"].items():
+        row = summarize(name, p["energy_error"], p["substeps"], p["terminated"])
+        comparisons[name] = comps = paired_comparisons(p, fixed_raw)
+        row["dominated_by"], row["dominates"] = dominance(comps)
+        row["target_met"] = target_met(comps)
+        learned.append(row)
+    return fixed, learned, comparisons
+
+
+def render(record: dict) -> str:
+    """The page's generated block from a raw results record (no training, no evaluation)."""
+    args = record["args"]
+    fixed, learned, comparisons = summaries(record)
+    first, n = args["system0"], args["num_systems"]
+    seeds = " ".join(map(str, args["seeds"]))
     lines = [
-        START,
-        "",
-        f"Evaluation: initial conditions `reset_env(PRNGKey(i))`, i = 0..{args.num_systems - 1}, "
-        f"{args.num_checks} check times; greedy policy of each of the {len(args.seeds)} training "
-        f"seeds ({seeds}) on every system, pooled ({len(args.seeds) * args.num_systems} episodes "
-        "per learned row). Dominance: strictly lower median |dE| *and* strictly fewer median "
-        "substeps. Target: dominated by no fixed mu and dominating at least one.",
+        f"Evaluation: initial conditions `reset_env(PRNGKey(i))`, i = {first}..{first + n - 1} "
+        f"(the test systems; settings were chosen on systems {VALIDATION_SYSTEMS[0]}.."
+        f"{VALIDATION_SYSTEMS[1] - 1}), {args['num_checks']} check times; greedy policy of each "
+        f"of the {len(args['seeds'])} training seeds ({seeds}) on every system. Medians and "
+        "IQR pool the seeds' episodes. Dominance: paired bootstrap over systems of the mean "
+        "difference in log10 final |dE| and in log10 substeps (the policy's value per system: "
+        "the mean over its seeds), both intervals below zero (dominates) or both above "
+        "(dominated by). Target: dominated by no fixed mu and dominating at least one.",
         "",
         table(fixed, learned),
         "",
-        "Per seed (median |dE|, median substeps; target met?):",
+        *[
+            target_line(
+                f"`{r['label']}` dominates a fixed mu and none dominates it",
+                r["target_met"],
+                f"dominated by {_mu_list(r['dominated_by'])}; dominates {_mu_list(r['dominates'])}",
+            )
+            for r in learned
+        ],
+        "",
+        "Paired comparisons (policy minus fixed mu, mean over systems; negative is better):",
+        "",
+        comparison_table(comparisons),
+        "",
+        "Per seed (median |dE|, median substeps):",
         "",
     ]
-    for spec in specs:
-        per = results[spec.name]["per_seed"]
-        cells = [
-            f"seed {s}: {p['median_dE']:.1e}, {p['median_substeps']:,.0f}; "
-            f"{'met' if p['target_met'] else 'not met'}"
-            for s, p in zip(args.seeds, per, strict=True)
-        ]
-        lines.append(f"- `{spec.name}`: " + " / ".join(cells))
+    for name, p in record["policies"].items():
+        cells = []
+        for s, err, sub, term in zip(
+            args["seeds"], p["energy_error"], p["substeps"], p["terminated"], strict=True
+        ):
+            r = summarize(name, err, sub, term)
+            cells.append(f"seed {s}: {r['median_dE']:.1e}, {r['median_substeps']:,.0f}")
+        lines.append(f"- `{name}`: " + " / ".join(cells))
+    if record.get("plot"):
+        lines += ["", f"![error against compute]({record['plot']})"]
     lines += [
-        "",
-        "![error against compute](three_body_experiment.png)",
         "",
         "Training (`accelrl-train`, every seed in one vmapped program) and evaluation cost:",
         "",
@@ -464,51 +599,54 @@ def report(
         "| mean eval return (training protocol) | eval wall s | mean decisions per episode |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for spec in specs:
-        t, r = trained[spec.name], results[spec.name]
-        steps = int(t["config"]["total_timesteps"])
-        secs = float(t["eval"]["train_seconds"])
+    for name, p in record["policies"].items():
+        steps, secs = int(p["total_timesteps"]), float(p["train_seconds"])
         lines.append(
-            f"| {spec.name} | {_formulation(spec.preset)} | {steps:,} | {secs:,.0f} | "
-            f"{steps * len(args.seeds) / secs:,.0f} | {t['eval']['mean_return']:.1f} | "
-            f"{r['seconds']:.0f} | {r['mean_decisions']:,.0f} |"
+            f"| {name} | {_formulation(p['preset'])} | {steps:,} | {secs:,.0f} | "
+            f"{steps * len(args['seeds']) / secs:,.0f} | {p['mean_return']:.1f} | "
+            f"{p['eval_seconds']:.0f} | {p['mean_decisions']:,.0f} |"
         )
-    fixed_s = sum(r["seconds"] for r in results["__fixed__"])
+    fixed_s = sum(r["seconds"] for r in record["fixed"])
     lines += [
         "",
-        f"Fixed-mu evaluation: {fixed_s:.0f} s for all {len(fixed)} values.",
+        f"Fixed-mu evaluation: {fixed_s:.0f} s for all {len(fixed)} values; the whole run "
+        f"{record['wall_s'] / 60:.0f} min.",
         "",
         "Commands (each run folder is reproducible from its command; the experiment script runs "
         "them in-process, then evaluates):",
         "",
         "```",
-        "python scripts/experiments/three_body_experiment.py" + (" --quick" if args.quick else ""),
-        *[trained[s.name]["command"] for s in specs],
+        record["command"],
+        *[p["command"] for p in record["policies"].values()],
         "```",
         "",
-        END,
+        provenance_line(record),
     ]
     return "\n".join(lines)
 
 
-def write_doc(path: Path, generated: str) -> None:
-    """Replace the generated block of ``path`` (create the file with a title if needed)."""
-    if path.exists():
-        text = path.read_text()
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            tail = rest.split(END, 1)[1]
-            path.write_text(head + generated + tail)
-            return
-        path.write_text(text.rstrip() + "\n\n" + generated + "\n")
-        return
-    path.write_text(
-        "# ThreeBody: learned time-step controllers against fixed mu\n\n" + generated + "\n"
-    )
+def write_doc(path: Path, body: str) -> None:
+    """Replace the generated block of ``path`` with ``body`` (create the file with a title
+    and the block if needed)."""
+    begin, end = block_markers(BLOCK)
+    if not path.exists():
+        path.write_text(
+            f"# ThreeBody: learned time-step controllers against fixed mu\n\n{begin}\n{end}\n"
+        )
+    path.write_text(replace_block(path.read_text(), BLOCK, body))
+
+
+def write_page(record: dict, page: Path = ROOT / PAGE) -> None:
+    """:func:`write_doc` of :func:`render` (``--from_results``)."""
+    write_doc(page, render(record))
 
 
 def main(args: Args | None = None) -> dict:
-    args = tyro.cli(Args) if args is None else args
+    """Run the experiment; returns the raw results record (as written to JSON)."""
+    if args is None:
+        if regenerate(sys.argv[1:], write_page, prog="three_body_experiment"):
+            return {}
+        args = tyro.cli(Args)
     specs_all = QUICK_POLICIES if args.quick else FULL_POLICIES
     if args.quick:
         args = dataclasses.replace(args, seeds=(0, 1), num_systems=8, num_checks=20)
@@ -518,58 +656,69 @@ def main(args: Args | None = None) -> dict:
         raise ValueError(f"unknown policies {unknown}; choose from {names}")
     specs = [s for s in specs_all if not args.policies or s.name in args.policies]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     doc = Path(args.doc) if args.doc else (
-        out / "three_body_experiment.md" if args.quick else Path("docs/three_body_experiment.md")
+        out / "three_body_experiment.md" if args.quick else ROOT / PAGE
     )  # fmt: skip
+    check_output(out, args.quick)
+    check_output(doc, args.quick)
+    argv = sys.argv[1:] if Path(sys.argv[0]).name == "three_body_experiment.py" else []
+    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
+    publish = not args.quick and doc.resolve() == (ROOT / PAGE).resolve()
+    if publish and record["clean_tree"] is False and not args.allow_dirty:
+        raise SystemExit(
+            "three_body_experiment: the tree has uncommitted changes; commit first or pass "
+            "--allow_dirty"
+        )
+    out.mkdir(parents=True, exist_ok=True)
     doc.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
 
     # FIXED MU on the evaluation systems
-    fixed_raw = fixed_baselines(out, args.num_systems, args.num_checks)
-    fixed = [
-        summarize(r["label"], r["energy_error"], r["substeps"], r["terminated"]) for r in fixed_raw
-    ]
+    fixed_raw = fixed_baselines(out, args.num_systems, args.num_checks, args.system0)
 
     # TRAIN AND EVALUATE every learned policy
-    trained, results, learned = {}, {"__fixed__": fixed_raw}, []
+    policies = {}
     for spec in specs:
         run_dir = out / spec.name
-        trained[spec.name] = train_policy(spec, run_dir, args.seeds, args.retrain)
-        res = evaluate_policy(run_dir, spec.preset, args.num_systems, args.num_checks)
-        row = summarize(spec.name, res["energy_error"], res["substeps"], res["terminated"])
-        row["dominated_by"], row["dominates"] = dominance(row, fixed)
-        row["target_met"] = target_met(row, fixed)
-        per_seed = []
-        for i in range(len(args.seeds)):
-            p = summarize(
-                spec.name, res["energy_error"][i], res["substeps"][i], res["terminated"][i]
-            )
-            p["target_met"] = target_met(p, fixed)
-            per_seed.append(p)
-        results[spec.name] = {
-            "per_seed": per_seed,
-            "seconds": res["seconds"],
+        trained = train_policy(spec, run_dir, args.seeds, args.retrain)
+        res = evaluate_policy(run_dir, spec.preset, args.num_systems, args.num_checks,
+                              args.system0)  # fmt: skip
+        policies[spec.name] = {
+            "command": trained["command"],
+            "preset": spec.preset,
+            "total_timesteps": int(trained["config"]["total_timesteps"]),
+            "train_seconds": float(trained["eval"]["train_seconds"]),
+            "mean_return": float(trained["eval"]["mean_return"]),
+            "eval_seconds": float(res["seconds"]),
             "mean_decisions": float(np.mean(res["decisions"])),
-            "energy_error": res["energy_error"].tolist(),
-            "substeps": res["substeps"].tolist(),
+            "energy_error": np.asarray(res["energy_error"]).tolist(),
+            "substeps": np.asarray(res["substeps"]).tolist(),
+            "terminated": np.asarray(res["terminated"]).astype(bool).tolist(),
         }
-        learned.append(row)
-        print(
-            f"[{spec.name}] median dE {row['median_dE']:.2e}, median substeps "
-            f"{row['median_substeps']:,.0f}, dominated by {_mu_list(row['dominated_by'])}, "
-            f"dominates {_mu_list(row['dominates'])} (eval {res['seconds']:.0f}s)",
-            flush=True,
-        )
+        row = summarize(spec.name, res["energy_error"], res["substeps"], res["terminated"])
+        print(f"[{spec.name}] median dE {row['median_dE']:.2e}, median substeps "
+              f"{row['median_substeps']:,.0f} (eval {res['seconds']:.0f}s)", flush=True)  # fmt: skip
 
     # REPORT
-    png = doc.with_suffix(".png")
-    plot(fixed, learned, png)
-    write_doc(doc, report(args, specs, trained, results, fixed, learned))
-    summary = {"fixed": fixed, "learned": learned, "results": results}
-    (out / "results.json").write_text(json.dumps(summary))
+    record.update(
+        args={**dataclasses.asdict(args), "seeds": list(args.seeds)},
+        validation_systems=list(VALIDATION_SYSTEMS),
+        fixed=fixed_raw,
+        policies=policies,
+        wall_s=time.perf_counter() - t0,
+        plot=doc.with_suffix(".png").name,
+    )
+    fixed, learned, _ = summaries(record)
+    plot(fixed, learned, doc.with_suffix(".png"))
+    dest = RESULTS if publish else out / "results.json"
+    try:
+        write_results(dest, record, allow_dirty=args.allow_dirty or not publish)
+    except DirtyTreeError as e:
+        raise SystemExit(f"three_body_experiment: {e}") from None
+    write_doc(doc, render(record))
     print(table(fixed, learned))
-    print(f"wrote {doc}, {png}, {out / 'results.json'}")
-    return summary
+    print(f"wrote {doc}, {doc.with_suffix('.png')}, {dest}")
+    return record
 
 
 if __name__ == "__main__":
