@@ -584,7 +584,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--vmap-seeds", nargs="+", type=int, default=[1, 16], help="seed counts for seeds/hour"
     )
-    p.add_argument("--out", type=Path, default=Path("bench_agents.json"), help="JSON results file")
+    p.add_argument(
+        "--out", type=Path, default=Path("bench_out/agents.json"), help="JSON results file"
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker process")
     p.add_argument("--setup-only", action="store_true", help="create the venvs and exit")
     p.add_argument("--throughput-only", action="store_true", help="skip the time-to-threshold runs")
@@ -610,6 +612,9 @@ def main(argv: list[str] | None = None) -> None:
             VENVS[fw].ensure()
     if args.setup_only:
         return
+    from accelrl.results import check_output
+
+    check_output(args.out, args.quick)
     n_seeds = args.seeds or (2 if args.quick else 5)
     segments = 1 if args.quick else 3
     results = {

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from _bench import time_fn
 
 from accelrl.envs import VecEnv, is_multi_agent, make, registered_envs
+from accelrl.results import check_output
 
 
 def _sampler(env, params, env_id, batch):
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--out", type=Path, default=Path("bench_out/envs.json"))
     p.add_argument("--quick", action="store_true", help="batch 1 and 64, 50 steps, 3 repeats")
     args = p.parse_args(argv)
+    check_output(args.out, args.quick)
     if args.quick:
         args.batch_sizes, args.steps, args.repeats = [1, 64], 50, 3
     ids = args.ids or registered_envs()

@@ -703,6 +703,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.out is not None:
+        from accelrl.results import check_output
+
+        check_output(args.out, args.quick)
     if args.setup_only:
         fetch_jaxmarl_files(JAXMARL_VENV.path / "baselines", args.jaxmarl_repo)
         JAXMARL_VENV.ensure()

@@ -303,6 +303,10 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = tyro.cli(Args, args=argv).effective()
+    if args.out is not None:
+        from accelrl.results import check_output
+
+        check_output(args.out, args.quick)
     rows = run_benchmark(args)
     print(table(rows))
     if args.out is not None:

@@ -38,6 +38,7 @@ import tyro
 from _bench import time_fn
 
 from accelrl.envs import three_body as tb
+from accelrl.results import check_output
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,8 @@ def format_row(r: dict) -> str:
 
 def main(args: Args | None = None) -> list[dict]:
     args = tyro.cli(Args) if args is None else args
+    if args.json_out:
+        check_output(args.json_out, args.quick)
     ensure_devices(args.devices)
     if args.quick:
         args = replace(args, batches=(1, 64, 1024), decisions=10, repeats=1, rebound_systems=8)

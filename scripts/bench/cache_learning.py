@@ -81,7 +81,8 @@ class Args:
     windows: int = 4
     """Evaluation windows per validation/test trace."""
     out: Path = REPO / "docs" / "results" / "cache_replacement.json"
-    """Raw results file (a --quick run must name one outside docs/)."""
+    """Raw results file (--quick: ``runs/cache_learning_quick.json`` in place of this default;
+    a --quick run refuses any path inside docs/)."""
     quick: bool = False
     """Smoke run: 20k steps, 8 copies, 256-access windows, 1 window, 4 traces per split."""
     allow_dirty: bool = False
@@ -139,6 +140,8 @@ def evaluate(env, traces, players, noises, windows, hidden=True):
 
 
 def main(args: Args) -> None:
+    if args.quick and args.out == Args.out:
+        args = dataclasses.replace(args, out=REPO / "runs" / "cache_learning_quick.json")
     check_output(args.out, args.quick)
     if args.quick:
         args = dataclasses.replace(

@@ -28,6 +28,7 @@ import tyro
 
 from accelrl.envs import three_body as tb
 from accelrl.envs.vec import params_in_axes
+from accelrl.results import check_output
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def main(args: Args | None = None) -> list[dict]:
     args = tyro.cli(Args) if args is None else args
     if args.quick:
         args = replace(args, num_seeds=8, num_checks=20, actions=(3, 6, 9), gif_checks=20)
-    out = Path(args.out)
+    out = check_output(args.out, args.quick)
     out.mkdir(parents=True, exist_ok=True)
     env = tb.ThreeBody()
     params = env.default_params.replace(

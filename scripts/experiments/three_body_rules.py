@@ -4,7 +4,8 @@ Is there room for an adaptive time-step controller on the paper's protocol at al
 evaluates simple state-feedback rules that switch between two of the env's mu values, on the
 same systems (``reset_env(PRNGKey(i))``, i = 0..N-1, 300 check times, the fast default's
 decision process) as ``three_body_experiment`` and compares each with every fixed mu by the
-same dominance test (strictly lower median |dE| and strictly fewer median substeps):
+same dominance test (paired bootstrap intervals over systems of the mean log10 |dE| and log10
+substeps differences, both below zero: dominates; both above: dominated):
 
 * distance rules: mu_a while the closest pair is farther than ``d0`` au, else mu_b;
 * error rules: mu_a while |dE| is below ``10 ** -thr`` (or still 0), else mu_b.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,10 +34,12 @@ from three_body_experiment import (
     eval_params,
     fixed_baselines,
     mu_label,
+    paired_comparisons,
     summarize,
 )
 
 from accelrl.envs import three_body as tb
+from accelrl.results import check_output
 
 DISTANCE, ERROR = 0, 1
 
@@ -126,12 +128,12 @@ def main(args: Args | None = None) -> dict:
             bad_actions=(5,),
             error_exponents=(9.0, 10.0),
         )
-    out = Path(args.out)
+    out = check_output(args.out, args.quick)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    fixed_raw = fixed_baselines(out, args.num_systems, args.num_checks)
     fixed = [
-        summarize(r["label"], r["energy_error"], r["substeps"], r["terminated"])
-        for r in fixed_baselines(out, args.num_systems, args.num_checks)
+        summarize(r["label"], r["energy_error"], r["substeps"], r["terminated"]) for r in fixed_raw
     ]
     env = tb.ThreeBody()
     params = eval_params("default", args.num_checks)
@@ -144,7 +146,7 @@ def main(args: Args | None = None) -> dict:
         row = summarize(
             describe(rule, mu_values), *(res[k] for k in ("energy_error", "substeps", "terminated"))
         )
-        row["dominated_by"], row["dominates"] = dominance(row, fixed)
+        row["dominated_by"], row["dominates"] = dominance(paired_comparisons(res, fixed_raw))
         row["rule"] = list(rule)
         rows.append(row)
         print(
