@@ -503,6 +503,11 @@ def write_page(results_path: Path, page_path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict | None:
+    from accelrl.results import regenerate
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if regenerate(argv, lambda rec, page: page.write_text(render_page(rec)), prog="bench_device"):
+        return None  # --from_results docs/results/gpu.json: the page from the JSON alone
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="See the module docstring (scripts/bench/bench_device.py) for the parts measured.",
@@ -563,11 +568,16 @@ def main(argv: list[str] | None = None) -> dict | None:
     unknown = [e for e in env_ids if e not in known]
     if unknown:
         p.error(f"unknown environment ids {unknown}; choose from {known}")
-    command = " ".join([COMMAND, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    command = " ".join([COMMAND, *map(shlex.quote, argv)])
     allow_dirty = args.quick or args.allow_dirty
     if not allow_dirty and git_state()[1] is False:  # refuse before measuring, not after
         p.error("the tree has uncommitted changes: commit them first, or pass --allow-dirty")
-    results = {**provenance(command), "quick": args.quick}
+    results = {
+        **provenance(command),
+        "generator": "scripts/bench/bench_device.py",
+        "page": "docs/gpu.md",
+        "quick": args.quick,
+    }
     results.update(run_suite(QUICK if args.quick else FULL, env_ids, args.parts))
     try:
         write_results(results_path, results, allow_dirty=allow_dirty)

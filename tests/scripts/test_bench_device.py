@@ -117,6 +117,15 @@ def test_page_only_rebuilds_the_page_from_the_json(tmp_path):
     assert (tmp_path / "gpu.md").read_text() == B.render_page(_results())
 
 
+def test_from_results_renders_the_page_from_the_json_alone(tmp_path):
+    rec = {**_results(), "generator": "scripts/bench/bench_device.py", "page": "docs/gpu.md"}
+    (tmp_path / "gpu.json").write_text(json.dumps(rec))
+    page = tmp_path / "gpu.md"
+    r = _run("--from_results", str(tmp_path / "gpu.json"), "--page", str(page), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert page.read_text() == B.render_page(rec)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
