@@ -5,11 +5,17 @@
 * :class:`PeerVenv` is a virtual environment for a framework whose pins conflict with accelrl's
   (rejax, stable-baselines3, JaxMARL): created once with its requirements, then used to run a
   script or a code string under its interpreter.
+* Generated page blocks (the results protocol, ``accelrl.results``): :func:`results_record`
+  starts a raw results file that names its generator and page, :func:`replace_block` and
+  :func:`write_blocks` rewrite a page's ``<!-- name: begin -->`` ... ``<!-- name: end -->``
+  blocks, :func:`render_from_results` re-renders a page from its raw results file alone (a
+  script's ``--from_results PATH``). Private copies until ``accelrl.results`` has them.
 
-Only the standard library is imported here, at module level or later: the peer environments
-import this file too (a script run by path finds it beside itself; a code string run by
-:meth:`PeerVenv.command` gets it as ``_bench``), and jax is used only where the caller's
-process has imported it already.
+Only the standard library is imported here, at module level or later (except by
+:func:`results_record` and :func:`render_from_results`, which import ``accelrl.results`` when
+called): the peer environments import this file too (a script run by path finds it beside
+itself; a code string run by :meth:`PeerVenv.command` gets it as ``_bench``), and jax is used
+only where the caller's process has imported it already.
 """
 
 from __future__ import annotations
@@ -335,3 +341,100 @@ class PeerVenv:
         """``subprocess.Popen`` of :meth:`command` (unbuffered) under :meth:`env`."""
         cmd = self.command(*args, script=script, code=code, unbuffered=True)
         return subprocess.Popen(cmd, env=self.env(env), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated page blocks (the results protocol)
+
+
+def block_markers(name: str) -> tuple[str, str]:
+    """The HTML comments around a page's generated block ``name``:
+    ``("<!-- name: begin -->", "<!-- name: end -->")``."""
+    if not name or "-->" in name or "\n" in name:
+        raise ValueError(f"a block name is one line without '-->', got {name!r}")
+    return f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """``text`` with everything between block ``name``'s markers replaced by ``body`` (the
+    markers kept, each on its own line around it).
+
+    Raises:
+        ValueError: the markers missing, repeated or out of order.
+    """
+    begin, end = block_markers(name)
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f"the page needs exactly one {begin} ... {end} pair, in that order")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body.strip(chr(10))}\n{end}{tail}"
+
+
+def write_blocks(page: str | os.PathLike, blocks: Mapping[str, str]) -> Path:
+    """Replace each generated block of ``page`` (name -> body, :func:`replace_block`) and write
+    the page back when it changed. Every block is checked before anything is written.
+
+    Raises:
+        FileNotFoundError: no page; ValueError: a block's markers missing.
+    """
+    page = Path(page)
+    text = page.read_text()
+    new = text
+    for name, body in blocks.items():
+        new = replace_block(new, name, body)
+    if new != text:
+        page.write_text(new)
+    return page
+
+
+def results_record(command: str | Sequence[str], generator: str, page: str) -> dict[str, Any]:
+    """``accelrl.results.provenance(command)`` plus ``generator`` (the script that renders the
+    page, a path from the repository root) and ``page`` (the page it renders, the same).
+
+    Imports accelrl (and numpy) when called, not when this module is imported.
+
+    Raises:
+        ValueError: ``generator`` or ``page`` absolute, or not a file of the checkout.
+    """
+    from accelrl.results import REPO, provenance
+
+    for key, rel in (("generator", generator), ("page", page)):
+        if Path(rel).is_absolute() or not (REPO / rel).is_file():
+            raise ValueError(f"{key} must be a file's path from the repository root, got {rel!r}")
+    return {**provenance(command), "generator": str(generator), "page": str(page)}
+
+
+PAGE_KEYS = ("generator", "page")
+"""Keys of a raw results file naming the script that renders its page, and that page."""
+
+
+def render_from_results(
+    path: str | os.PathLike,
+    render: Callable[[dict[str, Any]], Mapping[str, str]],
+    page: str | os.PathLike | None = None,
+) -> Path:
+    """A script's ``--from_results PATH``: re-render the page's generated blocks from the raw
+    results file alone (nothing is run or timed).
+
+    Args:
+        path: the raw results file (``docs/results/*.json``).
+        render: the script's pure ``record -> {block name: markdown}``.
+        page: the page to rewrite (default: the record's ``page``, from the repository root).
+
+    Returns:
+        The page's path.
+
+    Raises:
+        SystemExit: not a raw results file, no page keys, or the page lacks a block's markers
+            (one line).
+    """
+    from accelrl.results import REPO, load_results
+
+    try:
+        record = load_results(path)
+        missing = [k for k in PAGE_KEYS if k not in record]
+        if missing:
+            raise ValueError(f"{path} lacks {', '.join(missing)} (see results_record)")
+        return write_blocks(REPO / record["page"] if page is None else page, render(record))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--from_results: {e}") from None

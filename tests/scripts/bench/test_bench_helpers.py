@@ -187,3 +187,56 @@ def test_bench_agents_imports_helpers_without_accelrl(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "--throughput-only" in proc.stdout
+
+
+def test_replace_block_rewrites_only_between_its_markers():
+    text = "head\n<!-- t: begin -->\nold\n<!-- t: end -->\ntail\n"
+    assert _bench.replace_block(text, "t", "\nnew 1\nnew 2\n") == (
+        "head\n<!-- t: begin -->\nnew 1\nnew 2\n<!-- t: end -->\ntail\n"
+    )
+    with pytest.raises(ValueError, match="exactly one"):
+        _bench.replace_block(text, "other", "x")
+    with pytest.raises(ValueError, match="exactly one"):
+        _bench.replace_block(text + text, "t", "x")
+    with pytest.raises(ValueError, match="exactly one"):
+        _bench.replace_block("<!-- t: end -->\n<!-- t: begin -->", "t", "x")
+    with pytest.raises(ValueError, match="one line"):
+        _bench.block_markers("a -->")
+
+
+def test_write_blocks_checks_every_block_before_writing(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- a: begin -->\n1\n<!-- a: end -->\n")
+    with pytest.raises(ValueError):
+        _bench.write_blocks(page, {"a": "2", "b": "3"})
+    assert page.read_text() == "<!-- a: begin -->\n1\n<!-- a: end -->\n"
+    _bench.write_blocks(page, {"a": "2"})
+    assert page.read_text() == "<!-- a: begin -->\n2\n<!-- a: end -->\n"
+
+
+def test_render_from_results_needs_a_raw_results_file_with_page_keys(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- a: begin -->\n<!-- a: end -->\n")
+    record = {"command": "c", "commit": "abc", "clean_tree": True, "value": 7}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="lacks generator, page"):
+        _bench.render_from_results(path, lambda r: {"a": str(r["value"])})
+    path.write_text(json.dumps({**record, "generator": "g.py", "page": "p.md"}))
+    _bench.render_from_results(path, lambda r: {"a": str(r["value"])}, page=page)
+    assert page.read_text() == "<!-- a: begin -->\n7\n<!-- a: end -->\n"
+    with pytest.raises(SystemExit, match="exactly one"):
+        _bench.render_from_results(path, lambda r: {"b": "x"}, page=page)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SystemExit, match="not valid JSON"):
+        _bench.render_from_results(tmp_path / "bad.json", dict, page=page)
+
+
+def test_results_record_names_generator_and_page():
+    rec = _bench.results_record(["python", "x.py"], "scripts/bench/_bench.py", "docs/marl.md")
+    assert rec["command"] == "python x.py" and rec["page"] == "docs/marl.md"
+    assert {"commit", "clean_tree", "generator"} <= set(rec)
+    with pytest.raises(ValueError, match="generator"):
+        _bench.results_record("c", "/abs/script.py", "docs/marl.md")
+    with pytest.raises(ValueError, match="page"):
+        _bench.results_record("c", "scripts/bench/_bench.py", "docs/nope.md")
