@@ -101,8 +101,7 @@ def render(record: dict) -> dict[str, str]:
         f"Every fixed action on the initial conditions of seeds {seeds[0]}-{seeds[-1]} "
         f"({len(seeds)} systems) for {record['num_checks']} check times ({years:g} yr), a system "
         f"stopping when |dE| > {record['energy_error_limit']:g} (terminated); compute = total "
-        f"Hermite substeps of the episode; C = {record['max_substeps_per_decision']} (C does "
-        "not change these numbers, only the batching).",
+        f"Hermite substeps of the episode; substep cap C = {record['max_substeps_per_decision']}.",
         "",
         table(rows),
         "",
