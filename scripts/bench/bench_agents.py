@@ -673,7 +673,11 @@ def render_task(record: dict) -> str:
     ]
     for tg in record["targets"]:
         bound = f"{'<=' if tg['at_most'] else '>='} {tg['target']:g}{'' if tg['at_most'] else 'x'}"
-        value = _fmt(tg["value"], 2 if tg["at_most"] else 1)
+        value = (
+            _fmt(tg["value"], 2 if tg["at_most"] else 1)
+            if math.isfinite(tg["value"])
+            else "no ratio: a framework not run or never at the threshold"
+        )
         lines.append(target_line(tg["name"], tg["met"], f"{value}, target {bound}"))
     errors = [f"{fw}: {e}" for fw, s in record["summary"].items() for e in s["errors"]]
     if errors:

@@ -58,6 +58,7 @@ def interval_substeps(action: int, num_seeds: int, num_checks: int):
     import numpy as np
 
     from accelrl.envs import three_body as tb
+    from accelrl.envs.vec import params_in_axes
 
     env = tb.ThreeBody()
     params = env.default_params.replace(
@@ -65,14 +66,21 @@ def interval_substeps(action: int, num_seeds: int, num_checks: int):
     )
     keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(num_seeds))
     _, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
-    step = jax.vmap(env.step_env, in_axes=(None, 0, None, None))
 
     @jax.jit
     def run(state):
         def body(carry, _):
             state, done = carry
-            _, state, _, term, info = step(jax.random.PRNGKey(0), state, jnp.int32(action), params)
-            return (state, done | term), (info["substeps"], ~done)
+            # a terminated system gets no substeps (it would hold up the lockstep loop)
+            p = params.replace(max_substeps_per_decision=jnp.where(done, 0, tb.UNBOUNDED_SUBSTEPS))
+            step = jax.vmap(env.step_env, in_axes=(None, 0, None, params_in_axes(p, params)))
+            _, new, _, term, info = step(jax.random.PRNGKey(0), state, jnp.int32(action), p)
+            new = jax.tree.map(
+                lambda a, b: jnp.where(done.reshape(done.shape + (1,) * (a.ndim - 1)), b, a),
+                new,
+                state,
+            )
+            return (new, done | term), (info["substeps"], ~done)
 
         init = (state, jnp.zeros(num_seeds, bool))
         return jax.lax.scan(body, init, None, length=num_checks)[1]
