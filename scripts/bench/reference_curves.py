@@ -13,6 +13,12 @@ Two parts (``--parts``), each with its raw results file and page block:
   (deterministic, 10 episodes, ``evaluation_key(0)`` folded with the step) at 1k-5k, 10k and
   20k environment steps. Block ``reference_curve_sac`` of ``docs/sac.md``.
 
+* ``marl``: IPPO and MAPPO with the MPE defaults at half their budget (200k joint steps, seeds
+  0-1, 64 evaluation episodes per seed) on simple_spread, speaker_listener and (IPPO)
+  simple_tag, trained as ``accelrl-train --env ID --agent AGENT --seeds 0 1 --total_timesteps
+  200000 --eval_episodes 64`` trains them, next to the uniform random policy (1000 episodes;
+  team returns where a scenario has two teams). Block ``reference_marl`` of ``docs/marl.md``.
+
 Returns do not depend on the machine's load (CPU runs are deterministic from a seed); the wall
 times do. Results protocol: ``docs/results/reference_curves_<part>.json`` (command, commit,
 tree state, machine, load); ``--from_results PATH`` re-renders a block from the file alone; a
@@ -40,9 +46,9 @@ from pathlib import Path
 from _bench import render_from_results, results_record, write_blocks
 
 GENERATOR = "scripts/bench/reference_curves.py"
-PARTS = ("ppo", "sac")
-PAGES = {"ppo": "docs/agents.md", "sac": "docs/sac.md"}
-BLOCKS = {"ppo": "reference_curves_ppo", "sac": "reference_curve_sac"}
+PARTS = ("ppo", "sac", "marl")
+PAGES = {"ppo": "docs/agents.md", "sac": "docs/sac.md", "marl": "docs/marl.md"}
+BLOCKS = {"ppo": "reference_curves_ppo", "sac": "reference_curve_sac", "marl": "reference_marl"}
 
 PPO_RUNS: dict[str, dict] = {
     "cartpole": {"env": "CartPole-v1", "seeds": (0, 1, 2), "config": {}, "reach": 500.0},
@@ -66,6 +72,18 @@ crossing is reported (None: none)."""
 SAC_RUN = {"env": "Pendulum-v1", "seed": 0, "eval_at": (1000, 2000, 3000, 4000, 5000, 10_000,
                                                          20_000), "episodes": 10}  # fmt: skip
 """The SAC reference curve: evaluation points (environment steps) and episodes per point."""
+
+
+MARL_RUNS: dict[str, dict] = {
+    "spread_ippo": {"env": "MPE_simple_spread_v3", "agent": "ippo"},
+    "spread_mappo": {"env": "MPE_simple_spread_v3", "agent": "mappo"},
+    "speaker_listener_ippo": {"env": "MPE_simple_speaker_listener_v4", "agent": "ippo"},
+    "speaker_listener_mappo": {"env": "MPE_simple_speaker_listener_v4", "agent": "mappo"},
+    "tag_ippo": {"env": "MPE_simple_tag_v3", "agent": "ippo"},
+}
+MARL_SETTINGS = {"seeds": (0, 1), "total_timesteps": 200_000, "eval_episodes": 64,
+                 "random_episodes": 1000}  # fmt: skip
+"""The MARL reference runs (half the MPE defaults' 400k budget) and the random baseline."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -167,6 +185,67 @@ def run_sac(quick: bool) -> dict:
     }
 
 
+def run_marl(name: str, quick: bool, tmp: Path) -> dict:
+    """One MARL reference run, trained as ``accelrl-train`` trains it."""
+    from accelrl.agents.runs import train_run
+    from accelrl.agents.spec import RunSpec
+
+    spec, m = MARL_RUNS[name], MARL_SETTINGS
+    steps = 3200 if quick else m["total_timesteps"]
+    t0, c0 = time.perf_counter(), time.process_time()
+    outcome = train_run(
+        RunSpec(env=spec["env"], agent=spec["agent"], seeds=m["seeds"],
+                config={"total_timesteps": steps}),
+        tmp / name,
+        progress=False,
+        eval_episodes=m["eval_episodes"],
+    )  # fmt: skip
+    summary = outcome.summary
+    return {
+        "env": spec["env"],
+        "agent": spec["agent"],
+        "seeds": list(m["seeds"]),
+        "total_timesteps": steps,
+        "command": f"accelrl-train --env {spec['env']} --agent {spec['agent']} --seeds "
+        + " ".join(map(str, m["seeds"]))
+        + f" --total_timesteps {steps} --eval_episodes {m['eval_episodes']}",
+        "eval_mean_return": summary["mean_return"],
+        "eval_returns": summary["returns"],
+        "team_returns": summary.get("team_returns"),
+        "agent_returns": summary.get("agent_returns"),
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - c0,
+    }
+
+
+def random_returns(env_id: str, episodes: int) -> dict:
+    """The uniform random policy's mean return (mean over agents) and team returns."""
+    import jax
+    import numpy as np
+
+    from accelrl.agents.evaluation import (
+        evaluate_policy_episodes,
+        evaluation_key,
+        max_episode_steps,
+        uniform_policy,
+    )
+    from accelrl.envs import make
+
+    env, params = make(env_id)
+    records = jax.jit(
+        lambda k: evaluate_policy_episodes(
+            env, params, uniform_policy(env, params), k, episodes, max_episode_steps(params)
+        )
+    )(evaluation_key(0))
+    by_agent = {a: float(np.mean(records[f"return/{a}"])) for a in env.agents}
+    teams = getattr(env, "teams", None) or {"agents": tuple(env.agents)}
+    return {
+        "episodes": episodes,
+        "mean_return": float(np.mean(records["return"])),
+        "team_returns": {t: float(np.mean([by_agent[a] for a in ag])) for t, ag in teams.items()},
+    }
+
+
 def _load(record: dict) -> str:
     host = record["host"]
     return (
@@ -233,12 +312,56 @@ def render_sac(record: dict) -> str:
     return "\n".join(lines)
 
 
+def _teams(returns: dict | None) -> str:
+    if not returns or len(returns) < 2:
+        return ""
+    return " / ".join(f"{v:.1f}" for v in returns.values())
+
+
+def render_marl(record: dict) -> str:
+    """The MARL reference runs' block (markdown) from its results record (pure)."""
+    from accelrl.results import provenance_line
+
+    runs, random = record["runs"], record["random"]
+    lines = [
+        f"`{record['command']}` ({_load(record)}; the returns do not depend on the load, the "
+        "wall times do). Evaluation: deterministic, on keys training never used; returns are "
+        "the mean over agents of each agent's episode return, and where a scenario has two "
+        "teams the team returns follow (" + ", ".join(
+            f"{r['env']}: {' / '.join(r['team_returns'])}"
+            for r in runs.values() if r.get("team_returns") and len(r["team_returns"]) > 1
+        ) + ").",
+        "",
+        "| env | agent | command | eval return (mean of seeds; per seed) | teams | uniform "
+        "random (teams) | wall s (train + compile + eval) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for r in runs.values():
+        rnd = random[r["env"]]
+        per_seed = ", ".join(f"{x:.1f}" for x in r["eval_returns"])
+        rnd_teams = _teams(rnd["team_returns"])
+        lines.append(
+            f"| {r['env']} | {r['agent']} | `{r['command']}` | {r['eval_mean_return']:.1f} "
+            f"({per_seed}) | {_teams(r['team_returns']) or '-'} | {rnd['mean_return']:.1f}"
+            f"{f' ({rnd_teams})' if rnd_teams else ''} | {r['wall_s']:.0f} |"
+        )
+    lines += [
+        "",
+        f"The random policy: {next(iter(random.values()))['episodes']} episodes per scenario "
+        "(`agents.evaluation.uniform_policy`), same return convention.",
+        "",
+        provenance_line(record),
+    ]
+    return "\n".join(lines)
+
+
 def render(record: dict) -> dict[str, str]:
     """``{block name: markdown}`` of one part's results record."""
     part = record.get("part")
     if part not in PARTS:
         raise ValueError(f"a reference_curves record names its part ({PARTS}), got {part!r}")
-    return {BLOCKS[part]: render_ppo(record) if part == "ppo" else render_sac(record)}
+    body = {"ppo": render_ppo, "sac": render_sac, "marl": render_marl}[part](record)
+    return {BLOCKS[part]: body}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -268,9 +391,17 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"training {name} ...", flush=True)
                     record["runs"][name] = run_ppo(name, args.quick, Path(tmp))
                     plots[name] = record["runs"][name].pop("plot")
-            else:
+            elif part == "sac":
                 print("training SAC ...", flush=True)
                 record["run"] = run_sac(args.quick)
+            else:
+                record["runs"], record["random"] = {}, {}
+                for name in MARL_RUNS:
+                    print(f"training {name} ...", flush=True)
+                    run = record["runs"][name] = run_marl(name, args.quick, Path(tmp))
+                    if run["env"] not in record["random"]:
+                        episodes = 64 if args.quick else MARL_SETTINGS["random_episodes"]
+                        record["random"][run["env"]] = random_returns(run["env"], episodes)
             record["host"]["load_end"] = os.getloadavg()
             path = write_results(out_dir / f"reference_curves_{part}.json", record, allow_dirty)
             blocks = render(record)

@@ -66,3 +66,30 @@ def test_quick_never_writes_into_docs():
 
     with pytest.raises(ValueError, match="never write"):
         C.main(["--quick", "--out_dir", str(REPO / "docs" / "results")])
+
+
+def test_marl_block_gives_team_returns_where_there_are_two_teams():
+    def run(env, agent, mean, teams=None):
+        return {"env": env, "agent": agent, "command": f"accelrl-train --env {env}",
+                "eval_mean_return": mean, "eval_returns": [mean - 1, mean + 1],
+                "team_returns": teams, "wall_s": 150.0}  # fmt: skip
+
+    record = {
+        "command": "python scripts/bench/reference_curves.py --parts marl",
+        "commit": "0123456789abcdef", "clean_tree": True, "generator": C.GENERATOR,
+        "page": C.PAGES["marl"], "part": "marl",
+        "host": {"cpus": 2, "load_start": [5.0], "load_end": [9.0]},
+        "runs": {"a": run("spread", "ippo", -19.0, {"agents": -19.0}),
+                 "b": run("tag", "ippo", 2.0, {"adversaries": 44.6, "agents": -61.0})},
+        "random": {"spread": {"episodes": 1000, "mean_return": -26.8,
+                              "team_returns": {"agents": -26.8}},
+                   "tag": {"episodes": 1000, "mean_return": 0.0,
+                           "team_returns": {"adversaries": 4.8, "agents": -16.4}}},
+    }  # fmt: skip
+    (text,) = C.render(record).values()
+    assert (
+        "| spread | ippo | `accelrl-train --env spread` | -19.0 (-20.0, -18.0) | - | -26.8 |"
+        in text
+    )
+    assert "| 2.0 (1.0, 3.0) | 44.6 / -61.0 | 0.0 (4.8 / -16.4) | 150 |" in text
+    assert "(tag: adversaries / agents)" in text and "1000 episodes per scenario" in text
