@@ -235,7 +235,7 @@ def throughput_table(rows: list[dict], ratios: list[dict]) -> str:
         vs = (
             "-"
             if q is None
-            else f"{q['ratio']:.2f} {'(met)' if q['meets_target'] else '(not met)'}"
+            else f"{q['ratio']:.3f} {'(met)' if q['meets_target'] else '(not met)'}"
         )
         lines.append(
             f"| {r['agent']} | {r['env']} | {r['num_envs']} | {_fmt(r['steps_per_s'], 0)} | "
@@ -337,7 +337,7 @@ def render_throughput(record: dict) -> str:
 
     s, ratios = record["settings"], record["ratios"]
     met = [r for r in ratios if r["meets_target"]]
-    missed = [f"{r['agent']} at {r['num_envs']} envs ({r['ratio']:.2f})" for r in ratios]
+    missed = [f"{r['agent']} at {r['num_envs']} envs ({r['ratio']:.3f})" for r in ratios]
     missed = [m for m, r in zip(missed, ratios, strict=True) if not r["meets_target"]]
     lines = [
         f"`{record['command']}`: {s['rounds']} interleaved rounds, {s['num_steps']} steps x "

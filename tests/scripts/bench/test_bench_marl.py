@@ -61,7 +61,7 @@ def test_throughput_ratio_is_per_agent_step_against_ppo_at_the_same_num_envs():
     assert ratios["mappo", 64]["ratio"] == pytest.approx(0.4)
     assert ratios["mappo", 64]["meets_target"] is False
     table = B.throughput_table(rows, list(ratios.values()))
-    assert "0.60 (met)" in table and "0.40 (not met)" in table
+    assert "0.600 (met)" in table and "0.400 (not met)" in table
 
 
 def test_steady_rate_leaves_out_the_first_point():
@@ -126,7 +126,7 @@ def _throughput_record(mappo_rate):
 
 def test_throughput_block_says_not_met_when_a_ratio_misses():
     (text,) = B.render(_throughput_record(4_000.0)).values()  # mappo 0.4
-    assert "**not met** for mappo at 64 envs (0.40); met for 1 of 2" in text
+    assert "**not met** for mappo at 64 envs (0.400); met for 1 of 2" in text
     assert "load average 5.0 at the start, 6.0 at the end" in text and "clean tree" in text
     (text,) = B.render(_throughput_record(6_000.0)).values()
     assert "**met** at every size measured" in text and "not met" not in text
@@ -167,7 +167,7 @@ def test_from_results_renders_the_block_of_its_part(tmp_path):
     path.write_text(json.dumps(_throughput_record(4_000.0)))
     B.render_from_results(path, B.render, page=page)
     text = page.read_text()
-    assert "(0.40 (not met)" not in text and "0.40 (not met)" in text and "\nhand\n" in text
+    assert "(0.400 (not met)" not in text and "0.400 (not met)" in text and "\nhand\n" in text
 
 
 def test_quick_never_writes_into_docs_and_dirty_runs_are_refused(monkeypatch):
