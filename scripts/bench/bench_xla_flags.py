@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from accelrl.results import REPO
 
     default_run = args.settings == list(SETTINGS) and args.envs == list(CASES)
-    out = Path(args.out or (REPO / RESULTS if default_run else "/tmp/bench_xla_flags.json"))
+    path = Path(args.out or (REPO / RESULTS if default_run else "/tmp/bench_xla_flags.json"))
     record = results_record(["python", GENERATOR, *(sys.argv[1:] if argv is None else argv)],
                             GENERATOR, PAGE)  # fmt: skip
     if record["clean_tree"] is False and not args.allow_dirty:
@@ -150,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                   rounds=args.rounds, runs=runs, median_ms=table, wall_s=wall,
                   host={"cpus": os.cpu_count(), "load_start": load_start,
                         "load_end": os.getloadavg()})  # fmt: skip
-    write_results(out, record, allow_dirty=args.allow_dirty)
-    print(f"wrote {out}")
-    if out.resolve() == (REPO / RESULTS).resolve():
+    write_results(path, record, allow_dirty=args.allow_dirty)
+    print(f"wrote {path}")
+    if path.resolve() == (REPO / RESULTS).resolve():
         write_blocks(REPO / PAGE, render(record))
         print(f"rendered {PAGE}")
     return 0
