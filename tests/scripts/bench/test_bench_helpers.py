@@ -240,3 +240,30 @@ def test_results_record_names_generator_and_page():
         _bench.results_record("c", "/abs/script.py", "docs/marl.md")
     with pytest.raises(ValueError, match="page"):
         _bench.results_record("c", "scripts/bench/_bench.py", "docs/nope.md")
+
+
+def test_bench_envs_block_from_a_record(tmp_path):
+    import bench_envs
+
+    rows = [{"env": "B-v0", "batch": 1, "steps_per_s": 49_000.0},
+            {"env": "B-v0", "batch": 64, "steps_per_s": 1_110_000.0},
+            {"env": "A-v0", "batch": 1, "steps_per_s": 105_000.0}]  # fmt: skip
+    record = {
+        "command": "python scripts/bench/bench_envs.py", "commit": "0123456789abcdef",
+        "clean_tree": True, "generator": bench_envs.GENERATOR, "page": bench_envs.PAGE,
+        "settings": {"steps": 50, "repeats": 3},
+        "host": {"cpus": 2, "load_start": [1.0], "load_end": [2.0]}, "rows": rows,
+    }  # fmt: skip
+    (text,) = bench_envs.render(record).values()
+    assert "| `A-v0` | 105k | - |" in text and "| `B-v0` | 49k | 1.11M |" in text
+    assert "| env | batch 1 | 64 |" in text and "clean tree" in text
+    page = tmp_path / "README.md"
+    page.write_text("<!-- bench_envs: begin -->\nold\n<!-- bench_envs: end -->\n")
+    path = tmp_path / "envs.json"
+    path.write_text(json.dumps(record))
+    bench_envs.render_from_results(path, bench_envs.render, page=page)
+    assert text in page.read_text()
+    from accelrl.results import REPO
+
+    with pytest.raises(ValueError, match="never write"):
+        bench_envs.main(["--quick", "--out", str(REPO / "docs" / "results" / "envs.json")])
