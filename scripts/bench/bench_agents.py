@@ -607,7 +607,7 @@ def task_ratios(summary: dict, throughput: dict) -> dict[str, float]:
 
 
 def task_targets(ratios: dict[str, float]) -> list[dict]:
-    """The three targets of one task, judged on its ratios (:data:`TARGETS`); a NaN ratio (a
+    """The four targets of one task, judged on its ratios (:data:`TARGETS`); a NaN ratio (a
     framework missing or never at the threshold) is not met."""
 
     def row(name, value, target, at_most):
