@@ -5,8 +5,8 @@ from a raw results file committed beside it (``docs/results/*.json``). That file
 reviewer needs to recompute or rerun the table: the exact command, seeds and budgets (the
 script's own keys), wall time, and :func:`provenance`: the commit, whether the tree was clean,
 package versions and the machine. Comparisons are paired bootstrap intervals of differences
-(:func:`paired_bootstrap`) and a claim is made only when the interval excludes zero
-(:func:`verdict`).
+(:func:`paired_bootstrap`; :func:`unpaired_bootstrap` where nothing pairs the units, e.g. two
+frameworks' seeds) and a claim is made only when the interval excludes zero (:func:`verdict`).
 
 >>> record = {**provenance(["python", "scripts/bench/bench_relax.py"]), "rows": [...]}
 >>> write_results("docs/results/relax.json", record)      # refuses a dirty tree by default
@@ -370,6 +370,43 @@ def paired_bootstrap(
     return float(stat(diff)), float(low), float(high)
 
 
+def unpaired_bootstrap(
+    a: Any,
+    b: Any,
+    reps: int = 10_000,
+    seed: int = 0,
+    stat: Callable[[np.ndarray], Any] = np.mean,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Bootstrap interval of ``stat(a) - stat(b)`` for independent samples (two frameworks'
+    seeds, which share no unit): each sample is resampled with replacement on its own.
+
+    Args:
+        a, b: ``[n]`` and ``[m]`` values (lengths may differ).
+        reps, seed, stat, level: as in :func:`paired_bootstrap` (``stat`` along axis 1).
+
+    Returns:
+        ``(point, low, high)``: ``stat(a) - stat(b)`` of the observed values and the interval.
+
+    Raises:
+        ValueError: a sample with fewer than two values, non-finite values, reps < 1.
+    """
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"each sample needs at least two values, got {a.size} and {b.size}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("bootstrap values must be finite")
+    if reps < 1:
+        raise ValueError(f"reps must be >= 1, got {reps}")
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, a.size, size=(reps, a.size))
+    ib = rng.integers(0, b.size, size=(reps, b.size))
+    samples = np.asarray(stat(a[ia], axis=1) - stat(b[ib], axis=1), np.float64)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(samples, [tail, 1.0 - tail])
+    return float(stat(a) - stat(b)), float(low), float(high)
+
+
 def verdict(low: float, high: float, higher_is_better: bool = True) -> str:
     """The claim an interval of a difference (A - B) supports: ``"beats"`` when it excludes zero
     on A's side, ``"worse"`` on the other, else ``"no difference shown"``."""
@@ -407,6 +444,7 @@ __all__ = [
     "replace_block",
     "results_record",
     "target_line",
+    "unpaired_bootstrap",
     "verdict",
     "write_blocks",
     "write_results",

@@ -146,3 +146,19 @@ def test_results_record_names_generator_and_page(tmp_path):
         R.results_record("c", "/abs/x.py", "README.md")
     with pytest.raises(ValueError, match="page"):
         R.results_record("c", "results.py", "docs/missing.md")
+
+
+def test_unpaired_bootstrap_separates_distinct_samples_only():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(-18.0, 0.3, 5), rng.normal(-23.0, 0.5, 4)  # lengths may differ
+    point, low, high = R.unpaired_bootstrap(a, b, reps=2000)
+    assert point == pytest.approx(a.mean() - b.mean())
+    assert low < point < high and R.verdict(low, high) == "beats"
+    # A wrong answer: two draws of one distribution give no claim.
+    same = rng.normal(0.0, 1.0, 12)
+    _, low, high = R.unpaired_bootstrap(same[:6], same[6:], reps=2000)
+    assert R.verdict(low, high) == "no difference shown"
+    with pytest.raises(ValueError, match="two values"):
+        R.unpaired_bootstrap([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="finite"):
+        R.unpaired_bootstrap([1.0, np.inf], [1.0, 2.0])

@@ -5,11 +5,17 @@
 * :class:`PeerVenv` is a virtual environment for a framework whose pins conflict with accelrl's
   (rejax, stable-baselines3, JaxMARL): created once with its requirements, then used to run a
   script or a code string under its interpreter.
+* Generated page blocks (the results protocol, ``accelrl.results``): :func:`results_record`
+  starts a raw results file that names its generator and page,
+  :func:`write_blocks` rewrites a page's ``<!-- name: begin -->`` ... ``<!-- name: end -->``
+  blocks, :func:`render_from_results` re-renders a page from its raw results file alone (a
+  script's ``--from_results PATH``): thin wrappers over ``accelrl.results``.
 
-Only the standard library is imported here, at module level or later: the peer environments
-import this file too (a script run by path finds it beside itself; a code string run by
-:meth:`PeerVenv.command` gets it as ``_bench``), and jax is used only where the caller's
-process has imported it already.
+Only the standard library is imported here, at module level or later (except by
+:func:`results_record`, :func:`write_blocks` and :func:`render_from_results`, which import ``accelrl.results`` when
+called): the peer environments import this file too (a script run by path finds it beside
+itself; a code string run by :meth:`PeerVenv.command` gets it as ``_bench``), and jax is used
+only where the caller's process has imported it already.
 """
 
 from __future__ import annotations
@@ -335,3 +341,51 @@ class PeerVenv:
         """``subprocess.Popen`` of :meth:`command` (unbuffered) under :meth:`env`."""
         cmd = self.command(*args, script=script, code=code, unbuffered=True)
         return subprocess.Popen(cmd, env=self.env(env), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated page blocks (the results protocol)
+
+
+def results_record(command: str | Sequence[str], generator: str, page: str) -> dict[str, Any]:
+    """:func:`accelrl.results.results_record` (imported when called, see the module doc)."""
+    from accelrl.results import results_record as record
+
+    return record(command, generator, page)
+
+
+def write_blocks(page: str | os.PathLike, blocks: Mapping[str, str]) -> Path:
+    """:func:`accelrl.results.write_blocks` (imported when called, see the module doc)."""
+    from accelrl.results import write_blocks as write
+
+    return write(page, blocks)
+
+
+def render_from_results(
+    path: str | os.PathLike,
+    render: Callable[[dict[str, Any]], Mapping[str, str]],
+    page: str | os.PathLike | None = None,
+) -> Path:
+    """A script's ``--from_results PATH``: re-render the page's generated blocks from the raw
+    results file alone (nothing is run or timed).
+
+    Args:
+        path: the raw results file (``docs/results/*.json``).
+        render: the script's pure ``record -> {block name: markdown}``.
+        page: the page to rewrite (default: the record's ``page``, from the repository root).
+
+    Returns:
+        The page's path.
+
+    Raises:
+        SystemExit: not a raw results file, no page keys, or the page lacks a block's markers
+            (one line).
+    """
+    from accelrl.results import REPO, check_page_record, load_results, write_blocks
+
+    try:
+        record = load_results(path)
+        check_page_record(record)
+        return write_blocks(REPO / record["page"] if page is None else page, render(record))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--from_results: {e}") from None

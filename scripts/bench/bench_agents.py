@@ -22,11 +22,23 @@ infinitely slow):
   one after another), from the steady-state throughput extrapolated to the full step budget,
   and end to end with one compilation.
 
+Targets (ratios of medians measured in the same run): accelrl's time to the threshold at most
+rejax's (steady and end to end), and at least 20x (steady per seed) and 5x (end to end)
+faster than stable-baselines3.
+
+Results protocol: each task writes its raw results file (``docs/results/agents_<algo>.json``:
+command, commit, tree state, machine, every worker's curve and timings) and renders its block
+of its page (PPO: ``docs/agents.md``, SAC: ``docs/sac.md``; ``<!-- bench_agents_<algo>:
+begin -->``); ``--from_results PATH`` re-renders a block from its file alone. A tree with
+uncommitted changes is refused unless ``--allow_dirty`` (the block then says so); ``--quick``
+writes under ``--out_dir`` (default ``/tmp/bench_agents``), never into ``docs/``.
+
 Usage::
 
     python scripts/bench/bench_agents.py --quick           # 2 seeds, shorter throughput runs
-    python scripts/bench/bench_agents.py --out bench.json  # 5 seeds, the full benchmark
+    python scripts/bench/bench_agents.py                   # 5 seeds, the full benchmark
     python scripts/bench/bench_agents.py --setup-only      # create the two venvs
+    python scripts/bench/bench_agents.py --from_results docs/results/agents_sac.json
 
 Only the standard library (and ``scripts/bench/_bench.py``, which imports nothing else) is imported at
 module level: the same file runs as the worker inside the rejax and stable-baselines3
@@ -45,9 +57,27 @@ import time
 from pathlib import Path
 
 try:
-    from _bench import PeerVenv, median, ratio, time_fn, venv_root
+    from _bench import (
+        PeerVenv,
+        median,
+        ratio,
+        render_from_results,
+        results_record,
+        time_fn,
+        venv_root,
+        write_blocks,
+    )
 except ImportError:  # a worker in a peer environment (no accelrl) runs this file by path
-    from _bench import PeerVenv, median, ratio, time_fn, venv_root
+    from _bench import (
+        PeerVenv,
+        median,
+        ratio,
+        render_from_results,
+        results_record,
+        time_fn,
+        venv_root,
+        write_blocks,
+    )
 
 # The foreign frameworks' environments (under $ACCELRL_VENVS or ~/.cache/accelrl/venvs): pip
 # requirement lines, installed in order. torch==2.13.0 resolves to a CPU wheel here (a plain
@@ -103,6 +133,12 @@ TASKS: dict[str, dict] = {
 }
 
 FRAMEWORKS = ("accelrl", "rejax", "sb3")
+GENERATOR = "scripts/bench/bench_agents.py"
+PAGES = {"ppo": "docs/agents.md", "sac": "docs/sac.md"}
+"""The page each task's block lives on (block ``bench_agents_<algo>``)."""
+TARGETS = {"rejax": 1.0, "sb3_steady": 20.0, "sb3_e2e": 5.0}
+"""accelrl/rejax time ratio at most 1 (steady and end to end); speed-up over stable-baselines3
+at least 20x steady per seed and 5x end to end."""
 XLA_CPU_FLAGS = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 
@@ -503,6 +539,19 @@ def run_worker(
     return json.loads(lines[-1])
 
 
+PEER_PACKAGES = {"rejax": "rejax", "sb3": "stable-baselines3"}
+
+
+def peer_version(framework: str) -> str | None:
+    """The installed version of a peer framework in its virtual environment (None if unknown)."""
+    code = f"import importlib.metadata as m; print(m.version({PEER_PACKAGES[framework]!r}))"
+    try:
+        proc = VENVS[framework].run(code=code, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
 def summarise(runs: list[dict]) -> dict:
     """Medians over seeds; unreached or failed seeds count as infinitely slow."""
     steady = [r["train_s"] if r.get("reached") else math.inf for r in runs]
@@ -527,53 +576,125 @@ def _fmt(x: float, digits: int = 1) -> str:
         return "-"
     if math.isinf(x):
         return "not reached"
-    return f"{x:.{digits}f}"
+    return f"{x:,.{digits}f}"
 
 
-def report(results: dict) -> str:
-    lines = []
-    for algo, res in results["tasks"].items():
-        t = TASKS[algo]
+def task_ratios(summary: dict, throughput: dict) -> dict[str, float]:
+    """Ratios of medians of one task's run (NaN where a framework is missing or never reached
+    the threshold)."""
+
+    def get(fw, key):
+        return summary.get(fw, {}).get(key, math.nan)
+
+    def sph(fw, n):
+        return throughput.get(fw, {}).get(str(n), {}).get("seeds_per_hour", math.nan)
+
+    return {
+        "accelrl_over_rejax_steady": ratio(get("accelrl", "steady_s"), get("rejax", "steady_s")),
+        "accelrl_over_rejax_e2e": ratio(get("accelrl", "e2e_s"), get("rejax", "e2e_s")),
+        "sb3_over_accelrl_steady": ratio(get("sb3", "steady_s"), get("accelrl", "steady_s")),
+        "sb3_over_accelrl_e2e": ratio(get("sb3", "e2e_s"), get("accelrl", "e2e_s")),
+        "sb3_over_accelrl_steady_16": ratio(sph("accelrl", 16), sph("sb3", 1)),
+        "accelrl_over_rejax_steady_cpu": ratio(
+            get("accelrl", "steady_cpu_s"), get("rejax", "steady_cpu_s")
+        ),
+        "sb3_over_accelrl_steady_cpu": ratio(
+            get("sb3", "steady_cpu_s"), get("accelrl", "steady_cpu_s")
+        ),
+        "sb3_over_accelrl_e2e_cpu": ratio(get("sb3", "e2e_cpu_s"), get("accelrl", "e2e_cpu_s")),
+        "accelrl_over_rejax_seeds_per_hour_16": ratio(sph("accelrl", 16), sph("rejax", 16)),
+    }
+
+
+def task_targets(ratios: dict[str, float]) -> list[dict]:
+    """The four targets of one task, judged on its ratios (:data:`TARGETS`); a NaN ratio (a
+    framework missing or never at the threshold) is not met."""
+
+    def row(name, value, target, at_most):
+        ok = math.isfinite(value) and (value <= target if at_most else value >= target)
+        return {"name": name, "value": value, "target": target, "at_most": at_most, "met": ok}
+
+    r = ratios
+    return [
+        row("accelrl/rejax time, steady", r["accelrl_over_rejax_steady"], TARGETS["rejax"], True),
+        row("accelrl/rejax time, end to end", r["accelrl_over_rejax_e2e"], TARGETS["rejax"], True),
+        row(
+            "speed-up over SB3, steady", r["sb3_over_accelrl_steady"], TARGETS["sb3_steady"], False
+        ),
+        row("speed-up over SB3, end to end", r["sb3_over_accelrl_e2e"], TARGETS["sb3_e2e"], False),
+    ]
+
+
+def render_task(record: dict) -> str:
+    """One task's block (markdown) from its results record (pure: the JSON alone)."""
+    from accelrl.results import provenance_line, target_line
+
+    t, algo = record["task"], record["algo"]
+    lines = [
+        f"`{record['command']}`: {algo.upper()} on {t['env']}, time until the stochastic "
+        f"policy's mean return over {t['eval_episodes']} episodes reaches {t['threshold']:g} "
+        f"(evaluated every {t['eval_every']:,} steps, budget {t['total_timesteps']:,}); "
+        f"medians over {record['num_seeds']} seeds, each in a fresh process; a seed that never "
+        "reaches it counts as infinitely slow. Seeds/h: steady-state throughput over the whole "
+        f"budget with 1 and 16 vmapped seeds. {record['host']['cpus']} CPUs, "
+        + (
+            f"load average {record['host']['load_start'][0]:.1f} at the start, "
+            f"{record['host']['load_end'][0]:.1f} at the end; {record['wall_s']:.0f} s wall."
+            if record["host"].get("load_start")
+            else "load not recorded."
+        ),
+        "",
+        "| framework | reached | steps | steady s | end-to-end s | steady CPU s | e2e CPU s "
+        "| seeds/h (1) | seeds/h (16) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for fw, s in record["summary"].items():
+        tp = record["throughput"].get(fw, {})
+        sp1 = tp.get("1", {}).get("seeds_per_hour")
+        sp16 = tp.get("16", {}).get("seeds_per_hour")
+        name = {"accelrl": "accelrl", "rejax": "rejax", "sb3": "stable-baselines3"}[fw]
+        version = record.get("versions_peer", {}).get(fw)
         lines.append(
-            f"\n## {algo.upper()} on {t['env']}: time to return {t['threshold']} "
-            f"(median over {results['num_seeds']} seeds; budget {t['total_timesteps']} steps)"
+            f"| {name}{' ' + version if version else ''} | {s['reached']}/{s['seeds']} | "
+            f"{_fmt(s['steps'], 0)} | {_fmt(s['steady_s'])} | {_fmt(s['e2e_s'])} | "
+            f"{_fmt(s['steady_cpu_s'])} | {_fmt(s['e2e_cpu_s'])} | {_fmt(sp1, 0)} | "
+            f"{_fmt(sp16, 0)} |"
         )
-        lines.append(
-            "| framework | reached | steps | steady s | end-to-end s | steady CPU s | e2e CPU s "
-            "| seeds/h (1) | seeds/h (16) |"
+    r = record["ratios"]
+    lines += [
+        "",
+        f"In process CPU seconds (less sensitive to a shared machine): accelrl/rejax "
+        f"{_fmt(r['accelrl_over_rejax_steady_cpu'], 2)}, SB3/accelrl steady "
+        f"{_fmt(r['sb3_over_accelrl_steady_cpu'], 1)}x, end to end "
+        f"{_fmt(r['sb3_over_accelrl_e2e_cpu'], 1)}x; with 16 vmapped seeds accelrl runs "
+        f"{_fmt(r['sb3_over_accelrl_steady_16'], 1)}x SB3's seeds/h.",
+        "",
+        "Targets (ratios of the medians above, measured in this run):",
+    ]
+    for tg in record["targets"]:
+        bound = f"{'<=' if tg['at_most'] else '>='} {tg['target']:g}{'' if tg['at_most'] else 'x'}"
+        value = (
+            _fmt(tg["value"], 2 if tg["at_most"] else 1)
+            if math.isfinite(tg["value"])
+            else "no ratio: a framework not run or never at the threshold"
         )
-        lines.append("|---|---|---|---|---|---|---|---|---|")
-        for fw, s in res["summary"].items():
-            tp = res["throughput"].get(fw, {})
-            sp1 = tp.get("1", {}).get("seeds_per_hour")
-            sp16 = tp.get("16", {}).get("seeds_per_hour")
-            lines.append(
-                f"| {fw} | {s['reached']}/{s['seeds']} | {_fmt(s['steps'], 0)} | {_fmt(s['steady_s'])} | "
-                f"{_fmt(s['e2e_s'])} | {_fmt(s['steady_cpu_s'])} | {_fmt(s['e2e_cpu_s'])} | "
-                f"{_fmt(sp1, 0)} | {_fmt(sp16, 0)} |"
-            )
-        r = res["ratios"]
-        lines.append(
-            f"accelrl/rejax time ratio: steady {_fmt(r['accelrl_over_rejax_steady'], 2)}, "
-            f"end-to-end {_fmt(r['accelrl_over_rejax_e2e'], 2)} (target <= 1.0)"
-        )
-        lines.append(
-            f"speed-up over SB3: steady {_fmt(r['sb3_over_accelrl_steady'], 1)}x per seed "
-            f"({_fmt(r['sb3_over_accelrl_steady_16'], 1)}x per seed with 16 vmapped seeds; target 20x), "
-            f"end-to-end one seed {_fmt(r['sb3_over_accelrl_e2e'], 1)}x (target 5x)"
-        )
-        lines.append(
-            f"in process CPU seconds (less sensitive to a shared machine): accelrl/rejax "
-            f"{_fmt(r['accelrl_over_rejax_steady_cpu'], 2)}, SB3/accelrl steady "
-            f"{_fmt(r['sb3_over_accelrl_steady_cpu'], 1)}x, end-to-end {_fmt(r['sb3_over_accelrl_e2e_cpu'], 1)}x"
-        )
-        for fw, s in res["summary"].items():
-            for e in s["errors"]:
-                lines.append(f"error ({fw}): {e}")
+        lines.append(target_line(tg["name"], tg["met"], f"{value}, target {bound}"))
+    errors = [f"{fw}: {e}" for fw, s in record["summary"].items() for e in s["errors"]]
+    if errors:
+        lines += ["", "Errors: " + "; ".join(e[:200] for e in errors)]
+    lines += ["", provenance_line(record)]
     return "\n".join(lines)
 
 
+def render(record: dict) -> dict[str, str]:
+    """``{block name: markdown}`` of one task's results record."""
+    if record.get("algo") not in PAGES:
+        raise ValueError(f"a bench_agents record names its task ({list(PAGES)})")
+    return {f"bench_agents_{record['algo']}": render_task(record)}
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2 seeds and short throughput runs")
     p.add_argument(
@@ -585,7 +706,19 @@ def main(argv: list[str] | None = None) -> None:
         "--vmap-seeds", nargs="+", type=int, default=[1, 16], help="seed counts for seeds/hour"
     )
     p.add_argument(
-        "--out", type=Path, default=Path("bench_out/agents.json"), help="JSON results file"
+        "--out_dir",
+        type=Path,
+        default=None,
+        help="where agents_<algo>.json goes (default docs/results, which also renders the "
+        "pages' blocks; quick: /tmp/bench_agents, never docs/)",
+    )
+    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
+    p.add_argument("--from_results", type=Path, default=None, help="only re-render a block")
+    p.add_argument(
+        "--page",
+        type=Path,
+        default=None,
+        help="with --from_results: the page to rewrite (default: the record's)",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker process")
     p.add_argument("--setup-only", action="store_true", help="create the venvs and exit")
@@ -606,25 +739,28 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(json.dumps(out), flush=True)
         return
+    if args.from_results is not None:
+        render_from_results(args.from_results, render, page=args.page)
+        return
+    from accelrl.results import REPO, check_output, write_results
 
+    docs = REPO / "docs" / "results"
+    out_dir = args.out_dir or (Path("/tmp/bench_agents") if args.quick else docs)
+    check_output(out_dir, args.quick)
+    allow_dirty = args.allow_dirty or args.quick
+    base = results_record(["python", GENERATOR, *argv], GENERATOR, PAGES[args.algos[0]])
+    if base["clean_tree"] is False and not allow_dirty and not args.setup_only:
+        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow_dirty")
     for fw in args.frameworks:
         if fw != "accelrl":
             VENVS[fw].ensure()
     if args.setup_only:
         return
-    from accelrl.results import check_output
-
-    check_output(args.out, args.quick)
     n_seeds = args.seeds or (2 if args.quick else 5)
     segments = 1 if args.quick else 3
-    results = {
-        "num_seeds": n_seeds,
-        "quick": args.quick,
-        "tasks": {},
-        "hyperparameters": TASKS,
-        "host": {"cpus": os.cpu_count(), "platform": sys.platform},
-    }
     for algo in args.algos:
+        t_algo = time.perf_counter()
+        host = {"cpus": os.cpu_count(), "platform": sys.platform, "load_start": os.getloadavg()}
         runs: dict[str, list] = {}
         throughput: dict[str, dict] = {}
         for fw in args.frameworks:
@@ -653,41 +789,32 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
         summary = {fw: summarise(rs) for fw, rs in runs.items()}
-
-        def get(fw, key, _summary=summary):
-            return _summary.get(fw, {}).get(key, math.nan)
-
-        def sph(fw, n, _tp=throughput):
-            return _tp.get(fw, {}).get(str(n), {}).get("seeds_per_hour", math.nan)
-
-        ratios = {
-            "accelrl_over_rejax_steady": ratio(
-                get("accelrl", "steady_s"), get("rejax", "steady_s")
-            ),
-            "accelrl_over_rejax_e2e": ratio(get("accelrl", "e2e_s"), get("rejax", "e2e_s")),
-            "sb3_over_accelrl_steady": ratio(get("sb3", "steady_s"), get("accelrl", "steady_s")),
-            "sb3_over_accelrl_e2e": ratio(get("sb3", "e2e_s"), get("accelrl", "e2e_s")),
-            "sb3_over_accelrl_steady_16": ratio(sph("accelrl", 16), sph("sb3", 1)),
-            "accelrl_over_rejax_steady_cpu": ratio(
-                get("accelrl", "steady_cpu_s"), get("rejax", "steady_cpu_s")
-            ),
-            "sb3_over_accelrl_steady_cpu": ratio(
-                get("sb3", "steady_cpu_s"), get("accelrl", "steady_cpu_s")
-            ),
-            "sb3_over_accelrl_e2e_cpu": ratio(get("sb3", "e2e_cpu_s"), get("accelrl", "e2e_cpu_s")),
-            "accelrl_over_rejax_seeds_per_hour_16": ratio(sph("accelrl", 16), sph("rejax", 16)),
-        }
-        results["tasks"][algo] = {
+        ratios = task_ratios(summary, throughput)
+        host["load_end"] = os.getloadavg()
+        record = {
+            **base,
+            "page": PAGES[algo],
+            "algo": algo,
+            "task": TASKS[algo],
+            "num_seeds": n_seeds,
+            "quick": args.quick,
+            "throughput_only": args.throughput_only,
+            "host": host,
+            "versions_peer": {fw: peer_version(fw) for fw in args.frameworks if fw in VENVS},
             "runs": runs,
             "summary": summary,
             "throughput": throughput,
             "ratios": ratios,
+            "targets": task_targets(ratios),
+            "wall_s": time.perf_counter() - t_algo,
         }
-        args.out.write_text(json.dumps(results, indent=1, default=str))
-    text = report(results)
-    print(text)
-    args.out.write_text(json.dumps(results, indent=1, default=str))
-    print(f"\nwrote {args.out}")
+        path = write_results(out_dir / f"agents_{algo}.json", record, allow_dirty=allow_dirty)
+        blocks = render(record)
+        print("\n".join(blocks.values()), flush=True)
+        print(f"wrote {path}", flush=True)
+        if Path(out_dir).resolve() == docs.resolve():
+            write_blocks(REPO / PAGES[algo], blocks)
+            print(f"rendered {PAGES[algo]}", flush=True)
 
 
 if __name__ == "__main__":

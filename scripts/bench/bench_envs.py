@@ -1,26 +1,30 @@
 """Steps/second of every registered accelrl environment at several batch sizes.
 
 Usage: ``python scripts/bench/bench_envs.py [--batch-sizes 1 64 1024 8192] [--steps 200]
-[--ids ID ...] [--out bench_out/envs.json] [--quick]``
+[--ids ID ...] [--out PATH] [--quick] [--allow_dirty] [--from_results PATH]``
 
 Each measurement jits a ``lax.scan`` of ``steps`` batched steps with random actions
 (``VecEnv``, wrapper-owned resets), compiles it once, then times ``repeats`` calls and reports
-the median. Prints a table and writes JSON.
+the median. Prints a table and writes a raw results file (command, commit, tree state, load;
+default ``bench_out/envs.json``). ``--out docs/results/envs.json`` (a full run from a clean
+tree, or ``--allow_dirty``) also renders the README's steps/s block from it, and
+``--from_results PATH`` re-renders that block from the file alone; ``--quick`` never writes
+into ``docs/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
+import os
+import sys
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from _bench import time_fn
+from _bench import render_from_results, results_record, time_fn, write_blocks
 
 from accelrl.envs import VecEnv, is_multi_agent, make, registered_envs
-from accelrl.results import check_output
 
 
 def _sampler(env, params, env_id, batch):
@@ -64,6 +68,41 @@ def bench_one(env_id: str, batch: int, steps: int, repeats: int) -> dict:
     }
 
 
+GENERATOR = "scripts/bench/bench_envs.py"
+PAGE = "README.md"
+RESULTS = "docs/results/envs.json"
+BLOCK = "bench_envs"
+
+
+def _rate(x: float) -> str:
+    """Steps/s as the README writes them: 49k, 1.11M."""
+    return f"{x / 1e6:.3g}M" if x >= 1e6 else f"{x / 1e3:.3g}k"
+
+
+def render(record: dict) -> dict[str, str]:
+    """The README's steps/s block from a results record (pure: the JSON alone)."""
+    from accelrl.results import provenance_line
+
+    rows, s, host = record["rows"], record["settings"], record["host"]
+    batches = sorted({r["batch"] for r in rows})
+    by = {(r["env"], r["batch"]): r["steps_per_s"] for r in rows}
+    lines = [
+        f"`{record['command']}` (random actions, wrapper-owned resets, {s['steps']} steps per "
+        f"timed call, median of {s['repeats']}; steps/s summed over the batch; "
+        f"{host['cpus']} CPUs, load average {host['load_start'][0]:.1f} at the start, "
+        f"{host['load_end'][0]:.1f} at the end):",
+        "",
+        "| env | " + " | ".join(f"batch {b}" if i == 0 else str(b) for i, b in enumerate(batches))
+        + " |",
+        "| --- |" + " ---: |" * len(batches),
+    ]  # fmt: skip
+    for env in sorted({r["env"] for r in rows}):
+        cells = [_rate(by[env, b]) if (env, b) in by else "-" for b in batches]
+        lines.append(f"| `{env}` | " + " | ".join(cells) + " |")
+    lines += ["", provenance_line(record)]
+    return {BLOCK: "\n".join(lines)}
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -74,8 +113,28 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--ids", nargs="+", default=None, help="default: every registered accelrl id")
     p.add_argument("--out", type=Path, default=Path("bench_out/envs.json"))
     p.add_argument("--quick", action="store_true", help="batch 1 and 64, 50 steps, 3 repeats")
+    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
+    p.add_argument("--from_results", type=Path, default=None, help="only re-render the block")
+    p.add_argument(
+        "--page",
+        type=Path,
+        default=None,
+        help="with --from_results: the page to rewrite (default: the record's)",
+    )
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
+    if args.from_results is not None:
+        render_from_results(args.from_results, render, page=args.page)
+        return []
+    from accelrl.results import REPO, check_output, write_results
+
     check_output(args.out, args.quick)
+    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
+    to_docs = args.out.resolve() == (REPO / RESULTS).resolve()
+    allow_dirty = args.allow_dirty or not to_docs  # only the README's block needs a clean tree
+    if record["clean_tree"] is False and not allow_dirty:
+        p.error("the tree has uncommitted changes: commit them, or pass --allow_dirty")
+    load_start = os.getloadavg()
     if args.quick:
         args.batch_sizes, args.steps, args.repeats = [1, 64], 50, 3
     ids = args.ids or registered_envs()
@@ -89,9 +148,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 f"{env_id:34s} {b:6d} {row['steps_per_s']:14,.0f} {row['compile_s']:10.1f}",
                 flush=True,
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2))
+    record.update(
+        settings={"batch_sizes": args.batch_sizes, "steps": args.steps, "repeats": args.repeats,
+                  "ids": ids},
+        host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
+        quick=args.quick,
+        rows=rows,
+    )  # fmt: skip
+    write_results(args.out, record, allow_dirty=allow_dirty)
     print(f"wrote {args.out}")
+    if to_docs:
+        write_blocks(REPO / PAGE, render(record))
+        print(f"rendered {PAGE}")
     return rows
 
 

@@ -47,13 +47,22 @@ simple_spread): its feed-forward MPE script cannot train heterogeneous agents (i
 pads with ``pad(x[a])``, a call missing its length argument, and one action head sized for the
 first agent serves all).
 
+Results protocol: each part writes its raw results file (:data:`RESULTS`,
+``docs/results/marl_<part>.json``: the command, commit, tree state, machine, load, settings,
+per-seed returns, every timed round) and renders its block of ``docs/marl.md``
+(``<!-- marl_<part>: begin -->``); ``--from_results PATH`` re-renders a block from its file
+alone. A run from a tree with uncommitted changes is refused unless ``--allow_dirty`` (the
+block then says so); ``--quick`` writes under ``--out_dir`` (default ``/tmp/bench_marl``),
+never into ``docs/``.
+
 Usage::
 
     python scripts/bench/bench_marl.py --quick                   # a few minutes: 64 envs;
                                                                    # 48k steps, 2 seeds
-    nice -n 10 python scripts/bench/bench_marl.py --out bench_marl.json \\
+    nice -n 10 python scripts/bench/bench_marl.py \\
         --jaxmarl-repo PATH/TO/JaxMARL                              # the full benchmark
     python scripts/bench/bench_marl.py --parts throughput        # one part only
+    python scripts/bench/bench_marl.py --from_results docs/results/marl_returns.json
 """
 
 from __future__ import annotations
@@ -70,9 +79,21 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _bench import PeerVenv, ratio, time_fn, venv_root
+from _bench import (
+    PeerVenv,
+    ratio,
+    render_from_results,
+    results_record,
+    time_fn,
+    venv_root,
+    write_blocks,
+)
 
 PARTS = ("throughput", "returns")
+GENERATOR = "scripts/bench/bench_marl.py"
+PAGE = "docs/marl.md"
+RESULTS = {part: f"docs/results/marl_{part}.json" for part in PARTS}
+"""Each part's raw results file; it renders the page's block of the same name (``marl_<part>``)."""
 MARL_AGENTS = ("ippo", "mappo")
 THROUGHPUT_ENV = "MPE_simple_spread_v3"
 SINGLE_AGENT_ENV = "CartPole-v1"
@@ -214,7 +235,7 @@ def throughput_table(rows: list[dict], ratios: list[dict]) -> str:
         vs = (
             "-"
             if q is None
-            else f"{q['ratio']:.2f} {'(met)' if q['meets_target'] else '(not met)'}"
+            else f"{q['ratio']:.3f} {'(met)' if q['meets_target'] else '(not met)'}"
         )
         lines.append(
             f"| {r['agent']} | {r['env']} | {r['num_envs']} | {_fmt(r['steps_per_s'], 0)} | "
@@ -246,27 +267,146 @@ def returns_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def returns_targets(results: dict[str, dict]) -> list[dict]:
+def returns_targets(results: dict[str, dict], reps: int = 10_000) -> list[dict]:
     """Per scenario with a JaxMARL run in its own config: does each accelrl agent's training
-    return at least match it (higher is better)?"""
+    return at least match it (higher is better)?
+
+    The seeds of the two frameworks pair nothing, so the difference of the means over seeds
+    gets an unpaired bootstrap interval (``accelrl.results.unpaired_bootstrap``, seed 0).
+    The target is met unless the interval lies below zero (``verdict`` "worse"); "beats" is
+    said only when it lies above. Fewer than two finite seeds on a side: not judged (not met).
+    """
+    from accelrl.results import unpaired_bootstrap, verdict
+
     out = []
     for scenario, methods in results.items():
         ref = methods.get("jaxmarl_ippo", {})
-        ref_mean = ref.get("train_return", (math.nan,))[0]
-        if not math.isfinite(ref_mean):
+        ref_seeds = [x for x in ref.get("train_return_per_seed", []) if math.isfinite(x)]
+        if not ref_seeds:
             continue
         for name in MARL_AGENTS:
-            mean = methods.get(name, {}).get("train_return", (math.nan,))[0]
-            out.append(
-                {
-                    "scenario": scenario,
-                    "agent": name,
-                    "accelrl": mean,
-                    "jaxmarl_ippo": ref_mean,
-                    "meets_target": bool(math.isfinite(mean) and mean >= ref_mean),
-                }
-            )
+            seeds = [
+                x
+                for x in methods.get(name, {}).get("train_return_per_seed", [])
+                if math.isfinite(x)
+            ]
+            row = {
+                "scenario": scenario,
+                "agent": name,
+                "accelrl": statistics.fmean(seeds) if seeds else math.nan,
+                "jaxmarl_ippo": statistics.fmean(ref_seeds),
+                "seeds": [len(seeds), len(ref_seeds)],
+            }
+            if len(seeds) < 2 or len(ref_seeds) < 2:
+                row.update(diff=math.nan, low=math.nan, high=math.nan, verdict="not judged")
+                row["meets_target"] = False
+            else:
+                diff, low, high = unpaired_bootstrap(seeds, ref_seeds, reps=reps, seed=0)
+                row.update(diff=diff, low=low, high=high, verdict=verdict(low, high))
+                row["meets_target"] = row["verdict"] != "worse"
+            out.append(row)
     return out
+
+
+def target_text(t: dict) -> str:
+    """One line of the returns target: met / not met, with the interval it follows."""
+    if t["verdict"] == "not judged":
+        reason = f"fewer than two seeds on a side ({t['seeds'][0]} and {t['seeds'][1]})"
+    else:
+        reason = (
+            f"accelrl {t['agent']} {t['accelrl']:.1f} vs JaxMARL IPPO {t['jaxmarl_ippo']:.1f}: "
+            f"difference {t['diff']:+.1f}, 95% CI [{t['low']:+.1f}, {t['high']:+.1f}] over "
+            f"{t['seeds'][0]} and {t['seeds'][1]} seeds, unpaired bootstrap: {t['verdict']}"
+        )
+    return (
+        f"- {t['scenario']}, {t['agent']}: **{'met' if t['meets_target'] else 'not met'}** "
+        f"({reason})"
+    )
+
+
+def _load_text(host: dict) -> str:
+    start, end = host.get("load_start"), host.get("load_end")
+    if not start or not end:
+        return "load average not recorded"
+    return f"load average {start[0]:.1f} at the start, {end[0]:.1f} at the end"
+
+
+def render_throughput(record: dict) -> str:
+    """The page's throughput block from a ``part == "throughput"`` results record (pure)."""
+    from accelrl.results import provenance_line
+
+    s, ratios = record["settings"], record["ratios"]
+    met = [r for r in ratios if r["meets_target"]]
+    missed = [f"{r['agent']} at {r['num_envs']} envs ({r['ratio']:.3f})" for r in ratios]
+    missed = [m for m, r in zip(missed, ratios, strict=True) if not r["meets_target"]]
+    lines = [
+        f"`{record['command']}`: {s['rounds']} interleaved rounds, {s['num_steps']} steps x "
+        f"num_envs per update, {s['update_epochs']} epochs x {s['num_minibatches']} minibatches, "
+        f"about {s['steps_per_call']:,} joint steps per timed call; medians over rounds; "
+        f"{record['wall_s']:.0f} s wall on {record['host']['cpus']} CPUs, "
+        f"{_load_text(record['host'])}.",
+        "",
+        throughput_table(record["rows"], ratios),
+        "",
+        f"Target: agent-steps/s at least {record['target']} x single-agent PPO's env steps/s at "
+        "the same num_envs, both measured in this run: "
+        + (
+            "**met** at every size measured."
+            if ratios and not missed
+            else f"**not met** for {', '.join(missed) or 'every size (no ratio)'}; met for "
+            f"{len(met)} of {len(ratios)}."
+        ),
+        "",
+        provenance_line(record),
+    ]
+    return "\n".join(lines)
+
+
+def render_returns(record: dict) -> str:
+    """The page's returns block from a ``part == "returns"`` results record (pure)."""
+    from accelrl.results import provenance_line
+
+    s = record["settings"]
+    lines = [
+        f"`{record['command']}`: {s['seeds']} seeds per method, training returns of the last "
+        f"{TAIL_FRACTION:.0%} of the budget (mean ± std over seeds), evaluation on "
+        f"{s['eval_episodes']} fresh episodes per seed, the uniform random policy on "
+        f"{s['random_episodes']} episodes (± over episodes); {record['wall_s']:.0f} s wall, "
+        f"{_load_text(record['host'])} (wall s and steps/s depend on the load; the returns do "
+        "not).",
+        "",
+        returns_table(record["scenarios"]),
+        "",
+        "Target: at the same budget, accelrl's training returns at least match JaxMARL's IPPO in "
+        "its own config (not shown worse by the interval):",
+        *(target_text(t) for t in record["targets"]),
+    ]
+    if not record["targets"]:
+        lines.append("- **not met**: no JaxMARL run in this results file, nothing to compare.")
+    for scenario, methods in record["scenarios"].items():
+        curves = {
+            m.get("method", name): m["curve_mean"]
+            for name, m in methods.items()
+            if m.get("curve_mean")
+        }
+        if not curves:
+            continue
+        lines += ["", f"Mean training-return curves on {scenario} (10 points each):", ""]
+        for name, curve in curves.items():
+            idx = [round(i * (len(curve) - 1) / 9) for i in range(10)] if len(curve) > 1 else [0]
+            points = ", ".join(_fmt(curve[i]) for i in idx)
+            lines.append(f"- {name}: {points}")
+    lines += ["", provenance_line(record)]
+    return "\n".join(lines)
+
+
+def render(record: dict) -> dict[str, str]:
+    """``{block name: markdown}`` of one results record (its part's block of docs/marl.md)."""
+    part = record.get("part")
+    if part not in PARTS:
+        raise ValueError(f"a bench_marl results record names its part ({PARTS}), got {part!r}")
+    body = render_throughput(record) if part == "throughput" else render_returns(record)
+    return {f"marl_{part}": body}
 
 
 def _log(msg: str) -> None:
@@ -686,7 +826,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "$JAXMARL_REPO; else the files are downloaded)",
     )
     p.add_argument("--setup-only", action="store_true", help="create JaxMARL's venv and exit")
-    p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument(
+        "--out_dir",
+        type=Path,
+        default=None,
+        help="where each part's marl_<part>.json goes (default docs/results, which also "
+        "renders docs/marl.md's blocks; quick: /tmp/bench_marl, never docs/)",
+    )
+    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
+    p.add_argument("--from_results", type=Path, default=None, help="only re-render a block")
+    p.add_argument(
+        "--page",
+        type=Path,
+        default=None,
+        help="with --from_results: the page to rewrite (default: the record's)",
+    )
     args = p.parse_args(argv)
     q = args.quick
     args.num_envs = args.num_envs or ([64] if q else [16, 64, 256, 1024])
@@ -702,62 +856,73 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    if args.out is not None:
-        from accelrl.results import check_output
-
-        check_output(args.out, args.quick)
+    if args.from_results is not None:
+        render_from_results(args.from_results, render, page=args.page)
+        return {}
     if args.setup_only:
         fetch_jaxmarl_files(JAXMARL_VENV.path / "baselines", args.jaxmarl_repo)
         JAXMARL_VENV.ensure()
         return {}
-    t0 = time.perf_counter()
-    results: dict[str, Any] = {
-        "command": " ".join(
-            ["python scripts/bench/bench_marl.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
-        "quick": args.quick,
-        "host": {"cpus": os.cpu_count(), "platform": sys.platform, "load_start": os.getloadavg()},
-        "mean_return_convention": "mean over agents of each agent's episode return",
+    from accelrl.results import REPO, check_output, write_results
+
+    docs = REPO / "docs" / "results"
+    out_dir = args.out_dir or (Path("/tmp/bench_marl") if args.quick else docs)
+    check_output(out_dir, args.quick)
+    allow_dirty = args.allow_dirty or args.quick
+    base = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
+    if base["clean_tree"] is False and not allow_dirty:
+        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow_dirty")
+    settings = {
+        k: getattr(args, k)
+        for k in ("num_envs", "num_steps", "num_minibatches", "update_epochs", "steps_per_call")
     }
-
-    def save():
-        results["wall_s"] = time.perf_counter() - t0
-        results["host"]["load_end"] = os.getloadavg()
-        if args.out is not None:
-            args.out.write_text(json.dumps(results, indent=1, default=str))
-
-    text = []
-    if "throughput" in args.parts:
-        rows = run_throughput(args)
-        ratios = throughput_ratios(rows)
-        results["throughput"] = {"rows": rows, "ratios": ratios, "target": TARGET_THROUGHPUT_RATIO}
-        text += ["## Training throughput", throughput_table(rows, ratios)]
-        save()
-    if "returns" in args.parts:
-        returns = run_returns(args)
-        targets = returns_targets(returns)
-        results["returns"] = {
-            "scenarios": returns,
-            "targets": targets,
-            "jaxmarl_source": JAXMARL_SOURCE,
+    settings.update(rounds=args.rounds)
+    records: dict[str, Any] = {}
+    for part in args.parts:
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {
+            **base,
+            "part": part,
+            "quick": args.quick,
+            "host": {"cpus": os.cpu_count(), "load_start": os.getloadavg()},
+            "mean_return_convention": "mean over agents of each agent's episode return",
         }
-        text += ["## Returns", returns_table(returns)]
-        for t in targets:
-            text.append(
-                f"target on {t['scenario']}: accelrl {t['agent']} {t['accelrl']:.1f} vs JaxMARL "
-                f"IPPO {t['jaxmarl_ippo']:.1f} -> {'met' if t['meets_target'] else 'not met'}"
+        if part == "throughput":
+            rows = run_throughput(args)
+            record.update(
+                settings=settings,
+                rows=rows,
+                ratios=throughput_ratios(rows),
+                target=TARGET_THROUGHPUT_RATIO,
             )
-        save()
-    save()
-    text.append(
-        f"\nwall {results['wall_s']:.0f} s; load average start {results['host']['load_start']}, "
-        f"end {results['host']['load_end']}"
-    )
-    print("\n".join(text))
-    if args.out is not None:
-        print(f"wrote {args.out}")
-    return results
+        else:
+            returns = run_returns(args)
+            record.update(
+                settings={
+                    "scenarios": args.scenarios,
+                    "total_timesteps": args.total_timesteps,
+                    "seeds": args.seeds,
+                    "eval_episodes": args.eval_episodes,
+                    "random_episodes": args.random_episodes,
+                    "jaxmarl_variants": args.jaxmarl_variants if args.jaxmarl else [],
+                },
+                scenarios=returns,
+                targets=returns_targets(returns),
+                jaxmarl_source=JAXMARL_SOURCE,
+            )
+        record["wall_s"] = time.perf_counter() - t0
+        record["host"]["load_end"] = os.getloadavg()
+        path = write_results(out_dir / f"marl_{part}.json", record, allow_dirty=allow_dirty)
+        blocks = render(record)
+        print("\n".join(blocks.values()), flush=True)
+        print(f"wrote {path}")
+        if Path(out_dir).resolve() == docs.resolve():
+            write_blocks(REPO / PAGE, blocks)
+            print(f"rendered {PAGE}")
+        records[part] = record
+    return records
 
 
 if __name__ == "__main__":

@@ -9,15 +9,23 @@ lines.
 
 Timings are interleaved: every round times each configuration once for every implementation,
 so load changes on a shared machine hit all of them alike; the median over rounds is reported.
-Compilation is excluded (and reported separately).
+Compilation is excluded (and reported separately). Targets, ratios of medians of one run: at
+least :data:`TARGET_VS_MPE2` x mpe2 at batch 1024, and not slower than JaxMARL at any batch.
+
+Results protocol: a full run writes ``docs/results/mpe.json`` (command, commit, tree state,
+machine, load, settings, every round's rate) and renders the speed block of
+``docs/envs/mpe.md``; ``--from_results PATH`` re-renders it from the file alone. A tree with
+uncommitted changes is refused unless ``--allow_dirty``; ``--quick`` writes under ``/tmp``.
 
     python scripts/bench/bench_mpe.py --quick
-    python scripts/bench/bench_mpe.py --out bench_mpe.json
+    python scripts/bench/bench_mpe.py
+    python scripts/bench/bench_mpe.py --from_results docs/results/mpe.json
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,9 +35,16 @@ from pathlib import Path
 
 import numpy as np
 import tyro
-from _bench import PeerVenv, time_fn, venv_root
+from _bench import PeerVenv, render_from_results, results_record, time_fn, venv_root, write_blocks
 
 JAXMARL_VERSION = "0.2.0"
+GENERATOR = "scripts/bench/bench_mpe.py"
+PAGE = "docs/envs/mpe.md"
+RESULTS = "docs/results/mpe.json"
+BLOCK = "bench_mpe"
+TARGET_VS_MPE2 = 100.0
+"""accelrl steps/s at batch :data:`TARGET_BATCH` over one mpe2 environment's, at least."""
+TARGET_BATCH = 1024
 DEFAULT_VENV = venv_root() / "jaxmarl"
 
 
@@ -54,7 +69,14 @@ class Args:
     jaxmarl_venv: Path = DEFAULT_VENV
     """Where JaxMARL's virtual environment lives."""
     out: Path | None = None
-    """Write the results as JSON here."""
+    """The raw results file (default docs/results/mpe.json, which also renders the card's
+    block; quick: /tmp/bench_mpe_quick.json, never docs/)."""
+    allow_dirty: bool = False
+    """Run from a tree with uncommitted changes (the block then says so)."""
+    from_results: Path | None = None
+    """Only re-render the card's block from this raw results file."""
+    page: Path | None = None
+    """With ``--from_results``: the page to rewrite (default: the record's)."""
 
     def effective(self) -> Args:
         """The settings actually run (``--quick`` shortens the runs)."""
@@ -301,16 +323,89 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    args = tyro.cli(Args, args=argv).effective()
-    if args.out is not None:
-        from accelrl.results import check_output
+def mpe_targets(rows: list[dict]) -> list[dict]:
+    """The speed targets judged on one run's medians: per env, accelrl over mpe2 at
+    :data:`TARGET_BATCH` (at least :data:`TARGET_VS_MPE2`) and the slowest accelrl/JaxMARL
+    ratio over batches (at least 1). A missing measurement is not met."""
+    by = {(r["impl"], r["env"], r["batch"]): r["steps_per_s"] for r in rows}
+    out = []
+    for env in sorted({r["env"] for r in rows}):
+        ours = by.get(("accelrl", env, TARGET_BATCH))
+        mpe2 = by.get(("mpe2", env, 1))
+        value = ours / mpe2 if ours and mpe2 else None
+        out.append({"env": env, "name": f"vs mpe2 at batch {TARGET_BATCH}", "value": value,
+                    "target": TARGET_VS_MPE2,
+                    "met": value is not None and value >= TARGET_VS_MPE2})  # fmt: skip
+        ratios = {
+            b: by[("accelrl", env, b)] / by[("jaxmarl", env, b)]
+            for (impl, e, b) in by
+            if impl == "accelrl" and e == env and by.get(("jaxmarl", env, b))
+        }
+        worst = min(ratios, key=ratios.get) if ratios else None
+        out.append({"env": env, "name": "vs JaxMARL, slowest batch", "batch": worst,
+                    "value": ratios.get(worst), "target": 1.0,
+                    "met": bool(ratios) and ratios[worst] >= 1.0})  # fmt: skip
+    return out
 
-        check_output(args.out, args.quick)
+
+def render(record: dict) -> dict[str, str]:
+    """The card's speed block from a results record (pure: the JSON alone)."""
+    from accelrl.results import provenance_line, target_line
+
+    s, host = record["settings"], record["host"]
+    lines = [
+        f"`{record['command']}`: {s['steps_per_run']:,} env steps per timed run, {s['rounds']} "
+        f"interleaved rounds, medians; mpe2 {s['mpe2_steps']:,} steps of one environment per "
+        f"round; compilation excluded. {host['cpus']} CPUs, load average "
+        f"{host['load_start'][0]:.1f} at the start, {host['load_end'][0]:.1f} at the end; "
+        f"{record['wall_s']:.0f} s wall.",
+        "",
+        table(record["rows"]),
+        "",
+        "Targets (ratios of the medians above, measured in this run):",
+    ]
+    for t in record["targets"]:
+        where = f" (batch {t['batch']})" if t.get("batch") is not None else ""
+        value = "no measurement" if t["value"] is None else f"{t['value']:,.1f}x{where}"
+        lines.append(
+            target_line(f"{t['env']}, {t['name']}", t["met"], f"{value}, target {t['target']:g}x")
+        )
+    lines += ["", provenance_line(record)]
+    return {BLOCK: "\n".join(lines)}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = tyro.cli(Args, args=argv).effective()
+    if args.from_results is not None:
+        render_from_results(args.from_results, render, page=args.page)
+        return []
+    from accelrl.results import REPO, check_output, write_results
+
+    out = args.out or (Path("/tmp/bench_mpe_quick.json") if args.quick else REPO / RESULTS)
+    check_output(out, args.quick)
+    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
+    allow_dirty = args.allow_dirty or args.quick
+    if record["clean_tree"] is False and not allow_dirty:
+        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow_dirty")
+    t0, load_start = time.perf_counter(), os.getloadavg()
     rows = run_benchmark(args)
-    print(table(rows))
-    if args.out is not None:
-        args.out.write_text(json.dumps(rows, indent=1))
+    record.update(
+        settings={k: getattr(args, k) for k in ("envs", "batches", "steps_per_run", "rounds",
+                                                "mpe2_steps", "jaxmarl")},
+        jaxmarl_version=JAXMARL_VERSION if args.jaxmarl else None,
+        host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
+        wall_s=time.perf_counter() - t0,
+        quick=args.quick,
+        rows=rows,
+        targets=mpe_targets(rows),
+    )  # fmt: skip
+    write_results(out, record, allow_dirty=allow_dirty)
+    print(render(record)[BLOCK])
+    print(f"wrote {out}")
+    if Path(out).resolve() == (REPO / RESULTS).resolve():
+        write_blocks(REPO / PAGE, render(record))
+        print(f"rendered {PAGE}")
     return rows
 
 

@@ -16,29 +16,45 @@ loop on B/N systems); on a CPU the script restarts itself with
 ``--xla_force_host_platform_device_count=N`` so that N host devices (cores) exist. REBOUND always
 runs on one core, so the per-CPU-second ratio is reported next to the wall-clock one.
 
+Targets (the issue's, at B = 1024, mu = 1e-2 and the default C): imbalance at most 2, at least
+5 M useful substeps/s, at least 10x REBOUND's system-years/s (wall clock; both measured in the
+same run).
+
+Results protocol: a run writes ``docs/results/three_body_bench_<N>dev.json`` (N = ``--devices``:
+command, commit, tree state, machine, load, every row) and renders the card's block
+``bench_three_body_<N>dev`` in ``docs/envs/three_body.md``; ``--from-results PATH`` re-renders
+it from the file alone. A tree with uncommitted changes is refused unless ``--allow-dirty``;
+``--quick`` writes under ``/tmp``.
+
 Usage::
 
     python scripts/bench/bench_three_body.py --quick
     python scripts/bench/bench_three_body.py --batches 1 64 1024 8192 --caps 16 32 64
     python scripts/bench/bench_three_body.py --batches 1024 --mus 1e-2 --devices 2
+    python scripts/bench/bench_three_body.py --from-results docs/results/three_body_bench_2dev.json
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
-from _bench import time_fn
+from _bench import render_from_results, results_record, time_fn, write_blocks
 
 from accelrl.envs import three_body as tb
-from accelrl.results import check_output
+
+GENERATOR = "scripts/bench/bench_three_body.py"
+PAGE = "docs/envs/three_body.md"
+TARGETS = {"imbalance": 2.0, "useful_substeps_per_s": 5e6, "speedup": 10.0}
+"""At B = 1024, mu = 1e-2, default C: imbalance <= 2, useful substeps/s >= 5 M, ratio >= 10."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +80,15 @@ class Args:
     """Short run: batches (1, 64, 1024), 10 decisions, 1 repeat, 8 REBOUND systems."""
     devices: int = 1
     """Split each batch over this many devices (host cores on a CPU) with ``shard_map``."""
-    json_out: str | None = None
-    """Write the rows as JSON here."""
+    out: str | None = None
+    """The raw results file (default docs/results/three_body_bench_<devices>dev.json, which also
+    renders the card's block; quick: under /tmp, never docs/)."""
+    allow_dirty: bool = False
+    """Run from a tree with uncommitted changes (the block then says so)."""
+    from_results: str | None = None
+    """Only re-render the card's block from this raw results file."""
+    page: str | None = None
+    """With ``--from_results``: the page to rewrite (default: the record's)."""
 
 
 def rebound_run(pos, vel, mass, G, t_end):
@@ -219,22 +242,107 @@ def format_row(r: dict) -> str:
     )
 
 
+def block_name(devices: int) -> str:
+    """The card's block of a run on ``devices`` devices."""
+    return f"bench_three_body_{devices}dev"
+
+
+def three_body_targets(rows: list[dict]) -> list[dict]:
+    """The issue's targets judged on the row at B = 1024, mu = 1e-2, default C (not met when
+    that row was not measured)."""
+    row = next(
+        (
+            r
+            for r in rows
+            if r["batch"] == 1024
+            and math.isclose(r["mu"], 1e-2)
+            and r["C"] == tb.DEFAULT_MAX_SUBSTEPS_PER_DECISION
+        ),
+        None,
+    )
+    out = []
+    for key, bound in TARGETS.items():
+        value = None if row is None else row[key]
+        at_most = key == "imbalance"
+        met = value is not None and (value <= bound if at_most else value >= bound)
+        out.append({"key": key, "value": value, "target": bound, "at_most": at_most, "met": met})
+    return out
+
+
+def render(record: dict) -> dict[str, str]:
+    """The card's block of one run from its results record (pure: the JSON alone)."""
+    from accelrl.results import provenance_line, target_line
+
+    s, host = record["settings"], record["host"]
+    names = {
+        "imbalance": "lockstep imbalance",
+        "useful_substeps_per_s": "useful substeps/s",
+        "speedup": "system-years/s over REBOUND's",
+    }
+    lines = [
+        f"`{record['command']}`: jax {record['versions'].get('jax')}, {s['devices']} device(s), "
+        f"K = {s['decisions']} decisions from reset per batch, {s['repeats']} repeats (medians); "
+        f"REBOUND IAS15 on the first {s['rebound_systems']} systems, one core. {host['cpus']} "
+        f"CPUs, load average {host['load_start'][0]:.1f} at the start, "
+        f"{host['load_end'][0]:.1f} at the end; {record['wall_s']:.0f} s wall.",
+        "",
+        HEADER,
+        *(format_row(r) for r in record["rows"]),
+        "",
+        f"Targets at B = 1024, mu = 1e-2, C = {tb.DEFAULT_MAX_SUBSTEPS_PER_DECISION} "
+        "(measured in this run):",
+    ]
+    for t in record["targets"]:
+        bound = f"{'<=' if t['at_most'] else '>='} {t['target']:g}"
+        value = "not measured" if t["value"] is None else f"{t['value']:,.2f}"
+        lines.append(target_line(names[t["key"]], t["met"], f"{value}, target {bound}"))
+    lines += ["", provenance_line(record)]
+    return {block_name(s["devices"]): "\n".join(lines)}
+
+
 def main(args: Args | None = None) -> list[dict]:
+    argv = sys.argv[1:] if args is None else [f"<in-process {args!r}>"]
     args = tyro.cli(Args) if args is None else args
-    if args.json_out:
-        check_output(args.json_out, args.quick)
+    if args.from_results is not None:
+        render_from_results(args.from_results, render, page=args.page)
+        return []
+    from accelrl.results import REPO, check_output, write_results
+
     ensure_devices(args.devices)
     if args.quick:
         args = replace(args, batches=(1, 64, 1024), decisions=10, repeats=1, rebound_systems=8)
+    default = REPO / "docs" / "results" / f"three_body_bench_{args.devices}dev.json"
+    out = Path(
+        args.out or (f"/tmp/three_body_bench_{args.devices}dev.json" if args.quick else default)
+    )
+    check_output(out, args.quick)
+    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
+    allow_dirty = args.allow_dirty or args.quick
+    if record["clean_tree"] is False and not allow_dirty:
+        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow-dirty")
     print(
         f"jax {jax.__version__} on {jax.local_device_count()} {jax.devices()[0].platform} "
         f"device(s); K = {args.decisions} decisions; REBOUND on one core"
     )
     print(HEADER, flush=True)
+    t0, load_start = time.perf_counter(), os.getloadavg()
     rows = bench(args)
-    if args.json_out:
-        with open(args.json_out, "w") as f:
-            json.dump(rows, f, indent=1)
+    settings = {k: getattr(args, k) for k in ("batches", "mus", "caps", "decisions", "repeats",
+                                              "rebound_systems", "seed", "devices")}  # fmt: skip
+    record.update(
+        settings=settings,
+        host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
+        backend=jax.default_backend(),
+        wall_s=time.perf_counter() - t0,
+        quick=args.quick,
+        rows=rows,
+        targets=three_body_targets(rows),
+    )
+    write_results(out, record, allow_dirty=allow_dirty)
+    print(f"wrote {out}")
+    if out.resolve() == default.resolve():
+        write_blocks(REPO / PAGE, render(record))
+        print(f"rendered {PAGE}")
     return rows
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -208,9 +210,11 @@ def test_bench_script_smoke(tmp_path):
             "--rounds", "1",
             "--mpe2-steps", "20",
             "--no-jaxmarl",
+            "--allow-dirty",  # the test's own tree may have uncommitted changes
             "--out", str(tmp_path / "b.json"),
         ]
     )  # fmt: skip
     impls = {r["impl"] for r in rows}
     assert impls == {"accelrl", "mpe2"} and all(r["steps_per_s"] > 0 for r in rows)
-    assert (tmp_path / "b.json").exists()
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert saved["rows"] == rows and {"commit", "clean_tree", "command"} <= set(saved)

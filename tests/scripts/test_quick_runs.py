@@ -36,7 +36,10 @@ QUICK: dict[str, list[str]] = {
         "1",
     ],  # fmt: skip
     "scripts/bench/cache_learning.py": ["--quick"],
+    "scripts/bench/fixed_mu_baselines.py": ["--quick"],
+    "scripts/bench/reference_curves.py": ["--quick", "--parts", "sac"],
     "scripts/bench/relax_experiment.py": ["--quick"],
+    "scripts/bench/substep_intervals.py": ["--quick"],
     "scripts/experiments/mpe_gif.py": ["--max-steps", "3", "--out", "/tmp/accelrl_quick_mpe.gif"],
     "scripts/experiments/three_body_baselines.py": ["--quick"],
     "scripts/experiments/three_body_experiment.py": ["--quick"],

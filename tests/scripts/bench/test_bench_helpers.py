@@ -187,3 +187,53 @@ def test_bench_agents_imports_helpers_without_accelrl(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "--throughput-only" in proc.stdout
+
+
+def test_render_from_results_needs_a_raw_results_file_with_page_keys(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- a: begin -->\n<!-- a: end -->\n")
+    record = {"command": "c", "commit": "abc", "clean_tree": True, "value": 7}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="lacks generator, page"):
+        _bench.render_from_results(path, lambda r: {"a": str(r["value"])})
+    path.write_text(json.dumps({**record, "generator": "g.py", "page": "p.md"}))
+    with pytest.raises(SystemExit, match="not a file"):
+        _bench.render_from_results(path, lambda r: {"a": str(r["value"])}, page=page)
+    path.write_text(
+        json.dumps({**record, "generator": "scripts/bench/_bench.py", "page": "README.md"})
+    )
+    _bench.render_from_results(path, lambda r: {"a": str(r["value"])}, page=page)
+    assert page.read_text() == "<!-- a: begin -->\n7\n<!-- a: end -->\n"
+    with pytest.raises(SystemExit, match="exactly one"):
+        _bench.render_from_results(path, lambda r: {"b": "x"}, page=page)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SystemExit, match="not valid JSON"):
+        _bench.render_from_results(tmp_path / "bad.json", dict, page=page)
+
+
+def test_bench_envs_block_from_a_record(tmp_path):
+    import bench_envs
+
+    rows = [{"env": "B-v0", "batch": 1, "steps_per_s": 49_000.0},
+            {"env": "B-v0", "batch": 64, "steps_per_s": 1_110_000.0},
+            {"env": "A-v0", "batch": 1, "steps_per_s": 105_000.0}]  # fmt: skip
+    record = {
+        "command": "python scripts/bench/bench_envs.py", "commit": "0123456789abcdef",
+        "clean_tree": True, "generator": bench_envs.GENERATOR, "page": bench_envs.PAGE,
+        "settings": {"steps": 50, "repeats": 3},
+        "host": {"cpus": 2, "load_start": [1.0], "load_end": [2.0]}, "rows": rows,
+    }  # fmt: skip
+    (text,) = bench_envs.render(record).values()
+    assert "| `A-v0` | 105k | - |" in text and "| `B-v0` | 49k | 1.11M |" in text
+    assert "| env | batch 1 | 64 |" in text and "clean tree" in text
+    page = tmp_path / "README.md"
+    page.write_text("<!-- bench_envs: begin -->\nold\n<!-- bench_envs: end -->\n")
+    path = tmp_path / "envs.json"
+    path.write_text(json.dumps(record))
+    bench_envs.render_from_results(path, bench_envs.render, page=page)
+    assert text in page.read_text()
+    from accelrl.results import REPO
+
+    with pytest.raises(ValueError, match="never write"):
+        bench_envs.main(["--quick", "--out", str(REPO / "docs" / "results" / "envs.json")])

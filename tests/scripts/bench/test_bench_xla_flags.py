@@ -25,6 +25,7 @@ def test_two_settings_alternate_in_their_own_processes(tmp_path, capsys):
     out = tmp_path / "ab.json"
     assert bench_xla_flags.main([
         "--envs", "CartPole-v1:ppo", "--repeats", "1", "--rounds", "1", "--out", str(out),
+        "--allow_dirty",
         f"--setting={bench_xla_flags.SETTINGS[0]}", f"--setting={bench_xla_flags.SETTINGS[1]}",
     ]) == 0  # fmt: skip
     res = json.loads(out.read_text())
@@ -32,3 +33,31 @@ def test_two_settings_alternate_in_their_own_processes(tmp_path, capsys):
     for setting in bench_xla_flags.SETTINGS:
         assert res["median_ms"]["CartPole-v1:ppo"][setting] > 0
     assert "ratio to the first setting" in capsys.readouterr().out
+    assert res["generator"] == bench_xla_flags.GENERATOR and "clean_tree" in res
+
+
+def _record(a_runs, b_runs):
+    s0, s1 = bench_xla_flags.SETTINGS
+    runs = {s0: [{"X:ppo": v} for v in a_runs], s1: [{"X:ppo": v} for v in b_runs]}
+    med = {"X:ppo": {s: sorted(r["X:ppo"] for r in runs[s])[len(runs[s]) // 2] for s in runs}}
+    return {
+        "command": "python scripts/bench/bench_xla_flags.py", "commit": "0123456789abcdef",
+        "clean_tree": True, "generator": bench_xla_flags.GENERATOR, "page": bench_xla_flags.PAGE,
+        "settings": [s0, s1], "envs": ["X:ppo"], "repeats": 3, "rounds": 5, "runs": runs,
+        "median_ms": med, "wall_s": 386.0,
+        "host": {"cpus": 2, "load_start": [1.0], "load_end": [1.2]},
+    }  # fmt: skip
+
+
+def test_block_shows_medians_ranges_and_ratios_from_the_record(tmp_path):
+    text = bench_xla_flags.render(_record([10.0, 12.0, 11.0], [9.0, 15.0, 8.0]))["bench_xla_flags"]
+    assert "| X:ppo | 11.0 [10.0-12.0] | 9.0 [8.0-15.0] (0.82) |" in text
+    assert "scheduler flag only" in text and "clean tree" in text
+    text = bench_xla_flags.render(_record([10.0, 10.0, 10.0], [20.0, 20.0, 20.0]))
+    assert "20.0 [20.0-20.0] (2.00)" in text["bench_xla_flags"]
+    page = tmp_path / "p.md"
+    page.write_text("<!-- bench_xla_flags: begin -->\nold\n<!-- bench_xla_flags: end -->\n")
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_record([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])))
+    bench_xla_flags.render_from_results(path, bench_xla_flags.render, page=page)
+    assert "old" not in page.read_text() and "2.0 [1.0-3.0] (1.00)" in page.read_text()

@@ -25,12 +25,16 @@ def test_baselines_script_writes_table_plot_and_gif(tmp_path):
     assert (tmp_path / "episode.gif").stat().st_size > 1000
 
 
-def test_bench_script_measures_both_sides():
+def test_bench_script_measures_both_sides(tmp_path):
     pytest.importorskip("rebound")
     args = bench_three_body.Args(
-        batches=(2,), mus=(1e-1,), caps=(8,), decisions=2, repeats=1, rebound_systems=1
-    )
+        batches=(2,), mus=(1e-1,), caps=(8,), decisions=2, repeats=1, rebound_systems=1,
+        out=str(tmp_path / "bench.json"), allow_dirty=True,
+    )  # fmt: skip
     (row,) = bench_three_body.main(args)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["rows"] == [row] and saved["generator"] == bench_three_body.GENERATOR
+    assert not any(t["met"] for t in saved["targets"])  # B = 1024, mu = 1e-2 not measured
     assert row["batch"] == 2 and row["C"] == 8
     assert row["imbalance"] >= 1.0
     assert row["env_sysyr_per_s"] > 0 and row["rebound_sysyr_per_s"] > 0
