@@ -382,7 +382,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     from ray import tune
 
     from accelrl.agents.checkpoint import latest_checkpoint, load_metadata, save_checkpoint
-    from accelrl.agents.runner import Runner, stack_hparams
+    from accelrl.agents.runner import Runner
 
     if setup.compile_cache:
         from accelrl.agents.compile_cache import enable_compilation_cache
@@ -421,10 +421,10 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                 raise RuntimeError(f"Ray checkpoint {directory} holds no accelrl checkpoint")
             state, _ = runner.restore(path)
             meta = load_metadata(path)
-        runner.hparams = stack_hparams([hparams], n_seeds)  # the config's, not the checkpoint's
+        runner.set_hparams([hparams])  # the config's, not the checkpoint's
         done = int(meta["update_step"])
         history = np.asarray(meta["episode_return"], np.float32).reshape(n_seeds, done)
-        runner.failed = np.asarray(meta["failed"], bool).reshape(-1).copy()
+        runner.mark_failed(np.asarray(meta["failed"], bool).reshape(-1))
         schedule = extend_schedule(meta["schedule"], done * spu, values_json)
         if meta.get("owner") != owner:  # an exploit: the copy gets its own randomness
             state = _fold_keys(state, zlib.crc32(f"{owner}:{done}".encode()) & 0x7FFFFFFF)

@@ -219,6 +219,7 @@ def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
     (``nan_policy="mark"``): one program per chunk, only the diverging configuration (on any
     seed) loses its score."""
     from accelrl.agents import runner as runner_mod
+    from accelrl.envs.strategies import strategy
 
     programs = []
 
@@ -230,6 +231,9 @@ def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
             self.seeds = seeds
             self.failed = np.zeros(self.n, bool)
             programs.append(len(hparams))
+
+        def mark_failed(self, failed):
+            self.failed = np.asarray(failed, bool).copy()
 
         def train(self, state=None, metrics=None, until=None):
             assert until == FakeAgent.num_updates  # the whole budget
@@ -250,6 +254,7 @@ def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
     backend.budget = FakeAgent.steps_per_update * FakeAgent.num_updates
     backend._build = lambda values: (FakeAgent(), None, None)
     backend.hparams = lambda base, values: dict(values)
+    backend.strategy_entry, backend._scorer = strategy("default"), None
     settings = [{"learning_rate": lr} for lr in (0.1, 0.2, 5.0, 0.3, 0.4)]
     out = backend.train({}, settings, [0, 1])
     assert out.errors[2] == "non-finite training metrics on seed(s) [1]"
