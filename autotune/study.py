@@ -314,6 +314,16 @@ class RunnerBackend(GroupBackend):
             learning rate anneals over the whole budget, SAC's buffer is sized for it.
         overrides: config and hparams fields fixed for every configuration (not searched).
         env_kwargs: ``make`` keyword arguments.
+        reset_strategy: the run's reset strategy (a teacher, snapshot starts) with its fixed
+            settings (:class:`~accelrl.agents.spec.StrategySpec`; None: the default). A space
+            names its settings ``<prefix>.<setting>`` (``teacher.fit_rate``,
+            ``snapshot.probability``): data settings are vmapped per member like hparams,
+            the others group configurations into programs like config fields.
+        curriculum: a teacher run's measurements (``RunSpec.curriculum``: the fixed test set
+            of tasks the ``mastered`` score uses).
+        score: ``"return"`` (the mean training return over the last updates; evaluation
+            return on the test seeds) or a score the reset strategy offers (a teacher's
+            ``"mastered"``: the fraction of its test set of tasks mastered at the end).
         score_updates: updates averaged into a seed's score (see :func:`final_return_scores`).
         eval_episodes: evaluation episodes per test seed (default: the config's
             ``eval_episodes``).
@@ -331,6 +341,9 @@ class RunnerBackend(GroupBackend):
         overrides: Mapping[str, Any] | None = None,
         env_kwargs: Mapping[str, Any] | None = None,
         *,
+        reset_strategy: Any = None,
+        curriculum: Mapping[str, Any] | None = None,
+        score: str = "return",
         score_updates: int | None = None,
         eval_episodes: int | None = None,
         max_members: int | None = None,
@@ -338,6 +351,8 @@ class RunnerBackend(GroupBackend):
         progress: bool = False,
     ):
         from accelrl.agents import agent_spec
+        from accelrl.agents.spec import StrategySpec
+        from accelrl.envs.strategies import strategy
 
         self.env_id = env_id
         self.agent_name = agent
@@ -345,6 +360,20 @@ class RunnerBackend(GroupBackend):
         if "total_timesteps" in self.overrides:
             raise ValueError("give the run length as budget, not as a total_timesteps override")
         self.env_kwargs = dict(env_kwargs or {})
+        if reset_strategy is None:
+            reset_strategy = StrategySpec()
+        elif isinstance(reset_strategy, Mapping):
+            reset_strategy = StrategySpec(**reset_strategy)
+        self.reset_strategy = reset_strategy
+        self.strategy_entry = strategy(reset_strategy.name)
+        self.curriculum = None if curriculum is None else dict(curriculum)
+        if score != "return" and score not in self.strategy_entry.scores:
+            offered = ", ".join(["return", *self.strategy_entry.scores])
+            raise ValueError(
+                f"score {score!r} is not offered by the {reset_strategy.name!r} reset strategy "
+                f"(scores: {offered})"
+            )
+        self.score = score
         if budget is None:
             budget = agent_spec(agent).default_config(env_id)[0].total_timesteps
         self.budget = int(budget)
@@ -355,21 +384,77 @@ class RunnerBackend(GroupBackend):
         self.segments = segments
         self.progress = progress
         self._built: dict[tuple, tuple[Any, Any, Any]] = {}
+        self._specs: dict[tuple, Any] = {}
         _, self.base_config, self.base_hparams = self._build({})
+        self.base_strategy_settings = dict(self._spec({}).reset_strategy.settings)
+        self._scorer = None
+        if score != "return":
+            self._scorer = self.strategy_entry.scores[score](
+                self.strategy_entry.settings(self.base_strategy_settings), self._spec({})
+            )
+
+    @property
+    def prefix(self) -> str:
+        """What a space names the strategy's settings with (``teacher``, ``snapshot``)."""
+        return self.strategy_entry.prefix
+
+    def split_values(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(agent fields, strategy settings by their own names)`` of a configuration."""
+        head = f"{self.prefix}."
+        agent = {k: v for k, v in values.items() if not k.startswith(head)}
+        strat = {k[len(head) :]: v for k, v in values.items() if k.startswith(head)}
+        return agent, strat
+
+    def strategy_data(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The strategy's data settings among a configuration's values (own names)."""
+        data = self.strategy_entry.data_settings
+        return {k: v for k, v in self.split_values(values)[1].items() if k in data}
+
+    def _spec(self, config_values: Mapping[str, Any]) -> Any:
+        """The resolved run spec of a group (config values: agent config fields and the
+        strategy's shape-changing settings)."""
+        self._build(config_values)
+        return self._specs[shape_key(config_values, list(config_values))]
 
     def _build(self, config_values: Mapping[str, Any]) -> tuple[Any, Any, Any]:
         """``(agent, config, hparams)`` of a group, built once (one compiled program each)."""
         from accelrl.agents import build
+        from accelrl.agents.build import build_run, make_spec
+        from accelrl.agents.configs import config_to_dict, hparams_to_dict
+        from accelrl.agents.spec import RunSpec, StrategySpec
 
         key = shape_key(config_values, list(config_values))
         if key not in self._built:
-            overrides = {**self.overrides, **config_values}
-            self._built[key] = build(self.env_id, self.agent_name, overrides, self.env_kwargs)
+            agent_values, strat_values = self.split_values(config_values)
+            overrides = {**self.overrides, **agent_values}
+            if self.reset_strategy.name == "default" and not self.curriculum:
+                built = build(self.env_id, self.agent_name, overrides, self.env_kwargs)
+                self._built[key] = built
+                self._specs[key] = RunSpec(
+                    env=self.env_id, agent=self.agent_name, env_kwargs=self.env_kwargs,
+                    config=config_to_dict(built[1]), hparams=hparams_to_dict(built[2]),
+                )  # fmt: skip
+            else:
+                spec = make_spec(
+                    self.env_id, self.agent_name, overrides, env_kwargs=self.env_kwargs,
+                    reset_strategy=StrategySpec(
+                        self.reset_strategy.name,
+                        {**self.reset_strategy.settings, **strat_values},
+                    ),
+                    curriculum=self.curriculum,
+                )  # fmt: skip
+                run = build_run(spec)
+                self._built[key] = (run.agent, run.config, run.hparams)
+                self._specs[key] = run.spec
         return self._built[key]
 
     def defaults(self, names: Sequence[str]) -> dict[str, Any]:
         out = {}
+        head = f"{self.prefix}."
         for n in names:
+            if n.startswith(head):
+                out[n] = self.base_strategy_settings[n[len(head) :]]
+                continue
             source = self.base_config if hasattr(self.base_config, n) else self.base_hparams
             value = getattr(source, n)
             out[n] = short_float(value) if source is self.base_hparams else value
@@ -378,23 +463,59 @@ class RunnerBackend(GroupBackend):
     def describe(self, values: Mapping[str, Any]) -> dict[str, Any]:
         from accelrl.agents.configs import config_to_dict, hparams_to_dict
 
-        config_part = {k: v for k, v in values.items() if hasattr(self.base_config, k)}
+        agent_values, strat_values = self.split_values(values)
+        data = self.strategy_entry.data_settings
+        head = f"{self.prefix}."
+        config_part = {k: v for k, v in agent_values.items() if hasattr(self.base_config, k)}
+        config_part.update({head + k: v for k, v in strat_values.items() if k not in data})
         _, config, hparams = self._build(config_part)
-        hparams = hparams.replace(**{k: v for k, v in values.items() if k not in config_part})
-        return {
+        hparams = hparams.replace(
+            **{k: v for k, v in agent_values.items() if not hasattr(self.base_config, k)}
+        )
+        out = {
             "env": self.env_id,
             "env_kwargs": self.env_kwargs,
             "agent": self.agent_name,
             "config": config_to_dict(config),
             "hparams": {k: short_float(v) for k, v in hparams_to_dict(hparams).items()},
         }
+        if self.reset_strategy.name != "default":
+            settings = dict(self._spec(config_part).reset_strategy.settings)
+            settings.update({k: v for k, v in strat_values.items() if k in data})
+            out["reset_strategy"] = {"name": self.reset_strategy.name, "settings": settings}
+        return out
+
+    def study_settings(self) -> dict[str, Any]:
+        """What ``search.json`` records of the run besides the agent (only what differs from
+        a plain run: older studies keep resuming)."""
+        out: dict[str, Any] = {}
+        if self.reset_strategy.name != "default":
+            out["reset_strategy"] = {
+                "name": self.reset_strategy.name,
+                "settings": values_to_json(dict(self.reset_strategy.settings)),
+            }
+        if self.curriculum is not None:
+            out["curriculum"] = values_to_json(self.curriculum)
+        if self.score != "return":
+            out["score"] = self.score
+        return out
+
+    def full_settings(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Every strategy setting a configuration runs with, as ``<prefix>.<setting>``
+        (the searched ones from ``values``, the rest the run's)."""
+        if self.reset_strategy.name == "default":
+            return {}
+        head = f"{self.prefix}."
+        out = {head + k: v for k, v in self.base_strategy_settings.items()}
+        out.update({k: v for k, v in values.items() if k.startswith(head)})
+        return out
 
     def hparams(self, base: Any, values: Mapping[str, Any]) -> Any:
         """``base`` with ``values`` replaced, float32 and range-checked."""
         from accelrl.agents import check_hparams
         from accelrl.agents.core import float32_tree
 
-        hp = float32_tree(base.replace(**dict(values)))
+        hp = float32_tree(base.replace(**self.split_values(values)[0]))
         check_hparams(hp)
         return hp
 
@@ -439,8 +560,9 @@ class RunnerGroupRun:
             progress=self.backend.progress,
             checkpoint_seconds=None,
             nan_policy="mark",
+            strategy_data=[self.backend.strategy_data(v) for v in self.values],
         )
-        runner.failed = np.asarray(failed, bool).copy()
+        runner.mark_failed(failed)
         return runner
 
     @property
@@ -458,9 +580,12 @@ class RunnerGroupRun:
         result = self.runner.train(self.state, self.metrics, until=until)
         self.state, self.metrics = result.state, result.metrics
         n, s = len(self.values), len(self.seeds)
-        scores = final_return_scores(
-            result.metrics["episode_return"], n, s, window or self.backend.score_updates
-        )
+        if self.backend._scorer is not None:  # the strategy's score of the current state
+            scores = self._strategy_scores()
+        else:
+            scores = final_return_scores(
+                result.metrics["episode_return"], n, s, window or self.backend.score_updates
+            )
         failed = np.asarray(self.runner.failed).reshape(n, s)
         errors = seed_errors(failed, self.seeds)
         scores[failed.any(axis=1)] = np.nan  # a configuration that diverged on any seed
@@ -491,16 +616,27 @@ class RunnerGroupRun:
             state.key[to], to
         )
         self.state = state.replace(key=state.key.at[to].set(keys))
-        self.runner.failed[np.asarray(to)] = self.runner.failed[np.asarray(frm)]
+        failed = self.runner.failed.copy()
+        failed[np.asarray(to)] = failed[np.asarray(frm)]
+        self.runner.mark_failed(failed)
         self.set_values(dst, self.values[src])
 
-    def set_values(self, i: int, values: Mapping[str, Any]) -> None:
-        from accelrl.agents.runner import stack_hparams
+    def _strategy_scores(self) -> np.ndarray:
+        """``f64[N, S]``: the backend's strategy score (``mastered``) of every member's state."""
+        values = self.backend._scorer(self.agent, self.state)
+        return np.asarray(values, np.float64).reshape(len(self.values), len(self.seeds))
 
+    def set_values(self, i: int, values: Mapping[str, Any]) -> None:
+        """Change configuration ``i``'s hparams and strategy data settings (both keep shapes)
+        from the next update on."""
         self.values[i] = {**self.values[i], **dict(values)}
-        objs = [self.backend.hparams(self.base, v) for v in self.values]
-        self.runner.settings = objs
-        self.runner.hparams = stack_hparams(objs, len(self.seeds))
+        self.runner.set_hparams([self.backend.hparams(self.base, v) for v in self.values])
+        data = self.backend.strategy_data(values)
+        if data:
+            if self.state is None:
+                self.state = self.runner.init_state()
+            rows = [data if k == i else None for k in range(len(self.values))]
+            self.state = self.runner.set_strategy_data(self.state, rows)
 
     def evaluate(self, episodes: int | None = None) -> tuple[np.ndarray, list[str | None]]:
         from accelrl.agents.evaluation import evaluate_seeds
@@ -508,10 +644,13 @@ class RunnerGroupRun:
         if self.state is None:
             raise RuntimeError("evaluate needs a trained state: advance first")
         n, s = len(self.values), len(self.seeds)
-        episodes = int(episodes or self.backend.eval_episodes or self.config.eval_episodes)
-        member_seeds = [sd for _ in range(n) for sd in self.seeds]
-        summary = evaluate_seeds(self.agent, self.state, member_seeds, episodes)
-        returns = np.asarray(summary["returns"], np.float64).reshape(n, s)
+        if self.backend._scorer is not None:
+            returns = self._strategy_scores()
+        else:
+            episodes = int(episodes or self.backend.eval_episodes or self.config.eval_episodes)
+            member_seeds = [sd for _ in range(n) for sd in self.seeds]
+            summary = evaluate_seeds(self.agent, self.state, member_seeds, episodes)
+            returns = np.asarray(summary["returns"], np.float64).reshape(n, s)
         failed = np.asarray(self.runner.failed).reshape(n, s)
         returns[failed.any(axis=1)] = np.nan
         return returns, seed_errors(failed, self.seeds)
@@ -630,8 +769,9 @@ def check_resume(
 
 def values_from_json(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
     """Inverse of :func:`~accelrl.autotune.spaces.values_to_json` for ``space``'s dimensions
-    (lists back to the tuple choices they were)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    (lists back to the tuple choices they were; other keys, such as the reset strategy's
+    settings a row records without searching them, are left out)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in space}
 
 
 def best_row(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -682,7 +822,7 @@ def finish(
         The ``incumbent.json`` content.
     """
     log = log or (lambda _line: None)
-    config_names, hparams_names = space.split(agent)
+    config_names, hparams_names = space.split(agent, getattr(backend, "strategy_entry", None))
     inc_values = values_from_json(space, incumbent_row["config"])
     schedule = incumbent_row.get("schedule")
     inc_schedule = (
@@ -724,8 +864,14 @@ def finish(
             "seeds": list(test_seeds),
             "incumbent": tested["incumbent"],
             "default": {**tested["default"], "config": values_to_json(default_values)},
-            "scores_are": "mean undiscounted return of the evaluation episodes of each test "
-            "seed, after training on that seed with the same budget"
+            "scores_are": (
+                "mean undiscounted return of the evaluation episodes of each test seed"
+                if getattr(backend, "score", "return") == "return"
+                else f"the reset strategy's {backend.score!r} score of each test seed's final "
+                "state (a teacher's mastered: the fraction of its fixed test set of tasks "
+                "mastered)"
+            )
+            + ", after training on that seed with the same budget"
             + (" following the incumbent's hparams schedule" if schedule else "")
             + f" (runs x tasks = {len(test_seeds)} x 1)",
         },
@@ -905,6 +1051,9 @@ class Study:
         """Append a finished trial's row (once per ``trial_id``)."""
         if row["trial_id"] in self.done:
             return
+        full = getattr(self.backend, "full_settings", None)
+        if full is not None:  # every strategy setting the trial ran with, searched or not
+            row = {**row, "config": {**values_to_json(full(row["config"])), **row["config"]}}
         append_row(self.trials_path, row)
         self.done[int(row["trial_id"])] = dict(row)
 
@@ -931,6 +1080,12 @@ class Study:
         Raises:
             RuntimeError: no candidate has a score.
         """
+        strategy_score = getattr(self.backend, "score", "return")
+        if strategy_score != "return":
+            score = (
+                f"the reset strategy's {strategy_score!r} score of each tuning seed's state at "
+                "the end of the trial, mean over the tuning seeds"
+            )
         inc = best_row(candidates)
         if inc is None:
             raise RuntimeError(
@@ -1026,7 +1181,8 @@ def open_study(
                 f"--overrides fixes {', '.join(clash)}, which the search space also searches; "
                 "drop it from one of them"
             )
-    space = space.validate(agent)
+    strategy = getattr(backend, "strategy_entry", None)
+    space = space.validate(agent, strategy)
     if not len(space):
         raise ValueError("the search space is empty: give it at least one dimension")
     if backend is None:
@@ -1044,7 +1200,10 @@ def open_study(
     if budget is None:
         budget = getattr(backend, "budget", None)
     budget = None if budget is None else int(budget)
-    config_names, hparams_names = space.split(agent)
+    config_names, hparams_names = space.split(agent, strategy)
+    # a run with a reset strategy (or another score) records it; studies without keep their
+    # search.json as before (they still resume)
+    run_settings = getattr(backend, "study_settings", lambda: {})()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder")
@@ -1069,6 +1228,7 @@ def open_study(
             env_kwargs=dict(env_kwargs or {}),
             score_updates=score_updates,
             eval_episodes=eval_episodes,
+            **run_settings,
             **dict(settings or {}),
         ),
         growable,

@@ -11,6 +11,9 @@ Usage::
     accelrl-tune --env CartPole-v1 --agent ppo --method tpe --trials 32 --budget 100000 \\
         --out runs/tpe --storage journal
     accelrl-tune --resume runs/tpe [--trials 64]
+    accelrl-tune --env Pendulum-v1 --agent ppo --teacher alp_gmm --task_space pendulum_dynamics \\
+        --method pbt --trials 8 --budget 200000 --space ppo_alp_gmm.json --score mastered \\
+        --out runs/pbt_alp                         # hparams and teacher settings together
     accelrl-tune --env CartPole-v1 --agent ppo --method pbt --backend ray --trials 8 \
         --budget 200000 --out runs/ray_pbt          # Ray Tune's PBT (pip install 'accelrl[ray]')
 
@@ -25,7 +28,12 @@ stratified-bootstrap intervals.
 
 The search space is the agent's default (``accelrl.autotune.default_space``) or a ConfigSpace
 JSON file (``--space``; ``accelrl.autotune.write_space`` writes one). Fields fixed for every run
-go in ``--overrides '{"num_envs": 16}'``.
+go in ``--overrides '{"num_envs": 16}'``. With a reset strategy (``--teacher NAME --task_space
+SPACE``, ``--snapshots BANK``) the space may also name its settings as the run spec does:
+``teacher.random_task_ratio`` or ``snapshot.probability`` (they keep shapes: vmapped per
+member, changed by PBT between segments), ``teacher.fit_rate`` or ``snapshot.horizon`` (they
+change the program: configurations are grouped by them). ``--score mastered`` scores a teacher
+run by the fraction of its fixed test set of tasks mastered (``--curriculum`` sets that set).
 
 The run folder: ``search.json`` (the settings; what ``--resume`` reads), ``trials.jsonl`` (one
 line per finished trial), ``incumbent.json``, ``report.md``, ``incumbent_over_budget.png`` and,
@@ -102,6 +110,24 @@ class TuneOptions:
     """ray: Ray Tune's ASHA (--method hyperband/sha) or PBT (--method pbt)."""
     num_cpus: int | None = None
     """ray: CPUs of the local Ray instance."""
+    teacher: str | None = None
+    """Task teacher of every run (a curriculum): alp_gmm, covar_gmm, riac or random (needs
+    --task_space); the space may search its settings as teacher.<setting>."""
+    task_space: str | None = None
+    """Task space of the teacher, e.g. pendulum_dynamics."""
+    teacher_kwargs: str = "{}"
+    """JSON object of teacher settings fixed for every run, e.g. '{"fit_rate": 150}'."""
+    snapshots: str | None = None
+    """Snapshot bank (accelrl-snapshot) every run starts episodes from (S3RL); the space may
+    search snapshot.<setting> (snapshot.probability, snapshot.horizon, ...)."""
+    snapshot_kwargs: str = "{}"
+    """JSON object of snapshot-start settings fixed for every run, e.g. '{"horizon": 50}'."""
+    curriculum: str = "{}"
+    """JSON object of a teacher run's measurements (test_tasks, test_seed, episodes_per_task):
+    the fixed test set --score mastered uses."""
+    score: Literal["return", "mastered"] = "return"
+    """What a trial is scored by: the return, or (teacher runs) the fraction of the fixed test
+    set of tasks mastered at the end."""
     bootstrap_reps: int = 50_000
     """Bootstrap replicates of the report's intervals."""
     quiet: bool = False
@@ -155,6 +181,9 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
         "trials": int(trials if trials is not None else s["trials"]),
         "bootstrap_reps": int(s.get("bootstrap_reps", 50_000)),
     }
+    for key in ("reset_strategy", "curriculum", "score"):  # a curriculum or snapshot study
+        if key in s:
+            kw[key] = s[key]
     extra = {
         "hyperband": ("eta", "brackets", "successive_halving"),
         "pbt": ("intervals", "quantile", "resample_probability", "burn_in"),
@@ -209,7 +238,13 @@ def _from_args(a: TuneOptions) -> dict[str, Any]:
         "trials": a.trials,
         "bootstrap_reps": a.bootstrap_reps,
     }
+    kw.update(_run_strategy(a))
     if a.backend == "ray":
+        if "reset_strategy" in kw or a.score != "return":
+            raise UsageError(
+                "--backend ray tunes runs with the default resets and the return score; drop "
+                "--teacher/--snapshots/--score or use --backend local"
+            )
         if a.method not in ("hyperband", "sha", "pbt"):
             raise UsageError(
                 f"--backend ray runs Ray's ASHA (--method hyperband or sha) or PBT (--method "
@@ -234,11 +269,56 @@ def _from_args(a: TuneOptions) -> dict[str, Any]:
     return kw
 
 
+def _run_strategy(a: TuneOptions) -> dict[str, Any]:
+    """The reset strategy, measurements and score the flags give (empty for a plain run)."""
+    if a.teacher is not None and a.snapshots is not None:
+        raise UsageError("--teacher and --snapshots are two reset strategies; choose one")
+    out: dict[str, Any] = {}
+    if a.teacher is not None:
+        if a.task_space is None:
+            raise UsageError("--teacher needs --task_space (e.g. pendulum_dynamics)")
+        settings = json_object(a.teacher_kwargs, "--teacher_kwargs", '{"fit_rate": 150}')
+        out["reset_strategy"] = {
+            "name": a.teacher,
+            "settings": {"task_space": a.task_space, **settings},
+        }
+    elif a.task_space is not None:
+        raise UsageError("--task_space needs --teacher")
+    elif a.snapshots is not None:
+        settings = json_object(a.snapshot_kwargs, "--snapshot_kwargs", '{"horizon": 50}')
+        out["reset_strategy"] = {"name": "snapshot", "settings": {"bank": a.snapshots, **settings}}
+    curriculum = json_object(a.curriculum, "--curriculum", '{"test_tasks": 50}')
+    if curriculum:
+        if a.teacher is None:
+            raise UsageError("--curriculum needs --teacher (it sets the teacher's test set)")
+        out["curriculum"] = curriculum
+    if a.score != "return":
+        if a.teacher is None:
+            raise UsageError(f"--score {a.score} needs --teacher (a curriculum run)")
+        out["score"] = a.score
+    return out
+
+
 def run_tuner(kw: dict[str, Any], log: Any) -> Any:
-    """Call the tuner that ``kw["method"]`` names with the rest of ``kw``."""
+    """Call the tuner that ``kw["method"]`` names with the rest of ``kw`` (a run with a
+    reset strategy or a strategy's score trains through a
+    :class:`~accelrl.autotune.study.RunnerBackend` built for it)."""
     from accelrl.autotune import hyperband, pbt, random_search, tpe
 
     kw = dict(kw)
+    run = {k: kw.pop(k) for k in ("reset_strategy", "curriculum", "score") if k in kw}
+    if run:
+        from accelrl.agents.spec import StrategySpec
+        from accelrl.autotune.study import RunnerBackend
+
+        strategy = run.get("reset_strategy")
+        kw["backend"] = RunnerBackend(
+            kw["env_id"], kw["agent"], kw["budget"], kw.get("overrides"), kw.get("env_kwargs"),
+            reset_strategy=None if strategy is None else StrategySpec(**strategy),
+            curriculum=run.get("curriculum"), score=run.get("score", "return"),
+            score_updates=kw.get("score_updates"), eval_episodes=kw.get("eval_episodes"),
+            max_members=kw.pop("max_members", None),
+        )  # fmt: skip
     bootstrap_reps = kw.pop("bootstrap_reps")
     method = kw.pop("method")
     if method.startswith("ray_"):

@@ -196,6 +196,50 @@ def test_real_pbt_exploit_copies_parameters_and_optimiser_state():
     np.testing.assert_allclose(float(run.runner.hparams.learning_rate[0]), 5e-3, rtol=1e-6)
 
 
+@pytest.mark.slow
+def test_pbt_exploit_copies_the_teachers_state_and_settings():
+    """A population differing in ALP-GMM's ``random_task_ratio`` (4 settings x 1 seed, PPO
+    on pendulum_dynamics) runs in one program; after an exploit the receiving member's
+    teacher state (history, ALPs, fitted mixture, ``random_task_ratio``) equals the donor's,
+    and explore's new value lands in the state without a recompile.
+
+    Slow (budget 60 s: one compilation of PPO with the teacher's refit)."""
+    import jax
+
+    from accelrl.agents.runner import seed_vmapped
+    from accelrl.agents.spec import StrategySpec
+    from accelrl.autotune.study import RunnerBackend
+
+    teacher = StrategySpec("alp_gmm", {"task_space": "pendulum_dynamics", "fit_rate": 8,
+                                       "ks": [2], "history": 64})  # fmt: skip
+    backend = RunnerBackend("Pendulum-v1", "ppo", budget=2400, reset_strategy=teacher,
+                            overrides={"num_envs": 8, "num_steps": 100, "num_minibatches": 1,
+                                       "update_epochs": 1})  # fmt: skip
+    settings = [{"teacher.random_task_ratio": r} for r in (0.1, 0.3, 0.6, 0.9)]
+    run = backend.open({}, settings, [0])
+    run.advance(1600)
+    compiled = seed_vmapped(run.agent)[0]._cache_size()
+    strat = run.agent.env.strategy_state
+    before = strat(run.state.env_state)
+    assert np.all(np.asarray(before.refits) >= 1)  # a mixture was fitted
+    np.testing.assert_allclose(before.random_task_ratio, [0.1, 0.3, 0.6, 0.9], rtol=1e-6)
+    run.exploit(0, 3)
+    after = strat(run.state.env_state)
+    for b, a in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
+        np.testing.assert_array_equal(np.asarray(a)[0], np.asarray(b)[3])
+        np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[1])
+    assert run.values[0] == settings[3]
+    run.set_values(0, {"teacher.random_task_ratio": 0.45})
+    np.testing.assert_allclose(
+        strat(run.state.env_state).random_task_ratio, [0.45, 0.3, 0.6, 0.9], rtol=1e-6
+    )
+    out = run.advance(2400)
+    assert out.env_steps == 2400 and np.isfinite(out.seed_scores).all()
+    assert seed_vmapped(run.agent)[0]._cache_size() == compiled  # no new program
+    with pytest.raises(ValueError, match="random_task_ratio must be in"):
+        run.set_values(1, {"teacher.random_task_ratio": 1.5})
+
+
 # ---------------------------------------------------------------------------------------------
 # TPE (Optuna)
 
