@@ -53,6 +53,7 @@ from accelrl.autotune.study import (
     Trial,
     group_trials,
     open_study,
+    searched_config,
     trial_row,
     trial_score,
 )
@@ -154,7 +155,7 @@ def hyperband(
         first += n
         for t in bracket:
             row = study.done.get(t.trial_id)
-            if row is not None and row.get("config") != values_to_json(t.values):
+            if row is not None and searched_config(row, space) != values_to_json(t.values):
                 raise ValueError(
                     f"{study.trials_path}: trial {t.trial_id}'s config does not match this "
                     "search's draw (another space or seed wrote it)"

@@ -68,6 +68,7 @@ from accelrl.autotune.study import (  # noqa: F401  (re-exported: the shared pie
     open_study,
     read_rows,
     search_settings,
+    searched_config,
     shape_key,
     trial_row,
     trial_score,
@@ -146,7 +147,7 @@ def random_search(
     all_trials = [Trial(i, v) for i, v in enumerate(draws)]
     done = {i: r for i, r in study.done.items() if i < trials}
     for i, row in done.items():
-        if row.get("config") != values_to_json(all_trials[i].values):
+        if searched_config(row, space) != values_to_json(all_trials[i].values):
             raise ValueError(
                 f"{study.trials_path}: trial {i}'s config does not match this search's draw "
                 "(another space or seed wrote it)"
