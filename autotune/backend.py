@@ -31,8 +31,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from accelrl.autotune.spaces import values_to_json
-
 SCORE_FRACTION = 0.1
 """Fraction of the last updates whose returns make a seed's score (default ``score_updates``)."""
 
@@ -470,21 +468,6 @@ class RunnerBackend(GroupBackend):
             settings = dict(self._spec(config_part).reset_strategy.settings)
             settings.update({k: v for k, v in strat_values.items() if k in data})
             out["reset_strategy"] = {"name": self.reset_strategy.name, "settings": settings}
-        return out
-
-    def study_settings(self) -> dict[str, Any]:
-        """What ``search.json`` records of the run besides the agent (only what differs from
-        a plain run: older studies keep resuming)."""
-        out: dict[str, Any] = {}
-        if self.reset_strategy.name != "default":
-            out["reset_strategy"] = {
-                "name": self.reset_strategy.name,
-                "settings": values_to_json(dict(self.reset_strategy.settings)),
-            }
-        if self.curriculum is not None:
-            out["curriculum"] = values_to_json(self.curriculum)
-        if self.score != "return":
-            out["score"] = self.score
         return out
 
     def full_settings(self, values: Mapping[str, Any]) -> dict[str, Any]:

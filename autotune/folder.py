@@ -13,7 +13,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ import numpy as np
 
 from accelrl.autotune.backend import (
     Backend,
-    RunnerBackend,
     finite_or_none,
     trial_score,
 )
@@ -96,8 +95,9 @@ class SearchResult:
     """The ``incumbent.json`` content."""
 
 
-RECORDED_LATER = ("bootstrap_reps",)
-"""Settings that ``search.json`` records since a later version (absent from older studies)."""
+RECORDED_LATER: dict[str, Any] = {"bootstrap_reps": ..., "burn_in": 0, "max_rejections": 1000}
+"""Settings that ``search.json`` records since a later version, with the value an older study
+that lacks them ran with (``...``: any value: it changes the report, not the trials)."""
 
 
 def check_resume(
@@ -124,7 +124,9 @@ def check_resume(
         for k in set(old) | set(settings)
         if k not in growable
         and old.get(k) != settings.get(k)
-        and not (k in RECORDED_LATER and k not in old)  # a study started before it was kept
+        and not (  # a study started before it was kept
+            k in RECORDED_LATER and k not in old and RECORDED_LATER[k] in (..., settings.get(k))
+        )
     )
     if changed:
         raise ValueError(
@@ -174,16 +176,18 @@ def search_settings(
 
 @dataclasses.dataclass
 class Study:
-    """A tuner's view of its run folder and backend (:func:`open_study`)."""
+    """A tuner's view of its study folder and backend (:func:`open_study`)."""
 
     out: Path
+    method: str
+    """The method name ``search.json`` records."""
+    spec: Any
+    """The :class:`~accelrl.autotune.tuners.StudySpec`."""
     space: SearchSpace
     backend: Backend
     budget: int | None
     """Environment steps per configuration and seed of a full run (None: unknown to a
     synthetic backend)."""
-    tuning_seeds: tuple[int, ...]
-    test_seeds: tuple[int, ...]
     config_names: tuple[str, ...]
     hparams_names: tuple[str, ...]
     done: dict[int, dict[str, Any]]
@@ -192,6 +196,23 @@ class Study:
     @property
     def trials_path(self) -> Path:
         return self.out / TRIALS_FILE
+
+    @property
+    def tuning_seeds(self) -> tuple[int, ...]:
+        return self.spec.tuning_seeds
+
+    @property
+    def test_seeds(self) -> tuple[int, ...]:
+        return self.spec.test_seeds
+
+    @property
+    def agent(self) -> str:
+        return self.spec.agent
+
+    def log(self, line: str) -> None:
+        """A progress line (to the spec's ``log``; silent without one)."""
+        if self.spec.log is not None:
+            self.spec.log(line)
 
     def record(self, row: Mapping[str, Any]) -> None:
         """Append a finished trial's row (once per ``trial_id``)."""
@@ -209,19 +230,16 @@ class Study:
 
     def conclude(
         self,
-        method: str,
-        env_id: str,
-        agent: str,
         rows: Sequence[Mapping[str, Any]],
         candidates: Sequence[Mapping[str, Any]],
         score: str,
         *,
-        bootstrap_reps: int,
-        log: Callable[[str], None] | None,
+        method: str | None = None,
         extra: Mapping[str, Any] | None = None,
         space: SearchSpace | None = None,
     ) -> SearchResult:
-        """The best of ``candidates`` is the incumbent; :func:`finish` tests and reports it.
+        """The best of ``candidates`` is the incumbent; :func:`~accelrl.autotune.report.finish`
+        tests and reports it (``method``: the report's, default the study's).
 
         Raises:
             RuntimeError: no candidate has a score.
@@ -242,9 +260,9 @@ class Study:
 
         incumbent = finish(
             self.out,
-            method=method,
-            env_id=env_id,
-            agent=agent,
+            method=method or self.method,
+            env_id=self.spec.env,
+            agent=self.spec.agent,
             space=self.space if space is None else space,
             backend=self.backend,
             rows=rows,
@@ -253,8 +271,8 @@ class Study:
             test_seeds=self.test_seeds,
             budget=self.budget,
             score=score,
-            bootstrap_reps=bootstrap_reps,
-            log=log,
+            bootstrap_reps=self.spec.bootstrap_reps,
+            log=self.log,
             extra=extra,
         )
         return SearchResult(self.out, [dict(r) for r in rows], incumbent)
@@ -282,43 +300,30 @@ atexit.register(release_studies)
 
 
 def open_study(
-    method: str,
-    env_id: str,
-    agent: str,
-    space: SearchSpace | None,
-    budget: int | None,
-    out: str | Path,
-    tuning_seeds: Sequence[int],
-    test_seeds: Sequence[int],
-    *,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-    score_updates: int | None = None,
-    eval_episodes: int | None = None,
-    max_members: int | None = None,
-    progress: bool = False,
-    backend: Backend | None = None,
-    settings: Mapping[str, Any] | None = None,
-    growable: Sequence[str] = ("trials",),
-    shared: bool = False,
+    method: str, settings: Any, spec: Any, out: str | Path, *, shared: bool = False
 ) -> Study:
-    """Check the seeds and the space, make the backend, take ``out`` (a lock: one writer at a
-    time, unless ``shared``), create or check it (a folder holding the same search resumes) and
-    read the finished trials.
+    """Every tuner's first step: check the space against the run, make the backend, take
+    ``out`` (a lock: one writer at a time, unless ``shared``), create or check its
+    ``search.json`` (the spec and the tuner's ``settings``, flat; a folder holding the same
+    search resumes, the tuner's ``growable`` settings may change) and read the finished
+    trials.
 
     Args:
+        method: the registered tuner's name (:func:`accelrl.autotune.tuners.tuner`).
+        settings: its settings object.
+        spec: the :class:`~accelrl.autotune.tuners.StudySpec`.
         shared: several processes work on the study together (TPE on a journal storage,
             which coordinates them), so no folder lock is taken.
 
     Raises:
-        ValueError: overlapping seeds, an invalid space, a folder holding another search.
+        ValueError: an invalid space, a folder holding another search.
         FolderBusyError: another live process holds the study folder.
     """
-    from accelrl.autotune.protocol import check_seeds
     from accelrl.autotune.spaces import default_space
+    from accelrl.autotune.tuners import tuner
 
-    tuning_seeds, test_seeds = check_seeds(tuning_seeds, test_seeds)
-    fixed = {k.replace("-", "_"): v for k, v in (overrides or {}).items()}
+    entry = tuner(method)
+    agent, fixed, space = spec.agent, dict(spec.overrides), spec.space
     if space is None:  # the agent's default space searches what the overrides leave free
         space = default_space(agent)
         space = space.without(*sorted(set(fixed) & set(space)))
@@ -329,69 +334,30 @@ def open_study(
                 f"--overrides fixes {', '.join(clash)}, which the search space also searches; "
                 "drop it from one of them"
             )
-    strategy = getattr(backend, "strategy_entry", None)
-    space = space.validate(agent, strategy)
     if not len(space):
         raise ValueError("the search space is empty: give it at least one dimension")
-    if backend is None:
-        backend = RunnerBackend(
-            env_id,
-            agent,
-            budget,
-            overrides,
-            env_kwargs,
-            score_updates=score_updates,
-            eval_episodes=eval_episodes,
-            max_members=max_members,
-            progress=progress,
-        )
-    if budget is None:
-        budget = getattr(backend, "budget", None)
+    backend = spec.make_backend()
+    strategy = getattr(backend, "strategy_entry", None)
+    space = space.validate(agent, strategy)
+    budget = spec.budget if spec.budget is not None else getattr(backend, "budget", None)
     budget = None if budget is None else int(budget)
     config_names, hparams_names = space.split(agent, strategy)
-    # a run with a reset strategy (or another score) records it; studies without keep their
-    # search.json as before (they still resume)
-    run_settings = getattr(backend, "study_settings", lambda: {})()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder")
-    lock = None
     if not shared:  # held until the process ends (a dead holder's lock is taken over)
         from accelrl.agents.folders import FolderLock
 
-        lock = FolderLock(out, "study").__enter__()
-        _HELD_LOCKS.append(lock)
+        _HELD_LOCKS.append(FolderLock(out, "study").__enter__())
     out.mkdir(parents=True, exist_ok=True)
-    check_resume(
-        out,
-        search_settings(
-            method,
-            env_id,
-            agent,
-            space,
-            budget=budget,
-            tuning_seeds=list(tuning_seeds),
-            test_seeds=list(test_seeds),
-            overrides=values_to_json(dict(overrides or {})),
-            env_kwargs=dict(env_kwargs or {}),
-            score_updates=score_updates,
-            eval_episodes=eval_episodes,
-            **run_settings,
-            **dict(settings or {}),
-        ),
-        growable,
-    )
+    recorded = {**spec.recorded(), "budget": budget, **entry.recorded(settings)}
+    for key in ("env", "agent"):
+        recorded.pop(key)
+    check_resume(out, search_settings(method, spec.env, agent, space, **recorded), entry.growable)
     return Study(
-        out,
-        space,
-        backend,
-        budget,
-        tuning_seeds,
-        test_seeds,
-        config_names,
-        hparams_names,
+        out, method, spec, space, backend, budget, config_names, hparams_names,
         read_rows(out / TRIALS_FILE),
-    )
+    )  # fmt: skip
 
 
 def trial_row(

@@ -72,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from accelrl.autotune.protocol import DEFAULT_TEST_SEEDS, DEFAULT_TUNING_SEEDS
+from accelrl.autotune.protocol import DEFAULT_TUNING_SEEDS
 from accelrl.autotune.spaces import (
     Categorical,
     Dimension,
@@ -92,6 +92,7 @@ from accelrl.autotune.study import (
     read_rows,
     trial_score,
 )
+from accelrl.autotune.tuners import register_tuner
 
 MIN_RAY_VERSION = (2, 41)
 """Oldest Ray with ``tune.report(metrics, checkpoint=...)`` and ``tune.get_checkpoint()``."""
@@ -800,51 +801,66 @@ def ray_search(
     return rows
 
 
-def ray_study(
-    env_id: str,
-    agent: str,
-    space: SearchSpace | None = None,
-    *,
-    scheduler: str,
-    trials: int,
-    budget: int,
-    out: str | Path,
-    tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
-    test_seeds: Sequence[int] = DEFAULT_TEST_SEEDS,
-    seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-    score_updates: int | None = None,
-    eval_episodes: int | None = None,
-    bootstrap_reps: int = 50_000,
-    log: Callable[[str], None] | None = None,
-    **ray_kwargs: Any,
-) -> SearchResult:
-    """:func:`ray_search`, then the protocol's last step as the in-process tuners do it
-    (:func:`~accelrl.autotune.study.finish`): the incumbent (the best score among the trials
-    that ran their whole budget; a PBT incumbent's schedule is replayed) and the default
-    retrained on ``test_seeds`` in this process and reported with ``report.md`` and plots.
+@dataclasses.dataclass(frozen=True)
+class RaySettings:
+    """Ray Tune's settings (``search.json`` records them beside the study spec; the method is
+    ``ray_asha`` or ``ray_pbt``). The fields after ``seed`` go to :func:`ray_search`."""
 
-    ``ray_kwargs`` go to :func:`ray_search` (``num_cpus``, ``segments``, ...).
-    """
-    study = open_study(
-        f"ray_{scheduler}", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
-        overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
-        eval_episodes=eval_episodes, growable=(),
-        settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed)},
-    )  # fmt: skip
+    scheduler: str = "asha"
+    """``"asha"`` or ``"pbt"``."""
+    trials: int = 8
+    """Ray trials (configurations; PBT's population)."""
+    seed: int = 0
+    """Seed of the initial draws."""
+    num_cpus: int | None = None
+    """CPUs of the local Ray instance (ignored when Ray is running)."""
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    segments: int = 10
+    perturbation_interval: int | None = None
+    grace_period: int | None = None
+    reduction_factor: float = 4
+    max_failures: int = 0
+    compile_cache: bool = True
+
+    def __post_init__(self):
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.trials < 1:
+            raise ValueError(f"trials must be >= 1, got {self.trials}")
+
+
+def ray_study(settings: RaySettings, spec: Any, out: str | Path) -> SearchResult:
+    """:func:`ray_search`, then the protocol's last step as the in-process tuners do it
+    (:func:`~accelrl.autotune.report.finish`): the incumbent (the best score among the trials
+    that ran their whole budget; a PBT incumbent's schedule is replayed) and the default
+    retrained on the test seeds in this process and reported with ``report.md`` and plots.
+    Plain runs only (the default resets, the return score)."""
+    if spec.reset_strategy is not None or spec.score != "return" or spec.curriculum:
+        raise ValueError("Ray Tune studies tune runs with the default resets and the return score")
+    scheduler = settings.scheduler
+    study = open_study(f"ray_{scheduler}", settings, spec, out)
+    extra = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    for name in ("scheduler", "trials", "seed"):
+        extra.pop(name)
     rows = ray_search(
-        env_id, agent, study.space, scheduler=scheduler, trials=trials, budget=budget,
-        out=study.out, tuning_seeds=study.tuning_seeds, seed=seed, overrides=overrides,
-        env_kwargs=env_kwargs, score_updates=score_updates, log=log, **ray_kwargs,
+        spec.env, spec.agent, study.space, scheduler=scheduler, trials=settings.trials,
+        budget=study.budget, out=study.out, tuning_seeds=study.tuning_seeds, seed=settings.seed,
+        overrides=spec.overrides, env_kwargs=spec.env_kwargs, score_updates=spec.score_updates,
+        log=study.log, **extra,
     )  # fmt: skip
     return study.conclude(
-        f"ray_{scheduler}", env_id, agent, rows, [r for r in rows if r["status"] == "ok"],
+        rows, [r for r in rows if r["status"] == "ok"],
         "mean over tuning seeds of the mean episode_return over the last "
-        + (f"{score_updates} updates" if score_updates else "10% of the full run's updates")
+        + (f"{spec.score_updates} updates" if spec.score_updates else "10% of the full run's updates")
         + " at the trial's last report; incumbent among the trials that ran their whole budget",
-        bootstrap_reps=bootstrap_reps, log=log,
     )  # fmt: skip
+
+
+for _scheduler in SCHEDULERS:
+    register_tuner(f"ray_{_scheduler}", RaySettings, ray_study,
+                   title=f"{'ASHA' if _scheduler == 'asha' else 'Population-based training'} "
+                   "(Ray Tune)")  # fmt: skip
 
 
 __all__ = [
@@ -854,6 +870,7 @@ __all__ = [
     "PBT_PERTURBATION_FACTORS",
     "PBT_QUANTILE_FRACTION",
     "PBT_RESAMPLE_PROBABILITY",
+    "RaySettings",
     "SCHEDULERS",
     "ClipToSpace",
     "TrialSetup",

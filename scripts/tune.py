@@ -144,8 +144,10 @@ def _given(argv: list[str]) -> list[str]:
 
 
 def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
-    """The settings of the study in ``folder`` as keyword arguments of its tuner."""
+    """The study in ``folder``: its method, the tuner's settings and the study spec, all read
+    from its ``search.json`` (``trials`` may extend it)."""
     from accelrl.autotune.spaces import from_configspace_json
+    from accelrl.autotune.tuners import tuner
 
     path = folder / "search.json"
     if not path.exists():
@@ -164,33 +166,16 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
         )
     if s["method"].startswith("ray_"):
         raise UsageError(f"{folder} is a Ray Tune study; those do not resume (start a new one)")
-    kw = {
+    if trials is not None:
+        s["trials"] = int(trials)
+    entry = tuner(s["method"])
+    space = from_configspace_json(json.dumps(s["space"]), source=str(path))
+    return {
         "method": s["method"],
-        "env_id": s["env"],
-        "agent": s["agent"],
-        "space": from_configspace_json(json.dumps(s["space"]), source=str(path)),
-        "budget": s["budget"],
+        "settings": entry.recorded(entry.from_record(s)),
+        "spec": {**s, "space": space},
         "out": folder,
-        "tuning_seeds": s["tuning_seeds"],
-        "test_seeds": s["test_seeds"],
-        "overrides": s.get("overrides") or {},
-        "env_kwargs": s.get("env_kwargs") or {},
-        "score_updates": s.get("score_updates"),
-        "eval_episodes": s.get("eval_episodes"),
-        "seed": s.get("seed", 0),
-        "trials": int(trials if trials is not None else s["trials"]),
-        "bootstrap_reps": int(s.get("bootstrap_reps", 50_000)),
     }
-    for key in ("reset_strategy", "curriculum", "score"):  # a curriculum or snapshot study
-        if key in s:
-            kw[key] = s[key]
-    extra = {
-        "hyperband": ("eta", "brackets", "successive_halving"),
-        "pbt": ("intervals", "quantile", "resample_probability", "burn_in"),
-        "tpe": ("batch", "storage", "n_startup_trials"),
-    }.get(s["method"], ())
-    kw.update({k: s[k] for k in extra if k in s})
-    return kw
 
 
 def _from_args(a: TuneOptions) -> dict[str, Any]:
@@ -221,26 +206,23 @@ def _from_args(a: TuneOptions) -> dict[str, Any]:
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    kw: dict[str, Any] = {
-        "method": a.method,
-        "env_id": a.env,
+    spec: dict[str, Any] = {
+        "env": a.env,
         "agent": a.agent,
         "space": read_space(a.space) if a.space else None,
         "budget": a.budget,
-        "out": out,
         "tuning_seeds": a.tuning_seeds,
         "test_seeds": a.test_seeds,
         "overrides": json_object(a.overrides, "--overrides", '{"num_envs": 16}'),
         "env_kwargs": json_object(a.env_kwargs, "--env_kwargs", '{"num_actions": 5}'),
         "score_updates": a.score_updates,
         "eval_episodes": a.eval_episodes,
-        "seed": a.seed,
-        "trials": a.trials,
         "bootstrap_reps": a.bootstrap_reps,
+        **_run_strategy(a),
     }
-    kw.update(_run_strategy(a))
+    kw: dict[str, Any] = {"method": a.method, "spec": spec, "out": out}
     if a.backend == "ray":
-        if "reset_strategy" in kw or a.score != "return":
+        if set(spec) & {"reset_strategy", "curriculum", "score"}:
             raise UsageError(
                 "--backend ray tunes runs with the default resets and the return score; drop "
                 "--teacher/--snapshots/--score or use --backend local"
@@ -251,21 +233,23 @@ def _from_args(a: TuneOptions) -> dict[str, Any]:
                 f"pbt), not --method {a.method}"
             )
         kw["method"] = "ray_pbt" if a.method == "pbt" else "ray_asha"
+        kw["settings"] = {"trials": a.trials, "seed": a.seed}
         if a.num_cpus is not None:
-            kw["num_cpus"] = a.num_cpus
+            kw["settings"]["num_cpus"] = a.num_cpus
         return kw
+    settings: dict[str, Any] = {"trials": a.trials, "seed": a.seed}
     if a.method in ("hyperband", "sha"):
-        kw.update(method="hyperband", eta=a.eta, brackets=a.brackets,
-                  successive_halving=a.method == "sha")  # fmt: skip
+        kw["method"] = "hyperband"
+        settings.update(eta=a.eta, brackets=a.brackets, successive_halving=a.method == "sha")
     elif a.method == "pbt":
-        kw["intervals"] = a.intervals
         if a.burn_in < 0:
             raise UsageError(f"--burn_in must be >= 0, got {a.burn_in}")
-        kw["burn_in"] = a.burn_in
+        settings.update(intervals=a.intervals, burn_in=a.burn_in)
     elif a.method == "tpe":
-        kw.update(batch=a.batch, storage=a.storage)
+        settings.update(batch=a.batch, storage=a.storage)
     if a.max_members is not None and a.method != "pbt":
-        kw["max_members"] = a.max_members
+        spec["max_members"] = a.max_members
+    kw["settings"] = settings
     return kw
 
 
@@ -300,35 +284,21 @@ def _run_strategy(a: TuneOptions) -> dict[str, Any]:
 
 
 def run_tuner(kw: dict[str, Any], log: Any) -> Any:
-    """Call the tuner that ``kw["method"]`` names with the rest of ``kw`` (a run with a
-    reset strategy or a strategy's score trains through a
-    :class:`~accelrl.autotune.study.RunnerBackend` built for it)."""
-    from accelrl.autotune import hyperband, pbt, random_search, tpe
+    """Run the tuner ``kw["method"]`` names: its settings (``search.json``'s keys: PBT's
+    population as ``trials``), the study spec and the study folder ``kw["out"]``."""
+    from accelrl.autotune.tuners import StudySpec, tuner
 
-    kw = dict(kw)
-    run = {k: kw.pop(k) for k in ("reset_strategy", "curriculum", "score") if k in kw}
-    if run:
-        from accelrl.agents.spec import StrategySpec
-        from accelrl.autotune.study import RunnerBackend
-
-        strategy = run.get("reset_strategy")
-        kw["backend"] = RunnerBackend(
-            kw["env_id"], kw["agent"], kw["budget"], kw.get("overrides"), kw.get("env_kwargs"),
-            reset_strategy=None if strategy is None else StrategySpec(**strategy),
-            curriculum=run.get("curriculum"), score=run.get("score", "return"),
-            score_updates=kw.get("score_updates"), eval_episodes=kw.get("eval_episodes"),
-            max_members=kw.pop("max_members", None),
-        )  # fmt: skip
-    bootstrap_reps = kw.pop("bootstrap_reps")
-    method = kw.pop("method")
+    method, recorded, out = kw["method"], dict(kw["settings"]), kw["out"]
+    spec_kw = dict(kw["spec"])
     if method.startswith("ray_"):
-        from accelrl.autotune.ray_tune import ray_study
-
-        return ray_study(**kw, scheduler=method[4:], bootstrap_reps=bootstrap_reps, log=log)
-    if method == "pbt":
-        kw["population"] = kw.pop("trials")
-    fn = {"random": random_search, "hyperband": hyperband, "pbt": pbt, "tpe": tpe}[method]
-    return fn(**kw, bootstrap_reps=bootstrap_reps, log=log)
+        recorded["scheduler"] = method[4:]
+    entry = tuner(method)
+    try:
+        settings = entry.from_record(recorded)
+        spec = StudySpec.from_record(spec_kw, spec_kw.pop("space"), log=log)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return entry.run(settings, spec, out)
 
 
 def main(argv: list[str] | None = None) -> int:

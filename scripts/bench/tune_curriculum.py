@@ -63,6 +63,7 @@ TUNING_SEEDS = (0, 1)
 TEST_SEEDS = (100, 101, 102, 103, 104, 105)
 """The test seeds, named before the run: each arm is trained and scored on them once."""
 CURRICULUM = {"test_tasks": 100, "test_seed": 7, "episodes_per_task": 1}
+TEACHER = {"name": "alp_gmm", "settings": {"task_space": TASK_SPACE}}
 """The fixed test set of tasks the mastered score uses."""
 FULL = {"budget": 327_680, "population": 8, "intervals": 8, "test_seeds": TEST_SEEDS,
         "overrides": {}, "speed_updates": 5, "speed_repeats": 3}  # fmt: skip
@@ -105,18 +106,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def backend(plan: dict[str, Any]) -> Any:
-    from accelrl.agents.spec import StrategySpec
-    from accelrl.autotune.study import RunnerBackend
+def curriculum(plan: dict[str, Any]) -> dict[str, Any]:
+    """The fixed test set of tasks of a plan (a quick run's is smaller)."""
+    return {**CURRICULUM, **({"test_tasks": plan["test_tasks"]} if "test_tasks" in plan else {})}
 
-    curriculum = dict(CURRICULUM)
-    if "test_tasks" in plan:
-        curriculum["test_tasks"] = plan["test_tasks"]
-    return RunnerBackend(
-        ENV, AGENT, plan["budget"], plan["overrides"],
-        reset_strategy=StrategySpec("alp_gmm", {"task_space": TASK_SPACE}),
-        curriculum=curriculum, score="mastered",
-    )  # fmt: skip
+
+def backend(plan: dict[str, Any]) -> Any:
+    """The backend the studies train with (the speed part builds its members from it)."""
+    from accelrl.autotune.backend import RunnerBackend
+
+    return RunnerBackend(ENV, AGENT, plan["budget"], plan["overrides"], reset_strategy=TEACHER,
+                         curriculum=curriculum(plan), score="mastered")  # fmt: skip
 
 
 def speed(plan: dict[str, Any], space: Any) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def compare(a: list[float], b: list[float]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from accelrl.autotune.pbt import pbt
+    from accelrl.autotune import PBTSettings, StudySpec, pbt
 
     plan = QUICK if args.quick else FULL
     record: dict[str, Any] = {**provenance(["python", *sys.argv]), "quick": args.quick}
@@ -177,8 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env=ENV, agent=AGENT, task_space=TASK_SPACE, tuning_seeds=list(TUNING_SEEDS),
         test_seeds=list(plan["test_seeds"]), budget=plan["budget"],
         population=plan["population"], intervals=plan["intervals"],
-        overrides=plan["overrides"], curriculum={**CURRICULUM, **(
-            {"test_tasks": plan["test_tasks"]} if "test_tasks" in plan else {})},
+        overrides=plan["overrides"], curriculum=curriculum(plan),
         spaces={k: list(v) for k, v in spaces().items()},
     )  # fmt: skip
     work = args.work or Path(tempfile.mkdtemp(prefix="tune_curriculum_"))
@@ -186,12 +185,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t_all = time.perf_counter()
     for name, space in spaces().items():
         t0 = time.perf_counter()
-        result = pbt(
-            ENV, AGENT, space, plan["population"], plan["budget"], work / name,
-            TUNING_SEEDS, plan["test_seeds"], intervals=plan["intervals"], seed=0,
-            backend=backend(plan), bootstrap_reps=10_000,
+        spec = StudySpec(
+            ENV, AGENT, space, plan["budget"], TUNING_SEEDS, plan["test_seeds"],
+            overrides=plan["overrides"], reset_strategy=TEACHER, curriculum=curriculum(plan),
+            score="mastered", bootstrap_reps=10_000,
             log=lambda line, n=name: print(f"[{n}] {line}", flush=True),
         )  # fmt: skip
+        settings = PBTSettings(population=plan["population"], intervals=plan["intervals"])
+        result = pbt(settings, spec, work / name)
         inc = result.incumbent
         test = inc["test"]
         arms[name] = {
