@@ -34,6 +34,10 @@ import numpy as np
 SCORE_FRACTION = 0.1
 """Fraction of the last updates whose returns make a seed's score (default ``score_updates``)."""
 
+ENV_KWARG, ENV_PARAM = "env.", "env_params."
+"""How a space names the environment's ``make`` kwargs and params (``env.num_agents``,
+``env_params.max_steps_in_episode``)."""
+
 Schedule = list[tuple[int, dict[str, Any]]]
 """Hparams values over a run: ``[(env_steps, values)]``, each applied from that step on (the
 first at step 0); a PBT lineage."""
@@ -384,11 +388,56 @@ class RunnerBackend(GroupBackend):
         return self.strategy_entry.prefix
 
     def split_values(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``(agent fields, strategy settings by their own names)`` of a configuration."""
+        """``(agent fields, strategy settings by their own names)`` of a configuration (its
+        environment dimensions are :meth:`env_values`)."""
         head = f"{self.prefix}."
-        agent = {k: v for k, v in values.items() if not k.startswith(head)}
+        agent = {k: v for k, v in values.items() if "." not in k}
         strat = {k[len(head) :]: v for k, v in values.items() if k.startswith(head)}
         return agent, strat
+
+    def env_values(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(make kwargs, env params)`` among a configuration's values (``env.<kwarg>``,
+        ``env_params.<field>``), by their own names."""
+        kw = {k[len(ENV_KWARG) :]: v for k, v in values.items() if k.startswith(ENV_KWARG)}
+        par = {k[len(ENV_PARAM) :]: v for k, v in values.items() if k.startswith(ENV_PARAM)}
+        return kw, par
+
+    def env_dims(self) -> tuple[str, ...]:
+        """The environment dimensions a space may name: ``env.<kwarg>`` for every keyword of
+        the environment's constructor and, with the default resets, ``env_params.<field>``
+        for every field of its params (a teacher sets the task params itself). Both change
+        the program (the agent holds its env and params): configurations are grouped by
+        them."""
+        import inspect
+
+        from accelrl.envs import make
+
+        env, params = make(self.env_id, **self.env_kwargs)
+        try:
+            sig = inspect.signature(type(env))
+            kwargs = [n for n, p in sig.parameters.items()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]  # fmt: skip
+        except (TypeError, ValueError):
+            kwargs = []
+        out = [ENV_KWARG + n for n in kwargs]
+        if self.reset_strategy.name == "default":
+            out += [ENV_PARAM + n for n in getattr(params, "__dataclass_fields__", {})]
+        return tuple(out)
+
+    def _env_default(self, name: str) -> Any:
+        """The run's value of an environment dimension (``defaults``)."""
+        import inspect
+
+        from accelrl.envs import make
+
+        env, params = make(self.env_id, **self.env_kwargs)
+        if name.startswith(ENV_PARAM):
+            value = getattr(params, name[len(ENV_PARAM) :])
+            return np.asarray(value).item() if np.ndim(value) == 0 else value
+        own = name[len(ENV_KWARG) :]
+        if own in self.env_kwargs:
+            return self.env_kwargs[own]
+        return inspect.signature(type(env)).parameters[own].default
 
     def strategy_data(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The strategy's data settings among a configuration's values (own names)."""
@@ -411,17 +460,31 @@ class RunnerBackend(GroupBackend):
         key = shape_key(config_values, list(config_values))
         if key not in self._built:
             agent_values, strat_values = self.split_values(config_values)
+            env_kw, env_par = self.env_values(config_values)
+            env_kwargs = {**self.env_kwargs, **env_kw}
             overrides = {**self.overrides, **agent_values}
             if self.reset_strategy.name == "default" and not self.curriculum:
-                built = build(self.env_id, self.agent_name, overrides, self.env_kwargs)
+                if env_par:  # the params every copy steps with
+                    from accelrl.envs import make
+
+                    env, params = make(self.env_id, **env_kwargs)
+                    built = build(env, self.agent_name, overrides,
+                                  env_params=params.replace(**env_par), env_id=self.env_id)  # fmt: skip
+                else:
+                    built = build(self.env_id, self.agent_name, overrides, env_kwargs)
                 self._built[key] = built
                 self._specs[key] = RunSpec(
-                    env=self.env_id, agent=self.agent_name, env_kwargs=self.env_kwargs,
+                    env=self.env_id, agent=self.agent_name, env_kwargs=env_kwargs,
                     config=config_to_dict(built[1]), hparams=hparams_to_dict(built[2]),
                 )  # fmt: skip
             else:
+                if env_par:
+                    raise ValueError(
+                        "env_params dimensions need the default resets (a reset strategy sets "
+                        "the params of each episode itself)"
+                    )
                 spec = make_spec(
-                    self.env_id, self.agent_name, overrides, env_kwargs=self.env_kwargs,
+                    self.env_id, self.agent_name, overrides, env_kwargs=env_kwargs,
                     reset_strategy=StrategySpec(
                         self.reset_strategy.name,
                         {**self.reset_strategy.settings, **strat_values},
@@ -437,6 +500,9 @@ class RunnerBackend(GroupBackend):
         out = {}
         head = f"{self.prefix}."
         for n in names:
+            if n.startswith((ENV_KWARG, ENV_PARAM)):
+                out[n] = self._env_default(n)
+                continue
             if n.startswith(head):
                 out[n] = self.base_strategy_settings[n[len(head) :]]
                 continue
@@ -453,13 +519,18 @@ class RunnerBackend(GroupBackend):
         head = f"{self.prefix}."
         config_part = {k: v for k, v in agent_values.items() if hasattr(self.base_config, k)}
         config_part.update({head + k: v for k, v in strat_values.items() if k not in data})
+        config_part.update(
+            {k: v for k, v in values.items() if k.startswith((ENV_KWARG, ENV_PARAM))}
+        )
         _, config, hparams = self._build(config_part)
         hparams = hparams.replace(
             **{k: v for k, v in agent_values.items() if not hasattr(self.base_config, k)}
         )
+        env_kw, env_par = self.env_values(values)
         out = {
             "env": self.env_id,
-            "env_kwargs": self.env_kwargs,
+            "env_kwargs": {**self.env_kwargs, **env_kw},
+            **({"env_params": dict(env_par)} if env_par else {}),
             "agent": self.agent_name,
             "config": config_to_dict(config),
             "hparams": {k: short_float(v) for k, v in hparams_to_dict(hparams).items()},

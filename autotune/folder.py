@@ -338,10 +338,11 @@ def open_study(
         raise ValueError("the search space is empty: give it at least one dimension")
     backend = spec.make_backend()
     strategy = getattr(backend, "strategy_entry", None)
-    space = space.validate(agent, strategy)
+    env_dims = backend.env_dims() if hasattr(backend, "env_dims") else ()
+    space = space.validate(agent, strategy, env_dims)
     budget = spec.budget if spec.budget is not None else getattr(backend, "budget", None)
     budget = None if budget is None else int(budget)
-    config_names, hparams_names = space.split(agent, strategy)
+    config_names, hparams_names = space.split(agent, strategy, env_dims)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder")

@@ -44,7 +44,11 @@ def finish(
         The ``incumbent.json`` content.
     """
     log = log or (lambda _line: None)
-    config_names, hparams_names = space.split(agent, getattr(backend, "strategy_entry", None))
+    config_names, hparams_names = space.split(
+        agent,
+        getattr(backend, "strategy_entry", None),
+        backend.env_dims() if hasattr(backend, "env_dims") else (),
+    )
     inc_values = values_from_json(space, incumbent_row["config"])
     schedule = incumbent_row.get("schedule")
     inc_schedule = (

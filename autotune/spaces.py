@@ -313,7 +313,7 @@ class SearchSpace(Mapping[str, Dimension]):
     # -- the split and validation -------------------------------------------------------------
 
     def split(
-        self, agent: str | AgentSpec, strategy: Any = None
+        self, agent: str | AgentSpec, strategy: Any = None, env_dims: Sequence[str] = ()
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """``(config_names, hparams_names)`` for ``agent``, each in the space's order.
 
@@ -321,7 +321,9 @@ class SearchSpace(Mapping[str, Dimension]):
         ``strategy`` (its registry entry, :func:`accelrl.envs.strategies.strategy`), names
         ``<prefix>.<setting>`` (``teacher.fit_rate``) are its settings: its data settings
         (``teacher.random_task_ratio``) keep shapes and count as hparams, the others as config
-        (they group configurations into programs).
+        (they group configurations into programs). ``env_dims`` are the environment's
+        dimensions (``env.<kwarg>``, ``env_params.<field>``:
+        :meth:`~accelrl.autotune.backend.RunnerBackend.env_dims`), config as well.
 
         Raises:
             ValueError: a name that is neither (with the closest names).
@@ -338,11 +340,13 @@ class SearchSpace(Mapping[str, Dimension]):
                 config.append(name)
             elif name in h_names:
                 hparams.append(name)
+            elif name in env_dims:
+                config.append(name)
             elif name in s_names:
                 own = name.split(".", 1)[1]
                 (hparams if own in strategy.data_settings else config).append(name)
             else:
-                known = c_names + h_names + s_names
+                known = c_names + h_names + s_names + list(env_dims)
                 close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
                 where = f"{spec.config_cls.__name__} or {spec.hparams_cls.__name__}"
@@ -353,7 +357,9 @@ class SearchSpace(Mapping[str, Dimension]):
                 )
         return tuple(config), tuple(hparams)
 
-    def validate(self, agent: str | AgentSpec, strategy: Any = None) -> SearchSpace:
+    def validate(
+        self, agent: str | AgentSpec, strategy: Any = None, env_dims: Sequence[str] = ()
+    ) -> SearchSpace:
         """Check the space against ``agent`` (and the reset ``strategy``'s settings, see
         :meth:`split`) and return it with categorical choices coerced to the config fields'
         types (``"64,64"`` -> ``(64, 64)`` for a ``tuple[int, ...]`` field, as a space read
@@ -373,7 +379,7 @@ class SearchSpace(Mapping[str, Dimension]):
                 raise ValueError(
                     f"search space dimension {name!r} is not allowed: {RESERVED[name]}"
                 )
-        config_names, hparams_names = self.split(spec, strategy)
+        config_names, hparams_names = self.split(spec, strategy, env_dims)
         c_types = _field_types(spec.config_cls)
         out: dict[str, Dimension] = {}
         for name, dim in self._dims.items():

@@ -305,3 +305,30 @@ def test_tiny_real_random_search_on_cartpole(tmp_path):
         assert all(8 <= s[0] <= 500 for s in entry["scores"])  # CartPole returns
     assert result.incumbent["trial_id"] in (0, 1)
     assert inc["test"]["default"]["config"]["num_minibatches"] == 2
+
+
+def test_env_dimensions_are_named_as_the_spec_names_them(tmp_path):
+    """``env_params.<field>`` and ``env.<kwarg>`` are config dimensions (they group programs);
+    a misspelt one is refused with close matches, before anything is written."""
+    backend_spec = StudySpec(*CP, SearchSpace({"env_params.max_step_in_episode": Categorical((100, 200))}),
+                             budget=256, overrides={"num_envs": 4, "num_steps": 8})  # fmt: skip
+    with pytest.raises(ValueError, match="Did you mean: env_params.max_steps_in_episode"):
+        random_search(RandomSearchSettings(trials=2), backend_spec, tmp_path / "a")
+    assert not (tmp_path / "a" / "search.json").exists()
+    from accelrl.autotune.backend import RunnerBackend
+
+    backend = RunnerBackend(*CP, 256, {"num_envs": 4, "num_steps": 8})
+    assert "env_params.max_steps_in_episode" in backend.env_dims()
+    space = SearchSpace({"env_params.max_steps_in_episode": Categorical((100, 200)),
+                         "learning_rate": Float(1e-4, 1e-2, log=True)})  # fmt: skip
+    assert space.split("ppo", None, backend.env_dims()) == (
+        ("env_params.max_steps_in_episode",),
+        ("learning_rate",),
+    )
+    assert backend.defaults(["env_params.max_steps_in_episode"]) == {
+        "env_params.max_steps_in_episode": 500
+    }
+    agent, _, _ = backend._build({"env_params.max_steps_in_episode": 100})
+    assert int(agent.env_params.max_steps_in_episode) == 100  # the group's params
+    full = backend.describe({"env_params.max_steps_in_episode": 100, "learning_rate": 1e-3})
+    assert full["env_params"] == {"max_steps_in_episode": 100}

@@ -175,3 +175,21 @@ def test_sigkill_during_a_curriculum_pbt_study_then_resume_keeps_its_rows(tmp_pa
     inc = json.loads((out / "incumbent.json").read_text())
     assert "mastered" in inc["test"]["scores_are"]
     assert inc["full"]["reset_strategy"]["settings"]["fit_rate"] == 8
+
+
+@pytest.mark.slow  # budget: about 3 minutes on 2 shared cores (IPPO on MPE compiles twice)
+def test_a_multi_agent_agent_is_tuned_on_an_mpe_id(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    write_space(SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True)}), space)
+    out = tmp_path / "study"
+    argv = ["--env", "MPE_simple_spread_v3", "--agent", "ippo", "--method", "random",
+            "--trials", "2", "--budget", "4096", "--space", str(space), "--out", str(out),
+            "--tuning-seeds", "0", "1", "--test-seeds", "2", "3", "--bootstrap-reps", "100",
+            "--overrides", '{"num_envs": 4, "num_steps": 32, "update_epochs": 1,'
+            ' "num_minibatches": 1}', "--quiet"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(r["score"] < 0 for r in rows)  # simple_spread's returns are negative distances
+    inc = json.loads((out / "incumbent.json").read_text())
+    assert inc["agent"] == "ippo" and inc["test"]["incumbent"]["scores"] is not None
