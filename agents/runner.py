@@ -32,7 +32,7 @@ import functools
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,19 @@ def seed_vmapped(agent: Any) -> tuple[Callable, Callable]:
     return run, jax.jit(init)
 
 
+@functools.lru_cache(maxsize=16)
+def _set_strategy_data(agent: Any) -> Callable:
+    """Jitted ``(states, values) -> states``: each member's reset-strategy data settings
+    replaced by ``values`` (``{name: f32[M]}``)."""
+    env = agent.env
+
+    def one(state: Any, values: dict[str, jax.Array]) -> Any:
+        s_state = env.strategy.with_data(env.strategy_state(state.env_state), values)
+        return state.replace(env_state=env.with_strategy_state(state.env_state, s_state))
+
+    return jax.jit(jax.vmap(one))
+
+
 class Runner:
     """Runs an agent for several members in one vmapped program, in segments.
 
@@ -252,7 +265,7 @@ class Runner:
         on_segment: optional callback ``(runner, state, metrics_of_segment) -> SegmentUpdate |
             None`` after each segment, before that segment's checkpoint (so what it returns is
             what a resumed run continues from); ``metrics_of_segment`` maps names to
-            ``f32[M, n]``. It may also change ``runner.hparams`` directly.
+            ``f32[M, n]``. It may also call :meth:`set_hparams`.
         nan_policy: ``"stop"`` (default): a non-finite loss stops the run with
             :class:`NaNError`; ``"mark"`` (tuners): the member is marked failed
             (``runner.failed``, ``RunResult.failed``), the others keep training (members are
@@ -281,6 +294,7 @@ class Runner:
         | None = None,
         nan_policy: str = "stop",
         data_parallel: int = 1,
+        strategy_data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ):
         if nan_policy not in ("stop", "mark"):
             raise ValueError(f"nan_policy must be 'stop' or 'mark', got {nan_policy!r}")
@@ -297,6 +311,9 @@ class Runner:
         if not settings:
             raise ValueError("need at least one hparams setting")
         self.settings = settings
+        self.strategy = getattr(agent.env, "strategy", None)
+        """The reset strategy of the agent's batched env (None: none to ask)."""
+        self.strategy_data = self._check_strategy_data(strategy_data, len(settings))
         self.members = [
             Member(i * len(seeds) + j, s, i)
             for i, _ in enumerate(settings)
@@ -332,16 +349,106 @@ class Runner:
         return [f"seed_{m.seed}" for m in self.members]
 
     def describe_members(self) -> list[dict[str, Any]]:
-        """JSON-ready ``{index, seed, setting, hparams}`` of every member."""
-        return [
-            {
+        """JSON-ready ``{index, seed, setting, hparams}`` of every member (and
+        ``strategy_data`` when the reset strategy has data settings)."""
+        out = []
+        for m in self.members:
+            row = {
                 "index": m.index,
                 "seed": m.seed,
                 "setting": m.setting,
                 "hparams": hparams_to_dict(self.settings[m.setting]),
             }
-            for m in self.members
-        ]
+            if self.strategy_data[m.setting]:
+                row["strategy_data"] = dict(self.strategy_data[m.setting])
+            out.append(row)
+        return out
+
+    # -- what tuners change between segments -------------------------------------------------
+
+    def _check_strategy_data(self, data: Any, n_settings: int) -> list[dict[str, float]]:
+        """Per hparams setting, every data setting's value (the strategy's defaults under
+        ``data``)."""
+        names = tuple(getattr(self.strategy, "data_settings", ()))
+        defaults = self.strategy.data_defaults() if names else {}
+        if data is None:
+            rows: list[Any] = [{}] * n_settings
+        elif isinstance(data, Mapping):
+            rows = [data] * n_settings
+        else:
+            rows = list(data)
+            if len(rows) != n_settings:
+                raise ValueError(
+                    f"strategy_data has {len(rows)} entries for {n_settings} hparams setting(s)"
+                )
+        out = []
+        for row in rows:
+            if row and not names:
+                raise ValueError(
+                    f"strategy_data {sorted(row)} given, but the reset strategy "
+                    f"{getattr(self.strategy, 'name', 'default')!r} has no data settings"
+                )
+            out.append({**defaults, **(self.strategy.check_data(dict(row)) if row else {})})
+        return out
+
+    def set_hparams(self, settings: Sequence[Any]) -> None:
+        """Replace every hparams setting (unbatched hparams objects, one per setting, the
+        shapes kept): each setting's members train with it from the next segment on."""
+        settings = list(settings)
+        if len(settings) != len(self.settings):
+            raise ValueError(f"set_hparams got {len(settings)} settings for {len(self.settings)}")
+        self.settings = settings
+        self.hparams = stack_hparams(settings, len(self.members) // len(settings))
+
+    def set_strategy_data(self, state: Any, data: Sequence[Mapping[str, Any] | None]) -> Any:
+        """``state`` with each hparams setting's members' strategy data settings replaced
+        (``data``: one mapping per setting, None or ``{}`` to keep; checked on the host).
+
+        Returns:
+            The new state, batched over members ``[M, ...]`` (same shapes: no recompiling).
+        """
+        data = list(data)
+        if len(data) != len(self.settings):
+            raise ValueError(
+                f"set_strategy_data got {len(data)} entries for {len(self.settings)} settings"
+            )
+        for i, row in enumerate(data):
+            if row:
+                self.strategy_data[i] = {
+                    **self.strategy_data[i],
+                    **self.strategy.check_data(dict(row)),
+                }
+        return self._with_strategy_data(state)
+
+    def mark_failed(self, failed: Any) -> None:
+        """Set which members count as failed (``bool[M]``; a tuner's exploit copies a
+        source's flag into the receiver, a selection keeps its members' flags)."""
+        failed = np.asarray(failed, bool)
+        if failed.shape != (len(self.members),):
+            raise ValueError(f"mark_failed needs bool[{len(self.members)}], got {failed.shape}")
+        self.failed = failed.copy()
+
+    def _read_strategy_data(self, state: Any) -> None:
+        """Record the strategy data settings a (restored) state holds, per setting (its first
+        member's)."""
+        if not any(self.strategy_data):
+            return
+        env = self.agent.env
+        held = _gather(env.strategy.data(env.strategy_state(state.env_state)))
+        per = len(self.members) // len(self.settings)
+        for i in range(len(self.settings)):
+            self.strategy_data[i] = {n: float(np.asarray(v)[i * per]) for n, v in held.items()}
+
+    def _with_strategy_data(self, state: Any) -> Any:
+        """``state`` holding every member's strategy data (a no-op without data settings)."""
+        if not any(self.strategy_data):
+            return state
+        names = sorted(self.strategy_data[0])
+        values = {
+            n: jnp.asarray([self.strategy_data[m.setting][n] for m in self.members], jnp.float32)
+            for n in names
+        }
+        return self._place(_set_strategy_data(self.agent)(state, values))
 
     # -- placement --------------------------------------------------------------------------
 
@@ -404,8 +511,9 @@ class Runner:
         return jnp.stack([training_key(s) for s in self.seeds])
 
     def init_state(self) -> Any:
-        """Fresh states for all members (batched, placed on the devices)."""
-        return self._place(self._init(self.keys(), self.hparams))
+        """Fresh states for all members (batched, placed on the devices), holding each
+        member's strategy data settings."""
+        return self._with_strategy_data(self._place(self._init(self.keys(), self.hparams)))
 
     def restore(self, path: str | Path | None = None) -> tuple[Any, Any]:
         """Restore ``(state, hparams)`` from ``path`` (default: the run folder's newest usable
@@ -444,7 +552,9 @@ class Runner:
             self.train_seconds = float(meta.get("train_seconds", 0.0))
             self.restored_from = ckpt
             self.hparams = self._place(hparams)
-            return self._place(state), self.hparams
+            state = self._place(state)
+            self._read_strategy_data(state)
+            return state, self.hparams
         raise CheckpointError(f"no usable checkpoint: {'; '.join(errors)}")
 
     def _save(self, state: Any, metrics: dict[str, np.ndarray], step: int) -> Path | None:

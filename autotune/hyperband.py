@@ -36,26 +36,27 @@ How the rungs meet accelrl's runs:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from accelrl.autotune.protocol import DEFAULT_TEST_SEEDS, DEFAULT_TUNING_SEEDS
 from accelrl.autotune.random_search import score_text
-from accelrl.autotune.spaces import SearchSpace, values_to_json
+from accelrl.autotune.spaces import values_to_json
 from accelrl.autotune.study import (
-    Backend,
     GroupRun,
     SearchResult,
     Trial,
     group_trials,
     open_study,
+    searched_config,
     trial_row,
     trial_score,
 )
+from accelrl.autotune.tuners import StudySpec, register_tuner
 
 
 def bracket_sizes(
@@ -91,62 +92,41 @@ def rung_plan(n: int, s: int, eta: int, budget: int) -> list[tuple[int, int]]:
     return [(max(1, n // eta**k), max(1, round(budget * eta ** (k - s)))) for k in range(s + 1)]
 
 
-def hyperband(
-    env_id: str,
-    agent: str,
-    space: SearchSpace | None = None,
-    trials: int = 27,
-    budget: int | None = None,
-    out: str | Path = "runs/tune",
-    tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
-    test_seeds: Sequence[int] = DEFAULT_TEST_SEEDS,
-    *,
-    eta: int = 3,
-    brackets: int = 3,
-    successive_halving: bool = False,
-    seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-    score_updates: int | None = None,
-    eval_episodes: int | None = None,
-    max_members: int | None = None,
-    bootstrap_reps: int = 50_000,
-    progress: bool = False,
-    backend: Backend | None = None,
-    log: Callable[[str], None] | None = None,
-) -> SearchResult:
-    """Hyperband over ``space`` for ``agent`` on ``env_id``; see the module docstring.
+@dataclasses.dataclass(frozen=True)
+class HyperbandSettings:
+    """Hyperband's settings (``search.json`` records them beside the study spec)."""
 
-    Args:
-        trials: configurations in all brackets together.
-        budget: the most environment steps one configuration gets, per seed (the whole
-            budget every group is built for; None: the agent's default).
-        eta: the halving rate (keep ``1/eta`` at each rung).
-        brackets: how many brackets (``s_max + 1``); the smallest rung is
-            ``budget * eta**-(brackets - 1)`` steps. ``brackets=1`` trains every
-            configuration for the whole budget (random search).
-        successive_halving: run only the most aggressive bracket, with every trial.
-        Other arguments: as :func:`~accelrl.autotune.random_search.random_search`.
+    trials: int = 27
+    """Configurations in all brackets together."""
+    eta: int = 3
+    """The halving rate (keep ``1/eta`` at each rung)."""
+    brackets: int = 3
+    """How many brackets (``s_max + 1``); the smallest rung is ``budget * eta**-(brackets -
+    1)`` steps; 1 trains every configuration for the whole budget (random search)."""
+    successive_halving: bool = False
+    """Run only the most aggressive bracket, with every trial."""
+    seed: int = 0
+    """Seed of the sampler."""
+
+    def __post_init__(self):
+        bracket_sizes(int(self.trials), int(self.brackets), int(self.eta), self.successive_halving)
+
+
+def hyperband(settings: HyperbandSettings, spec: StudySpec, out: str | Path) -> SearchResult:
+    """Hyperband (or successive halving) over ``spec.space``; see the module docstring.
 
     Returns:
         A :class:`SearchResult`; the run folder as random search's, with rung scores per row.
     """
-    plan = bracket_sizes(int(trials), int(brackets), int(eta), successive_halving)
-    study = open_study(
-        "hyperband", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
-        overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
-        eval_episodes=eval_episodes, max_members=max_members, progress=progress,
-        backend=backend, growable=(),
-        settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed), "eta": int(eta),
-                  "brackets": int(brackets),
-                  "successive_halving": bool(successive_halving)},
-    )  # fmt: skip
-    log = log or (lambda _line: None)
+    trials, eta, seed = int(settings.trials), int(settings.eta), int(settings.seed)
+    plan = bracket_sizes(trials, int(settings.brackets), eta, settings.successive_halving)
+    study = open_study("hyperband", settings, spec, out)
+    log = study.log
     backend, space = study.backend, study.space
     if study.budget is None:
         raise ValueError("hyperband needs a budget (the backend has none)")
     draws = space.sample(
-        np.random.default_rng(seed), trials, agent=agent, base_config=backend.base_config
+        np.random.default_rng(seed), trials, agent=spec.agent, base_config=backend.base_config
     )
     first = 0
     for s, n in plan:
@@ -154,24 +134,23 @@ def hyperband(
         first += n
         for t in bracket:
             row = study.done.get(t.trial_id)
-            if row is not None and row.get("config") != values_to_json(t.values):
+            if row is not None and searched_config(row, space) != values_to_json(t.values):
                 raise ValueError(
                     f"{study.trials_path}: trial {t.trial_id}'s config does not match this "
                     "search's draw (another space or seed wrote it)"
                 )
         if all(t.trial_id in study.done for t in bracket):
             continue
-        _run_bracket(study, bracket, s, int(eta), log)
+        _run_bracket(study, bracket, s, eta, log)
 
     rows = [study.done[i] for i in sorted(study.done) if i < trials]
     full = [r for r in rows if r["env_steps"] >= max(r2["env_steps"] for r2 in rows)]
     return study.conclude(
-        "successive_halving" if successive_halving else "hyperband", env_id, agent,
         study.rows(), full,
-        score_text(score_updates) + " reached; incumbent among the trials that reached the "
-        "whole budget",
-        bootstrap_reps=bootstrap_reps, log=log,
-        extra={"hyperband": {"eta": int(eta), "brackets": [[s, n] for s, n in plan]}},
+        score_text(spec.score_updates) + " reached; incumbent among the trials that reached "
+        "the whole budget",
+        method="successive_halving" if settings.successive_halving else "hyperband",
+        extra={"hyperband": {"eta": eta, "brackets": [[s, n] for s, n in plan]}},
     )  # fmt: skip
 
 
@@ -251,4 +230,7 @@ def _run_bracket(study: Any, bracket: list[Trial], s: int, eta: int, log: Callab
             groups = new_groups
 
 
-__all__ = ["bracket_sizes", "hyperband", "rung_plan"]
+register_tuner("hyperband", HyperbandSettings, hyperband, title="Hyperband")
+
+
+__all__ = ["HyperbandSettings", "bracket_sizes", "hyperband", "rung_plan"]

@@ -36,6 +36,7 @@ on resume (no finished trial is lost or repeated: there is none before the end).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -44,16 +45,15 @@ from typing import Any
 
 import numpy as np
 
-from accelrl.autotune.protocol import DEFAULT_TEST_SEEDS, DEFAULT_TUNING_SEEDS
 from accelrl.autotune.random_search import score_text
 from accelrl.autotune.spaces import Categorical, Dimension, Float, Int, SearchSpace, values_to_json
 from accelrl.autotune.study import (
-    Backend,
     SearchResult,
     open_study,
     trial_row,
     trial_score,
 )
+from accelrl.autotune.tuners import StudySpec, register_tuner
 
 QUANTILE = 0.25
 """Fraction of the population replaced (bottom) and copied from (top) at each exploit."""
@@ -111,68 +111,42 @@ def truncation_pairs(
     return [(int(d), int(rng.choice(top))) for d in bottom]
 
 
-def pbt(
-    env_id: str,
-    agent: str,
-    space: SearchSpace | None = None,
-    population: int = 16,
-    budget: int | None = None,
-    out: str | Path = "runs/tune",
-    tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
-    test_seeds: Sequence[int] = DEFAULT_TEST_SEEDS,
-    *,
-    intervals: int = 10,
-    quantile: float = QUANTILE,
-    resample_probability: float = RESAMPLE_PROBABILITY,
-    burn_in: int = 0,
-    seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-    score_updates: int | None = None,
-    eval_episodes: int | None = None,
-    bootstrap_reps: int = 50_000,
-    progress: bool = False,
-    backend: Backend | None = None,
-    log: Callable[[str], None] | None = None,
-) -> SearchResult:
-    """PBT over the hparams dimensions of ``space``; see the module docstring.
+@dataclasses.dataclass(frozen=True)
+class PBTSettings:
+    """PBT's settings (``search.json`` records them beside the study spec; ``population`` as
+    ``trials``, the count ``accelrl-tune --trials`` gives)."""
 
-    Args:
-        population: settings trained together (each on every tuning seed).
-        budget: environment steps per member (None: the agent's default).
-        intervals: exploit/explore points: every ``budget / intervals`` steps (whole updates).
-        quantile: the fraction truncated and copied from at each exploit.
-        resample_probability: chance that explore redraws a dimension from the prior.
-        burn_in: environment steps per member before the first exploit point (points at
-            fewer steps only rank and log).
-        Other arguments: as :func:`~accelrl.autotune.random_search.random_search`.
-    """
-    if population < 2:
-        raise ValueError(f"population must be >= 2, got {population}")
-    if intervals < 1:
-        raise ValueError(f"intervals must be >= 1, got {intervals}")
-    if not 0 < quantile <= 0.5:
-        raise ValueError(f"quantile must be in (0, 0.5], got {quantile}")
-    if burn_in < 0:
-        raise ValueError(f"burn_in must be >= 0, got {burn_in}")
-    settings = {
-        "trials": int(population),
-        "seed": int(seed),
-        "bootstrap_reps": int(bootstrap_reps),
-        "intervals": int(intervals),
-        "quantile": float(quantile),
-        "resample_probability": float(resample_probability),
-    }
-    if burn_in:  # absent when 0, so studies from before the option still resume
-        settings["burn_in"] = int(burn_in)
-    study = open_study(
-        "pbt", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
-        overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
-        eval_episodes=eval_episodes, progress=progress, backend=backend, growable=(),
-        settings=settings,
-    )  # fmt: skip
-    log = log or (lambda _line: None)
-    backend, space = study.backend, study.space
+    population: int = 16
+    """Settings trained together (each on every tuning seed)."""
+    intervals: int = 10
+    """Exploit/explore points: every ``budget / intervals`` steps (whole updates)."""
+    quantile: float = QUANTILE
+    """The fraction truncated and copied from at each exploit."""
+    resample_probability: float = RESAMPLE_PROBABILITY
+    """Chance that explore redraws a dimension from the prior."""
+    burn_in: int = 0
+    """Environment steps per member before the first exploit point (points at fewer steps
+    only rank and log)."""
+    seed: int = 0
+    """Seed of the sampler and of the exploit/explore draws."""
+
+    def __post_init__(self):
+        if self.population < 2:
+            raise ValueError(f"population must be >= 2, got {self.population}")
+        if self.intervals < 1:
+            raise ValueError(f"intervals must be >= 1, got {self.intervals}")
+        if not 0 < self.quantile <= 0.5:
+            raise ValueError(f"quantile must be in (0, 0.5], got {self.quantile}")
+        if self.burn_in < 0:
+            raise ValueError(f"burn_in must be >= 0, got {self.burn_in}")
+
+
+def pbt(settings: PBTSettings, spec: StudySpec, out: str | Path) -> SearchResult:
+    """PBT over the hparams dimensions of ``spec.space`` (agent hparams and the reset
+    strategy's data settings); see the module docstring."""
+    population, intervals = int(settings.population), int(settings.intervals)
+    study = open_study("pbt", settings, spec, out)
+    log, space = study.log, study.space
     if study.budget is None:
         raise ValueError("pbt needs a budget (the backend has none)")
     if study.config_names:
@@ -182,7 +156,7 @@ def pbt(
             stacklevel=2,
         )
     hp_space = space.without(*study.config_names)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed)
     draws = hp_space.sample(rng, population)
 
     if len(study.done) < population:
@@ -191,19 +165,19 @@ def pbt(
             hp_space,
             draws,
             intervals,
-            quantile,
-            resample_probability,
+            settings.quantile,
+            settings.resample_probability,
             rng,
             log,
-            burn_in=burn_in,
+            burn_in=settings.burn_in,
         )
 
     rows = [study.done[i] for i in range(population)]
     return study.conclude(
-        "pbt", env_id, agent, rows, rows, score_text(score_updates) + " (the final lineage's)",
-        bootstrap_reps=bootstrap_reps, log=log, space=hp_space,
-        extra={"pbt": {"population": population, "intervals": intervals, "quantile": quantile,
-                       "resample_probability": resample_probability}},
+        rows, rows, score_text(spec.score_updates) + " (the final lineage's)", space=hp_space,
+        extra={"pbt": {"population": population, "intervals": intervals,
+                       "quantile": settings.quantile,
+                       "resample_probability": settings.resample_probability}},
     )  # fmt: skip
 
 
@@ -267,4 +241,16 @@ def _updates_between(run: Any, start: int, stop: int) -> int:
     return max(1, math.ceil(stop / spu) - start // spu)
 
 
-__all__ = ["PERTURB", "QUANTILE", "RESAMPLE_PROBABILITY", "pbt", "perturb", "truncation_pairs"]
+register_tuner("pbt", PBTSettings, pbt, title="Population-based training",
+               recorded_as={"population": "trials"})  # fmt: skip
+
+
+__all__ = [
+    "PBTSettings",
+    "PERTURB",
+    "QUANTILE",
+    "RESAMPLE_PROBABILITY",
+    "pbt",
+    "perturb",
+    "truncation_pairs",
+]

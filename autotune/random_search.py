@@ -1,8 +1,8 @@
 """Random search with vmapped populations, under the tuning/test-seed protocol.
 
-``random_search(env_id, agent, space, trials, budget, out)`` draws ``trials`` configurations
-from a :class:`~accelrl.autotune.spaces.SearchSpace` and trains each for ``budget``
-environment steps on every tuning seed:
+``random_search(RandomSearchSettings(trials, seed), spec, out)`` draws ``trials``
+configurations from the study spec's :class:`~accelrl.autotune.spaces.SearchSpace` and trains
+each for ``spec.budget`` environment steps on every tuning seed:
 
 1. **Grouping.** Configurations that share the values of the space's *config* dimensions
    (shape-changing: ``num_minibatches``, network widths) form a group; a group is one
@@ -39,14 +39,12 @@ stay the same).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from accelrl.autotune.protocol import DEFAULT_TEST_SEEDS, DEFAULT_TUNING_SEEDS
-from accelrl.autotune.spaces import SearchSpace, values_to_json
+from accelrl.autotune.spaces import values_to_json
 from accelrl.autotune.study import (  # noqa: F401  (re-exported: the shared pieces lived here)
     INCUMBENT_FILE,
     REPORT_FILE,
@@ -68,85 +66,53 @@ from accelrl.autotune.study import (  # noqa: F401  (re-exported: the shared pie
     open_study,
     read_rows,
     search_settings,
+    searched_config,
     shape_key,
     trial_row,
     trial_score,
 )
+from accelrl.autotune.tuners import StudySpec, register_tuner
 
 
-def random_search(
-    env_id: str,
-    agent: str,
-    space: SearchSpace | None = None,
-    trials: int = 16,
-    budget: int | None = None,
-    out: str | Path = "runs/tune",
-    tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
-    test_seeds: Sequence[int] = DEFAULT_TEST_SEEDS,
-    *,
-    seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-    score_updates: int | None = None,
-    eval_episodes: int | None = None,
-    max_members: int | None = None,
-    bootstrap_reps: int = 50_000,
-    progress: bool = False,
-    backend: Backend | None = None,
-    log: Callable[[str], None] | None = None,
-) -> SearchResult:
-    """Random search over ``space`` for ``agent`` on ``env_id``; see the module docstring.
+@dataclasses.dataclass(frozen=True)
+class RandomSearchSettings:
+    """Random search's settings (``search.json`` records them beside the study spec)."""
 
-    Args:
-        env_id: environment id.
-        agent: registered agent name (``"ppo"``, ``"sac"``, ...).
-        space: the search space (default: :func:`default_space(agent)`).
-        trials: configurations to draw and train (in all, across resumes).
-        budget: environment steps per configuration and seed (the ``total_timesteps`` of every
-            run; None: the agent's default for the environment).
-        out: the run folder (created; an existing one with the same settings is resumed).
-        tuning_seeds: seeds configurations are scored on (default 0-4).
-        test_seeds: seeds the incumbent and the default are reported on (default 5-9);
-            disjoint from ``tuning_seeds``.
-        seed: seed of the sampler (``numpy.random.default_rng(seed)``).
-        overrides: config and hparams fields fixed for every run (not searched).
-        env_kwargs: ``make`` keyword arguments.
-        score_updates: updates averaged into a seed's score (default: the last 10%).
-        eval_episodes: evaluation episodes per test seed (default: the config's).
-        max_members: most members (configurations x seeds) per program.
-        bootstrap_reps: bootstrap replicates of the reported intervals.
-        progress: show progress bars.
-        backend: what trains groups (default: a :class:`RunnerBackend` from the arguments
-            above); tests pass synthetic objectives here.
-        log: called with one line per finished group and at the end (default: silent).
+    trials: int = 16
+    """Configurations to draw and train, in all (a resumed study may raise it)."""
+    seed: int = 0
+    """Seed of the sampler (``numpy.random.default_rng(seed)``; draws are sequential, so the
+    first trials stay the same for any ``trials``)."""
+
+    def __post_init__(self):
+        if self.trials < 1:
+            raise ValueError(f"trials must be >= 1, got {self.trials}")
+
+
+def random_search(settings: RandomSearchSettings, spec: StudySpec, out: str | Path) -> SearchResult:
+    """Random search over ``spec.space`` for ``spec.agent`` on ``spec.env``; see the module
+    docstring.
 
     Returns:
         A :class:`SearchResult`; the same is in ``out`` (``trials.jsonl``, ``incumbent.json``,
         ``report.md``, ``search.json``).
 
     Raises:
-        ValueError: overlapping seeds, an invalid space, a folder holding another search.
+        ValueError: an invalid space, a folder holding another search.
         RuntimeError: no configuration produced a score.
     """
-    if trials < 1:
-        raise ValueError(f"trials must be >= 1, got {trials}")
-    study = open_study(
-        "random", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
-        overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
-        eval_episodes=eval_episodes, max_members=max_members, progress=progress,
-        backend=backend, settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed)},
-    )  # fmt: skip
-    log = log or (lambda _line: None)
-    backend, space = study.backend, study.space
+    study = open_study("random", settings, spec, out)
+    backend, space, trials, seed = study.backend, study.space, settings.trials, settings.seed
+    log = study.log
 
     # DRAW (sequential from the seed: the first trials are the same for any `trials`)
     draws = space.sample(
-        np.random.default_rng(seed), trials, agent=agent, base_config=backend.base_config
+        np.random.default_rng(seed), trials, agent=spec.agent, base_config=backend.base_config
     )
     all_trials = [Trial(i, v) for i, v in enumerate(draws)]
     done = {i: r for i, r in study.done.items() if i < trials}
     for i, row in done.items():
-        if row.get("config") != values_to_json(all_trials[i].values):
+        if searched_config(row, space) != values_to_json(all_trials[i].values):
             raise ValueError(
                 f"{study.trials_path}: trial {i}'s config does not match this search's draw "
                 "(another space or seed wrote it)"
@@ -175,10 +141,11 @@ def random_search(
         )
 
     rows = [done[i] for i in sorted(done)]
-    return study.conclude(
-        "random", env_id, agent, rows, rows, score_text(score_updates),
-        bootstrap_reps=bootstrap_reps, log=log,
-    )  # fmt: skip
+    return study.conclude(rows, rows, score_text(spec.score_updates))
+
+
+register_tuner("random", RandomSearchSettings, random_search, title="Random search",
+               growable=("trials",))  # fmt: skip
 
 
 def score_text(score_updates: int | None) -> str:
@@ -188,4 +155,4 @@ def score_text(score_updates: int | None) -> str:
     )
 
 
-__all__ = ["SearchResult", "random_search", "score_text"]
+__all__ = ["RandomSearchSettings", "SearchResult", "random_search", "score_text"]

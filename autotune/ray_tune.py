@@ -6,15 +6,15 @@ runs ``N`` Ray trials. A trial is one configuration (values of a
 :class:`~accelrl.agents.runner.Runner` program, exactly as the in-process tuners train a
 configuration:
 
-1. **Build.** ``accelrl.agents.build(env_id, agent, overrides)`` with the configuration's
-   config (shape-changing) values and ``total_timesteps = budget``; its hparams values replace
-   the built hparams (``float32_tree``, then ``check_hparams``), as
-   :class:`~accelrl.autotune.study.RunnerBackend` does. Built agents are cached per
-   worker process, so a reused Ray actor (``reuse_actors=True``) that trains or restores the
-   same config values again runs the program it already compiled; JAX's persistent
-   compilation cache (on by default, ``accelrl.agents.compile_cache``) shares programs between
-   worker processes.
-2. **Segments and reports.** ``runner.train(state, until=...)`` advances one runner segment
+1. **Build.** The trial drives the in-process tuners' own run group: a
+   :class:`~accelrl.autotune.backend.RunnerBackend` (made once per worker process and search)
+   opens the configuration's group (``backend.open(config_values, [hparams_values], seeds)``:
+   the same build, hparams checks and ``Runner(nan_policy="mark")``), so a reused Ray actor
+   (``reuse_actors=True``) that trains or restores the same config values again runs the
+   program it already compiled; JAX's persistent compilation cache (on by default,
+   ``accelrl.agents.compile_cache``) shares programs between worker processes. Rows are the
+   in-process rows (:func:`~accelrl.autotune.folder.trial_row`) with Ray's statuses.
+2. **Segments and reports.** ``run.advance(steps)`` advances one runner segment
    (about ``budget / segments`` environment steps); after each one the trial calls
    ``tune.report`` with ``env_steps`` (per seed; the schedulers' ``time_attr``, so decisions
    are reproducible, unlike Ray's wall-clock default), ``score`` (the in-process tuners' score:
@@ -72,7 +72,8 @@ from typing import Any
 
 import numpy as np
 
-from accelrl.autotune.protocol import DEFAULT_TEST_SEEDS, DEFAULT_TUNING_SEEDS
+from accelrl.agents.spec import check_seeds
+from accelrl.autotune.protocol import DEFAULT_TUNING_SEEDS
 from accelrl.autotune.spaces import (
     Categorical,
     Dimension,
@@ -87,11 +88,11 @@ from accelrl.autotune.study import (
     TRIALS_FILE,
     SearchResult,
     append_row,
-    final_return_scores,
     open_study,
     read_rows,
     trial_score,
 )
+from accelrl.autotune.tuners import register_tuner
 
 MIN_RAY_VERSION = (2, 41)
 """Oldest Ray with ``tune.report(metrics, checkpoint=...)`` and ``tune.get_checkpoint()``."""
@@ -211,10 +212,6 @@ def _is_number(x: Any) -> bool:
 # Rows
 
 
-def _finite_or_none(x: Any) -> float | None:
-    return None if x is None or not math.isfinite(float(x)) else float(x)
-
-
 def trial_row(
     trial_id: int,
     initial: Mapping[str, Any],
@@ -251,37 +248,27 @@ def trial_row(
         ``[[env_steps, values], ...]``: the values the final model was trained with from each
         of those steps on, following its lineage through exploits.
     """
+    from accelrl.autotune.folder import trial_row as study_row
+
     result = dict(result or {})
     values = json.loads(result["values"]) if "values" in result else values_to_json(initial)
-    seed_scores = [_finite_or_none(x) for x in result.get("seed_scores", [None] * len(seeds))]
-    if len(seed_scores) != len(seeds):
-        raise ValueError(f"{len(seed_scores)} seed scores for {len(seeds)} seeds")
-    score = _finite_or_none(result.get("score"))
+    raw = result.get("seed_scores", [None] * len(seeds))
+    if len(raw) != len(seeds):
+        raise ValueError(f"{len(raw)} seed scores for {len(seeds)} seeds")
+    seed_scores = np.asarray([np.nan if x is None else float(x) for x in raw], np.float64)
     failed = [int(s) for s in result.get("failed_seeds", [])]
-    if error is not None:
-        status, score = "error", None
-    elif failed:
-        status, score = "diverged", None
-        error = f"non-finite training metrics on seed(s) {failed}"
-    elif not result.get("finished", False):
-        status = "stopped"
-    elif score is None:
-        status = "no_score"
-    else:
-        status = "ok"
-    row: dict[str, Any] = {
-        "trial_id": int(trial_id),
-        "config": values,
-        "seeds": [int(s) for s in seeds],
-        "score": score,
-        "seed_scores": seed_scores,
-        "status": status,
-        "env_steps": int(result.get("env_steps", 0)),
-        "scheduler": scheduler,
-        "ray_trial_id": ray_trial_id,
-    }
-    if error is not None:
-        row["error"] = error
+    diverged = f"non-finite training metrics on seed(s) {failed}" if failed else None
+    # the in-process tuners' row (score, seed scores, diverged), then Ray's own statuses
+    row = study_row(
+        trial_id, values, seeds, seed_scores, error or diverged, int(result.get("env_steps", 0)),
+        scheduler=scheduler, ray_trial_id=ray_trial_id,
+    )  # fmt: skip
+    if error is not None:  # the Ray trial failed
+        row["status"], row["score"] = "error", None
+    elif failed:  # as in-process: a configuration that diverged on any seed has no score
+        row["score"] = None
+    elif not failed and not result.get("finished", False):
+        row["status"] = "stopped"
     if scheduler == "pbt":
         row["initial_config"] = values_to_json(initial)
         row["schedule"] = (
@@ -334,32 +321,21 @@ class TrialSetup:
     compile_cache: bool
 
 
-_BUILT: dict[str, tuple[Any, Any, Any]] = {}
+_BACKENDS: dict[str, Any] = {}
 
 
-def _build_cached(setup: TrialSetup, config_values: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """``accelrl.agents.build`` once per worker process and distinct config values (the same
-    agent object keeps its compiled programs in ``seed_vmapped``'s cache)."""
-    from accelrl.agents import build
+def _backend(setup: TrialSetup) -> Any:
+    """The in-process backend the trainable drives, made once per worker process and search
+    (its groups, built once per distinct config values, keep their compiled programs)."""
+    key = json.dumps(dataclasses.asdict(setup), sort_keys=True, default=repr)
+    if key not in _BACKENDS:
+        from accelrl.autotune.backend import RunnerBackend
 
-    overrides = {**setup.overrides, **config_values, "total_timesteps": setup.budget}
-    key = json.dumps(
-        [setup.env_id, setup.agent, values_to_json(overrides), setup.env_kwargs],
-        sort_keys=True,
-        default=repr,
-    )
-    if key not in _BUILT:
-        _BUILT[key] = build(setup.env_id, setup.agent, overrides, setup.env_kwargs)
-    return _BUILT[key]
-
-
-def _member_hparams(base: Any, values: Mapping[str, Any]) -> Any:
-    from accelrl.agents import check_hparams
-    from accelrl.agents.core import float32_tree
-
-    hp = float32_tree(base.replace(**dict(values)))
-    check_hparams(hp)
-    return hp
+        _BACKENDS[key] = RunnerBackend(
+            setup.env_id, setup.agent, setup.budget, dict(setup.overrides),
+            dict(setup.env_kwargs), score_updates=setup.score_updates, segments=setup.segments,
+        )  # fmt: skip
+    return _BACKENDS[key]
 
 
 def _fold_keys(state: Any, tag: int) -> Any:
@@ -382,7 +358,6 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     from ray import tune
 
     from accelrl.agents.checkpoint import latest_checkpoint, load_metadata, save_checkpoint
-    from accelrl.agents.runner import Runner, stack_hparams
 
     if setup.compile_cache:
         from accelrl.agents.compile_cache import enable_compilation_cache
@@ -392,26 +367,19 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     names = setup.config_names + setup.hparams_names
     values = {n: config[n] for n in names}
     values_json = values_to_json(values)
-    agent, _, base = _build_cached(setup, {n: values[n] for n in setup.config_names})
-    hparams = _member_hparams(base, {n: values[n] for n in setup.hparams_names})
-    seeds = list(setup.seeds)
-    n_seeds = len(seeds)
-    runner = Runner(
-        agent,
-        seeds,
-        [hparams],
-        segments=setup.segments,
-        progress=False,
-        checkpoint_seconds=None,
-        nan_policy="mark",
+    # the same run group the in-process tuners train (one configuration x the seeds)
+    run = _backend(setup).open(
+        {n: values[n] for n in setup.config_names},
+        [{n: values[n] for n in setup.hparams_names}],
+        setup.seeds,
     )
+    runner, agent, seeds = run.runner, run.agent, list(setup.seeds)
+    n_seeds = len(seeds)
     spu, total = agent.steps_per_update, agent.num_updates
-    window = setup.score_updates or max(1, math.ceil(SCORE_FRACTION * total))
+    window = setup.score_updates or max(1, math.ceil(SCORE_FRACTION * total))  # the full run's
     owner = tune.get_context().get_trial_id() or ""
 
     # RESTORE (Ray restart, PBT pause or exploit)
-    state, done = None, 0
-    history = np.zeros((n_seeds, 0), np.float32)
     schedule: list[list[Any]] = [[0, values_json]]
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
@@ -421,28 +389,27 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                 raise RuntimeError(f"Ray checkpoint {directory} holds no accelrl checkpoint")
             state, _ = runner.restore(path)
             meta = load_metadata(path)
-        runner.hparams = stack_hparams([hparams], n_seeds)  # the config's, not the checkpoint's
         done = int(meta["update_step"])
-        history = np.asarray(meta["episode_return"], np.float32).reshape(n_seeds, done)
-        runner.failed = np.asarray(meta["failed"], bool).reshape(-1).copy()
+        run.state = state
+        run.set_values(0, run.values[0])  # the config's hparams, not the checkpoint's
+        run.metrics = {
+            "episode_return": np.asarray(meta["episode_return"], np.float32).reshape(n_seeds, done)
+        }
+        runner.mark_failed(np.asarray(meta["failed"], bool).reshape(-1))
         schedule = extend_schedule(meta["schedule"], done * spu, values_json)
         if meta.get("owner") != owner:  # an exploit: the copy gets its own randomness
-            state = _fold_keys(state, zlib.crc32(f"{owner}:{done}".encode()) & 0x7FFFFFFF)
-    last_checkpoint = done * spu
+            run.state = _fold_keys(state, zlib.crc32(f"{owner}:{done}".encode()) & 0x7FFFFFFF)
+    last_checkpoint = run.steps
 
     # TRAIN, segment by segment (a restored final checkpoint is only reported again)
     while True:
-        if done < total:
-            until = done + runner.segment
-            result = runner.train(state, {"episode_return": history}, until=until)
-            state = result.state
-            done = int(np.asarray(state.update_step).reshape(-1)[0])
-            history = np.asarray(result.metrics["episode_return"], np.float32)
+        done = run.steps // spu
+        outcome = run.advance(min(total, done + runner.segment) * spu, window=window)
+        done = run.steps // spu
         failed = np.asarray(runner.failed, bool).copy()
-        seed_scores = final_return_scores(history, 1, n_seeds, window)[0]
-        seed_scores[failed] = np.nan
+        seed_scores = outcome.seed_scores[0]  # NaN on failed seeds' configuration
         score = trial_score(seed_scores)
-        env_steps = done * spu
+        env_steps = outcome.env_steps
         finished = done >= total
         metrics = {
             "env_steps": env_steps,
@@ -464,12 +431,12 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                 "seeds": seeds,
                 "values": values_json,
                 "schedule": schedule,
-                "episode_return": history.tolist(),
+                "episode_return": np.asarray(run.metrics["episode_return"]).tolist(),
                 "failed": failed.tolist(),
                 "train_seconds": runner.train_seconds,
             }
             with tempfile.TemporaryDirectory() as tmp:
-                save_checkpoint(tmp, done, state, runner.hparams, meta, keep=1)
+                save_checkpoint(tmp, done, run.state, runner.hparams, meta, keep=1)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
             last_checkpoint = env_steps
         else:
@@ -555,19 +522,6 @@ def _error_text(trial: Any) -> str:
     return (last or "Ray trial failed (see its error file under out/ray)")[:500]
 
 
-def _check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("need at least one tuning seed")
-    bad = [s for s in seeds if isinstance(s, bool) or not float(s).is_integer()]
-    if bad:
-        raise ValueError(f"tuning seeds must be integers, got {bad}")
-    seeds = [int(s) for s in seeds]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"tuning seeds must be distinct, got {seeds}")
-    return tuple(seeds)
-
-
 def ray_search(
     env_id: str,
     agent: str,
@@ -641,7 +595,7 @@ def ray_search(
         raise ValueError(f"budget must be >= 1 environment step, got {budget}")
     if int(segments) < 1:
         raise ValueError(f"segments must be >= 1, got {segments}")
-    seeds = _check_seeds(tuning_seeds)
+    seeds = check_seeds(tuning_seeds)  # the run spec's check (distinct ints in [0, 2**32))
     overrides = dict(overrides or {})
     if "total_timesteps" in overrides:
         raise ValueError("give the run length as budget, not as a total_timesteps override")
@@ -800,51 +754,66 @@ def ray_search(
     return rows
 
 
-def ray_study(
-    env_id: str,
-    agent: str,
-    space: SearchSpace | None = None,
-    *,
-    scheduler: str,
-    trials: int,
-    budget: int,
-    out: str | Path,
-    tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
-    test_seeds: Sequence[int] = DEFAULT_TEST_SEEDS,
-    seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-    score_updates: int | None = None,
-    eval_episodes: int | None = None,
-    bootstrap_reps: int = 50_000,
-    log: Callable[[str], None] | None = None,
-    **ray_kwargs: Any,
-) -> SearchResult:
-    """:func:`ray_search`, then the protocol's last step as the in-process tuners do it
-    (:func:`~accelrl.autotune.study.finish`): the incumbent (the best score among the trials
-    that ran their whole budget; a PBT incumbent's schedule is replayed) and the default
-    retrained on ``test_seeds`` in this process and reported with ``report.md`` and plots.
+@dataclasses.dataclass(frozen=True)
+class RaySettings:
+    """Ray Tune's settings (``search.json`` records them beside the study spec; the method is
+    ``ray_asha`` or ``ray_pbt``). The fields after ``seed`` go to :func:`ray_search`."""
 
-    ``ray_kwargs`` go to :func:`ray_search` (``num_cpus``, ``segments``, ...).
-    """
-    study = open_study(
-        f"ray_{scheduler}", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
-        overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
-        eval_episodes=eval_episodes, growable=(),
-        settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed)},
-    )  # fmt: skip
+    scheduler: str = "asha"
+    """``"asha"`` or ``"pbt"``."""
+    trials: int = 8
+    """Ray trials (configurations; PBT's population)."""
+    seed: int = 0
+    """Seed of the initial draws."""
+    num_cpus: int | None = None
+    """CPUs of the local Ray instance (ignored when Ray is running)."""
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    segments: int = 10
+    perturbation_interval: int | None = None
+    grace_period: int | None = None
+    reduction_factor: float = 4
+    max_failures: int = 0
+    compile_cache: bool = True
+
+    def __post_init__(self):
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.trials < 1:
+            raise ValueError(f"trials must be >= 1, got {self.trials}")
+
+
+def ray_study(settings: RaySettings, spec: Any, out: str | Path) -> SearchResult:
+    """:func:`ray_search`, then the protocol's last step as the in-process tuners do it
+    (:func:`~accelrl.autotune.report.finish`): the incumbent (the best score among the trials
+    that ran their whole budget; a PBT incumbent's schedule is replayed) and the default
+    retrained on the test seeds in this process and reported with ``report.md`` and plots.
+    Plain runs only (the default resets, the return score)."""
+    if spec.reset_strategy is not None or spec.score != "return" or spec.curriculum:
+        raise ValueError("Ray Tune studies tune runs with the default resets and the return score")
+    scheduler = settings.scheduler
+    study = open_study(f"ray_{scheduler}", settings, spec, out)
+    extra = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    for name in ("scheduler", "trials", "seed"):
+        extra.pop(name)
     rows = ray_search(
-        env_id, agent, study.space, scheduler=scheduler, trials=trials, budget=budget,
-        out=study.out, tuning_seeds=study.tuning_seeds, seed=seed, overrides=overrides,
-        env_kwargs=env_kwargs, score_updates=score_updates, log=log, **ray_kwargs,
+        spec.env, spec.agent, study.space, scheduler=scheduler, trials=settings.trials,
+        budget=study.budget, out=study.out, tuning_seeds=study.tuning_seeds, seed=settings.seed,
+        overrides=spec.overrides, env_kwargs=spec.env_kwargs, score_updates=spec.score_updates,
+        log=study.log, **extra,
     )  # fmt: skip
     return study.conclude(
-        f"ray_{scheduler}", env_id, agent, rows, [r for r in rows if r["status"] == "ok"],
+        rows, [r for r in rows if r["status"] == "ok"],
         "mean over tuning seeds of the mean episode_return over the last "
-        + (f"{score_updates} updates" if score_updates else "10% of the full run's updates")
+        + (f"{spec.score_updates} updates" if spec.score_updates else "10% of the full run's updates")
         + " at the trial's last report; incumbent among the trials that ran their whole budget",
-        bootstrap_reps=bootstrap_reps, log=log,
     )  # fmt: skip
+
+
+for _scheduler in SCHEDULERS:
+    register_tuner(f"ray_{_scheduler}", RaySettings, ray_study,
+                   title=f"{'ASHA' if _scheduler == 'asha' else 'Population-based training'} "
+                   "(Ray Tune)")  # fmt: skip
 
 
 __all__ = [
@@ -854,6 +823,7 @@ __all__ = [
     "PBT_PERTURBATION_FACTORS",
     "PBT_QUANTILE_FRACTION",
     "PBT_RESAMPLE_PROBABILITY",
+    "RaySettings",
     "SCHEDULERS",
     "ClipToSpace",
     "TrialSetup",

@@ -312,36 +312,59 @@ class SearchSpace(Mapping[str, Dimension]):
 
     # -- the split and validation -------------------------------------------------------------
 
-    def split(self, agent: str | AgentSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def split(
+        self, agent: str | AgentSpec, strategy: Any = None, env_dims: Sequence[str] = ()
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """``(config_names, hparams_names)`` for ``agent``, each in the space's order.
 
-        A name in both classes counts as config (as in ``apply_overrides``).
+        A name in both classes counts as config (as in ``apply_overrides``). With a reset
+        ``strategy`` (its registry entry, :func:`accelrl.envs.strategies.strategy`), names
+        ``<prefix>.<setting>`` (``teacher.fit_rate``) are its settings: its data settings
+        (``teacher.random_task_ratio``) keep shapes and count as hparams, the others as config
+        (they group configurations into programs). ``env_dims`` are the environment's
+        dimensions (``env.<kwarg>``, ``env_params.<field>``:
+        :meth:`~accelrl.autotune.backend.RunnerBackend.env_dims`), config as well.
 
         Raises:
-            ValueError: a name that is neither (with the closest field names).
+            ValueError: a name that is neither (with the closest names).
         """
         spec = _spec(agent)
         c_names = [f.name for f in dataclasses.fields(spec.config_cls)]
         h_names = [f.name for f in dataclasses.fields(spec.hparams_cls)]
+        s_names: list[str] = []
+        if strategy is not None and strategy.name != "default":
+            s_names = [f"{strategy.prefix}.{n}" for n in strategy.setting_names]
         config, hparams = [], []
         for name in self._dims:
             if name in c_names:
                 config.append(name)
             elif name in h_names:
                 hparams.append(name)
+            elif name in env_dims:
+                config.append(name)
+            elif name in s_names:
+                own = name.split(".", 1)[1]
+                (hparams if own in strategy.data_settings else config).append(name)
             else:
-                close = difflib.get_close_matches(name, c_names + h_names, n=3, cutoff=0.5)
+                known = c_names + h_names + s_names + list(env_dims)
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                where = f"{spec.config_cls.__name__} or {spec.hparams_cls.__name__}"
+                if strategy is not None and strategy.name != "default":
+                    where += f" or a setting of the {strategy.name!r} reset strategy"
                 raise ValueError(
-                    f"search space dimension {name!r} is not a field of "
-                    f"{spec.config_cls.__name__} or {spec.hparams_cls.__name__}.{hint}"
+                    f"search space dimension {name!r} is not a field of {where}.{hint}"
                 )
         return tuple(config), tuple(hparams)
 
-    def validate(self, agent: str | AgentSpec) -> SearchSpace:
-        """Check the space against ``agent`` and return it with categorical choices coerced to
-        the config fields' types (``"64,64"`` -> ``(64, 64)`` for a ``tuple[int, ...]`` field,
-        as a space read from ConfigSpace JSON may hold).
+    def validate(
+        self, agent: str | AgentSpec, strategy: Any = None, env_dims: Sequence[str] = ()
+    ) -> SearchSpace:
+        """Check the space against ``agent`` (and the reset ``strategy``'s settings, see
+        :meth:`split`) and return it with categorical choices coerced to the config fields'
+        types (``"64,64"`` -> ``(64, 64)`` for a ``tuple[int, ...]`` field, as a space read
+        from ConfigSpace JSON may hold). Strategy settings are checked by the strategy's
+        settings class when a configuration is built.
 
         Raises:
             ValueError: naming the dimension: unknown field (with close matches), a reserved
@@ -356,11 +379,13 @@ class SearchSpace(Mapping[str, Dimension]):
                 raise ValueError(
                     f"search space dimension {name!r} is not allowed: {RESERVED[name]}"
                 )
-        config_names, hparams_names = self.split(spec)
+        config_names, hparams_names = self.split(spec, strategy, env_dims)
         c_types = _field_types(spec.config_cls)
         out: dict[str, Dimension] = {}
         for name, dim in self._dims.items():
-            if name in config_names:
+            if "." in name:  # a strategy setting
+                out[name] = dim
+            elif name in config_names:
                 out[name] = _validate_config_dim(name, dim, c_types[name], spec)
             else:
                 _validate_hparams_dim(name, dim, spec)
@@ -397,7 +422,8 @@ class SearchSpace(Mapping[str, Dimension]):
         if base_config is not None:
             if agent is None:
                 raise ValueError("base_config needs agent (to know which fields are config)")
-            config_names, _ = self.split(agent)
+            agent_only = SearchSpace({k: v for k, v in self._dims.items() if "." not in k})
+            config_names, _ = agent_only.split(agent)
         out = []
         for _ in range(n):
             reason = ""
@@ -424,6 +450,7 @@ class SearchSpace(Mapping[str, Dimension]):
 def config_problem(base_config: Any, values: Mapping[str, Any]) -> str:
     """Why ``base_config`` with ``values`` is not a valid config ("" when it is, or when
     ``base_config`` is None)."""
+    values = {k: v for k, v in values.items() if "." not in k}  # reset-strategy settings
     if base_config is None or not values:
         return ""
     try:

@@ -23,15 +23,15 @@ crashes and can be shared by several processes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from accelrl.autotune.protocol import DEFAULT_TEST_SEEDS, DEFAULT_TUNING_SEEDS
 from accelrl.autotune.random_search import score_text
 from accelrl.autotune.spaces import (
     Categorical,
@@ -42,7 +42,6 @@ from accelrl.autotune.spaces import (
     values_to_json,
 )
 from accelrl.autotune.study import (
-    Backend,
     SearchResult,
     Trial,
     best_row,
@@ -51,6 +50,7 @@ from accelrl.autotune.study import (
     read_rows,
     trial_row,
 )
+from accelrl.autotune.tuners import StudySpec, register_tuner
 
 STORAGES = ("sqlite", "journal")
 STUDY_NAME = "accelrl"
@@ -144,55 +144,37 @@ def settle_interrupted(study: Any, rows: Mapping[int, Mapping[str, Any]]) -> tup
     return told, failed
 
 
-def tpe(
-    env_id: str,
-    agent: str,
-    space: SearchSpace | None = None,
-    trials: int = 32,
-    budget: int | None = None,
-    out: str | Path = "runs/tune",
-    tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
-    test_seeds: Sequence[int] = DEFAULT_TEST_SEEDS,
-    *,
-    batch: int = 4,
-    storage: str = "sqlite",
-    n_startup_trials: int = 8,
-    seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-    score_updates: int | None = None,
-    eval_episodes: int | None = None,
-    max_members: int | None = None,
-    bootstrap_reps: int = 50_000,
-    progress: bool = False,
-    backend: Backend | None = None,
-    log: Callable[[str], None] | None = None,
-    max_rejections: int = 1000,
-) -> SearchResult:
-    """TPE over ``space``; see the module docstring.
+@dataclasses.dataclass(frozen=True)
+class TPESettings:
+    """TPE's settings (``search.json`` records them beside the study spec)."""
 
-    Args:
-        trials: finished trials to reach (counted across calls and processes).
-        batch: configurations asked and trained together per round.
-        storage: ``"sqlite"`` or ``"journal"`` (several processes).
-        n_startup_trials: random trials before TPE's model is used.
-        max_rejections: invalid configurations in a row before giving up.
-        Other arguments: as :func:`~accelrl.autotune.random_search.random_search`.
-    """
+    trials: int = 32
+    """Finished trials to reach (counted across calls and processes; a resume may raise it)."""
+    batch: int = 4
+    """Configurations asked and trained together per round."""
+    storage: str = "sqlite"
+    """``"sqlite"`` or ``"journal"`` (several processes)."""
+    n_startup_trials: int = 8
+    """Random trials before TPE's model is used."""
+    seed: int = 0
+    """Seed of the sampler (offset by the trials already in the study on a resume)."""
+    max_rejections: int = 1000
+    """Invalid configurations in a row before giving up."""
+
+    def __post_init__(self):
+        if self.trials < 1 or self.batch < 1:
+            raise ValueError(f"trials and batch must be >= 1, got {self.trials} and {self.batch}")
+        if self.storage not in STORAGES:
+            raise ValueError(f"storage must be one of {STORAGES}, got {self.storage!r}")
+
+
+def tpe(settings: TPESettings, spec: StudySpec, out: str | Path) -> SearchResult:
+    """TPE over ``spec.space``; see the module docstring."""
     optuna = _optuna()
-    if trials < 1 or batch < 1:
-        raise ValueError(f"trials and batch must be >= 1, got {trials} and {batch}")
-    if storage not in STORAGES:
-        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
-    study = open_study(
-        "tpe", env_id, agent, space, budget, out, tuning_seeds, test_seeds,
-        overrides=overrides, env_kwargs=env_kwargs, score_updates=score_updates,
-        eval_episodes=eval_episodes, max_members=max_members, progress=progress,
-        backend=backend, growable=("trials", "batch", "seed"), shared=storage == "journal",
-        settings={"bootstrap_reps": int(bootstrap_reps), "trials": int(trials), "seed": int(seed), "batch": int(batch),
-                  "storage": storage, "n_startup_trials": int(n_startup_trials)},
-    )  # fmt: skip
-    log = log or (lambda _line: None)
+    trials, batch, storage = settings.trials, settings.batch, settings.storage
+    max_rejections = settings.max_rejections
+    study = open_study("tpe", settings, spec, out, shared=storage == "journal")
+    log = study.log
     backend, space = study.backend, study.space
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
@@ -207,10 +189,10 @@ def tpe(
         if told or failed:
             log(f"resumed: {told} interrupted trials told from their rows, {failed} failed")
         ostudy.sampler = optuna.samplers.TPESampler(
-            seed=int(seed) + len(ostudy.trials),
+            seed=int(settings.seed) + len(ostudy.trials),
             multivariate=True,
             constant_liar=True,
-            n_startup_trials=n_startup_trials,
+            n_startup_trials=settings.n_startup_trials,
         )
 
     me = {"pid": os.getpid(), "host": socket.gethostname()}
@@ -266,10 +248,14 @@ def tpe(
 
     rows = study.rows()
     return study.conclude(
-        "tpe", env_id, agent, rows, rows, score_text(score_updates),
-        bootstrap_reps=bootstrap_reps, log=log,
-        extra={"tpe": {"batch": batch, "storage": storage, "n_startup_trials": n_startup_trials}},
+        rows, rows, score_text(spec.score_updates),
+        extra={"tpe": {"batch": batch, "storage": storage,
+                       "n_startup_trials": settings.n_startup_trials}},
     )  # fmt: skip
 
 
-__all__ = ["STORAGES", "settle_interrupted", "storage_for", "suggest", "tpe"]
+register_tuner("tpe", TPESettings, tpe, title="TPE (Optuna)",
+               growable=("trials", "batch", "seed"))  # fmt: skip
+
+
+__all__ = ["STORAGES", "TPESettings", "settle_interrupted", "storage_for", "suggest", "tpe"]

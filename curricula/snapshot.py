@@ -693,6 +693,9 @@ class SnapshotState:
     """``i32[]`` of those, started from a snapshot."""
     index: jax.Array
     """``i32[B]`` the snapshot each copy's current episode started from (-1: a normal reset)."""
+    probability: jax.Array
+    """``f32[]`` the snapshot-start probability of the phase (a data setting: members of one
+    program may differ in it, PBT copies and perturbs it)."""
 
 
 def paper_settings(agent: str) -> dict[str, Any]:
@@ -813,16 +816,21 @@ class SnapshotStarts(ResetStrategy):
 
     # -- schedule and sampling ------------------------------------------------------------------
 
-    def probability_at(self, env_steps: jax.Array) -> jax.Array:
-        """``f32[]`` probability that a fresh start is a snapshot start after ``env_steps``."""
+    data_settings = ("probability",)
+    data_ranges = {"probability": (0.0, 1.0)}
+
+    def probability_at(self, env_steps: jax.Array, probability: Any = None) -> jax.Array:
+        """``f32[]`` probability that a fresh start is a snapshot start after ``env_steps``
+        (``probability``: the phase's, default the constructor's; the state holds a run's)."""
         steps = jnp.asarray(env_steps, jnp.float32)
+        prob = self.probability if probability is None else probability
         n = float(max(self.snapshot_steps, 1))
         if self.snapshot_steps == 0:
             p = 0.0
         elif self.schedule == "linear":
-            p = self.probability * jnp.clip(1.0 - steps / n, 0.0, 1.0)
+            p = prob * jnp.clip(1.0 - steps / n, 0.0, 1.0)
         else:
-            p = jnp.where(steps < self.snapshot_steps, self.probability, 0.0)
+            p = jnp.where(steps < self.snapshot_steps, prob, 0.0)
         return jnp.asarray(p, jnp.float32)
 
     def sample(self, key: jax.Array, n: int) -> jax.Array:
@@ -839,14 +847,19 @@ class SnapshotStarts(ResetStrategy):
     def init(self, key: jax.Array, env: Any, params: Any, num_envs: int) -> SnapshotState:
         check_structure(self.bank, env)  # at trace time: a wrong bank fails before running
         zero = jnp.int32(0)
-        return SnapshotState(zero, zero, zero, jnp.full(num_envs, -1, jnp.int32))
+        return SnapshotState(
+            zero, zero, zero, jnp.full(num_envs, -1, jnp.int32), jnp.float32(self.probability)
+        )
 
     def starts(
         self, key: jax.Array, state: SnapshotState, env: Any, params: Any, mask: jax.Array
     ) -> tuple[Starts, SnapshotState]:
         n = mask.shape[0]
         k_reset, k_use, k_pick = jax.random.split(key, 3)
-        use = mask & (jax.random.uniform(k_use, (n,)) < self.probability_at(state.env_steps))
+        use = mask & (
+            jax.random.uniform(k_use, (n,))
+            < self.probability_at(state.env_steps, state.probability)
+        )
         j = self.sample(k_pick, n)
         obs, env_state = reset_copies(env, k_reset, params)
         with jax.enable_x64(True):  # float64 leaves (ThreeBody) are gathered and kept as is
@@ -886,7 +899,7 @@ class SnapshotStarts(ResetStrategy):
         frac = state.snapshot_episodes / jnp.maximum(state.episodes, 1)
         return {
             "snapshot_fraction": frac.astype(jnp.float32),
-            "snapshot_probability": self.probability_at(state.env_steps),
+            "snapshot_probability": self.probability_at(state.env_steps, state.probability),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -973,6 +986,7 @@ def _register() -> None:
         SnapshotSettings,
         _build_snapshot_strategy,
         description="S3RL snapshot starts from a bank of a teacher's states",
+        data_settings=SnapshotStarts.data_settings,
     )
 
 

@@ -209,6 +209,9 @@ class ALPGMMState:
     """``i32[]`` ``history.count`` at the last fit."""
     refits: jax.Array
     """``i32[]`` fits so far."""
+    random_task_ratio: jax.Array
+    """``f32[]`` share of uniform tasks after the bootstrap (a data setting: members of one
+    program may differ in it, PBT copies and perturbs it)."""
 
 
 def _nearest_alp(
@@ -282,6 +285,8 @@ class _GMMTeacher(Teacher):
         self.refit_every = int(refit_every)
 
     extra_dims = 1  # dimensions appended to the task in the fitted data
+    data_settings = ("random_task_ratio",)
+    data_ranges = {"random_task_ratio": (0.0, 1.0)}
 
     def fit_data(self, state: Any) -> jax.Array:
         """``f32[fit_rate, d + extra]`` the points of the next fit (the last ``fit_rate``)."""
@@ -326,7 +331,7 @@ class _GMMTeacher(Teacher):
         gmm = state.gmm
         comp = _proportional_choice(k_comp, self.gaussian_scores(gmm), gmm.weights > 0, n)
         drawn = gmm_lib.sample(k_draw, gmm, comp)[:, : self.space.dim]
-        use_uniform = (state.k == 0) | (jax.random.uniform(k_mode, (n,)) < self.random_task_ratio)
+        use_uniform = (state.k == 0) | (jax.random.uniform(k_mode, (n,)) < state.random_task_ratio)
         return jnp.where(use_uniform[:, None], uniform, self.space.clip(drawn))
 
     def metrics(self, state):
@@ -388,6 +393,7 @@ class ALPGMM(_GMMTeacher):
             k=jnp.int32(0),
             last_fit=jnp.int32(0),
             refits=jnp.int32(0),
+            random_task_ratio=jnp.float32(self.random_task_ratio),
         )
 
     def learn(self, state: ALPGMMState) -> ALPGMMState:
@@ -432,6 +438,7 @@ class CovarGMMState:
     k: jax.Array
     last_fit: jax.Array
     refits: jax.Array
+    random_task_ratio: jax.Array  # f32[] (a data setting, as ALPGMMState's)
 
 
 class CovarGMM(_GMMTeacher):
@@ -458,6 +465,7 @@ class CovarGMM(_GMMTeacher):
             k=jnp.int32(0),
             last_fit=jnp.int32(0),
             refits=jnp.int32(0),
+            random_task_ratio=jnp.float32(self.random_task_ratio),
         )
 
     def fit_data(self, state):
@@ -854,6 +862,25 @@ def _register_teacher(name: str, cls: type[Teacher]) -> Any:
             curriculum=to_plain(dataclasses.replace(measurements, heatmap_dims=dims))
         )
 
+    def mastered(settings: Any, spec: Any) -> Any:
+        from accelrl._typed import from_mapping
+        from accelrl.agents.evaluation import evaluation_key
+        from accelrl.curricula.evaluation import mastered_fraction
+        from accelrl.curricula.report import Measurements
+        from accelrl.curricula.tasks import task_space, test_tasks
+
+        measurements = from_mapping(Measurements, dict(spec.curriculum or {}), "curriculum")
+        space = task_space(settings.task_space)
+        tasks = test_tasks(space, measurements.test_seed, measurements.test_tasks)
+
+        def score(agent: Any, state: Any) -> Any:
+            key = evaluation_key(measurements.test_seed)
+            return mastered_fraction(
+                agent, state, space, tasks, key, measurements.episodes_per_task
+            )
+
+        return score
+
     return register_strategy(
         name,
         settings_cls,
@@ -861,6 +888,9 @@ def _register_teacher(name: str, cls: type[Teacher]) -> Any:
         extras=extras,
         description=(cls.__doc__ or "").split("\n")[0],
         resolve=resolve,
+        kind="teacher",
+        data_settings=tuple(getattr(cls, "data_settings", ())),
+        scores={"mastered": mastered},
     )
 
 

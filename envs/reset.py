@@ -23,6 +23,13 @@ state:
   mixture refit) belongs here, never in ``observe``;
 * ``metrics(state) -> {name: f32[]}``: numbers the agents add to each update's metrics.
 
+Settings that keep shapes are *data*: a strategy names them in ``data_settings`` and keeps
+each one's value in its state (a field of the same name, ``f32[]``), initialised from the
+constructor's value, so members of one vmapped program may differ in them (one compile), a
+checkpoint holds them and a tuner replaces them between segments (:meth:`ResetStrategy.with_data`,
+through :meth:`accelrl.agents.Runner.set_strategy_data`). Settings that change shapes or
+compiled constants stay constructor arguments (a different value is a different program).
+
 A 20-line example, a strategy that cycles through a list of task values and records the
 return of every finished episode per task::
 
@@ -56,6 +63,8 @@ return of every finished episode per task::
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -155,6 +164,49 @@ class ResetStrategy:
     def describe(self) -> dict[str, Any]:
         """JSON-ready description for ``config.json`` (name and settings)."""
         return {"name": self.name}
+
+    # -- settings that are data ---------------------------------------------------------------
+
+    data_settings: tuple[str, ...] = ()
+    """Names of the settings kept in the state (shape-preserving; module docstring)."""
+    data_ranges: dict[str, tuple[float, float]] = {}
+    """Closed ``[low, high]`` range of each data setting that has one."""
+
+    def data_defaults(self) -> dict[str, float]:
+        """The constructor's value of each data setting."""
+        return {n: float(getattr(self, n)) for n in self.data_settings}
+
+    def check_data(self, values: Mapping[str, Any]) -> dict[str, float]:
+        """``values`` as floats, checked on the host.
+
+        Raises:
+            ValueError: a name that is not a data setting, or a value outside its range.
+        """
+        out = {}
+        for name, value in values.items():
+            if name not in self.data_settings:
+                known = ", ".join(self.data_settings) or "none"
+                raise ValueError(
+                    f"{name!r} is not a data setting of the {self.name!r} strategy (data "
+                    f"settings: {known})"
+                )
+            v = float(value)
+            low, high = self.data_ranges.get(name, (-math.inf, math.inf))
+            if not (math.isfinite(v) and low <= v <= high):
+                raise ValueError(f"{self.name} setting {name} must be in [{low}, {high}], got {v}")
+            out[name] = v
+        return out
+
+    def data(self, state: Any) -> dict[str, jax.Array]:
+        """The data settings held in ``state`` (``f32[]`` each, ``[M]`` under a vmap)."""
+        return {n: getattr(state, n) for n in self.data_settings}
+
+    def with_data(self, state: Any, values: Mapping[str, Any]) -> Any:
+        """``state`` with the data settings in ``values`` replaced (the others kept); jittable,
+        no checks (:meth:`check_data` on the host first)."""
+        if not values:
+            return state
+        return state.replace(**{n: jnp.asarray(v, jnp.float32) for n, v in values.items()})
 
 
 class ResetEnv(ResetStrategy):

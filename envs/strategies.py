@@ -68,6 +68,15 @@ class RegisteredStrategy:
             belong to this strategy (a teacher run's measurements) and fills in their
             defaults, before anything is written.
         description: one line for help texts.
+        kind: the prefix a search space names the settings with (``teacher`` for every
+            teacher: ``teacher.fit_rate``; ``snapshot``); default the name.
+        data_settings: the settings that keep shapes (the built strategy's
+            ``data_settings``: vmapped per member, copied and perturbed by PBT); the others
+            change the program.
+        scores: optional ``{name: (settings, spec) -> score}``: what a tuner may score a run
+            with besides its return; ``score(agent, state) -> f32[M]`` for a state batched
+            over ``M`` members (a teacher's ``mastered``: the fraction of its fixed test set
+            of tasks mastered).
     """
 
     name: str
@@ -76,6 +85,21 @@ class RegisteredStrategy:
     extras: Callable[..., tuple[list[Any], Any]] | None = None
     description: str = ""
     resolve: Callable[[Any, Any], Any] | None = None
+    kind: str = ""
+    data_settings: tuple[str, ...] = ()
+    scores: Mapping[str, Callable[[Any, Any], Callable[[Any, Any], Any]]] = dataclasses.field(
+        default_factory=dict
+    )
+
+    @property
+    def prefix(self) -> str:
+        """``kind`` or the name: search spaces name the settings ``<prefix>.<setting>``."""
+        return self.kind or self.name
+
+    @property
+    def setting_names(self) -> tuple[str, ...]:
+        """Every setting's name (the settings class's fields)."""
+        return tuple(f.name for f in dataclasses.fields(self.settings_cls))
 
     def settings(self, data: Mapping[str, Any] | Any = None) -> Any:
         """Typed settings from a mapping (or a settings object, returned as is)."""
@@ -98,6 +122,9 @@ def register_strategy(
     extras: Callable[..., tuple[list[Any], Any]] | None = None,
     description: str = "",
     resolve: Callable[[Any, Any], Any] | None = None,
+    kind: str = "",
+    data_settings: tuple[str, ...] = (),
+    scores: Mapping[str, Callable[[Any, Any], Callable[[Any, Any], Any]]] | None = None,
 ) -> RegisteredStrategy:
     """Register a reset strategy under ``name`` (a later registration of the name replaces it).
 
@@ -106,7 +133,14 @@ def register_strategy(
     """
     if not (dataclasses.is_dataclass(settings_cls) and isinstance(settings_cls, type)):
         raise TypeError(f"settings_cls must be a dataclass, got {settings_cls!r}")
-    entry = RegisteredStrategy(name, settings_cls, builder, extras, description, resolve)
+    names = {f.name for f in dataclasses.fields(settings_cls)}
+    unknown = sorted(set(data_settings) - names)
+    if unknown:
+        raise ValueError(f"data_settings {unknown} are not settings of {settings_cls.__name__}")
+    entry = RegisteredStrategy(
+        name, settings_cls, builder, extras, description, resolve, kind,
+        tuple(data_settings), dict(scores or {}),
+    )  # fmt: skip
     _REGISTRY[name] = entry
     return entry
 

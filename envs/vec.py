@@ -151,6 +151,11 @@ class BatchedEnv:
         default strategy)."""
         raise NotImplementedError
 
+    def with_strategy_state(self, state: Any, strategy_state: Any) -> Any:
+        """``state`` with the reset strategy's state replaced (the default strategy has none:
+        ``state`` is returned as it is)."""
+        raise NotImplementedError
+
 
 @struct.dataclass
 class VecEnvState:
@@ -348,6 +353,9 @@ class VecEnv(BatchedEnv):
     def strategy_state(self, state: Any) -> Any:
         return () if self.plain else state.strategy
 
+    def with_strategy_state(self, state: Any, strategy_state: Any) -> Any:
+        return state if self.plain else state.replace(strategy=strategy_state)
+
     def on_update(self, state: Any, update_index: jax.Array) -> Any:
         if self.plain:
             return state
@@ -378,6 +386,9 @@ class BatchedWrapper(BatchedEnv):
 
     def strategy_state(self, state: Any) -> Any:
         return self.inner.strategy_state(state.inner)
+
+    def with_strategy_state(self, state: Any, strategy_state: Any) -> Any:
+        return state.replace(inner=self.inner.with_strategy_state(state.inner, strategy_state))
 
     def on_update(self, state: Any, update_index: jax.Array) -> Any:
         return state.replace(inner=self.inner.on_update(state.inner, update_index))

@@ -11,6 +11,9 @@ Usage::
     accelrl-tune --env CartPole-v1 --agent ppo --method tpe --trials 32 --budget 100000 \\
         --out runs/tpe --storage journal
     accelrl-tune --resume runs/tpe [--trials 64]
+    accelrl-tune --env Pendulum-v1 --agent ppo --teacher alp_gmm --task_space pendulum_dynamics \\
+        --method pbt --trials 8 --budget 200000 --space ppo_alp_gmm.json --score mastered \\
+        --out runs/pbt_alp                         # hparams and teacher settings together
     accelrl-tune --env CartPole-v1 --agent ppo --method pbt --backend ray --trials 8 \
         --budget 200000 --out runs/ray_pbt          # Ray Tune's PBT (pip install 'accelrl[ray]')
 
@@ -25,7 +28,12 @@ stratified-bootstrap intervals.
 
 The search space is the agent's default (``accelrl.autotune.default_space``) or a ConfigSpace
 JSON file (``--space``; ``accelrl.autotune.write_space`` writes one). Fields fixed for every run
-go in ``--overrides '{"num_envs": 16}'``.
+go in ``--overrides '{"num_envs": 16}'``. With a reset strategy (``--teacher NAME --task_space
+SPACE``, ``--snapshots BANK``) the space may also name its settings as the run spec does:
+``teacher.random_task_ratio`` or ``snapshot.probability`` (they keep shapes: vmapped per
+member, changed by PBT between segments), ``teacher.fit_rate`` or ``snapshot.horizon`` (they
+change the program: configurations are grouped by them). ``--score mastered`` scores a teacher
+run by the fraction of its fixed test set of tasks mastered (``--curriculum`` sets that set).
 
 The run folder: ``search.json`` (the settings; what ``--resume`` reads), ``trials.jsonl`` (one
 line per finished trial), ``incumbent.json``, ``report.md``, ``incumbent_over_budget.png`` and,
@@ -102,6 +110,24 @@ class TuneOptions:
     """ray: Ray Tune's ASHA (--method hyperband/sha) or PBT (--method pbt)."""
     num_cpus: int | None = None
     """ray: CPUs of the local Ray instance."""
+    teacher: str | None = None
+    """Task teacher of every run (a curriculum): alp_gmm, covar_gmm, riac or random (needs
+    --task_space); the space may search its settings as teacher.<setting>."""
+    task_space: str | None = None
+    """Task space of the teacher, e.g. pendulum_dynamics."""
+    teacher_kwargs: str = "{}"
+    """JSON object of teacher settings fixed for every run, e.g. '{"fit_rate": 150}'."""
+    snapshots: str | None = None
+    """Snapshot bank (accelrl-snapshot) every run starts episodes from (S3RL); the space may
+    search snapshot.<setting> (snapshot.probability, snapshot.horizon, ...)."""
+    snapshot_kwargs: str = "{}"
+    """JSON object of snapshot-start settings fixed for every run, e.g. '{"horizon": 50}'."""
+    curriculum: str = "{}"
+    """JSON object of a teacher run's measurements (test_tasks, test_seed, episodes_per_task):
+    the fixed test set --score mastered uses."""
+    score: Literal["return", "mastered"] = "return"
+    """What a trial is scored by: the return, or (teacher runs) the fraction of the fixed test
+    set of tasks mastered at the end."""
     bootstrap_reps: int = 50_000
     """Bootstrap replicates of the report's intervals."""
     quiet: bool = False
@@ -118,8 +144,10 @@ def _given(argv: list[str]) -> list[str]:
 
 
 def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
-    """The settings of the study in ``folder`` as keyword arguments of its tuner."""
+    """The study in ``folder``: its method, the tuner's settings and the study spec, all read
+    from its ``search.json`` (``trials`` may extend it)."""
     from accelrl.autotune.spaces import from_configspace_json
+    from accelrl.autotune.tuners import tuner
 
     path = folder / "search.json"
     if not path.exists():
@@ -138,30 +166,16 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
         )
     if s["method"].startswith("ray_"):
         raise UsageError(f"{folder} is a Ray Tune study; those do not resume (start a new one)")
-    kw = {
+    if trials is not None:
+        s["trials"] = int(trials)
+    entry = tuner(s["method"])
+    space = from_configspace_json(json.dumps(s["space"]), source=str(path))
+    return {
         "method": s["method"],
-        "env_id": s["env"],
-        "agent": s["agent"],
-        "space": from_configspace_json(json.dumps(s["space"]), source=str(path)),
-        "budget": s["budget"],
+        "settings": entry.recorded(entry.from_record(s)),
+        "spec": {**s, "space": space},
         "out": folder,
-        "tuning_seeds": s["tuning_seeds"],
-        "test_seeds": s["test_seeds"],
-        "overrides": s.get("overrides") or {},
-        "env_kwargs": s.get("env_kwargs") or {},
-        "score_updates": s.get("score_updates"),
-        "eval_episodes": s.get("eval_episodes"),
-        "seed": s.get("seed", 0),
-        "trials": int(trials if trials is not None else s["trials"]),
-        "bootstrap_reps": int(s.get("bootstrap_reps", 50_000)),
     }
-    extra = {
-        "hyperband": ("eta", "brackets", "successive_halving"),
-        "pbt": ("intervals", "quantile", "resample_probability", "burn_in"),
-        "tpe": ("batch", "storage", "n_startup_trials"),
-    }.get(s["method"], ())
-    kw.update({k: s[k] for k in extra if k in s})
-    return kw
 
 
 def _from_args(a: TuneOptions) -> dict[str, Any]:
@@ -192,63 +206,99 @@ def _from_args(a: TuneOptions) -> dict[str, Any]:
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    kw: dict[str, Any] = {
-        "method": a.method,
-        "env_id": a.env,
+    spec: dict[str, Any] = {
+        "env": a.env,
         "agent": a.agent,
         "space": read_space(a.space) if a.space else None,
         "budget": a.budget,
-        "out": out,
         "tuning_seeds": a.tuning_seeds,
         "test_seeds": a.test_seeds,
         "overrides": json_object(a.overrides, "--overrides", '{"num_envs": 16}'),
         "env_kwargs": json_object(a.env_kwargs, "--env_kwargs", '{"num_actions": 5}'),
         "score_updates": a.score_updates,
         "eval_episodes": a.eval_episodes,
-        "seed": a.seed,
-        "trials": a.trials,
         "bootstrap_reps": a.bootstrap_reps,
+        **_run_strategy(a),
     }
+    kw: dict[str, Any] = {"method": a.method, "spec": spec, "out": out}
     if a.backend == "ray":
+        if set(spec) & {"reset_strategy", "curriculum", "score"}:
+            raise UsageError(
+                "--backend ray tunes runs with the default resets and the return score; drop "
+                "--teacher/--snapshots/--score or use --backend local"
+            )
         if a.method not in ("hyperband", "sha", "pbt"):
             raise UsageError(
                 f"--backend ray runs Ray's ASHA (--method hyperband or sha) or PBT (--method "
                 f"pbt), not --method {a.method}"
             )
         kw["method"] = "ray_pbt" if a.method == "pbt" else "ray_asha"
+        kw["settings"] = {"trials": a.trials, "seed": a.seed}
         if a.num_cpus is not None:
-            kw["num_cpus"] = a.num_cpus
+            kw["settings"]["num_cpus"] = a.num_cpus
         return kw
+    settings: dict[str, Any] = {"trials": a.trials, "seed": a.seed}
     if a.method in ("hyperband", "sha"):
-        kw.update(method="hyperband", eta=a.eta, brackets=a.brackets,
-                  successive_halving=a.method == "sha")  # fmt: skip
+        kw["method"] = "hyperband"
+        settings.update(eta=a.eta, brackets=a.brackets, successive_halving=a.method == "sha")
     elif a.method == "pbt":
-        kw["intervals"] = a.intervals
         if a.burn_in < 0:
             raise UsageError(f"--burn_in must be >= 0, got {a.burn_in}")
-        kw["burn_in"] = a.burn_in
+        settings.update(intervals=a.intervals, burn_in=a.burn_in)
     elif a.method == "tpe":
-        kw.update(batch=a.batch, storage=a.storage)
+        settings.update(batch=a.batch, storage=a.storage)
     if a.max_members is not None and a.method != "pbt":
-        kw["max_members"] = a.max_members
+        spec["max_members"] = a.max_members
+    kw["settings"] = settings
     return kw
 
 
+def _run_strategy(a: TuneOptions) -> dict[str, Any]:
+    """The reset strategy, measurements and score the flags give (empty for a plain run)."""
+    if a.teacher is not None and a.snapshots is not None:
+        raise UsageError("--teacher and --snapshots are two reset strategies; choose one")
+    out: dict[str, Any] = {}
+    if a.teacher is not None:
+        if a.task_space is None:
+            raise UsageError("--teacher needs --task_space (e.g. pendulum_dynamics)")
+        settings = json_object(a.teacher_kwargs, "--teacher_kwargs", '{"fit_rate": 150}')
+        out["reset_strategy"] = {
+            "name": a.teacher,
+            "settings": {"task_space": a.task_space, **settings},
+        }
+    elif a.task_space is not None:
+        raise UsageError("--task_space needs --teacher")
+    elif a.snapshots is not None:
+        settings = json_object(a.snapshot_kwargs, "--snapshot_kwargs", '{"horizon": 50}')
+        out["reset_strategy"] = {"name": "snapshot", "settings": {"bank": a.snapshots, **settings}}
+    curriculum = json_object(a.curriculum, "--curriculum", '{"test_tasks": 50}')
+    if curriculum:
+        if a.teacher is None:
+            raise UsageError("--curriculum needs --teacher (it sets the teacher's test set)")
+        out["curriculum"] = curriculum
+    if a.score != "return":
+        if a.teacher is None:
+            raise UsageError(f"--score {a.score} needs --teacher (a curriculum run)")
+        out["score"] = a.score
+    return out
+
+
 def run_tuner(kw: dict[str, Any], log: Any) -> Any:
-    """Call the tuner that ``kw["method"]`` names with the rest of ``kw``."""
-    from accelrl.autotune import hyperband, pbt, random_search, tpe
+    """Run the tuner ``kw["method"]`` names: its settings (``search.json``'s keys: PBT's
+    population as ``trials``), the study spec and the study folder ``kw["out"]``."""
+    from accelrl.autotune.tuners import StudySpec, tuner
 
-    kw = dict(kw)
-    bootstrap_reps = kw.pop("bootstrap_reps")
-    method = kw.pop("method")
+    method, recorded, out = kw["method"], dict(kw["settings"]), kw["out"]
+    spec_kw = dict(kw["spec"])
     if method.startswith("ray_"):
-        from accelrl.autotune.ray_tune import ray_study
-
-        return ray_study(**kw, scheduler=method[4:], bootstrap_reps=bootstrap_reps, log=log)
-    if method == "pbt":
-        kw["population"] = kw.pop("trials")
-    fn = {"random": random_search, "hyperband": hyperband, "pbt": pbt, "tpe": tpe}[method]
-    return fn(**kw, bootstrap_reps=bootstrap_reps, log=log)
+        recorded["scheduler"] = method[4:]
+    entry = tuner(method)
+    try:
+        settings = entry.from_record(recorded)
+        spec = StudySpec.from_record(spec_kw, spec_kw.pop("space"), log=log)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return entry.run(settings, spec, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,7 +115,7 @@ def tpe_settings(trials: int) -> tuple[int, int]:
 def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quick: bool,
                seeds: tuple[list[int], list[int]],
                pbt_burn_in: float = 0.0) -> list[dict[str, Any]]:  # fmt: skip
-    from accelrl.autotune import hyperband, pbt, random_search, tpe
+    import accelrl.autotune as at
 
     rows = []
     for env_id in envs:
@@ -128,24 +128,26 @@ def run_tuning(out: Path, envs: list[str], methods: list[str], trials: int, quic
             if method == "pbt" and pbt_burn_in:
                 label = f"pbt, burn-in {pbt_burn_in:g}"
                 folder = out / env_id / f"pbt_burn_in_{pbt_burn_in:g}"
-            common = dict(
-                env_id=env_id, agent=case["agent"], space=space, budget=budget, out=folder,
-                tuning_seeds=seeds[0] or case.get("tuning_seeds", [0, 1, 2, 3, 4]),
-                test_seeds=seeds[1],
-                overrides=case["overrides"],
+            spec = at.StudySpec(
+                env_id, case["agent"], space, budget,
+                tuning_seeds=tuple(seeds[0] or case.get("tuning_seeds", [0, 1, 2, 3, 4])),
+                test_seeds=tuple(seeds[1]), overrides=case["overrides"],
                 log=lambda line, m=method, e=env_id: print(f"  [{e} {m}] {line}", flush=True),
             )  # fmt: skip
             t0 = time.perf_counter()
             if method == "random":
-                result = random_search(trials=trials, **common)
+                result = at.random_search(at.RandomSearchSettings(trials=trials), spec, folder)
             elif method == "tpe":
                 batch, startup = tpe_settings(trials)
-                result = tpe(trials=trials, batch=batch, n_startup_trials=startup, **common)
+                settings = at.TPESettings(trials=trials, batch=batch, n_startup_trials=startup)
+                result = at.tpe(settings, spec, folder)
             elif method == "pbt":
-                result = pbt(population=trials, intervals=8,
-                             burn_in=math.ceil(pbt_burn_in * budget), **common)  # fmt: skip
+                settings = at.PBTSettings(population=trials, intervals=8,
+                                          burn_in=math.ceil(pbt_burn_in * budget))  # fmt: skip
+                result = at.pbt(settings, spec, folder)
             else:
-                result = hyperband(trials=hyperband_trials(trials), **common)
+                settings = at.HyperbandSettings(trials=hyperband_trials(trials))
+                result = at.hyperband(settings, spec, folder)
             wall = time.perf_counter() - t0
             inc = result.incumbent
             row = {

@@ -10,6 +10,7 @@ import pytest
 from accelrl.agents.ppo import PPOConfig, PPOHparams
 from accelrl.autotune.random_search import (
     GroupOutcome,
+    RandomSearchSettings,
     RunnerBackend,
     Trial,
     append_row,
@@ -20,6 +21,9 @@ from accelrl.autotune.random_search import (
     trial_score,
 )
 from accelrl.autotune.spaces import Categorical, Float, SearchSpace
+from accelrl.autotune.tuners import StudySpec
+
+CP = ("CartPole-v1", "ppo")
 
 SPACE = SearchSpace(
     {
@@ -116,8 +120,10 @@ def test_synthetic_objective_optimum_found_within_200_trials(tmp_path):
     maximum 0.5) covers about 3% of the space, so 200 draws miss it with probability ~0.2%."""
     backend = Synthetic()
     result = random_search(
-        "CartPole-v1", "ppo", SPACE, trials=200, out=tmp_path, tuning_seeds=[0, 1],
-        test_seeds=[2, 3, 4], backend=backend, bootstrap_reps=500,
+        RandomSearchSettings(trials=200),
+        StudySpec(*CP, SPACE, tuning_seeds=(0, 1), test_seeds=(2, 3, 4), backend=backend,
+                  bootstrap_reps=500),
+        tmp_path,
     )  # fmt: skip
     inc = result.incumbent
     assert objective(inc["config"]) >= 0.25
@@ -137,8 +143,8 @@ def test_synthetic_objective_optimum_found_within_200_trials(tmp_path):
 
 def test_run_folder_rows_incumbent_and_resume(tmp_path):
     backend = Synthetic()
-    first = random_search("CartPole-v1", "ppo", SPACE, trials=6, out=tmp_path,
-                          tuning_seeds=[0, 1], test_seeds=[5], backend=backend, bootstrap_reps=200)  # fmt: skip
+    spec = StudySpec(*CP, SPACE, tuning_seeds=(0, 1), test_seeds=(5,), bootstrap_reps=200)
+    first = random_search(RandomSearchSettings(trials=6), spec.replace(backend=backend), tmp_path)
     lines = (tmp_path / "trials.jsonl").read_text().splitlines()
     assert len(lines) == 6
     rows = [json.loads(x) for x in lines]
@@ -159,8 +165,8 @@ def test_run_folder_rows_incumbent_and_resume(tmp_path):
         f.write('{"trial_id": 7, "con')
     backend2 = Synthetic()
     with pytest.warns(UserWarning, match="torn last line"):
-        second = random_search("CartPole-v1", "ppo", SPACE, trials=9, out=tmp_path,
-                               tuning_seeds=[0, 1], test_seeds=[5], backend=backend2, bootstrap_reps=200)  # fmt: skip
+        second = random_search(RandomSearchSettings(trials=9), spec.replace(backend=backend2),
+                               tmp_path)  # fmt: skip
     trained = sum(len(c[1]) for c in backend2.calls if c[0] != "test")
     assert trained == 3
     assert [r["trial_id"] for r in second.rows] == list(range(9))
@@ -168,18 +174,19 @@ def test_run_folder_rows_incumbent_and_resume(tmp_path):
 
     # the same folder with other settings is refused
     with pytest.raises(ValueError, match="other settings.*seed"):
-        random_search("CartPole-v1", "ppo", SPACE, trials=9, out=tmp_path, seed=1,
-                      tuning_seeds=[0, 1], test_seeds=[5], backend=Synthetic())  # fmt: skip
+        random_search(RandomSearchSettings(trials=9, seed=1), spec.replace(backend=Synthetic()),
+                      tmp_path)  # fmt: skip
 
 
 def test_overlapping_seeds_and_bad_spaces_are_refused_before_anything_runs(tmp_path):
     backend = Synthetic()
     with pytest.raises(ValueError, match="overlap"):
-        random_search("CartPole-v1", "ppo", SPACE, trials=2, out=tmp_path / "a",
-                      tuning_seeds=[0, 1], test_seeds=[1, 2], backend=backend)  # fmt: skip
+        random_search(RandomSearchSettings(trials=2), StudySpec(*CP, SPACE, tuning_seeds=(0, 1),
+                      test_seeds=(1, 2), backend=backend), tmp_path / "a")  # fmt: skip
     with pytest.raises(ValueError, match="Did you mean: gamma"):
-        random_search("CartPole-v1", "ppo", SearchSpace({"gama": Float(0.9, 0.99)}), trials=2,
-                      out=tmp_path / "b", backend=backend)  # fmt: skip
+        random_search(RandomSearchSettings(trials=2),
+                      StudySpec(*CP, SearchSpace({"gama": Float(0.9, 0.99)}), backend=backend),
+                      tmp_path / "b")  # fmt: skip
     assert backend.calls == [] and not (tmp_path / "a").exists()
 
 
@@ -219,6 +226,7 @@ def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
     (``nan_policy="mark"``): one program per chunk, only the diverging configuration (on any
     seed) loses its score."""
     from accelrl.agents import runner as runner_mod
+    from accelrl.envs.strategies import strategy
 
     programs = []
 
@@ -230,6 +238,9 @@ def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
             self.seeds = seeds
             self.failed = np.zeros(self.n, bool)
             programs.append(len(hparams))
+
+        def mark_failed(self, failed):
+            self.failed = np.asarray(failed, bool).copy()
 
         def train(self, state=None, metrics=None, until=None):
             assert until == FakeAgent.num_updates  # the whole budget
@@ -250,6 +261,7 @@ def test_a_diverging_configuration_loses_only_its_own_score(monkeypatch):
     backend.budget = FakeAgent.steps_per_update * FakeAgent.num_updates
     backend._build = lambda values: (FakeAgent(), None, None)
     backend.hparams = lambda base, values: dict(values)
+    backend.strategy_entry, backend._scorer = strategy("default"), None
     settings = [{"learning_rate": lr} for lr in (0.1, 0.2, 5.0, 0.3, 0.4)]
     out = backend.train({}, settings, [0, 1])
     assert out.errors[2] == "non-finite training metrics on seed(s) [1]"
@@ -276,8 +288,10 @@ def test_tiny_real_random_search_on_cartpole(tmp_path):
     )
     overrides = {"num_envs": 4, "num_steps": 8, "update_epochs": 1, "num_minibatches": 2}
     result = random_search(
-        "CartPole-v1", "ppo", space, trials=2, budget=256, out=tmp_path, tuning_seeds=[0, 1],
-        test_seeds=[2, 3], overrides=overrides, eval_episodes=4, bootstrap_reps=1000,
+        RandomSearchSettings(trials=2),
+        StudySpec(*CP, space, budget=256, tuning_seeds=(0, 1), test_seeds=(2, 3),
+                  overrides=overrides, eval_episodes=4, bootstrap_reps=1000),
+        tmp_path,
     )  # fmt: skip
     rows = [json.loads(x) for x in (tmp_path / "trials.jsonl").read_text().splitlines()]
     assert [r["trial_id"] for r in rows] == [0, 1]
@@ -291,3 +305,30 @@ def test_tiny_real_random_search_on_cartpole(tmp_path):
         assert all(8 <= s[0] <= 500 for s in entry["scores"])  # CartPole returns
     assert result.incumbent["trial_id"] in (0, 1)
     assert inc["test"]["default"]["config"]["num_minibatches"] == 2
+
+
+def test_env_dimensions_are_named_as_the_spec_names_them(tmp_path):
+    """``env_params.<field>`` and ``env.<kwarg>`` are config dimensions (they group programs);
+    a misspelt one is refused with close matches, before anything is written."""
+    backend_spec = StudySpec(*CP, SearchSpace({"env_params.max_step_in_episode": Categorical((100, 200))}),
+                             budget=256, overrides={"num_envs": 4, "num_steps": 8})  # fmt: skip
+    with pytest.raises(ValueError, match="Did you mean: env_params.max_steps_in_episode"):
+        random_search(RandomSearchSettings(trials=2), backend_spec, tmp_path / "a")
+    assert not (tmp_path / "a" / "search.json").exists()
+    from accelrl.autotune.backend import RunnerBackend
+
+    backend = RunnerBackend(*CP, 256, {"num_envs": 4, "num_steps": 8})
+    assert "env_params.max_steps_in_episode" in backend.env_dims()
+    space = SearchSpace({"env_params.max_steps_in_episode": Categorical((100, 200)),
+                         "learning_rate": Float(1e-4, 1e-2, log=True)})  # fmt: skip
+    assert space.split("ppo", None, backend.env_dims()) == (
+        ("env_params.max_steps_in_episode",),
+        ("learning_rate",),
+    )
+    assert backend.defaults(["env_params.max_steps_in_episode"]) == {
+        "env_params.max_steps_in_episode": 500
+    }
+    agent, _, _ = backend._build({"env_params.max_steps_in_episode": 100})
+    assert int(agent.env_params.max_steps_in_episode) == 100  # the group's params
+    full = backend.describe({"env_params.max_steps_in_episode": 100, "learning_rate": 1e-3})
+    assert full["env_params"] == {"max_steps_in_episode": 100}

@@ -265,12 +265,14 @@ def test_pbt_exploits_and_keeps_mutations_in_bounds(local_ray, tmp_path):
     space = SearchSpace(
         {"learning_rate": Float(2e-3, 1e-2, log=True), "ent_coef": Float(0.0, 0.02)}
     )
-    from accelrl.autotune.ray_tune import ray_study
+    from accelrl.autotune.ray_tune import RaySettings, ray_study
+    from accelrl.autotune.tuners import StudySpec
 
     result = ray_study(
-        "CartPole-v1", "ppo", space, scheduler="pbt", trials=4, budget=BUDGET, out=tmp_path,
-        tuning_seeds=(0, 1), test_seeds=(2, 3), segments=SEGMENTS, perturbation_interval=512,
-        bootstrap_reps=200,
+        RaySettings(scheduler="pbt", trials=4, segments=SEGMENTS, perturbation_interval=512),
+        StudySpec("CartPole-v1", "ppo", space, BUDGET, tuning_seeds=(0, 1), test_seeds=(2, 3),
+                  bootstrap_reps=200),
+        tmp_path,
     )  # fmt: skip
     rows = result.rows
     assert [r["trial_id"] for r in rows] == [0, 1, 2, 3]

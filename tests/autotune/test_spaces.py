@@ -241,15 +241,17 @@ def test_missing_space_file_is_a_clear_error(tmp_path):
 
 
 def test_a_study_refuses_an_empty_space_and_overrides_of_searched_fields(tmp_path):
+    from accelrl.autotune.random_search import RandomSearchSettings
     from accelrl.autotune.spaces import Float, SearchSpace
     from accelrl.autotune.study import open_study
+    from accelrl.autotune.tuners import StudySpec
 
-    common = dict(tuning_seeds=[0], test_seeds=[1])
+    spec = StudySpec("CartPole-v1", "ppo", SearchSpace({}), 64, tuning_seeds=(0,), test_seeds=(1,))
     with pytest.raises(ValueError, match="empty"):
-        open_study("random", "CartPole-v1", "ppo", SearchSpace({}), 64, tmp_path / "a", **common)
+        open_study("random", RandomSearchSettings(), spec, tmp_path / "a")
     space = SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True)})
     with pytest.raises(ValueError, match="learning_rate, which the search space also searches"):
-        open_study("random", "CartPole-v1", "ppo", space, 64, tmp_path / "b", **common,
-                   overrides={"learning_rate": 1e-3})  # fmt: skip
+        open_study("random", RandomSearchSettings(),
+                   spec.replace(space=space, overrides={"learning_rate": 1e-3}), tmp_path / "b")  # fmt: skip
     assert not (tmp_path / "a" / "search.json").exists()
     assert not (tmp_path / "b" / "search.json").exists()

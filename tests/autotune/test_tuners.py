@@ -12,15 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accelrl.autotune.hyperband import bracket_sizes, hyperband, rung_plan
-from accelrl.autotune.pbt import pbt, perturb, truncation_pairs
+from accelrl.autotune.hyperband import HyperbandSettings, bracket_sizes, hyperband, rung_plan
+from accelrl.autotune.pbt import PBTSettings, pbt, perturb, truncation_pairs
 from accelrl.autotune.spaces import Categorical, Float, Int, SearchSpace
 from accelrl.autotune.study import read_rows
+from accelrl.autotune.tuners import StudySpec
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make synthetic importable
 from synthetic import HP_SPACE, SPACE, SyntheticBackend, quality  # noqa: E402
 
-SEEDS = {"tuning_seeds": [0, 1], "test_seeds": [2, 3], "bootstrap_reps": 200}
+
+def spec(space, backend, **kw):
+    """The tests' study: CartPole PPO on a synthetic objective, tuning seeds 0-1, test 2-3."""
+    return StudySpec("CartPole-v1", "ppo", space, backend=backend, tuning_seeds=(0, 1),
+                     test_seeds=(2, 3), bootstrap_reps=200, **kw)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -44,8 +49,7 @@ def test_hyperband_finds_the_optimum_region_and_continues_promoted_runs(tmp_path
     """Budget: 60 configurations, 3 brackets (eta 3), 2 seeds; the optimum region
     (quality >= 0.5) holds about 4% of the space."""
     backend = SyntheticBackend(budget=900)
-    result = hyperband("CartPole-v1", "ppo", SPACE, trials=60, out=tmp_path, backend=backend,
-                       **SEEDS)  # fmt: skip
+    result = hyperband(HyperbandSettings(trials=60), spec(SPACE, backend), tmp_path)
     rows = read_rows(tmp_path / "trials.jsonl")
     assert sorted(rows) == list(range(60))  # every trial exactly once
     inc = result.incumbent
@@ -68,8 +72,7 @@ def test_hyperband_finds_the_optimum_region_and_continues_promoted_runs(tmp_path
 
 
 def test_hyperband_resume_keeps_rows_and_reruns_only_unfinished_brackets(tmp_path):
-    hyperband("CartPole-v1", "ppo", SPACE, trials=17, out=tmp_path,
-              backend=SyntheticBackend(900), **SEEDS)  # fmt: skip
+    hyperband(HyperbandSettings(trials=17), spec(SPACE, SyntheticBackend(900)), tmp_path)
     path = tmp_path / "trials.jsonl"
     lines = path.read_text().splitlines()
     full = {json.loads(x)["trial_id"]: json.loads(x) for x in lines}
@@ -77,7 +80,7 @@ def test_hyperband_resume_keeps_rows_and_reruns_only_unfinished_brackets(tmp_pat
     kept = [x for x in lines if json.loads(x)["trial_id"] < 9 or json.loads(x)["trial_id"] == 10]
     path.write_text("\n".join(kept) + "\n")
     backend = SyntheticBackend(900)
-    hyperband("CartPole-v1", "ppo", SPACE, trials=17, out=tmp_path, backend=backend, **SEEDS)
+    hyperband(HyperbandSettings(trials=17), spec(SPACE, backend), tmp_path)
     rows = [json.loads(x) for x in path.read_text().splitlines()]
     assert sorted(r["trial_id"] for r in rows) == list(range(17))  # nothing lost, no repeats
     assert {r["trial_id"]: r for r in rows} == full  # deterministic: the same rows
@@ -85,8 +88,8 @@ def test_hyperband_resume_keeps_rows_and_reruns_only_unfinished_brackets(tmp_pat
     trained = {tuple(sorted(v["learning_rate"] for v in run.values)) for run in backend.runs}
     assert not any(full[0]["config"]["learning_rate"] in t for t in trained)
     with pytest.raises(ValueError, match="other settings"):
-        hyperband("CartPole-v1", "ppo", SPACE, trials=17, eta=2, out=tmp_path,
-                  backend=SyntheticBackend(900), **SEEDS)  # fmt: skip
+        hyperband(HyperbandSettings(trials=17, eta=2), spec(SPACE, SyntheticBackend(900)),
+                  tmp_path)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,12 +135,11 @@ def test_pbt_lifts_its_population_above_the_same_population_without_exploits(tmp
     """Budget: population 16 x 2 seeds, 10 intervals, synthetic objective. Without exploits
     each member ends at its own quality; with them the bottom quartiles keep switching to
     copies of the top, so the population's median ends well above."""
-    kw = dict(population=16, **SEEDS)
     backend = SyntheticBackend(1000)
-    result = pbt("CartPole-v1", "ppo", HP_SPACE, out=tmp_path / "pbt", backend=backend,
-                 intervals=10, **kw)  # fmt: skip
-    lone = pbt("CartPole-v1", "ppo", HP_SPACE, out=tmp_path / "lone",
-               backend=SyntheticBackend(1000), intervals=1, **kw)  # fmt: skip
+    result = pbt(PBTSettings(population=16, intervals=10), spec(HP_SPACE, backend),
+                 tmp_path / "pbt")  # fmt: skip
+    lone = pbt(PBTSettings(population=16, intervals=1), spec(HP_SPACE, SyntheticBackend(1000)),
+               tmp_path / "lone")  # fmt: skip
     assert result.incumbent["tuning"]["score"] >= lone.incumbent["tuning"]["score"] - 1e-9
     median = lambda res: float(np.median([r["score"] for r in res.rows]))  # noqa: E731
     assert median(result) > median(lone) + 0.1, (median(result), median(lone))
@@ -157,8 +159,7 @@ def test_pbt_lifts_its_population_above_the_same_population_without_exploits(tmp
 
 def test_pbt_warns_that_config_dimensions_stay_fixed(tmp_path):
     with pytest.warns(UserWarning, match="num_minibatches"):
-        pbt("CartPole-v1", "ppo", SPACE, population=4, intervals=2, out=tmp_path,
-            backend=SyntheticBackend(100), **SEEDS)  # fmt: skip
+        pbt(PBTSettings(population=4, intervals=2), spec(SPACE, SyntheticBackend(100)), tmp_path)
 
 
 def test_real_pbt_exploit_copies_parameters_and_optimiser_state():
@@ -196,17 +197,60 @@ def test_real_pbt_exploit_copies_parameters_and_optimiser_state():
     np.testing.assert_allclose(float(run.runner.hparams.learning_rate[0]), 5e-3, rtol=1e-6)
 
 
+@pytest.mark.slow
+def test_pbt_exploit_copies_the_teachers_state_and_settings():
+    """A population differing in ALP-GMM's ``random_task_ratio`` (4 settings x 1 seed, PPO
+    on pendulum_dynamics) runs in one program; after an exploit the receiving member's
+    teacher state (history, ALPs, fitted mixture, ``random_task_ratio``) equals the donor's,
+    and explore's new value lands in the state without a recompile.
+
+    Slow (budget 60 s: one compilation of PPO with the teacher's refit)."""
+    import jax
+
+    from accelrl.agents.runner import seed_vmapped
+    from accelrl.agents.spec import StrategySpec
+    from accelrl.autotune.study import RunnerBackend
+
+    teacher = StrategySpec("alp_gmm", {"task_space": "pendulum_dynamics", "fit_rate": 8,
+                                       "ks": [2], "history": 64})  # fmt: skip
+    backend = RunnerBackend("Pendulum-v1", "ppo", budget=2400, reset_strategy=teacher,
+                            overrides={"num_envs": 8, "num_steps": 100, "num_minibatches": 1,
+                                       "update_epochs": 1})  # fmt: skip
+    settings = [{"teacher.random_task_ratio": r} for r in (0.1, 0.3, 0.6, 0.9)]
+    run = backend.open({}, settings, [0])
+    run.advance(1600)
+    compiled = seed_vmapped(run.agent)[0]._cache_size()
+    strat = run.agent.env.strategy_state
+    before = strat(run.state.env_state)
+    assert np.all(np.asarray(before.refits) >= 1)  # a mixture was fitted
+    np.testing.assert_allclose(before.random_task_ratio, [0.1, 0.3, 0.6, 0.9], rtol=1e-6)
+    run.exploit(0, 3)
+    after = strat(run.state.env_state)
+    for b, a in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
+        np.testing.assert_array_equal(np.asarray(a)[0], np.asarray(b)[3])
+        np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[1])
+    assert run.values[0] == settings[3]
+    run.set_values(0, {"teacher.random_task_ratio": 0.45})
+    np.testing.assert_allclose(
+        strat(run.state.env_state).random_task_ratio, [0.45, 0.3, 0.6, 0.9], rtol=1e-6
+    )
+    out = run.advance(2400)
+    assert out.env_steps == 2400 and np.isfinite(out.seed_scores).all()
+    assert seed_vmapped(run.agent)[0]._cache_size() == compiled  # no new program
+    with pytest.raises(ValueError, match="random_task_ratio must be in"):
+        run.set_values(1, {"teacher.random_task_ratio": 1.5})
+
+
 # ---------------------------------------------------------------------------------------------
 # TPE (Optuna)
 
 optuna = pytest.importorskip("optuna")
-from accelrl.autotune.tpe import tpe  # noqa: E402
+from accelrl.autotune.tpe import TPESettings, tpe  # noqa: E402
 
 
 def test_tpe_finds_the_optimum_region(tmp_path):
     """Budget: 40 trials (8 random startup, batches of 4) x 2 seeds, synthetic objective."""
-    result = tpe("CartPole-v1", "ppo", SPACE, trials=40, out=tmp_path,
-                 backend=SyntheticBackend(100), **SEEDS)  # fmt: skip
+    result = tpe(TPESettings(trials=40), spec(SPACE, SyntheticBackend(100)), tmp_path)
     assert quality(result.incumbent["config"]) >= 0.8
     rows = read_rows(tmp_path / "trials.jsonl")
     assert sorted(rows) == sorted(r["trial_id"] for r in result.rows) and len(rows) == 40
@@ -242,9 +286,9 @@ def test_tpe_resume_keeps_every_finished_trial_exactly_once(tmp_path):
 
     from accelrl.autotune.study import append_row
 
-    kw = dict(trials=12, out=tmp_path, batch=4, **SEEDS)
+    settings = TPESettings(trials=12, batch=4)
     with pytest.raises(Killed):
-        tpe("CartPole-v1", "ppo", HP_SPACE, backend=KilledAfter(1), **kw)
+        tpe(settings, spec(HP_SPACE, KilledAfter(1)), tmp_path)
     assert len(read_rows(tmp_path / "trials.jsonl")) == 4
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
     study = optuna.load_study(study_name="accelrl", storage=storage)
@@ -267,7 +311,7 @@ def test_tpe_resume_keeps_every_finished_trial_exactly_once(tmp_path):
         },
     )
     first = read_rows(tmp_path / "trials.jsonl")
-    result = tpe("CartPole-v1", "ppo", HP_SPACE, backend=SyntheticBackend(100), **kw)
+    result = tpe(settings, spec(HP_SPACE, SyntheticBackend(100)), tmp_path)
     rows = read_rows(tmp_path / "trials.jsonl")
     assert len(rows) == 12 and len(result.rows) == 12  # trials counts rows across calls
     lines = (tmp_path / "trials.jsonl").read_text().splitlines()
@@ -314,10 +358,10 @@ def test_tpe_journal_storage_is_shared_by_two_processes(tmp_path):
     code = (
         "import sys; sys.path.insert(0, {here!r});"
         "from synthetic import SPACE, SyntheticBackend;"
-        "from accelrl.autotune.tpe import tpe;"
-        "tpe('CartPole-v1', 'ppo', SPACE, trials=16, out={out!r}, batch=2, storage='journal',"
-        " backend=SyntheticBackend(100), tuning_seeds=[0, 1], test_seeds=[2, 3],"
-        " bootstrap_reps=100, seed={seed})"
+        "from accelrl.autotune import StudySpec, TPESettings, tpe;"
+        "tpe(TPESettings(trials=16, batch=2, storage='journal', seed={seed}),"
+        " StudySpec('CartPole-v1', 'ppo', SPACE, backend=SyntheticBackend(100),"
+        " tuning_seeds=(0, 1), test_seeds=(2, 3), bootstrap_reps=100), {out!r})"
     )
     procs = [
         subprocess.Popen(
@@ -339,16 +383,70 @@ def test_tpe_journal_storage_is_shared_by_two_processes(tmp_path):
 def test_pbt_burn_in_defers_the_first_exploit(tmp_path):
     """No exploit before ``burn_in`` steps: every schedule change is at or after it."""
     backend = SyntheticBackend(1000)
-    pbt("CartPole-v1", "ppo", HP_SPACE, population=8, intervals=10, burn_in=500,
-        out=tmp_path / "burn", backend=backend, **SEEDS)  # fmt: skip
+    pbt(PBTSettings(population=8, intervals=10, burn_in=500), spec(HP_SPACE, backend),
+        tmp_path / "burn")  # fmt: skip
     assert len(backend.runs[0].exploited) == 5 * 2  # points at 500..900 steps x 2 of 8
     rows = read_rows(tmp_path / "burn" / "trials.jsonl")
     changes = [st for r in rows.values() for st, _ in r["schedule"][1:]]
     assert changes and min(changes) >= 500
     none = SyntheticBackend(1000)
-    pbt("CartPole-v1", "ppo", HP_SPACE, population=8, intervals=10, burn_in=1000,
-        out=tmp_path / "none", backend=none, **SEEDS)  # fmt: skip
+    pbt(PBTSettings(population=8, intervals=10, burn_in=1000), spec(HP_SPACE, none),
+        tmp_path / "none")  # fmt: skip
     assert len(none.runs[0].exploited) == 0
     with pytest.raises(ValueError, match="burn_in"):
-        pbt("CartPole-v1", "ppo", HP_SPACE, population=8, burn_in=-1, out=tmp_path / "bad",
-            backend=SyntheticBackend(1000), **SEEDS)  # fmt: skip
+        PBTSettings(population=8, burn_in=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: a tuner is a settings class and run(settings, spec, out)
+
+
+def test_a_tuner_is_one_registration_and_its_study_resumes_from_search_json(tmp_path):
+    """A toy tuner (grid over learning_rate) registered here runs through the registry like the
+    built-in ones: search.json is the spec and its settings, flat, and reads back into both."""
+    import dataclasses
+
+    from accelrl.autotune.study import open_study, trial_row
+    from accelrl.autotune.tuners import register_tuner, tuner
+
+    @dataclasses.dataclass(frozen=True)
+    class GridSettings:
+        points: tuple[float, ...] = (1e-4, 1e-3)
+
+    def grid(settings, spec, out):
+        study = open_study("toy_grid", settings, spec, out)
+        values = [{"learning_rate": lr, "gae_lambda": 0.95} for lr in settings.points]
+        outcome = study.backend.train({}, values, study.tuning_seeds)
+        for i, (v, sc, err) in enumerate(zip(values, outcome.seed_scores, outcome.errors,
+                                             strict=True)):  # fmt: skip
+            study.record(trial_row(i, v, study.tuning_seeds, sc, err, outcome.env_steps))
+        rows = study.rows()
+        return study.conclude(rows, rows, "synthetic quality")
+
+    register_tuner("toy_grid", GridSettings, grid, title="Toy grid")
+    entry = tuner("toy_grid")
+    result = entry.run(GridSettings(), spec(HP_SPACE, SyntheticBackend(100)), tmp_path)
+    assert result.incumbent["config"]["learning_rate"] == 1e-3  # the synthetic optimum
+    record = json.loads((tmp_path / "search.json").read_text())
+    assert record["method"] == "toy_grid" and record["points"] == [1e-4, 1e-3]
+    assert entry.from_record(record) == GridSettings()
+    read = StudySpec.from_record(record, HP_SPACE, backend=SyntheticBackend(100))
+    assert read == spec(HP_SPACE, None, budget=100)  # the resolved budget; backend not compared
+    with pytest.raises(ValueError, match="Did you mean: pbt"):
+        tuner("pbtt")
+
+
+def test_pbt_settings_round_trip_and_old_studies_without_burn_in_resume(tmp_path):
+    from accelrl.autotune.folder import check_resume
+    from accelrl.autotune.tuners import tuner
+
+    entry = tuner("pbt")
+    settings = PBTSettings(population=8, intervals=4, burn_in=0)
+    record = entry.recorded(settings)
+    assert record["trials"] == 8 and "population" not in record  # what --trials gives
+    assert entry.from_record(record) == settings
+    old = {"method": "pbt", "trials": 8, "intervals": 4}  # written before burn_in was kept
+    (tmp_path / "search.json").write_text(json.dumps(old))
+    check_resume(tmp_path, {**old, "burn_in": 0}, ())  # the value old studies ran with
+    with pytest.raises(ValueError, match="burn_in differ"):
+        check_resume(tmp_path, {**old, "burn_in": 500}, ())

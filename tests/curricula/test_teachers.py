@@ -332,3 +332,53 @@ def test_short_ppo_run_with_alp_gmm_records_mastered(tmp_path):
     frac = mastered_fraction(agent, one, PENDULUM, tasks, jax.random.key(3))
     returns = agent.evaluate(one, jax.random.key(3), 8, True, apply_tasks(PENDULUM, params, tasks))
     assert float(frac) == pytest.approx(float(np.mean(np.asarray(returns) > -400.0)))
+
+
+# -- settings that are data -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_population_differing_in_a_teacher_setting_compiles_once():
+    """8 members (8 hparams settings x 1 seed) whose ALP-GMM ``random_task_ratio`` differs
+    train in one program: the segment program compiles once (jit cache size 1) for both
+    segments and a ``set_strategy_data`` in between; each member's state holds its value, and
+    a value outside [0, 1] or a setting that is not data is refused on the host.
+
+    Slow (budget 60 s: one compilation of PPO with the teacher's refit)."""
+    from accelrl.agents import Runner, build
+    from accelrl.agents.runner import seed_vmapped
+
+    env, params = PENDULUM.make()
+    params = params.replace(max_steps_in_episode=50)
+    teacher = ALPGMM(PENDULUM, fit_rate=8, ks=(2,), history=64)
+    overrides = dict(num_envs=4, num_steps=32, num_minibatches=1, update_epochs=1,
+                     total_timesteps=4 * 32 * 4)  # fmt: skip
+    agent, _, hparams = build(VecEnv(env, 4, teacher), "ppo", overrides, env_params=params,
+                              env_id="Pendulum-v1")  # fmt: skip
+    ratios = [i / 7 for i in range(8)]
+    seen = []
+
+    def hook(runner, state, seg):
+        seen.append(np.asarray(agent.env.strategy_state(state.env_state).random_task_ratio))
+        if len(seen) == 1:  # between segments: new values, same program
+            return SegmentUpdate(
+                state=runner.set_strategy_data(state, [{"random_task_ratio": 0.5}] + [None] * 7)
+            )
+        return None
+
+    from accelrl.agents.runner import SegmentUpdate
+
+    run, _ = seed_vmapped(agent)
+    before = run._cache_size()
+    runner = Runner(agent, [0], [hparams] * 8, segments=2, progress=False, on_segment=hook,
+                    strategy_data=[{"random_task_ratio": r} for r in ratios])  # fmt: skip
+    result = runner.train()
+    assert run._cache_size() - before == 1
+    np.testing.assert_allclose(seen[0], ratios, rtol=1e-6)
+    np.testing.assert_allclose(seen[1], [0.5, *ratios[1:]], rtol=1e-6)
+    assert runner.describe_members()[0]["strategy_data"] == {"random_task_ratio": 0.5}
+    assert result.metrics["teacher_episodes"].shape == (8, 4)
+    with pytest.raises(ValueError, match=r"random_task_ratio must be in \[0.0, 1.0\]"):
+        runner.set_strategy_data(result.state, [{"random_task_ratio": 1.5}] + [None] * 7)
+    with pytest.raises(ValueError, match="'fit_rate' is not a data setting"):
+        Runner(agent, [0], hparams, strategy_data={"fit_rate": 10}, progress=False)

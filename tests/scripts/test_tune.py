@@ -105,3 +105,91 @@ def test_two_tune_processes_on_one_folder_one_proceeds(tmp_path):
     rows = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
     assert sorted(r["trial_id"] for r in rows) == [0, 1]
     assert not (out / ".lock").exists()  # released at exit
+
+
+CURRICULUM = [
+    "--env", "Pendulum-v1", "--agent", "ppo", "--teacher", "alp_gmm", "--task_space",
+    "pendulum_dynamics", "--teacher_kwargs", '{"fit_rate": 8, "ks": [2], "history": 64}',
+    "--curriculum", '{"test_tasks": 8}', "--tuning-seeds", "0", "1", "--test-seeds", "2", "3",
+    "--bootstrap-reps", "100",
+    "--overrides", '{"num_envs": 4, "num_steps": 64, "num_minibatches": 1, "update_epochs": 1}',
+]  # fmt: skip
+
+
+def test_curriculum_study_names_strategy_settings_and_refuses_unknown_ones(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    write_space(SearchSpace({"teacher.fit_rat": Float(0.0, 0.5)}), space)
+    base = ["--method", "pbt", "--trials", "4", "--budget", "1024", "--space", str(space)]
+    err = _error(capsys, [*CURRICULUM, *base, "--out", str(tmp_path / "o")])
+    assert "teacher.fit_rat" in err and "Did you mean: teacher.fit_rate" in err
+    assert len(err.strip().splitlines()) == 1
+    err = _error(capsys, ["--env", "Pendulum-v1", "--agent", "ppo", "--score", "mastered",
+                          *base, "--out", str(tmp_path / "o")])  # fmt: skip
+    assert "--score mastered needs --teacher" in err
+    err = _error(capsys, [*CURRICULUM, *base, "--out", str(tmp_path / "o"), "--backend", "ray"])
+    assert "--backend ray tunes runs with the default resets" in err
+
+
+@pytest.mark.slow  # budget: about 3 minutes on 2 shared cores (two processes, PPO + ALP-GMM)
+def test_sigkill_during_a_curriculum_pbt_study_then_resume_keeps_its_rows(tmp_path):
+    """``accelrl-tune --teacher alp_gmm --task_space pendulum_dynamics --method pbt --score
+    mastered`` over PPO hparams and ``teacher.random_task_ratio``: killed after its rows were
+    written (during the test step), resumed; the rows are kept as written and carry every
+    teacher setting each trial ran with, searched or not."""
+    space = tmp_path / "space.json"
+    write_space(SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True),
+                             "teacher.random_task_ratio": Float(0.0, 0.5)}), space)  # fmt: skip
+    out = tmp_path / "study"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "accelrl.scripts.tune", *CURRICULUM, "--method", "pbt",
+           "--trials", "4", "--intervals", "2", "--budget", "1024", "--score", "mastered",
+           "--space", str(space), "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rows_path = out / "trials.jsonl"
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None:
+        if rows_path.exists() and len(rows_path.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"finished before the kill: {proc.stderr.read().decode()[-2000:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "incumbent.json").exists()
+    before = rows_path.read_text().splitlines()
+    search = json.loads((out / "search.json").read_text())
+    assert search["reset_strategy"]["name"] == "alp_gmm" and search["score"] == "mastered"
+    done = subprocess.run(
+        [sys.executable, "-m", "accelrl.scripts.tune", "--resume", str(out), "--quiet"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert rows_path.read_text().splitlines() == before  # no finished trial lost or repeated
+    rows = [json.loads(x) for x in before]
+    assert sorted(r["trial_id"] for r in rows) == [0, 1, 2, 3]
+    for r in rows:
+        cfg = r["config"]
+        assert cfg["teacher.fit_rate"] == 8 and cfg["teacher.ks"] == [2]  # fixed, not searched
+        assert cfg["teacher.task_space"] == "pendulum_dynamics"
+        assert 0.0 <= cfg["teacher.random_task_ratio"] <= 0.5  # searched
+        assert all(0.0 <= s <= 1.0 for s in r["seed_scores"])  # fractions mastered
+    inc = json.loads((out / "incumbent.json").read_text())
+    assert "mastered" in inc["test"]["scores_are"]
+    assert inc["full"]["reset_strategy"]["settings"]["fit_rate"] == 8
+
+
+@pytest.mark.slow  # budget: about 3 minutes on 2 shared cores (IPPO on MPE compiles twice)
+def test_a_multi_agent_agent_is_tuned_on_an_mpe_id(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    write_space(SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True)}), space)
+    out = tmp_path / "study"
+    argv = ["--env", "MPE_simple_spread_v3", "--agent", "ippo", "--method", "random",
+            "--trials", "2", "--budget", "4096", "--space", str(space), "--out", str(out),
+            "--tuning-seeds", "0", "1", "--test-seeds", "2", "3", "--bootstrap-reps", "100",
+            "--overrides", '{"num_envs": 4, "num_steps": 32, "update_epochs": 1,'
+            ' "num_minibatches": 1}', "--quiet"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(r["score"] < 0 for r in rows)  # simple_spread's returns are negative distances
+    inc = json.loads((out / "incumbent.json").read_text())
+    assert inc["agent"] == "ippo" and inc["test"]["incumbent"]["scores"] is not None

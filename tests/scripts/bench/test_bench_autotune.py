@@ -9,7 +9,8 @@ import bench_autotune
 import pytest
 from bench_autotune import _beats, hyperband_trials, table, tpe_settings
 
-from accelrl.autotune.hyperband import hyperband
+from accelrl.autotune.hyperband import HyperbandSettings, hyperband
+from accelrl.autotune.tuners import StudySpec
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "autotune"))  # the synthetic backend
 from synthetic import SPACE, SyntheticBackend  # noqa: E402
@@ -21,9 +22,17 @@ def test_hyperband_gets_the_most_trials_within_the_same_tuning_steps(full_runs, 
     budget, seeds = 900, [0, 1]
 
     def tuning_steps(trials: int, out: Path) -> int:
-        result = hyperband("CartPole-v1", "ppo", SPACE, trials=trials, budget=budget, out=out,
-                           backend=SyntheticBackend(budget), tuning_seeds=seeds,
-                           test_seeds=[2, 3], bootstrap_reps=50)  # fmt: skip
+        spec = StudySpec(
+            "CartPole-v1",
+            "ppo",
+            SPACE,
+            budget,
+            tuning_seeds=tuple(seeds),
+            test_seeds=(2, 3),
+            bootstrap_reps=50,
+            backend=SyntheticBackend(budget),
+        )
+        result = hyperband(HyperbandSettings(trials=trials), spec, out)  # fmt: skip
         return result.incumbent["budget"]["tuning_env_steps"]
 
     trials = hyperband_trials(full_runs)
@@ -103,8 +112,8 @@ def test_pbt_with_burn_in_is_its_own_row_and_folder(tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_pbt(**kw):
-        calls.append(kw)
+    def fake_pbt(settings, spec, out):
+        calls.append({"burn_in": settings.burn_in, "out": out})
         summary = {"iqm": 1.0, "ci": [0.5, 1.5], "scores": [1.0]}
         inc = {"budget": {"tuning_env_steps": 10}, "test": {"incumbent": summary,
                "default": {**summary, "iqm": 0.0}}, "config": {}, "tuning": {"seeds": [0]}}  # fmt: skip
