@@ -25,7 +25,8 @@ compile shared by all), seconds for the same updates, compilation excluded (repo
 
     python scripts/bench/tune_curriculum.py            # writes docs/results/tune_curriculum.json
     python scripts/bench/tune_curriculum.py --quick    # tiny budgets, writes under /tmp
-    python scripts/bench/tune_curriculum.py --render   # the docs/autotune.md section from the JSON
+    python scripts/bench/tune_curriculum.py --from_results docs/results/tune_curriculum.json
+                                                       # the docs/autotune.md section, JSON only
 """
 
 from __future__ import annotations
@@ -43,19 +44,22 @@ import numpy as np
 from accelrl.results import (
     DirtyTreeError,
     check_output,
-    load_results,
     paired_bootstrap,
-    provenance,
     provenance_line,
+    regenerate,
+    results_record,
     target_line,
     verdict,
+    write_blocks,
     write_results,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results" / "tune_curriculum.json"
 PAGE = ROOT / "docs" / "autotune.md"
-BEGIN, END = "<!-- tune_curriculum: begin -->", "<!-- tune_curriculum: end -->"
+BLOCK = "tune_curriculum"
+"""The page's generated block (``<!-- tune_curriculum: begin -->`` ... ``end``)."""
+GENERATOR, PAGE_NAME = "scripts/bench/tune_curriculum.py", "docs/autotune.md"
 
 ENV, AGENT, TASK_SPACE = "Pendulum-v1", "ppo", "pendulum_dynamics"
 TUNING_SEEDS = (0, 1)
@@ -95,8 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny budgets; never writes into docs/")
     p.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS})")
     p.add_argument("--work", type=Path, default=None, help="study folders (default: a temp dir)")
-    p.add_argument("--render", action="store_true", help="regenerate the page section only")
-    p.add_argument("--allow-dirty", action="store_true", help="write from a dirty tree")
+    p.add_argument("--from_results", type=Path, default=None, help="only re-render the block")
+    p.add_argument("--page", type=Path, default=None, help="with --from_results: the page")
+    p.add_argument("--allow_dirty", action="store_true", help="write from a dirty tree")
     args = p.parse_args(argv)
     if args.out is None:
         args.out = (
@@ -172,7 +177,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from accelrl.autotune import PBTSettings, StudySpec, pbt
 
     plan = QUICK if args.quick else FULL
-    record: dict[str, Any] = {**provenance(["python", *sys.argv]), "quick": args.quick}
+    record: dict[str, Any] = {
+        **results_record(["python", *sys.argv], GENERATOR, PAGE_NAME),
+        "quick": args.quick,
+    }
     record.update(
         env=ENV, agent=AGENT, task_space=TASK_SPACE, tuning_seeds=list(TUNING_SEEDS),
         test_seeds=list(plan["test_seeds"]), budget=plan["budget"],
@@ -304,19 +312,15 @@ def render(record: dict[str, Any]) -> str:
 
 
 def write_page(record: dict[str, Any], page: Path = PAGE) -> None:
-    text = page.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{page} lacks the {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    page.write_text(f"{head}{BEGIN}\n{render(record)}\n{END}{tail}")
+    """Rewrite the page's generated block from ``record`` alone."""
+    write_blocks(page, {BLOCK: render(record)})
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.render:
-        write_page(load_results(args.out))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if regenerate(argv, write_page, prog="tune_curriculum.py"):
         return
+    args = parse_args(argv)
     record = run(args)
     print(render(record), flush=True)
     try:

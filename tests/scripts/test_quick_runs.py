@@ -18,6 +18,9 @@ from accelrl.results import REPO
 
 QUICK: dict[str, list[str]] = {
     "scripts/bench/bench_agents.py": ["--quick", "--frameworks", "accelrl", "--algos", "ppo"],
+    "scripts/bench/bench_autotune.py": [
+        "--quick", "--envs", "CartPole-v1", "--methods", "random", "--parts", "tuning",
+    ],  # fmt: skip
     "scripts/bench/bench_cache.py": ["--quick"],
     "scripts/bench/bench_curricula.py": ["--quick", "--parts", "gmm"],
     "scripts/bench/bench_device.py": ["--quick"],
@@ -49,7 +52,8 @@ QUICK: dict[str, list[str]] = {
 
 EXCLUDED: dict[str, str] = {
     "scripts/bench/_bench.py": "helpers, not a script",
-    "scripts/bench/bench_autotune.py": "issue 26's script (its own tests)",
+    "scripts/bench/tune_curriculum.py": "its --quick trains three PBT studies (~10 min); "
+    "test_tune_curriculum checks that --quick refuses docs/ and defaults to /tmp",
     "scripts/bench/bench_malloc.py": "the malloc results' script (its own tests)",
     "scripts/experiments/malloc_experiment.py": "the malloc results' script (its own tests)",
     "scripts/experiments/make_workloads.py": "regenerates the malloc package's data set (no "

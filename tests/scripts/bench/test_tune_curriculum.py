@@ -71,7 +71,9 @@ def test_a_true_claim_is_reported_met_and_the_ratio_stated():
 
 def test_render_is_repeatable_and_replaces_only_its_section(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text(f"# head\n\n{X.BEGIN}\nold\n{X.END}\n\ntail\n")
+    page.write_text(
+        "# head\n\n<!-- tune_curriculum: begin -->\nold\n<!-- tune_curriculum: end -->\n\ntail\n"
+    )
     record = _record([0.2, 0.1], [0.1, 0.1], [0.1, 0.2])
     X.write_page(record, page)
     once = page.read_text()
