@@ -602,6 +602,7 @@ def run_experiment(args: Args) -> dict[str, Any]:
         "groups": data,
         "minimalloc_note": mm_note,
         "seconds": seconds,
+        "device": f"{jax.devices()[0].platform} ({len(jax.devices())} device(s))",
     }
     record["wall_seconds"] = time.perf_counter() - t_start
     return record
@@ -924,8 +925,8 @@ def render_page(record: dict) -> str:
             f"`{m}` {v * 1e3:.0f} ms" for m, v in per.items() if m in (LOWEST_XLA, PORTFOLIO)
         )
         + ".",
-        f"- Machine: {record['machine'].get('cpu_count')} CPUs, "
-        f"{record['machine'].get('backend', 'cpu')} backend; jax {record['versions'].get('jax')}.",
+        f"- Machine: {record['machine'].get('cpu_count')} CPUs; JAX device "
+        f"{record.get('device', 'not recorded')}; jax {record['versions'].get('jax')}.",
         "",
         f"![summary]({Path(record['plot']).name})",
         "",
