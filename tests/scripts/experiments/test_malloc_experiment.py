@@ -222,6 +222,22 @@ def test_quick_outputs_stay_out_of_docs(tmp_path):
     )
 
 
+def test_a_full_run_from_a_dirty_tree_is_refused_before_any_work(monkeypatch, tmp_path):
+    import malloc_experiment
+
+    def dirty(command):
+        return {"command": command, "commit": "0" * 40, "clean_tree": False}
+
+    def never(args):
+        raise AssertionError("the experiment ran")
+
+    monkeypatch.setattr(malloc_experiment, "provenance", dirty)
+    monkeypatch.setattr(malloc_experiment, "run_experiment", never)
+    with pytest.raises(SystemExit, match="uncommitted changes.*--allow_dirty"):
+        main(Args(out=tmp_path / "r.json"))
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_command_line_reproduces_the_arguments():
     import shlex
 
