@@ -22,21 +22,28 @@ from accelrl.envs.malloc.game import (
 )
 from accelrl.envs.malloc.plot import figure_to_rgb, plot_placement
 from accelrl.envs.malloc.solvers import (
+    RULES,
     PlacementError,
     capacity_lp_bound,
     first_fit,
+    greedy,
+    greedy_rules,
     optimal,
     placed_bytes_fraction,
+    portfolio,
     validate,
     xla_best_fit,
 )
 from accelrl.envs.malloc.workload import (
     DEFAULT_FAST_BW,
     DEFAULT_SLOW_BW,
+    ORDERS,
+    SPLITS,
     Workload,
     benefit_seconds,
     dataset_index,
     load_dataset,
+    validation_programs,
 )
 from accelrl.envs.registry import register
 
@@ -45,6 +52,9 @@ register("MallocGame-v0", MallocGame)
 __all__ = [
     "DEFAULT_FAST_BW",
     "DEFAULT_SLOW_BW",
+    "ORDERS",
+    "RULES",
+    "SPLITS",
     "EnvParams",
     "EnvState",
     "MallocGame",
@@ -56,6 +66,8 @@ __all__ = [
     "dataset_index",
     "figure_to_rgb",
     "first_fit",
+    "greedy",
+    "greedy_rules",
     "load_dataset",
     "lowest_offset_policy",
     "offsets_in_bytes",
@@ -63,11 +75,13 @@ __all__ = [
     "placed_bytes_fraction",
     "play",
     "plot_placement",
+    "portfolio",
     "random_policy",
     "required_slots",
     "rollout",
     "sweep_for",
     "validate",
+    "validation_programs",
     "workload_from_params",
     "xla_best_fit",
 ]

@@ -49,7 +49,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from accelrl.envs.checks import ParamChecker, check_choice, check_int, check_real
-from accelrl.envs.malloc.workload import Workload
+from accelrl.envs.malloc.workload import ORDERS, Workload
 
 BIG = np.int32(2**30)
 FEATURE_CLIP = 10.0
@@ -59,8 +59,6 @@ CANDIDATE_FEATURES = 5
 """Per-candidate features of the set observation (``set_size > 0``)."""
 SET_FEATURES = 8
 """Per-placed-buffer features of the set observation (``set_size > 0``)."""
-ORDERS = ("start", "xla", "size")
-"""Named offering orders (:meth:`~accelrl.envs.malloc.workload.Workload.order`)."""
 
 
 @struct.dataclass
@@ -136,7 +134,8 @@ class MallocGame(environment.Environment):
             of the shipped dataset, ``load_dataset("train")[0]``).
         capacity_fraction: default capacity as a fraction of peak live bytes.
         alignment: default alignment in bytes.
-        order: default offering order (``"start"``, ``"xla"`` or ``"size"``).
+        order: default offering order, one of :data:`~accelrl.envs.malloc.workload.ORDERS`
+            (``"start"``, ``"xla"``, ``"size"``, ...; keys in ``Workload.order``).
         set_size: M; when > 0 the observation also describes the candidates and up to M placed
             buffers as sets (keys ``"candidates"``, ``"buffers"``, ``"buffer_mask"``; see
             :meth:`set_observation`) for permutation-invariant policies. 0 (default): the flat
@@ -251,7 +250,8 @@ class MallocGame(environment.Environment):
             capacity: fast memory in bytes (default ``capacity_fraction * peak_live_bytes``).
             capacity_fraction: overrides the constructor's default fraction.
             alignment: bytes per unit (default: the constructor's).
-            order: ``"start"``, ``"xla"``, ``"size"`` or an explicit permutation of buffer ids.
+            order: a named order (:data:`~accelrl.envs.malloc.workload.ORDERS`) or an explicit
+                permutation of buffer ids.
 
         Raises:
             ValueError: the workload has more than ``max_buffers`` buffers, the order needs more

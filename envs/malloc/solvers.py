@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from accelrl.envs.malloc.workload import Workload
+from accelrl.envs.malloc.workload import ORDERS, Workload
 
 
 class PlacementError(ValueError):
@@ -108,24 +108,82 @@ def _fit(
     return choice
 
 
+RULES = ("lowest", "best")
+"""Greedy offset rules: ``"lowest"`` offset that fits (first fit; the game's action 1) and
+``"best"`` fit (the smallest gap that fits, lowest on ties; XLA's heap packer)."""
+
+
 def _greedy(
     workload: Workload, capacity: int, alignment: int, order: np.ndarray, best: bool
 ) -> np.ndarray:
     size = aligned_sizes(workload, alignment)
     offsets = np.full(workload.num_buffers, -1, np.int64)
-    placed: list[int] = []
+    placed = np.zeros(workload.num_buffers, bool)
     for i in order:
         i = int(i)
-        chunks = [
-            (int(offsets[j]), int(offsets[j] + size[j]))
-            for j in placed
-            if workload.start[j] <= workload.end[i] and workload.start[i] <= workload.end[j]
-        ]
+        near = np.flatnonzero(
+            placed & (workload.start <= workload.end[i]) & (workload.end >= workload.start[i])
+        )
+        chunks = list(
+            zip(offsets[near].tolist(), (offsets[near] + size[near]).tolist(), strict=True)
+        )
         off = _fit(chunks, int(size[i]), capacity, alignment, best)
         if off >= 0:
             offsets[i] = off
-            placed.append(i)
+            placed[i] = True
     return offsets
+
+
+def greedy(
+    workload: Workload, capacity: int, alignment: int = 1, order: str = "xla", rule: str = "lowest"
+) -> np.ndarray:
+    """One pass over the buffers in a named order, each placed by an offset rule or spilled.
+
+    Args:
+        workload: the buffers.
+        capacity: fast-memory bytes.
+        alignment: bytes per address unit.
+        order: one of :data:`~accelrl.envs.malloc.workload.ORDERS` (keys in ``Workload.order``).
+        rule: ``"lowest"`` (the lowest offset where the buffer fits: first fit) or ``"best"``
+            (the smallest gap between time-overlapping placed chunks that fits); a buffer that
+            fits nowhere stays in slow memory.
+
+    Returns:
+        [N] int64 byte offsets, -1 = slow memory.
+
+    Raises:
+        ValueError: an unknown order or rule.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
+    perm = workload.order(order)
+    return _greedy(workload, int(capacity), int(alignment), perm, best=rule == "best")
+
+
+def greedy_rules() -> list[tuple[str, str]]:
+    """Every ``(rule, order)`` pair: :data:`RULES` x :data:`~accelrl.envs.malloc.workload.ORDERS`."""
+    return [(rule, order) for rule in RULES for order in ORDERS]
+
+
+def portfolio(
+    workload: Workload, capacity: int, alignment: int = 1
+) -> tuple[np.ndarray, tuple[str, str]]:
+    """The best of every greedy rule on this program (a non-learned method in its own right).
+
+    Runs :func:`greedy` for each pair of :func:`greedy_rules` and keeps the placement with the
+    highest :func:`validate`d benefit (the first in ``greedy_rules()`` order on ties).
+
+    Returns:
+        ``(offsets, (rule, order))``: [N] int64 byte offsets (-1 = slow memory) and the pair
+        that produced them.
+    """
+    best, best_value, best_pair = None, -1.0, (RULES[0], ORDERS[0])
+    for rule, order in greedy_rules():
+        off = greedy(workload, capacity, alignment, order, rule)
+        value = validate(workload, capacity, off, alignment)
+        if value > best_value:
+            best, best_value, best_pair = off, value, (rule, order)
+    return best, best_pair
 
 
 def xla_best_fit(workload: Workload, capacity: int, alignment: int = 1) -> np.ndarray:
@@ -134,21 +192,25 @@ def xla_best_fit(workload: Workload, capacity: int, alignment: int = 1) -> np.nd
     Order: ``benefit / sqrt(size)`` descending, then size descending, then duration
     descending, then start (``Workload.order("xla")``). For each buffer, the gaps between
     time-overlapping placed chunks (candidate offset after a chunk = its end rounded up to the
-    alignment) are walked in offset order and the smallest gap that fits is taken.
+    alignment) are walked in offset order and the smallest gap that fits is taken
+    (``greedy(..., order="xla", rule="best")``).
 
     Returns:
         [N] int64 byte offsets, -1 = slow memory.
     """
-    return _greedy(workload, int(capacity), int(alignment), workload.order("xla"), best=True)
+    return greedy(workload, capacity, alignment, "xla", "best")
 
 
-def first_fit(workload: Workload, capacity: int, alignment: int = 1) -> np.ndarray:
-    """First fit in schedule order (start, then larger first): the lowest gap that fits.
+def first_fit(
+    workload: Workload, capacity: int, alignment: int = 1, order: str = "start"
+) -> np.ndarray:
+    """First fit (the lowest gap that fits), by default in schedule order (start, then larger
+    first): ``greedy(..., order=order, rule="lowest")``.
 
     Returns:
         [N] int64 byte offsets, -1 = slow memory.
     """
-    return _greedy(workload, int(capacity), int(alignment), workload.order("start"), best=False)
+    return greedy(workload, capacity, alignment, order, "lowest")
 
 
 def capacity_lp_bound(workload: Workload, capacity: int, alignment: int = 1) -> float:

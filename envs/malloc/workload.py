@@ -35,7 +35,17 @@ DATA_DIR = Path(__file__).parent / "data"
 DATASET_NPZ = DATA_DIR / "workloads.npz"
 DATASET_JSON = DATA_DIR / "workloads.json"
 
-ORDERS = ("start", "xla", "size")
+ORDERS = (
+    "xla",
+    "benefit_per_size",
+    "benefit",
+    "size",
+    "start",
+    "duration",
+    "benefit_per_area",
+)
+"""The named offering orders, the one list every greedy rule and the game draw from (sort keys
+and tie-breaks in :meth:`Workload.order`)."""
 
 CSV_INT_MAX = int(np.iinfo(np.int64).max)
 """Largest value a MiniMalloc CSV field may hold (a :class:`Workload` stores int64)."""
@@ -177,21 +187,46 @@ class Workload:
         return self.benefit / np.sqrt(np.maximum(self.size, 1))
 
     def order(self, kind: str = "start") -> np.ndarray:
-        """The order in which the game offers buffers: [N] int64 permutation of buffer ids.
+        """The order in which buffers are offered: [N] int64 permutation of buffer ids.
 
-        * ``"start"``: by start, then larger first, then id (the sweep-line order, default);
-        * ``"xla"``: by memory-boundedness descending, then size descending, then duration
-          descending, then start (XLA's memory-space-assignment order);
-        * ``"size"``: by size descending, then duration descending, then id (XLA's heap packer).
+        ``duration`` is ``end - start + 1`` (steps live), sizes count as at least 1 byte in
+        ratios. Every order ends with the buffer id, so it is a total order. The benefit-based
+        orders break ties as XLA does (size descending, duration descending, start).
+
+        * ``"xla"``: ``benefit / sqrt(size)`` (memory-boundedness) descending, then size
+          descending, duration descending, start, id (XLA's memory-space-assignment order);
+        * ``"benefit_per_size"``: ``benefit / size`` descending, then size descending, duration
+          descending, start, id (benefit density, the fractional knapsack order);
+        * ``"benefit"``: benefit descending, then size descending, duration descending, start, id;
+        * ``"size"``: size descending, then duration descending, id (XLA's heap packer);
+        * ``"start"``: start, then size descending, id (the sweep-line order, the default);
+        * ``"duration"``: duration descending, then size descending, start, id (XLA's
+          "temporal" heap order);
+        * ``"benefit_per_area"``: ``benefit / (size * duration)`` descending, then size
+          descending, duration descending, start, id (benefit per byte-step of the time x
+          address plane a buffer occupies).
+
+        Raises:
+            ValueError: ``kind`` is not one of :data:`ORDERS`.
         """
         ids = np.arange(self.num_buffers)
-        dur = self.end - self.start
+        dur = self.end - self.start + 1
+        size = np.maximum(self.size, 1).astype(np.float64)
+        xla_ties = (ids, self.start, -dur, -self.size)
         if kind == "start":
             keys = (ids, -self.size, self.start)
         elif kind == "xla":
-            keys = (ids, self.start, -dur, -self.size, -self.memory_boundedness())
+            keys = (*xla_ties, -self.memory_boundedness())
         elif kind == "size":
             keys = (ids, -dur, -self.size)
+        elif kind == "benefit_per_size":
+            keys = (*xla_ties, -self.benefit / size)
+        elif kind == "benefit":
+            keys = (*xla_ties, -self.benefit)
+        elif kind == "duration":
+            keys = (ids, self.start, -self.size, -dur)
+        elif kind == "benefit_per_area":
+            keys = (*xla_ties, -self.benefit / (size * dur))
         else:
             raise ValueError(f"unknown order {kind!r}; choose one of {ORDERS}")
         return np.lexsort(keys)
@@ -330,30 +365,62 @@ def dataset_index(json_path: Path = DATASET_JSON) -> dict:
     return json.loads(Path(json_path).read_text())
 
 
+SPLITS = ("train", "validation", "test")
+"""The shipped dataset's splits (see :func:`load_dataset`)."""
+
+
+def validation_programs(train_models: Sequence[str], batches: Sequence[int]) -> list[str]:
+    """The programs held out of training for validation: one per training model.
+
+    The ``i``-th training model (sorted by name) gives its ``fwd`` program when ``i`` is even and
+    its ``train`` program when odd, at the middle batch size of ``batches``, so both modes and
+    every training model are represented while most of each model's programs stay in training.
+
+    Returns:
+        Program names ``"<model>/<mode>/b<batch>"``.
+    """
+    batch = sorted(batches)[len(batches) // 2]
+    return [f"{m}/{('fwd', 'train')[i % 2]}/b{batch}" for i, m in enumerate(sorted(train_models))]
+
+
 def load_dataset(
     split: str | None = None, npz_path: Path = DATASET_NPZ, json_path: Path = DATASET_JSON
 ) -> list[Workload]:
     """Load the shipped workloads.
 
     Args:
-        split: ``"train"``, ``"test"`` (split by model: test programs come from models never
-            seen in training) or None for all.
+        split: ``"train"`` (the training models' programs, less the validation ones),
+            ``"validation"`` (the index's ``"validation"`` programs: one per training model,
+            see :func:`validation_programs`; never trained on), ``"test"`` (the held-out
+            models' programs: models never seen in training) or None for all.
 
     Returns:
-        list of :class:`Workload`, named ``"<model>/<mode>/b<batch>"``.
+        list of :class:`Workload`, named ``"<model>/<mode>/b<batch>"``, in the index's order.
+
+    Raises:
+        ValueError: an unknown split, or ``"validation"`` from an index that names none.
     """
     index = dataset_index(json_path)
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    held = set(index.get("validation", []))
+    if split == "validation" and not held:
+        raise ValueError(f"{json_path} names no validation programs")
     with np.load(npz_path) as z:
         data = {k: z[k] for k in z.files}
     bounds = np.concatenate([[0], np.cumsum(data["counts"])])
-    keep = None
-    if split is not None:
-        if split not in index["split"]:
-            raise ValueError(f"unknown split {split!r}; choose one of {sorted(index['split'])}")
-        keep = set(index["split"][split])
+    models = set(index["split"]["train" if split == "validation" else split or "train"])
+
+    def keep(name: str) -> bool:
+        if split is None:
+            return True
+        if split == "validation":
+            return name in held
+        return name.split("/")[0] in models and not (split == "train" and name in held)
+
     out = []
     for k, name in enumerate(index["names"]):
-        if keep is not None and name.split("/")[0] not in keep:
+        if not keep(name):
             continue
         sl = slice(bounds[k], bounds[k + 1])
         out.append(

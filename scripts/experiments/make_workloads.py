@@ -6,7 +6,9 @@ compiles its forward pass and its training step (loss, gradients, Adam update) a
 batch sizes with XLA's buffer-assignment dumps on (the dump flags are read when the backend
 starts, hence one subprocess per model; nothing is executed, programs are lowered from
 shapes). The parent parses the dumps (:func:`accelrl.envs.malloc.xla_dump.workload_from_dump`)
-and writes ``envs/malloc/data/workloads.{npz,json}`` with a train/test split by model.
+and writes ``envs/malloc/data/workloads.{npz,json}`` with a train/test split by model and a
+validation split of training-model programs held out of training
+(:func:`accelrl.envs.malloc.workload.validation_programs`).
 
     python scripts/experiments/make_workloads.py            # all models, ~2-4 minutes on 2 cores
     python scripts/experiments/make_workloads.py --models mlp lstm --out /tmp/wl
@@ -30,6 +32,7 @@ from accelrl.envs.malloc.workload import (
     DEFAULT_FAST_BW,
     DEFAULT_SLOW_BW,
     save_dataset,
+    validation_programs,
 )
 
 TEST_MODELS = ("gru", "mobilenet", "transformer_decoder", "vae")
@@ -375,6 +378,7 @@ def main(args: Args | None = None) -> None:
             "peak_flops": args.peak_flops,
         },
         "batches": list(args.batches),
+        "validation": validation_programs(train, args.batches),
         "source": "XLA CPU buffer assignment (jax " + __import__("jax").__version__ + ")",
     }
     save_dataset(workloads, meta, out / DATASET_NPZ.name, out / DATASET_JSON.name)

@@ -1,66 +1,71 @@
-"""The learned memory mapper: PPO (flat MLP vs set network) and PPO + Gumbel MuZero search.
+"""The learned memory mapper against every non-learned method, under the results protocol.
 
-Protocol (issue 15, memory-mapping half):
+Protocol (issue 24, memory-mapping part):
 
-* One game for every program: ``MallocGame`` in ``"xla"`` offering order (XLA's
-  memory-boundedness order, in which the game's best-fit policy reproduces ``xla_best_fit``),
-  K candidate offsets, ``max_buffers``/``max_live`` sized to cover the training, held-out and
-  MiniMalloc programs, and the set observation (``set_size`` nearby placed buffers).
-* PPO with action masking trains on the training programs, one program per copy
-  (``MallocGame.for_workloads``), once with the flat MLP and once with the set network
-  (:class:`accelrl.agents.networks.SetActorCritic`), same seed and budget, gamma = 1 (the
-  return is the benefit fraction, so the value is the benefit still to come).
-* Evaluation on the held-out programs (models never seen in training): the greedy policy
-  (mode), and Gumbel MuZero search (:class:`accelrl.agents.search.GumbelSearch`) with the game
-  as its model and the PPO network as prior and value. Every placement is checked by
-  ``validate`` and scored by it.
-* Baselines per program: ``xla_best_fit``, ``first_fit`` and CP-SAT (``optimal``, objective
-  and bound after ``cpsat_seconds``). On MiniMalloc's 11 instances: fraction of bytes placed.
+* Programs: ``load_dataset("train")`` to train on, ``load_dataset("validation")`` (programs of
+  the training models held out of training) for every choice, ``load_dataset("test")`` (models
+  never seen in training) evaluated once with the choices fixed; MiniMalloc's instances as a
+  second test (skipped, with a printed note and a line on the page, when the folder is absent).
+* One game for every program: ``MallocGame`` in ``"xla"`` offering order, K candidate offsets,
+  ``max_buffers``/``max_live`` sized to cover every program, the set observation.
+* Non-learned methods, every placement checked by ``validate``: lowest offset (first fit) and
+  best fit in each offering order of ``ORDERS`` (:func:`accelrl.envs.malloc.solvers.greedy`),
+  the per-program best of them (``portfolio``), random legal play in the game (several seeds,
+  their mean), and CP-SAT's optimum where it proves one, else an upper bound (a reference, not
+  a method: on most programs it is a bound, not a placement).
+* PPO with action masking, once with the flat MLP and once with the set network, same seed and
+  budget; each played greedily and with Gumbel MuZero search (the game as its model, the
+  network as prior and value). The search settings (simulations x root noise) and the reported
+  variant are chosen by their mean on the validation programs.
+* Verdict: the reported variant against the best non-learned method by test mean (portfolio
+  included), a paired bootstrap interval over programs of the difference; "met" only when the
+  interval lies above zero.
 
-Writes a markdown report (tables, settings, wall times) and a summary plot.
+The run writes a raw results file (every per-program number, seeds, budgets, wall times,
+provenance) and renders the page and plot from it alone:
 
-    python scripts/experiments/malloc_experiment.py --quick
-    python scripts/experiments/malloc_experiment.py            # the full run (docs/malloc_experiment.md)
+    python scripts/experiments/malloc_experiment.py                   # the full run (~25-50 min)
+    python scripts/experiments/malloc_experiment.py --quick           # smoke run into a temp folder
+    python scripts/experiments/malloc_experiment.py --from_results docs/results/malloc_experiment.json
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import flax.serialization
-import jax
-import jax.numpy as jnp
 import numpy as np
 import tyro
 
-from accelrl.agents.evaluation import evaluation_key, training_key
-from accelrl.agents.ppo import PPOConfig, make_ppo
-from accelrl.agents.search import GumbelSearch, SearchConfig
-from accelrl.envs.malloc import (
-    MallocGame,
-    Workload,
-    best_fit_policy,
-    capacity_lp_bound,
-    first_fit,
-    load_dataset,
-    offsets_in_bytes,
-    optimal,
-    placed_bytes_fraction,
-    required_slots,
-    validate,
-    xla_best_fit,
+from accelrl.results import (
+    check_output,
+    load_results,
+    paired_bootstrap,
+    provenance,
+    provenance_line,
+    target_line,
+    verdict,
+    write_results,
 )
-from accelrl.envs.malloc.game import rollout
 
 REPO = Path(__file__).resolve().parents[2]
+GENERATOR = "scripts/experiments/malloc_experiment.py"
+PAGE = "docs/malloc_experiment.md"
+PLOT = "docs/malloc_experiment.png"
+RESULTS = "docs/results/malloc_experiment.json"
 MINIMALLOC_DIR = REPO.parent / "shared" / "data" / "minimalloc"
 MINIMALLOC_CAPACITY = 1_048_576
 """Capacity (bytes) of MiniMalloc's challenging instances (the number in their file names)."""
 NETWORKS = ("mlp", "set")
+BOUND = "optimal (or bound)"
+PORTFOLIO = "portfolio"
+RANDOM = "random legal"
+LOWEST_XLA = "lowest offset [xla]"
+RULE_NAMES = {"lowest": "lowest offset", "best": "best fit"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +73,10 @@ class Args:
     """Arguments of malloc_experiment."""
 
     quick: bool = False
-    """Smoke run: small programs only (train <= 70 buffers, held-out <= 60, MiniMalloc A and
-    B), 2 PPO updates, 4 simulations, 1 s of CP-SAT."""
+    """Smoke run: small programs only (train <= 70 buffers, 3 validation and 4 held-out programs
+    of <= 60 buffers, MiniMalloc A), the first network of ``--networks`` only, 2 PPO updates,
+    searches of 2 and 4 simulations at the first root noise scale, 2 random seeds, 1 s of CP-SAT; writes into a temporary folder unless ``--out`` says otherwise (never
+    into docs/)."""
     seed: int = 0
     """Training seed (``training_key(seed)``); evaluation uses ``evaluation_key(seed)``."""
     total_timesteps: int = 1_536_000
@@ -100,112 +107,224 @@ class Args:
     """Fast memory as a fraction of each program's peak live bytes (dataset programs)."""
     alignment: int = 64
     """Bytes per address unit."""
-    num_simulations: int = 32
-    """Gumbel MuZero simulations per decision."""
-    gumbel_scale: float = 0.0
-    """Root Gumbel noise of the search (0: deterministic, the evaluation setting)."""
-    search_networks: tuple[str, ...] = NETWORKS
-    """Networks used as the search's prior and value."""
+    networks: tuple[str, ...] = NETWORKS
+    """PPO networks to train (``mlp``, ``set``)."""
+    search_simulations: tuple[int, ...] = (8, 32)
+    """Simulation counts tried on the validation programs (``--quick``: 2 and 4)."""
+    search_gumbel_scales: tuple[float, ...] = (0.0, 1.0)
+    """Root Gumbel noise scales tried on the validation programs (each with every count)."""
+    random_seeds: int = 5
+    """Seeds of random legal play (its row is their mean; ``--quick``: 2)."""
     cpsat_seconds: float = 10.0
     """CP-SAT time limit per held-out program (one worker)."""
     cpsat_max_buffers: int = 300
     """Held-out programs with more buffers get only the bounds (CP-SAT finds no solution to
     the 700-buffer programs in minutes)."""
+    bootstrap_reps: int = 10_000
+    """Paired bootstrap replicates of every interval (resampling seed 0, 95% intervals)."""
     minimalloc_dir: Path = MINIMALLOC_DIR
-    """Folder of MiniMalloc's ``*.csv`` instances (skipped when absent)."""
-    out: Path = REPO / "docs" / "malloc_experiment.md"
-    """Markdown report."""
-    plot: Path = REPO / "docs" / "malloc_experiment.png"
-    """Summary plot (png)."""
-    json_out: Path | None = None
-    """Also write every number as JSON here."""
+    """Folder of MiniMalloc's ``*.csv`` instances (skipped, with a note, when absent)."""
+    out: Path | None = None
+    """Raw results file (default: docs/results/malloc_experiment.json; ``--quick``: a temporary
+    folder). The page and plot are written beside it unless ``--page``/``--plot`` say where."""
+    page: Path | None = None
+    """Markdown page (default: docs/malloc_experiment.md for a full run or ``--from_results``
+    of a full run; else beside ``--out``)."""
+    plot: Path | None = None
+    """Summary plot, png (default: beside the page, named as in docs/)."""
+    from_results: Path | None = None
+    """Compute nothing: render the page and plot from this raw results file alone."""
+    allow_dirty: bool = False
+    """Write results from a tree with uncommitted changes (the page then says so; ``--quick``
+    runs always may, outside docs/)."""
     segment: int = 25
     """PPO updates per jitted segment (progress lines between segments)."""
     save_dir: Path | None = REPO / "runs" / "malloc_experiment"
-    """Where the trained networks' parameters and training curves are saved (None: not saved;
-    ``--quick`` never saves)."""
-    from_json: Path | None = None
-    """Compute nothing: rewrite the report and plot from the JSON (``--json-out``) of a run
-    made with the same settings flags."""
+    """Where the trained networks' parameters and curves are saved (None: not saved; ``--quick``
+    never saves)."""
     load_dir: Path | None = None
-    """Skip training: load the networks and curves a previous run saved here (same network
-    settings), e.g. to rerun the search with other settings."""
+    """Skip training: load the networks and curves a previous run saved here (same settings)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+
+
+def output_paths(args: Args, quick: bool) -> tuple[Path, Path, Path]:
+    """``(raw results, page, plot)`` paths; quick runs default to a fresh temporary folder and
+    are refused inside docs/ (:func:`accelrl.results.check_output`)."""
+    if args.out is not None:
+        out = Path(args.out)
+    elif quick:
+        out = Path(tempfile.mkdtemp(prefix="malloc_experiment_quick_")) / "malloc_experiment.json"
+    else:
+        out = REPO / RESULTS
+    if args.page is not None:
+        page = Path(args.page)
+    elif args.out is None and not quick:
+        page = REPO / PAGE
+    else:
+        page = out.with_suffix(".md")
+    plot = Path(args.plot) if args.plot is not None else page.with_name(Path(PLOT).name)
+    return tuple(check_output(p, quick) for p in (out, page, plot))  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
 # Data
 
 
-def load_minimalloc(folder: Path) -> list[Workload]:
+def load_minimalloc(folder: Path) -> list:
     """MiniMalloc's instances in ``folder`` (sorted by name; empty when it does not exist)."""
+    from accelrl.envs.malloc import Workload
+
     if not Path(folder).is_dir():
         return []
     return [Workload.from_minimalloc_csv(p) for p in sorted(Path(folder).glob("*.csv"))]
 
 
-def programs(args: Args) -> dict[str, list[Workload]]:
-    """Training, held-out and MiniMalloc programs (``--quick``: small ones only)."""
-    train, test = load_dataset("train"), load_dataset("test")
+def programs(args: Args) -> tuple[dict[str, list], str | None]:
+    """Training, validation, held-out and MiniMalloc programs (``--quick``: small ones only),
+    and the note to print and record when MiniMalloc is skipped (None when it is not)."""
+    from accelrl.envs.malloc import load_dataset
+
+    groups = {s: load_dataset(s) for s in ("train", "validation", "test")}
     mm = load_minimalloc(args.minimalloc_dir)
+    note = None
+    if not mm:
+        note = (
+            f"MiniMalloc skipped: no instances in {args.minimalloc_dir} (the shared data folder "
+            "is absent from this checkout)"
+        )
+        print(note, flush=True)
     if args.quick:
-        train = [w for w in train if w.num_buffers <= 70]
-        test = [w for w in test if w.num_buffers <= 60][:4]
-        mm = mm[:2]
-    return {"train": train, "test": test, "minimalloc": mm}
-
-
-def make_game(args: Args, groups: dict[str, list[Workload]]) -> tuple[MallocGame, dict[str, Any]]:
-    """One game sized for every program, and each group's stacked params."""
-    every = [w for ws in groups.values() for w in ws]
-    env = MallocGame(
-        max_buffers=max(w.num_buffers for w in every),
-        max_live=max(required_slots(w, w.order("xla")) for w in every),
-        num_candidates=args.num_candidates,
-        default_workload=groups["train"][0],
-        capacity_fraction=args.capacity_fraction,
-        alignment=args.alignment,
-        order="xla",
-        set_size=args.set_size,
-    )
-    params = {
-        "train": env.make_params(groups["train"]),
-        "test": env.make_params(groups["test"]),
-    }
-    if groups["minimalloc"]:
-        params["minimalloc"] = env.make_params(groups["minimalloc"], capacity=MINIMALLOC_CAPACITY)
-    return env, params
-
-
-def capacity_bytes(params: Any, b: int) -> int:
-    """Fast-memory bytes of copy ``b`` of stacked params."""
-    return int(params.capacity[b]) * int(params.alignment[b])
-
-
-def unstack(tree: Any, b: int) -> Any:
-    return jax.tree.map(lambda x: x[b], tree)
-
-
-def scores(
-    workloads: list[Workload], params: Any, offsets: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``validate``d benefit fractions and fractions of bytes placed, ``f64[B]`` each."""
-    benefit, placed = [], []
-    for b, (w, off) in enumerate(zip(workloads, offsets, strict=True)):
-        benefit.append(validate(w, capacity_bytes(params, b), off, int(params.alignment[b])))
-        placed.append(placed_bytes_fraction(w, off))
-    return np.asarray(benefit), np.asarray(placed)
-
-
-def final_offsets(states: Any, params: Any, n: int) -> list[np.ndarray]:
-    """Byte offsets of each of ``n`` copies' final states."""
-    return [offsets_in_bytes(unstack(states, b), unstack(params, b)) for b in range(n)]
+        groups["train"] = [w for w in groups["train"] if w.num_buffers <= 70]
+        groups["validation"] = [w for w in groups["validation"] if w.num_buffers <= 60][:3]
+        groups["test"] = [w for w in groups["test"] if w.num_buffers <= 60][:4]
+        mm = mm[:1]
+    groups["minimalloc"] = mm
+    return groups, note
 
 
 # ---------------------------------------------------------------------------------------------
-# Training and playing
+# Compute (imports JAX)
 
 
-def ppo_config(args: Args, network: str, num_envs: int) -> PPOConfig:
+class Experiment:
+    """The game, the programs and their stacked params; methods that play and score them."""
+
+    def __init__(self, args: Args, groups: dict[str, list]):
+        from accelrl.envs.malloc import MallocGame, required_slots
+
+        self.args, self.groups = args, groups
+        every = [w for ws in groups.values() for w in ws]
+        self.env = MallocGame(
+            max_buffers=max(w.num_buffers for w in every),
+            max_live=max(required_slots(w, w.order("xla")) for w in every),
+            num_candidates=args.num_candidates,
+            default_workload=groups["train"][0],
+            capacity_fraction=args.capacity_fraction,
+            alignment=args.alignment,
+            order="xla",
+            set_size=args.set_size,
+        )
+        self.params = {
+            g: self.env.make_params(ws, capacity=MINIMALLOC_CAPACITY)
+            if g == "minimalloc"
+            else self.env.make_params(ws)
+            for g, ws in groups.items()
+            if ws
+        }
+        self.evals = [g for g in ("validation", "test", "minimalloc") if g in self.params]
+        self._runners: dict[Any, Any] = {}
+
+    def capacity(self, group: str, b: int) -> tuple[int, int]:
+        """``(capacity bytes, alignment)`` of program ``b`` of ``group``."""
+        p = self.params[group]
+        return int(p.capacity[b]) * int(p.alignment[b]), int(p.alignment[b])
+
+    def score(self, group: str, offsets: list[np.ndarray]) -> list[float]:
+        """Per program: the ``validate``d benefit fraction (MiniMalloc: fraction of bytes
+        placed, after validating)."""
+        from accelrl.envs.malloc import placed_bytes_fraction, validate
+
+        out = []
+        for b, (w, off) in enumerate(zip(self.groups[group], offsets, strict=True)):
+            cap, align = self.capacity(group, b)
+            value = validate(w, cap, off, align)
+            out.append(placed_bytes_fraction(w, off) if group == "minimalloc" else value)
+        return out
+
+    def final_offsets(self, group: str, states: Any) -> list[np.ndarray]:
+        import jax
+
+        from accelrl.envs.malloc import offsets_in_bytes
+
+        p = self.params[group]
+        return [
+            offsets_in_bytes(*jax.tree.map(lambda x, b=b: x[b], (states, p)))
+            for b in range(len(self.groups[group]))
+        ]
+
+    def play(self, group: str, policy, key) -> list[float]:
+        """Scores of ``policy(key, obs)`` played through the game on every program."""
+        import jax
+
+        from accelrl.envs.malloc import rollout
+
+        p = self.params[group]
+        n = len(self.groups[group])
+        if policy not in self._runners:  # one jitted runner per policy (compiled per shape)
+            self._runners[policy] = jax.jit(
+                jax.vmap(lambda q, k: rollout(self.env, q, policy, k)[0])
+            )
+        run = self._runners[policy]
+        return self.score(group, self.final_offsets(group, run(p, jax.random.split(key, n))))
+
+    def greedy_rows(self, group: str) -> tuple[dict[str, list[float]], dict[str, float]]:
+        """Every greedy rule's scores and its wall seconds per placement (one program)."""
+        from accelrl.envs.malloc.solvers import greedy, greedy_rules
+
+        rows, secs = {}, {}
+        for rule, order in greedy_rules():
+            t0 = time.perf_counter()
+            offs = [
+                greedy(w, *self.capacity(group, b), order=order, rule=rule)
+                for b, w in enumerate(self.groups[group])
+            ]
+            name = f"{RULE_NAMES[rule]} [{order}]"
+            secs[name] = (time.perf_counter() - t0) / len(offs)
+            rows[name] = self.score(group, offs)
+        return rows, secs
+
+    def cpsat(self, hints: list[np.ndarray]) -> dict[str, list]:
+        """CP-SAT on the held-out programs (hinted with the portfolio's placement): objective
+        where it ran, its bound, status, and the upper reference (optimum if proven, else the
+        smaller of the CP-SAT and capacity LP bounds)."""
+        from accelrl.envs.malloc import capacity_lp_bound, optimal, validate
+
+        args = self.args
+        limit = 1.0 if args.quick else args.cpsat_seconds
+        objective, bound, status, upper = [], [], [], []
+        for b, w in enumerate(self.groups["test"]):
+            cap, align = self.capacity("test", b)
+            lp = capacity_lp_bound(w, cap, align)
+            obj, cp_bound, st = None, 1.0, "not run"
+            if w.num_buffers <= args.cpsat_max_buffers:
+                try:
+                    off, info = optimal(w, cap, limit, align, return_info=True, hint=hints[b])
+                    obj, cp_bound, st = validate(w, cap, off, align), info["bound"], info["status"]
+                except RuntimeError:  # no solution within the limit; the bounds stand
+                    st = "no solution"
+            objective.append(obj)
+            bound.append(min(1.0, cp_bound, lp))
+            status.append(st)
+            upper.append(obj if st == "OPTIMAL" else min(1.0, cp_bound, lp))
+        return {"objective": objective, "bound": bound, "status": status, "upper": upper}
+
+
+def ppo_config(args: Args, network: str, num_envs: int):
+    from accelrl.agents.ppo import PPOConfig
+
     steps = num_envs * args.num_steps
     total = steps * 2 if args.quick else max(args.total_timesteps, steps)
     return PPOConfig(
@@ -223,10 +342,16 @@ def ppo_config(args: Args, network: str, num_envs: int) -> PPOConfig:
     )
 
 
-def train(args: Args, env: MallocGame, params: Any, network: str) -> tuple[Any, Any, dict]:
+def train(args: Args, ex: Experiment, network: str) -> tuple[Any, Any, dict]:
     """Train PPO with ``network`` on the training programs; returns agent, state and curve."""
-    config = ppo_config(args, network, int(params.size.shape[0]))
-    agent = make_ppo(config, env, params)
+    import flax.serialization
+    import jax.numpy as jnp
+
+    from accelrl.agents.evaluation import training_key
+    from accelrl.agents.ppo import make_ppo
+
+    params = ex.params["train"]
+    agent = make_ppo(ppo_config(args, network, int(params.size.shape[0])), ex.env, params)
     hparams = agent.default_hparams().replace(
         learning_rate=jnp.float32(args.learning_rate),
         gamma=jnp.float32(args.gamma),
@@ -241,12 +366,12 @@ def train(args: Args, env: MallocGame, params: Any, network: str) -> tuple[Any, 
         curve = json.loads((Path(args.load_dir) / f"curve_{network}.json").read_text())
         print(f"[{network}] loaded from {args.load_dir}", flush=True)
         return agent, state, curve
-    curve: dict[str, list[float]] = {"env_steps": [], "episode_return": [], "entropy": []}
+    curve: dict[str, Any] = {"env_steps": [], "episode_return": [], "entropy": []}
     done = 0
     while done < agent.num_updates:
         n = min(args.segment, agent.num_updates - done)
         state, metrics = agent.run(state, hparams, n)
-        for k in curve:
+        for k in ("env_steps", "episode_return", "entropy"):
             curve[k].extend(np.asarray(metrics[k], np.float64).tolist())
         done += n
         print(
@@ -258,176 +383,618 @@ def train(args: Args, env: MallocGame, params: Any, network: str) -> tuple[Any, 
     curve["seconds"] = time.perf_counter() - t0
     if args.save_dir is not None and not args.quick:
         Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-        blob = flax.serialization.to_bytes(state.params)
-        (Path(args.save_dir) / f"params_{network}.msgpack").write_bytes(blob)
+        (Path(args.save_dir) / f"params_{network}.msgpack").write_bytes(
+            flax.serialization.to_bytes(state.params)
+        )
         (Path(args.save_dir) / f"curve_{network}.json").write_text(json.dumps(curve))
     return agent, state, curve
 
 
-def play_greedy(agent: Any, state: Any, env: MallocGame, params: Any, key: jax.Array):
-    """Final states of the greedy (mode) policy on every copy of ``params``."""
+def greedy_policy(agent: Any, state: Any):
+    """The network's mode action as a ``policy(key, obs)``."""
+    import jax
 
     def policy(k, obs):
         one = jax.tree.map(lambda x: x[None], obs)
         return agent.act(state, one, k, deterministic=True)[0]
 
-    n = int(params.size.shape[0])
-    run = jax.jit(jax.vmap(lambda p, k: rollout(env, p, policy, k)[0]))
-    return run(params, jax.random.split(key, n))
+    return policy
 
 
-def play_policy(env: MallocGame, params: Any, policy, key: jax.Array):
-    """Final states of a ``policy(key, obs)`` on every copy of ``params``."""
-    n = int(params.size.shape[0])
-    run = jax.jit(jax.vmap(lambda p, k: rollout(env, p, policy, k)[0]))
-    return run(params, jax.random.split(key, n))
+def play_search(ex: Experiment, agent: Any, state: Any, group: str, sims: int, noise: float, key):
+    """Scores of Gumbel MuZero search with the agent's network as prior and value."""
+    import jax
 
+    from accelrl.agents.search import GumbelSearch, SearchConfig
 
-def play_search(args: Args, agent: Any, state: Any, env: MallocGame, params: Any, key):
-    """Final states of Gumbel MuZero search with the agent's network as prior and value."""
-    sims = 4 if args.quick else args.num_simulations
     search = GumbelSearch(
-        env,
+        ex.env,
         agent.network.apply,
         SearchConfig(
-            num_simulations=sims,
-            max_num_considered_actions=env.num_actions,
-            gumbel_scale=args.gumbel_scale,
+            num_simulations=int(sims),
+            max_num_considered_actions=ex.env.num_actions,
+            gumbel_scale=float(noise),
             discount=1.0,
         ),
     )
-    steps = int(np.max(np.asarray(params.num_buffers)))
-    run = jax.jit(lambda p, ep, k: search.episodes(p, ep, k, num_steps=steps))
-    states, _ = run(state.params, params, key)
-    return states
+    p = ex.params[group]
+    steps = int(np.max(np.asarray(p.num_buffers)))
+    run = jax.jit(lambda q, ep, k: search.episodes(q, ep, k, num_steps=steps))
+    states, _ = run(state.params, p, key)
+    return ex.score(group, ex.final_offsets(group, states))
+
+
+def choose(candidates: dict[str, float]) -> str:
+    """The name with the highest value (the first listed on ties)."""
+    best = max(candidates.values())
+    return next(k for k, v in candidates.items() if v == best)
+
+
+def run_experiment(args: Args) -> dict[str, Any]:
+    """Every number of the page: baselines, training, validation choices, test evaluation."""
+    import jax
+
+    from accelrl.agents.evaluation import evaluation_key
+    from accelrl.envs.malloc import random_policy
+    from accelrl.envs.malloc.solvers import greedy, greedy_rules
+
+    t_start = time.perf_counter()
+    groups, mm_note = programs(args)
+    ex = Experiment(args, groups)
+    print(
+        "programs: "
+        + ", ".join(f"{len(ws)} {g}" for g, ws in groups.items())
+        + f"; max_buffers={ex.env.max_buffers}, max_live={ex.env.max_live}",
+        flush=True,
+    )
+    eval_key = evaluation_key(args.seed)
+    data: dict[str, dict[str, Any]] = {
+        g: {
+            "names": [w.name for w in groups[g]],
+            "buffers": [w.num_buffers for w in groups[g]],
+            "methods": {},
+            "kind": {},
+        }
+        for g in ex.evals
+    }
+    seconds: dict[str, Any] = {"per_placement": {}}
+    # NON-LEARNED METHODS
+    n_random = 2 if args.quick else args.random_seeds
+    random_seeds = list(range(n_random))
+    hints = None
+    for g in ex.evals:
+        rows, secs = ex.greedy_rows(g)
+        for name, v in rows.items():
+            data[g]["methods"][name], data[g]["kind"][name] = v, "non-learned"
+        table = np.asarray(list(rows.values()))
+        data[g]["methods"][PORTFOLIO] = table.max(axis=0).tolist()
+        data[g]["kind"][PORTFOLIO] = "non-learned"
+        names = list(rows)
+        data[g]["portfolio_choice"] = [names[j] for j in table.argmax(axis=0)]
+        per_seed = [
+            ex.play(g, random_policy, jax.random.fold_in(eval_key, s)) for s in random_seeds
+        ]
+        data[g]["random_per_seed"] = per_seed
+        data[g]["methods"][RANDOM] = np.mean(per_seed, axis=0).tolist()
+        data[g]["kind"][RANDOM] = "non-learned"
+        if g == "test":
+            seconds["per_placement"] = secs
+            seconds["per_placement"][PORTFOLIO] = sum(secs.values())
+            pairs = greedy_rules()
+            hints = []
+            for b, w in enumerate(groups[g]):
+                j = names.index(data[g]["portfolio_choice"][b])
+                rule, order = pairs[j]
+                hints.append(greedy(w, *ex.capacity(g, b), order=order, rule=rule))
+    # REFERENCE: CP-SAT optimum or bound on the held-out programs
+    t0 = time.perf_counter()
+    data["test"]["cpsat"] = ex.cpsat(hints)
+    seconds["cpsat"] = time.perf_counter() - t0
+    print(f"CP-SAT: {seconds['cpsat']:.0f} s", flush=True)
+    # PPO: train, play greedily, search settings on validation
+    sims_grid = (2, 4) if args.quick else tuple(args.search_simulations)
+    scales = args.search_gumbel_scales[:1] if args.quick else args.search_gumbel_scales
+    grid = [(s, z) for s in sims_grid for z in scales]
+    networks = args.networks[:1] if args.quick else args.networks
+    curves, train_means, search_grid, chosen = {}, {}, [], {}
+    trained = {}
+    for net in networks:
+        agent, state, curve = train(args, ex, net)
+        curves[net], trained[net] = curve, (agent, state)
+        policy = greedy_policy(agent, state)
+        train_means[f"PPO {net}"] = float(np.mean(ex.play("train", policy, eval_key)))
+        for g in ex.evals:
+            data[g]["methods"][f"PPO {net}"] = ex.play(g, policy, eval_key)
+            data[g]["kind"][f"PPO {net}"] = "learned"
+        for sims, noise in grid:
+            t0 = time.perf_counter()
+            v = play_search(ex, agent, state, "validation", sims, noise, eval_key)
+            search_grid.append(
+                {
+                    "network": net,
+                    "simulations": sims,
+                    "gumbel_scale": noise,
+                    "validation": v,
+                    "validation_mean": float(np.mean(v)),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+            print(f"[{net}] search {sims} sims, noise {noise}: validation {np.mean(v):.4f}")
+        mine = {
+            f"{r['simulations']}:{r['gumbel_scale']}": r for r in search_grid if r["network"] == net
+        }
+        key = choose({k: r["validation_mean"] for k, r in mine.items()})
+        chosen[net] = {
+            "simulations": mine[key]["simulations"],
+            "gumbel_scale": mine[key]["gumbel_scale"],
+        }
+        data["validation"]["methods"][f"PPO {net} + search"] = mine[key]["validation"]
+        data["validation"]["kind"][f"PPO {net} + search"] = "learned"
+    # THE REPORTED VARIANT, chosen on validation
+    learned = [m for m, k in data["validation"]["kind"].items() if k == "learned"]
+    reported = choose({m: float(np.mean(data["validation"]["methods"][m])) for m in learned})
+    # TEST: search with the chosen settings, once
+    for net in networks:
+        agent, state = trained[net]
+        t0 = time.perf_counter()
+        for g in ex.evals:
+            if g == "validation":
+                continue
+            data[g]["methods"][f"PPO {net} + search"] = play_search(
+                ex,
+                agent,
+                state,
+                g,
+                chosen[net]["simulations"],
+                chosen[net]["gumbel_scale"],
+                eval_key,
+            )
+            data[g]["kind"][f"PPO {net} + search"] = "learned"
+        seconds[f"search {net} (test + MiniMalloc)"] = time.perf_counter() - t0
+    n_train = len(groups["train"])
+    cfg = ppo_config(args, networks[0], n_train)
+    settings = {
+        f.name: (
+            str(getattr(args, f.name))
+            if isinstance(getattr(args, f.name), Path)
+            else getattr(args, f.name)
+        )
+        for f in dataclasses.fields(Args)
+        if f.name
+        not in ("out", "page", "plot", "from_results", "save_dir", "load_dir", "minimalloc_dir")
+    }
+    record = {
+        "generator": GENERATOR,
+        "page": PAGE,
+        "plot": PLOT,
+        "quick": args.quick,
+        "settings": settings,
+        "loaded_networks_from": None if args.load_dir is None else str(args.load_dir),
+        "seeds": {
+            "training": args.seed,
+            "evaluation": args.seed,
+            "random_legal": random_seeds,
+            "bootstrap": 0,
+        },
+        "budgets": {
+            "ppo_env_steps_per_network": cfg.num_updates * cfg.steps_per_update,
+            "search_grid": [list(x) for x in grid],
+            "cpsat_seconds": 1.0 if args.quick else args.cpsat_seconds,
+            "cpsat_max_buffers": args.cpsat_max_buffers,
+            "bootstrap_reps": args.bootstrap_reps,
+        },
+        "env": {
+            "order": "xla",
+            "max_buffers": ex.env.max_buffers,
+            "max_live": ex.env.max_live,
+            "num_candidates": ex.env.num_candidates,
+            "set_size": ex.env.set_size,
+            "capacity_fraction": args.capacity_fraction,
+            "alignment": args.alignment,
+            "minimalloc_capacity": MINIMALLOC_CAPACITY,
+        },
+        "train_programs": [w.name for w in groups["train"]],
+        "train_means": train_means,
+        "curves": curves,
+        "search_grid": search_grid,
+        "chosen_search": chosen,
+        "reported_variant": reported,
+        "groups": data,
+        "minimalloc_note": mm_note,
+        "seconds": seconds,
+        "device": f"{jax.devices()[0].platform} ({len(jax.devices())} device(s))",
+    }
+    record["wall_seconds"] = time.perf_counter() - t_start
+    return record
 
 
 # ---------------------------------------------------------------------------------------------
-# Report
+# Analysis and page: pure functions of the raw results file
 
 
-def summary(
-    results: dict[str, np.ndarray],
-    xla: np.ndarray,
-    best: np.ndarray,
-    proven: np.ndarray | None = None,
-    margin: float = 0.005,
-) -> dict:
-    """Per method: mean and median benefit, wins/ties/losses against ``xla`` (and wins and
-    losses by more than ``margin``), mean gap to ``best`` (optimum or upper bound) and, where
-    ``proven`` (bool per program) marks proved optima, the mean gap on those programs."""
-    out = {}
-    for name, r in results.items():
-        d = np.asarray(r) - xla
-        out[name] = {
-            "mean": float(np.mean(r)),
-            "median": float(np.median(r)),
-            "wins_vs_xla": float(np.mean(d > 1e-9)),
-            "ties_vs_xla": float(np.mean(np.abs(d) <= 1e-9)),
-            "losses_vs_xla": float(np.mean(d < -1e-9)),
-            "wins_by_margin": int(np.sum(d > margin)),
-            "losses_by_margin": int(np.sum(d < -margin)),
-            "gap_to_optimal": float(np.mean(best - r)),
-        }
-        if proven is not None and np.any(proven):
-            out[name]["gap_proven"] = float(np.mean((best - r)[proven]))
-    return out
+def fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
-def target_met(summ: dict, learned: list[str]) -> tuple[bool, str]:
-    """The issue's target: some learned mapper beats ``xla_best_fit`` in mean benefit and
-    wins on at least 60% of the held-out programs."""
-    xla_mean = summ["xla_best_fit"]["mean"]
-    ok = [m for m in learned if summ[m]["mean"] > xla_mean and summ[m]["wins_vs_xla"] >= 0.6]
-    if ok:
-        return True, f"met by {', '.join(ok)}"
-    best = max(learned, key=lambda m: summ[m]["mean"])
-    s = summ[best]
-    return False, (
-        f"not met: best learned mapper {best} has mean {s['mean']:.3f} vs xla_best_fit "
-        f"{xla_mean:.3f} and beats it on {s['wins_vs_xla']:.0%} of the programs "
-        f"(ties {s['ties_vs_xla']:.0%})"
+def methods_of(group: dict, kind: str) -> list[str]:
+    """The group's methods of one kind (``"learned"`` or ``"non-learned"``), in record order."""
+    return [m for m, k in group["kind"].items() if k == kind]
+
+
+def best_non_learned(group: dict) -> str:
+    """The non-learned method with the highest mean (the first listed on ties)."""
+    return choose(
+        {m: float(np.mean(group["methods"][m])) for m in methods_of(group, "non-learned")}
     )
 
 
-def make_plot(path: Path, report: dict) -> None:
-    """Three panels: held-out benefit per program vs xla_best_fit, method means, and the
-    training curves."""
+def interval(record: dict, group: dict, a: str, b: str) -> tuple[float, float, float]:
+    """Paired bootstrap ``(mean diff, low, high)`` of ``a - b`` over the group's programs."""
+    return paired_bootstrap(
+        group["methods"][a],
+        group["methods"][b],
+        reps=int(record["budgets"]["bootstrap_reps"]),
+        seed=int(record["seeds"]["bootstrap"]),
+    )
+
+
+def fmt_interval(ci: tuple[float, float, float]) -> str:
+    d, lo, hi = ci
+    return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}] {verdict(lo, hi)}"
+
+
+def target(record: dict) -> tuple[bool, str]:
+    """The target: the learned variant reported (chosen on validation) beats the best
+    non-learned method on the held-out programs, the 95% paired bootstrap interval of the mean
+    difference over programs lying above zero. Returns ``(met, reason)``."""
+    test = record["groups"]["test"]
+    reported, best = record["reported_variant"], best_non_learned(test)
+    d, lo, hi = interval(record, test, reported, best)
+    diff = np.asarray(test["methods"][reported]) - np.asarray(test["methods"][best])
+    wins, losses = int(np.sum(diff > 1e-9)), int(np.sum(diff < -1e-9))
+    says = verdict(lo, hi)
+    reason = (
+        f"`{reported}` (chosen on the validation programs) minus `{best}` (the best non-learned "
+        f"method by held-out mean): {d:+.4f}, 95% paired bootstrap interval [{lo:+.4f}, "
+        f"{hi:+.4f}] over {diff.size} programs, {says}; higher on {wins}, lower on {losses}"
+    )
+    if says != "beats":
+        reason += (
+            "; the interval does not lie above zero"
+            if says == "no difference shown"
+            else "; the learned mapper is worse"
+        )
+    return says == "beats", reason
+
+
+def table_rows(record: dict, group: dict, with_bound: bool) -> list[str]:
+    """The first table's rows: learned methods, then non-learned ones by mean, then the bound."""
+    best = best_non_learned(group)
+    names = methods_of(group, "learned") + sorted(
+        methods_of(group, "non-learned"), key=lambda m: -float(np.mean(group["methods"][m]))
+    )
+    upper = np.asarray(group["cpsat"]["upper"], np.float64) if with_bound else None
+    b = np.asarray(group["methods"][best])
+    rows = []
+    for m in names:
+        v = np.asarray(group["methods"][m])
+        d = v - b
+        label = f"**{m}**" if m == record["reported_variant"] else m
+        vs_best = (
+            "(best non-learned)" if m == best else fmt_interval(interval(record, group, m, best))
+        )
+        vs_low = "-" if m == LOWEST_XLA else fmt_interval(interval(record, group, m, LOWEST_XLA))
+        wtl = (
+            "-"
+            if m == best
+            else f"{np.sum(d > 1e-9)} / {np.sum(np.abs(d) <= 1e-9)} / {np.sum(d < -1e-9)}"
+        )
+        gap = fmt(float(np.mean(upper - v))) if upper is not None else "-"
+        rows.append(
+            f"| {label} | {np.mean(v):.3f} | {np.median(v):.3f} | {group['kind'][m]} | {vs_best} | "
+            f"{vs_low} | {wtl} | {gap} |"
+        )
+    if upper is not None:
+        rows.append(
+            f"| {BOUND} | {np.mean(upper):.3f} | {np.median(upper):.3f} | reference (upper bound) "
+            "| - | - | - | 0.000 |"
+        )
+    return rows
+
+
+def readings(record: dict) -> list[str]:
+    """Data-driven sentences under the first table."""
+    test = record["groups"]["test"]
+    out = []
+    low = np.asarray(test["methods"][LOWEST_XLA])
+    for m in methods_of(test, "learned"):
+        d = np.asarray(test["methods"][m]) - low
+        same = int(np.sum(np.abs(d) <= 1e-3))
+        out.append(
+            f"- `{m}` is within 0.001 of `{LOWEST_XLA}` (always action 1 in the game's xla order) "
+            f"on {same} of {d.size} held-out programs (largest difference {np.max(np.abs(d)):.3f})."
+        )
+    rules = [m for m in methods_of(test, "non-learned") if m not in (PORTFOLIO, RANDOM)]
+    best_rule = choose({m: float(np.mean(test["methods"][m])) for m in rules})
+    choice = test["portfolio_choice"]
+    counts = {m: choice.count(m) for m in dict.fromkeys(choice)}
+    out.append(
+        f"- Best single greedy rule: `{best_rule}` ({np.mean(test['methods'][best_rule]):.3f}); the "
+        f"portfolio takes per program the best of {len(rules)} rules ("
+        + ", ".join(f"`{m}` on {c}" for m, c in sorted(counts.items(), key=lambda x: -x[1]))
+        + ", the first listed rule on ties)."
+    )
+    upper = np.asarray(test["cpsat"]["upper"], np.float64)
+    proven = np.asarray(test["cpsat"]["status"]) == "OPTIMAL"
+    best = best_non_learned(test)
+    gap = upper - np.asarray(test["methods"][best])
+    out.append(
+        f"- Room above `{best}`: {np.mean(gap):.3f} on average to the optimum or bound; "
+        + (
+            f"{np.mean(gap[proven]):.3f} on the {int(proven.sum())} programs CP-SAT solved to "
+            "optimality."
+            if proven.any()
+            else "CP-SAT proved no optimum."
+        )
+    )
+    return out
+
+
+def render_page(record: dict) -> str:
+    """The page, from the raw results file alone (no clock, no machine reads)."""
+    test, val = record["groups"]["test"], record["groups"]["validation"]
+    env, budgets = record["env"], record["budgets"]
+    settings = record["settings"]
+    met, reason = target(record)
+    best = best_non_learned(test)
+    regenerate = f"python {GENERATOR} --from_results {RESULTS}"
+    lines = [
+        "# Learned memory mapping against every non-learned method",
+        "",
+        f"Generated by `{GENERATOR}` from its raw results file `{RESULTS}` (every per-program "
+        f"number, seeds, budgets, wall times); regenerate this page with `{regenerate}`.",
+        "",
+        provenance_line(record),
+        "",
+    ]
+    if record["quick"]:
+        lines += ["**A `--quick` smoke run (tiny programs and budgets): not a result.**", ""]
+    lines += [
+        f"## Held-out programs: capacity {env['capacity_fraction']} x peak live bytes, alignment "
+        f"{env['alignment']}",
+        "",
+        f'{len(test["names"])} programs of models never seen in training (`load_dataset("test")`); '
+        "normalised benefit (fraction of the program's total), every placement checked by "
+        "`validate`. Intervals: mean of the per-program difference, 95% paired bootstrap "
+        f"({budgets['bootstrap_reps']:,} resamples of the programs, seed "
+        f"{record['seeds']['bootstrap']}); wins / ties / losses count programs. The reported "
+        "learned variant (chosen on the validation programs) is in bold.",
+        "",
+        f"| method | mean | median | kind | vs best non-learned (`{best}`) | vs `{LOWEST_XLA}` | "
+        "wins / ties / losses vs best non-learned | mean gap to optimal or bound |",
+        "|---|---|---|---|---|---|---|---|",
+        *table_rows(record, test, with_bound=True),
+        "",
+        "## Verdict",
+        "",
+        target_line(
+            "A learned mapper beats the best non-learned method (portfolio included) on the "
+            "held-out programs",
+            met,
+            reason,
+        ),
+        "",
+        *readings(record),
+        "",
+        'The earlier version of this page reported the target "met by PPO mlp + search" '
+        "against `xla_best_fit` alone, with the search settings and the reported variant picked "
+        "on the held-out programs; that claim is withdrawn: the table above is the verdict.",
+        "",
+        "## Choices made on the validation programs",
+        "",
+        f"{len(val['names'])} programs of the training models held out of training "
+        f'(`load_dataset("validation")`: {", ".join(val["names"])}). The search settings of '
+        "each network and the reported variant are the ones with the highest validation mean "
+        "(the first listed on ties); the held-out programs were played once, afterwards.",
+        "",
+        "| network | simulations | root Gumbel noise | validation mean | seconds | chosen |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in record["search_grid"]:
+        c = record["chosen_search"][r["network"]]
+        is_chosen = c["simulations"] == r["simulations"] and c["gumbel_scale"] == r["gumbel_scale"]
+        lines.append(
+            f"| {r['network']} | {r['simulations']} | {r['gumbel_scale']} | "
+            f"{r['validation_mean']:.4f} | {r['seconds']:.0f} | {'yes' if is_chosen else ''} |"
+        )
+    lines += [
+        "",
+        "| method (validation programs) | mean | kind |",
+        "|---|---|---|",
+    ]
+    for m in methods_of(val, "learned") + sorted(
+        methods_of(val, "non-learned"), key=lambda m: -float(np.mean(val["methods"][m]))
+    ):
+        label = f"**{m}** (reported)" if m == record["reported_variant"] else m
+        lines.append(f"| {label} | {np.mean(val['methods'][m]):.4f} | {val['kind'][m]} |")
+    # per program
+    learned = methods_of(test, "learned")
+    cols = learned + [LOWEST_XLA, "best fit [xla]", PORTFOLIO, RANDOM]
+    cp = test["cpsat"]
+    lines += [
+        "",
+        "## Per held-out program",
+        "",
+        "`portfolio` names the rule it took; CP-SAT ran on programs of at most "
+        f"{budgets['cpsat_max_buffers']} buffers for {budgets['cpsat_seconds']} s, hinted with "
+        "the portfolio's placement.",
+        "",
+        "| program | buffers | " + " | ".join(cols) + " | CP-SAT objective (bound, status) | "
+        f"{BOUND} |",
+        "|---|---|" + "---|" * len(cols) + "---|---|",
+    ]
+    for b, name in enumerate(test["names"]):
+        row = [name, str(test["buffers"][b])]
+        for m in cols:
+            v = fmt(test["methods"][m][b])
+            row.append(f"{v} ({test['portfolio_choice'][b]})" if m == PORTFOLIO else v)
+        row.append(f"{fmt(cp['objective'][b])} ({fmt(cp['bound'][b])}, {cp['status'][b]})")
+        row.append(fmt(cp["upper"][b]))
+        lines.append("| " + " | ".join(row) + " |")
+    # MiniMalloc
+    lines += ["", "## MiniMalloc's challenging instances", ""]
+    mm = record["groups"].get("minimalloc")
+    if mm is None:
+        lines.append(f"{record['minimalloc_note']}.")
+    else:
+        mbest = best_non_learned(mm)
+        lines += [
+            f"Fraction of bytes placed (capacity {env['minimalloc_capacity']:,} B; MiniMalloc "
+            "places every byte of every instance, so the optimum is 1.000). The learned "
+            f"mappers were chosen as above (no choice is made here). Best non-learned: `{mbest}`.",
+            "",
+            "| method | kind | " + " | ".join(mm["names"]) + " | mean |",
+            "|---|---|" + "---|" * (len(mm["names"]) + 1),
+        ]
+        for m in methods_of(mm, "learned") + sorted(
+            methods_of(mm, "non-learned"), key=lambda m: -float(np.mean(mm["methods"][m]))
+        ):
+            v = mm["methods"][m]
+            lines.append(
+                f"| {m} | {mm['kind'][m]} | "
+                + " | ".join(fmt(x) for x in v)
+                + f" | {np.mean(v):.3f} |"
+            )
+        if len(mm["names"]) >= 2:
+            for m in methods_of(mm, "learned"):
+                lines.append("")
+                lines.append(
+                    f"`{m}` - `{mbest}` over the instances: "
+                    + fmt_interval(interval(record, mm, m, mbest))
+                    + "."
+                )
+    # settings
+    secs = record["seconds"]
+    per = secs.get("per_placement", {})
+    curves = record["curves"]
+    lines += [
+        "",
+        "## Settings, budgets and wall times",
+        "",
+        f'- Game: `MallocGame` in "{env["order"]}" order, K = {env["num_candidates"]} candidate '
+        f"offsets, max_buffers = {env['max_buffers']}, max_live = {env['max_live']} (covering "
+        f"every program), set observation of M = {env['set_size']} placed buffers.",
+        f"- Offering orders of the greedy rules (`accelrl.envs.malloc.workload.ORDERS`, keys and "
+        "tie-breaks in `Workload.order`): xla = benefit/sqrt(size), benefit_per_size = "
+        "benefit/size, benefit, size, start, duration, benefit_per_area = benefit/(size x "
+        "duration), each descending except start; `lowest offset` is first fit (the lowest "
+        "offset that fits, the game's action 1), `best fit` the smallest gap that fits "
+        "(`best fit [xla]` is `xla_best_fit`); `lowest offset [start]` is the former "
+        "`first_fit` row. `random legal`: uniform over the game's legal actions (spilling "
+        f"included), mean of seeds {record['seeds']['random_legal']}.",
+        f"- PPO: {len(record['train_programs'])} training programs, one per copy, "
+        f"{budgets['ppo_env_steps_per_network']:,} env steps per network (fixed before the "
+        f"run, not chosen on any programs), seed {record['seeds']['training']}, one seed "
+        f"per network; rollout {settings['num_steps']}, {settings['num_minibatches']} "
+        f"minibatches x {settings['update_epochs']} epochs, lr {settings['learning_rate']} "
+        f"annealed, gamma {settings['gamma']}, lambda 0.95, entropy {settings['ent_coef']}; MLP "
+        f"{tuple(settings['hidden_sizes'])} relu; set network: context MLP "
+        f"{tuple(settings['hidden_sizes'])}, embeddings {settings['set_embed_dim']}, "
+        f"{settings['set_heads']} attention heads. Greedy return on the training programs: "
+        + ", ".join(f"{m} {v:.3f}" for m, v in record["train_means"].items())
+        + ".",
+        "- Search: Gumbel MuZero (`mctx.gumbel_muzero_policy`), all actions considered at the "
+        "root, the game's `step_env` as the model (discount 1), settings from the grid "
+        f"{budgets['search_grid']} (simulations, root noise) chosen on validation: "
+        + ", ".join(
+            f"{n} {c['simulations']} simulations, noise {c['gumbel_scale']}"
+            for n, c in record["chosen_search"].items()
+        )
+        + ".",
+        f"- `{BOUND}`: CP-SAT's objective where it proves optimality, else the smaller of its "
+        "bound and the capacity LP bound (`capacity_lp_bound`); an upper bound on every method, "
+        "not a method (on most programs it is not a placement), so it is not a candidate for "
+        "the best non-learned method.",
+        "- Wall time: "
+        + ", ".join(f"training {n} {c['seconds']:.0f} s" for n, c in curves.items())
+        + ", "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in secs.items() if k != "per_placement")
+        + f"; the whole run {record['wall_seconds']:.0f} s. Greedy rules per held-out "
+        "placement (one program, numpy): "
+        + ", ".join(
+            f"`{m}` {v * 1e3:.0f} ms" for m, v in per.items() if m in (LOWEST_XLA, PORTFOLIO)
+        )
+        + ".",
+        f"- Machine: {record['machine'].get('cpu_count')} CPUs; JAX device "
+        f"{record.get('device', 'not recorded')}; jax {record['versions'].get('jax')}.",
+        "",
+        f"![summary]({Path(record['plot']).name})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def make_plot(record: dict, path: Path) -> None:
+    """Three panels: held-out benefit minus the best non-learned method per program, method
+    means, and the training curves (from the raw results file alone)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    test = report["test"]
-    methods = list(test["methods"])
+    test = record["groups"]["test"]
+    best = best_non_learned(test)
+    b = np.asarray(test["methods"][best])
+    shown = methods_of(test, "learned") + [LOWEST_XLA, "best fit [xla]", RANDOM]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=72)
     ax = axes[0]
-    xla = np.asarray(test["methods"]["xla_best_fit"])
-    others = [m for m in methods if m not in ("xla_best_fit", "first_fit", "game best fit")]
     rng = np.random.default_rng(0)
-    for j, m in enumerate(others):
-        d = np.asarray(test["methods"][m]) - xla
+    for j, m in enumerate(shown):
+        d = np.asarray(test["methods"][m]) - b
         ax.scatter(d, j + rng.uniform(-0.15, 0.15, d.size), s=12, alpha=0.7)
         ax.plot([np.mean(d)] * 2, [j - 0.3, j + 0.3], "k-", lw=1.5)
     ax.axvline(0.0, color="k", ls="--", lw=0.8)
-    ax.set_yticks(range(len(others)), others, fontsize=8)
-    ax.set_xlabel("benefit - xla_best_fit (per program; bar: mean)")
+    ax.set_yticks(range(len(shown)), shown, fontsize=8)
+    ax.set_xlabel(f"benefit - {best} (per program; bar: mean)")
     ax.set_title("held-out programs")
     ax = axes[1]
-    means = [report["summary"][m]["mean"] for m in methods]
-    ax.barh(methods, means, color="tab:blue")
-    if "optimal_bound" in test:
-        ax.axvline(
-            np.mean(test["optimal_bound"]), color="k", ls="--", lw=0.8, label="mean upper bound"
-        )
-        ax.legend(fontsize=7)
+    means = {m: float(np.mean(v)) for m, v in test["methods"].items()}
+    order = sorted(means, key=means.get)
+    ax.barh(order, [means[m] for m in order], color="tab:blue")
+    ax.tick_params(axis="y", labelsize=6)
+    ax.axvline(float(np.mean(test["cpsat"]["upper"])), color="k", ls="--", lw=0.8, label="bound")
+    ax.legend(fontsize=7)
     ax.set_xlabel("mean benefit (held-out)")
-    ax.set_xlim(min(means) - 0.1, 1.0)
+    ax.set_xlim(max(0.0, min(means.values()) - 0.05), 1.0)
     ax = axes[2]
-    for net, curve in report["curves"].items():
+    for net, curve in record["curves"].items():
         ax.plot(np.asarray(curve["env_steps"]) / 1e6, curve["episode_return"], label=f"PPO {net}")
     ax.set_xlabel("env steps (M)")
     ax.set_ylabel("return of the sampled policy")
     ax.set_title("training programs")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=72)
+    fig.savefig(path, dpi=72, metadata={"Software": None})
     plt.close(fig)
 
 
-def reading(summ: dict, n_proven: int) -> list[str]:
-    """Data-driven sentences comparing the networks, search and greedy play (report lines)."""
-    out = []
-    if "PPO mlp" in summ and "PPO set" in summ:
-        d = summ["PPO set"]["mean"] - summ["PPO mlp"]["mean"]
-        out.append(
-            f"- Set network vs flat MLP (greedy play): mean difference {d:+.4f} "
-            f"({fmt(summ['PPO set']['mean'])} vs {fmt(summ['PPO mlp']['mean'])})."
-        )
-    for net in NETWORKS:
-        g, srch = f"PPO {net}", f"PPO {net} + search"
-        if g in summ and srch in summ:
-            d = summ[srch]["mean"] - summ[g]["mean"]
-            out.append(f"- Search vs greedy play with the {net} network: mean difference {d:+.4f}.")
-    if "optimal (or bound)" in summ and "xla_best_fit" in summ:
-        out.append(
-            f"- Room above `xla_best_fit`: {fmt(summ['xla_best_fit']['gap_to_optimal'])} on "
-            f"average to the optimum or bound, {fmt(summ['xla_best_fit'].get('gap_proven', float('nan')))} "
-            f"on the {n_proven} programs CP-SAT solved to optimality."
-        )
-    return out
+def render(record: dict, page: Path, plot: Path) -> None:
+    """Write the page and plot of a raw results file."""
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(render_page(record))
+    make_plot(record, plot)
 
 
 def command_line(args: Args) -> str:
     """The command that reproduces ``args`` (flags for the fields that differ from defaults)."""
-    default, parts = Args(), ["python scripts/experiments/malloc_experiment.py"]
+    default, parts = Args(), [f"python {GENERATOR}"]
     for f in dataclasses.fields(Args):
         value = getattr(args, f.name)
         if value == getattr(default, f.name):
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = "--" + f.name
         if isinstance(value, bool):
-            parts.append(flag if value else f"--no-{f.name.replace('_', '-')}")
+            parts.append(flag if value else f"--no-{f.name}")
         elif isinstance(value, tuple):
             parts.append(" ".join([flag, *map(str, value)]))
         else:
@@ -435,267 +1002,39 @@ def command_line(args: Args) -> str:
     return " ".join(parts)
 
 
-def fmt(x: float) -> str:
-    return f"{x:.3f}"
-
-
-def write_report(path: Path, report: dict, args: Args) -> None:
-    test, summ = report["test"], report["summary"]
-    methods = list(test["methods"])
-    lines = [
-        "# Learned memory mapping: PPO, PPO + Gumbel MuZero search and XLA's heuristic",
-        "",
-        "Generated by `scripts/experiments/malloc_experiment.py` (see its docstring for the protocol).",
-        "",
-        f"Command: `{report['command']}`; wall time {report['seconds']:.0f} s on "
-        f"{report['device']}. Training seed {args.seed}, one seed per network."
-        + (
-            f" The networks were loaded from `{args.load_dir}`, saved by the run without "
-            "`--load-dir` (its training wall times are below)."
-            if args.load_dir is not None
-            else ""
-        ),
-        "",
-        "## Settings",
-        "",
-        f'- Game: `MallocGame` in "xla" order, K = {args.num_candidates} candidate offsets, '
-        f"max_buffers = {report['env']['max_buffers']}, max_live = {report['env']['max_live']} "
-        f"(covering the training, held-out and MiniMalloc programs), set observation of "
-        f"M = {args.set_size} placed buffers; capacity = {args.capacity_fraction} x peak live "
-        f"bytes, alignment {args.alignment} B (MiniMalloc: capacity {MINIMALLOC_CAPACITY} B).",
-        f"- PPO: {report['train_programs']} training programs, one per copy, "
-        f"{report['ppo_steps']:,} env steps per network, rollout {args.num_steps}, "
-        f"{args.num_minibatches} minibatches x {args.update_epochs} epochs, lr "
-        f"{args.learning_rate} annealed, gamma {args.gamma}, lambda 0.95, entropy "
-        f"{args.ent_coef}; MLP {tuple(args.hidden_sizes)} relu; set network: context MLP "
-        f"{tuple(args.hidden_sizes)}, embeddings {args.set_embed_dim}, {args.set_heads} "
-        "attention heads.",
-        f"- Search: Gumbel MuZero (`mctx.gumbel_muzero_policy`), "
-        f"{report['num_simulations']} simulations per decision, all {args.num_candidates + 1} "
-        f"actions considered at the root, root Gumbel noise scale {args.gumbel_scale}, the "
-        "game's `step_env` as the model (discount 1, 0 at the end), illegal actions masked in "
-        "the prior logits of every node.",
-        f"- `optimal (or bound)`: CP-SAT's objective where it proves optimality within "
-        f"{args.cpsat_seconds} s (one worker; run on programs with at most "
-        f"{args.cpsat_max_buffers} buffers), else the smaller of its bound and the capacity "
-        "LP bound (`capacity_lp_bound`: per-step capacity, fragmentation ignored), an upper "
-        "bound on every method; the gap column is measured to it.",
-        "- Training wall time: "
-        + ", ".join(f"{n} {c['seconds']:.0f} s" for n, c in report["curves"].items())
-        + "; search wall time: "
-        + ", ".join(f"{n} {s:.0f} s" for n, s in report["search_seconds"].items())
-        + f"; CP-SAT {report['cpsat_seconds']:.0f} s.",
-        "",
-        "## Held-out programs (models never seen in training)",
-        "",
-        "Normalised benefit (fraction of the program's total), every placement checked by "
-        "`validate`.",
-        "",
-        "| method | mean | median | wins / ties / losses vs xla_best_fit | wins / losses by "
-        "> 0.005 | mean gap to optimal or bound | mean gap where optimal is proven |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    n = len(test["names"])
-    for m in methods:
-        s = summ[m]
-        lines.append(
-            f"| {m} | {fmt(s['mean'])} | {fmt(s['median'])} | {s['wins_vs_xla']:.0%} / "
-            f"{s['ties_vs_xla']:.0%} / {s['losses_vs_xla']:.0%} | {s['wins_by_margin']} / "
-            f"{s['losses_by_margin']} of {n} | {fmt(s['gap_to_optimal'])} | "
-            f"{fmt(s.get('gap_proven', float('nan')))} |"
-        )
-    lines += [
-        "",
-        f"Target (a learned mapper beats `xla_best_fit` in mean and on >= 60% of the "
-        f"programs): **{report['target']}**.",
-        "",
-        *reading(summ, sum(st == "OPTIMAL" for st in test["optimal_status"])),
-        "",
-    ]
-    lines += [
-        "| program | buffers | "
-        + " | ".join(methods)
-        + " | CP-SAT objective (upper bound, status) |",
-        "|---|---|" + "---|" * len(methods) + "---|",
-    ]
-    for b, name in enumerate(test["names"]):
-        row = [name, str(test["buffers"][b])]
-        row += [fmt(test["methods"][m][b]) for m in methods]
-        obj = test["optimal"][b]
-        row.append(
-            f"{'-' if np.isnan(obj) else fmt(obj)} ({fmt(test['optimal_bound'][b])}, "
-            f"{test['optimal_status'][b]})"
-        )
-        lines.append("| " + " | ".join(row) + " |")
-    mm = report.get("minimalloc")
-    if mm:
-        mm_methods = list(mm["methods"])
-        lines += [
-            "",
-            "## MiniMalloc's challenging instances",
-            "",
-            "Fraction of bytes placed (capacity 1,048,576 B; MiniMalloc places all bytes of "
-            "every instance, so the optimum is 1.000).",
-            "",
-            "| method | " + " | ".join(mm["names"]) + " | mean |",
-            "|---|" + "---|" * (len(mm["names"]) + 1),
-        ]
-        for m in mm_methods:
-            v = mm["methods"][m]
-            lines.append(f"| {m} | " + " | ".join(fmt(x) for x in v) + f" | {fmt(np.mean(v))} |")
-    lines += [
-        "",
-        "## Training programs",
-        "",
-        "Mean greedy benefit on the training programs: "
-        + ", ".join(f"{m} {fmt(v)}" for m, v in report["train_means"].items())
-        + ".",
-        "",
-        f"![summary]({args.plot.name})",
-        "",
-    ]
-    notes = report.get("notes")
-    if notes:
-        lines += ["## Notes", "", *notes, ""]
-    path.write_text("\n".join(lines))
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-def finish(report: dict, args: Args) -> None:
-    """Summary and target from the per-program numbers, then the report, plot and JSON."""
-    test = report["test"]
-    methods = {m: np.asarray(v) for m, v in test["methods"].items()}
-    proven = np.asarray(test["optimal_status"]) == "OPTIMAL"
-    summ = summary(methods, methods["xla_best_fit"], methods["optimal (or bound)"], proven)
-    learned = [m for m in methods if m.startswith("PPO")]
-    report["summary"] = summ
-    report["target_met"], report["target"] = target_met(summ, learned)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    make_plot(args.plot, report)
-    write_report(args.out, report, args)
-    if args.json_out is not None:
-        args.json_out.write_text(json.dumps(report, indent=1))
-    print(f"{report['target']}; wrote {args.out} and {args.plot}")
-
-
 def main(args: Args | None = None) -> dict:
     args = args or tyro.cli(Args)
-    if args.from_json is not None:
-        report = json.loads(Path(args.from_json).read_text())
-        finish(report, args)
-        return report
-    t_start = time.perf_counter()
-    groups = programs(args)
-    env, params = make_game(args, groups)
-    print(
-        f"programs: {len(groups['train'])} train, {len(groups['test'])} held-out, "
-        f"{len(groups['minimalloc'])} MiniMalloc; max_buffers={env.max_buffers}, "
-        f"max_live={env.max_live}, K={env.num_candidates}, M={env.set_size}",
-        flush=True,
-    )
-    eval_key = evaluation_key(args.seed)
-    evals = [g for g in ("test", "minimalloc") if g in params]
-    n = {g: len(groups[g]) for g in groups}
-    # BASELINES
-    base: dict[str, dict[str, np.ndarray]] = {g: {} for g in evals}
-    for g in evals:
-        p = params[g]
-        for name, fn in (("xla_best_fit", xla_best_fit), ("first_fit", first_fit)):
-            offs = [
-                fn(w, capacity_bytes(p, b), int(p.alignment[b])) for b, w in enumerate(groups[g])
-            ]
-            base[g][name] = scores(groups[g], p, offs)
-        states = play_policy(env, p, best_fit_policy(env), eval_key)
-        base[g]["game best fit"] = scores(groups[g], p, final_offsets(states, p, n[g]))
-    # OPTIMAL on the held-out programs: CP-SAT where it proves optimality, else an upper bound
-    t0 = time.perf_counter()
-    cpsat_limit = 1.0 if args.quick else args.cpsat_seconds
-    opt, bound, status = [], [], []
-    for b, w in enumerate(groups["test"]):
-        p = params["test"]
-        cap, align = capacity_bytes(p, b), int(p.alignment[b])
-        lp = capacity_lp_bound(w, cap, align)
-        objective, cp_bound, st = float("nan"), 1.0, "not run"
-        if w.num_buffers <= args.cpsat_max_buffers:
-            try:
-                hint = xla_best_fit(w, cap, align)
-                off, info = optimal(w, cap, cpsat_limit, align, return_info=True, hint=hint)
-                objective, cp_bound, st = (
-                    validate(w, cap, off, align),
-                    info["bound"],
-                    info["status"],
-                )
-            except RuntimeError:  # no solution within the limit; the bounds stand
-                st = "no solution"
-        opt.append(objective)
-        bound.append(min(1.0, cp_bound, lp))
-        status.append(st)
-    cpsat_seconds = time.perf_counter() - t0
-    print(f"CP-SAT: {cpsat_seconds:.0f} s, {status.count('OPTIMAL')} optimal", flush=True)
-    # PPO
-    learned: dict[str, dict[str, np.ndarray]] = {g: {} for g in evals}
-    train_means: dict[str, float] = {}
-    curves: dict[str, dict] = {}
-    search_seconds: dict[str, float] = {}
-    for net in NETWORKS:
-        agent, state, curve = train(args, env, params["train"], net)
-        curves[net] = curve
-        states = play_greedy(agent, state, env, params["train"], eval_key)
-        tr, _ = scores(
-            groups["train"], params["train"], final_offsets(states, params["train"], n["train"])
-        )
-        train_means[f"PPO {net}"] = float(tr.mean())
-        for g in evals:
-            states = play_greedy(agent, state, env, params[g], eval_key)
-            learned[g][f"PPO {net}"] = scores(
-                groups[g], params[g], final_offsets(states, params[g], n[g])
+    if args.from_results is not None:
+        record = load_results(args.from_results)
+        quick = bool(record.get("quick"))
+        if args.page is None and not quick:
+            page = REPO / record.get("page", PAGE)
+        else:
+            page = (
+                Path(args.page)
+                if args.page is not None
+                else Path(args.from_results).with_suffix(".md")
             )
-        if net in args.search_networks:
-            t0 = time.perf_counter()
-            for g in evals:
-                states = play_search(args, agent, state, env, params[g], eval_key)
-                learned[g][f"PPO {net} + search"] = scores(
-                    groups[g], params[g], final_offsets(states, params[g], n[g])
-                )
-            search_seconds[net] = time.perf_counter() - t0
-            print(f"[{net}] search: {search_seconds[net]:.0f} s", flush=True)
-    # REPORT
-    methods_test = {m: v[0] for m, v in learned["test"].items()}
-    methods_test.update({m: v[0] for m, v in base["test"].items()})
-    best = np.asarray(
-        [o if s == "OPTIMAL" else bd for o, bd, s in zip(opt, bound, status, strict=True)]
-    )
-    methods_test["optimal (or bound)"] = best
-    report: dict[str, Any] = {
-        "command": command_line(args),
-        "device": f"{jax.devices()[0].platform} ({len(jax.devices())} device(s))",
-        "env": {"max_buffers": env.max_buffers, "max_live": env.max_live},
-        "train_programs": n["train"],
-        "ppo_steps": ppo_config(args, "mlp", n["train"]).num_updates
-        * ppo_config(args, "mlp", n["train"]).steps_per_update,
-        "num_simulations": 4 if args.quick else args.num_simulations,
-        "curves": curves,
-        "search_seconds": search_seconds,
-        "cpsat_seconds": cpsat_seconds,
-        "train_means": train_means,
-        "test": {
-            "names": [w.name for w in groups["test"]],
-            "buffers": [w.num_buffers for w in groups["test"]],
-            "methods": {m: v.tolist() for m, v in methods_test.items()},
-            "optimal": opt,
-            "optimal_bound": bound,
-            "optimal_status": status,
-        },
-    }
-    if "minimalloc" in evals:
-        mm = {m: v[1].tolist() for m, v in learned["minimalloc"].items()}
-        mm.update({m: v[1].tolist() for m, v in base["minimalloc"].items()})
-        report["minimalloc"] = {"names": [w.name for w in groups["minimalloc"]], "methods": mm}
-    report["seconds"] = time.perf_counter() - t_start
-    finish(report, args)
-    return report
+        plot = Path(args.plot) if args.plot is not None else page.with_name(Path(PLOT).name)
+        check_output(page, quick)
+        check_output(plot, quick)
+        render(record, page, plot)
+        print(f"wrote {page} and {plot}")
+        return record
+    out, page, plot = output_paths(args, args.quick)
+    record = {**provenance(command_line(args))}
+    allow_dirty = args.allow_dirty or args.quick  # a quick run writes no result into docs/
+    if record["clean_tree"] is False and not allow_dirty:
+        raise SystemExit(
+            "malloc_experiment: the tree has uncommitted changes; commit them, or pass "
+            "--allow_dirty (the page then says so)"
+        )
+    record.update(run_experiment(args))
+    write_results(out, record, allow_dirty=allow_dirty)
+    render(record, page, plot)
+    met, reason = target(record)
+    print(f"target {'met' if met else 'not met'}: {reason}\nwrote {out}, {page} and {plot}")
+    return record
 
 
 if __name__ == "__main__":

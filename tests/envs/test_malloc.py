@@ -235,6 +235,31 @@ def test_lowest_offset_policy_is_first_fit(setup):
         validate(w, cap, off, alignment=8)
 
 
+@pytest.mark.parametrize("order", ["xla", "benefit_per_area", "duration"])
+def test_lowest_offset_policy_is_first_fit_in_any_named_order(setup, order):
+    _, _, workloads = setup
+    env = MallocGame(
+        max_buffers=31,
+        max_live=31,
+        num_candidates=K,
+        num_bins=4,
+        lookahead=1,
+        alignment=8,
+        capacity_fraction=0.6,
+        order=order,
+        default_workload=workloads[0],
+    )
+    for w in workloads:
+        p = env.params_for(w)
+        off = play(env, p, lowest_offset_policy, jax.random.key(0))
+        cap = int(p.capacity) * 8
+        np.testing.assert_array_equal(off, first_fit(w, cap, alignment=8, order=order))
+    # an explicit permutation plays the same as the named order it spells
+    w = workloads[2]
+    explicit = env.params_for(w, order=w.order(order))
+    np.testing.assert_array_equal(explicit.order, env.params_for(w).order)
+
+
 def test_workloads_of_different_sizes_vmap_in_a_batched_env(setup):
     env, params, workloads = setup
     venv = VecEnv(env, len(workloads))

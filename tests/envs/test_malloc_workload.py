@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -21,7 +22,7 @@ from accelrl.envs.malloc import (
     validate,
     xla_best_fit,
 )
-from accelrl.envs.malloc.workload import DATASET_NPZ, benefit_seconds
+from accelrl.envs.malloc.workload import DATASET_NPZ, ORDERS, benefit_seconds, validation_programs
 from accelrl.envs.malloc.xla_dump import workload_from_jaxpr
 
 # The MiniMalloc instances live in the shared folder beside the checkout (CI lays it there too);
@@ -190,6 +191,55 @@ def test_validate_accepts_good_and_rejects_broken_placements():
         validate(w, 170, [0, 64, 128, 0], alignment=64)
 
 
+def orders_workload() -> Workload:
+    # distinct keys per order: sizes, durations (end - start + 1), benefits, starts
+    return Workload(
+        size=[100, 25, 400, 16],
+        start=[0, 1, 2, 3],
+        end=[9, 2, 3, 3],
+        benefit=[1.0, 2.0, 8.0, 0.1],
+        name="orders",
+    )
+
+
+def test_every_named_order_sorts_by_its_documented_key():
+    w = orders_workload()
+    # duration = end - start + 1 = [10, 2, 2, 1]
+    expected = {
+        "xla": [2, 1, 0, 3],  # benefit / sqrt(size) = 0.1, 0.4, 0.4, 0.025; ties: larger first
+        "benefit_per_size": [1, 2, 0, 3],  # 0.01, 0.08, 0.02, 0.00625
+        "benefit": [2, 1, 0, 3],
+        "size": [2, 0, 1, 3],
+        "start": [0, 1, 2, 3],
+        "duration": [0, 2, 1, 3],  # 10, 2, 2, 1; ties: larger first
+        "benefit_per_area": [1, 2, 3, 0],  # 0.001, 0.04, 0.01, 0.00625
+    }
+    assert set(expected) == set(ORDERS) and len(ORDERS) == 7
+    for order, perm in expected.items():
+        assert list(w.order(order)) == perm, order
+    with pytest.raises(ValueError, match="unknown order 'random'"):
+        w.order("random")
+
+
+def test_every_greedy_rule_is_valid_and_the_portfolio_is_their_best():
+    from accelrl.envs.malloc.solvers import greedy, greedy_rules, portfolio
+
+    assert len(greedy_rules()) == 14
+    for w, cap, align in ((tiny(), 100, 1), (load_dataset("test")[6], None, 64)):
+        cap = cap or int(0.5 * w.peak_live_bytes) // align * align
+        values = {}
+        for rule, order in greedy_rules():
+            values[rule, order] = validate(w, cap, greedy(w, cap, align, order, rule), align)
+        off, pair = portfolio(w, cap, align)
+        assert validate(w, cap, off, align) == max(values.values()) == values[pair]
+    np.testing.assert_array_equal(greedy(w, cap, align, "xla", "best"), xla_best_fit(w, cap, align))
+    np.testing.assert_array_equal(
+        greedy(w, cap, align, "start", "lowest"), first_fit(w, cap, align)
+    )
+    with pytest.raises(ValueError, match="unknown rule 'worst'"):
+        greedy(w, cap, align, "xla", "worst")
+
+
 def test_greedy_baselines_on_tiny():
     w = tiny()
     for solver in (xla_best_fit, first_fit):
@@ -255,7 +305,35 @@ def test_shipped_dataset_is_small_real_and_split_by_model():
         ratio = w.benefit / np.maximum(w.size, 1)
         assert ratio.max() > 1.5 * ratio[w.benefit > 0].min()
     with pytest.raises(ValueError, match="unknown split"):
-        load_dataset("validation")
+        load_dataset("valid")
+
+
+def test_validation_split_comes_from_training_models_and_is_never_trained_on():
+    index = dataset_index()
+    train = {w.name for w in load_dataset("train")}
+    val = {w.name for w in load_dataset("validation")}
+    test = {w.name for w in load_dataset("test")}
+    assert val == set(index["validation"]) and len(val) == len(index["split"]["train"])
+    assert not val & train and not val & test and not train & test
+    assert {n.split("/")[0] for n in val} == set(index["split"]["train"])
+    assert {n.split("/")[1] for n in val} == {"fwd", "train"}
+    assert train | val | test == {w.name for w in load_dataset()}
+    assert validation_programs(["b", "a", "c"], [32, 2, 8]) == [
+        "a/fwd/b8",
+        "b/train/b8",
+        "c/fwd/b8",
+    ]
+
+
+def test_validation_split_needs_an_index_that_names_it(tmp_path):
+    index = dataset_index()
+    del index["validation"]
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="names no validation programs"):
+        load_dataset("validation", json_path=path)
+    # without a validation list, train is every training-model program
+    assert len(load_dataset("train", json_path=path)) == 6 * len(index["split"]["train"])
 
 
 def test_default_env_fits_every_shipped_workload():

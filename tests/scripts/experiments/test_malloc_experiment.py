@@ -1,73 +1,297 @@
-"""scripts/malloc_experiment.py: the summary and target helpers (fast) and ``--quick`` end to end
-(slow: 323 s measured on the 2 shared development cores, mostly compiling the two PPO networks,
-the search and the rollouts)."""
+"""scripts/experiments/malloc_experiment.py: the verdict and page generator on synthetic raw
+results (fast), output paths, and ``--quick`` end to end by file path (slow: a few minutes on
+the 2 shared development cores, mostly compiling the networks, searches and rollouts)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from malloc_experiment import Args, main, summary, target_met
+from malloc_experiment import (
+    BOUND,
+    GENERATOR,
+    LOWEST_XLA,
+    PORTFOLIO,
+    RANDOM,
+    REPO,
+    Args,
+    best_non_learned,
+    main,
+    output_paths,
+    render_page,
+    target,
+)
+
+from accelrl.results import write_results
 
 
-def test_summary_counts_wins_ties_and_gaps():
-    xla = np.array([0.5, 0.6, 0.7, 0.8])
-    best = np.array([0.6, 0.6, 0.9, 0.8])
-    s = summary({"a": np.array([0.55, 0.6, 0.65, 0.8]), "xla_best_fit": xla}, xla, best)
-    assert s["a"]["wins_vs_xla"] == 0.25 and s["a"]["ties_vs_xla"] == 0.5
-    assert s["a"]["mean"] == pytest.approx(0.65)
-    assert s["a"]["gap_to_optimal"] == pytest.approx(np.mean(best - [0.55, 0.6, 0.65, 0.8]))
-    assert s["xla_best_fit"]["wins_vs_xla"] == 0.0
+def synthetic_record(shift: float, n: int = 12, seed: int = 0, minimalloc: bool = False) -> dict:
+    """A raw results file of the experiment's shape: the learned variants are the portfolio's
+    per-program values plus ``shift`` plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def group(names: list[str]) -> dict:
+        k = len(names)
+        low = rng.uniform(0.4, 0.8, k)
+        best = low - rng.uniform(0.0, 0.02, k)
+        port = np.maximum(low, best) + rng.uniform(0.0, 0.01, k)
+        learned = np.clip(port + shift + rng.normal(0.0, 0.004, k), 0.0, 1.0)
+        methods = {
+            "PPO mlp": learned.tolist(),
+            "PPO mlp + search": (learned - 0.001).tolist(),
+            LOWEST_XLA: low.tolist(),
+            "best fit [xla]": best.tolist(),
+            PORTFOLIO: port.tolist(),
+            RANDOM: (low / 2).tolist(),
+        }
+        kind = {m: "learned" if m.startswith("PPO") else "non-learned" for m in methods}
+        return {
+            "names": names,
+            "buffers": [20 + i for i in range(k)],
+            "methods": methods,
+            "kind": kind,
+            "portfolio_choice": [LOWEST_XLA] * k,
+            "random_per_seed": [(low / 2).tolist()],
+        }
+
+    test = group([f"m{i}/fwd/b2" for i in range(n)])
+    upper = np.minimum(1.0, np.asarray(test["methods"][PORTFOLIO]) + 0.05)
+    test["cpsat"] = {
+        "objective": [None] * n,
+        "bound": upper.tolist(),
+        "status": ["not run"] * n,
+        "upper": upper.tolist(),
+    }
+    groups = {"validation": group(["v/fwd/b8", "w/train/b8", "x/fwd/b8"]), "test": test}
+    if minimalloc:
+        groups["minimalloc"] = group(["A", "B"])
+    return {
+        "command": "python scripts/experiments/malloc_experiment.py",
+        "commit": "0123456789abcdef",
+        "clean_tree": True,
+        "versions": {"jax": "0.0"},
+        "machine": {"cpu_count": 2},
+        "generator": GENERATOR,
+        "page": "docs/malloc_experiment.md",
+        "plot": "docs/malloc_experiment.png",
+        "quick": False,
+        "settings": {
+            "num_steps": 64,
+            "num_minibatches": 4,
+            "update_epochs": 4,
+            "learning_rate": 3e-4,
+            "gamma": 1.0,
+            "ent_coef": 0.01,
+            "hidden_sizes": [128, 128],
+            "set_embed_dim": 32,
+            "set_heads": 4,
+        },
+        "seeds": {"training": 0, "evaluation": 0, "random_legal": [0], "bootstrap": 0},
+        "budgets": {
+            "ppo_env_steps_per_network": 1000,
+            "search_grid": [[8, 0.0]],
+            "cpsat_seconds": 1.0,
+            "cpsat_max_buffers": 300,
+            "bootstrap_reps": 2000,
+        },
+        "env": {
+            "order": "xla",
+            "max_buffers": 40,
+            "max_live": 40,
+            "num_candidates": 8,
+            "set_size": 16,
+            "capacity_fraction": 0.5,
+            "alignment": 64,
+            "minimalloc_capacity": 1_048_576,
+        },
+        "train_programs": ["t/fwd/b2"],
+        "train_means": {"PPO mlp": 0.7},
+        "curves": {"mlp": {"env_steps": [1.0, 2.0], "episode_return": [0.5, 0.6], "seconds": 3.0}},
+        "search_grid": [
+            {
+                "network": "mlp",
+                "simulations": 8,
+                "gumbel_scale": 0.0,
+                "validation": [0.5, 0.5, 0.5],
+                "validation_mean": 0.5,
+                "seconds": 1.0,
+            }
+        ],
+        "chosen_search": {"mlp": {"simulations": 8, "gumbel_scale": 0.0}},
+        "reported_variant": "PPO mlp",
+        "groups": groups,
+        "minimalloc_note": None if minimalloc else "MiniMalloc skipped: no instances in /nowhere",
+        "seconds": {"cpsat": 1.0, "per_placement": {LOWEST_XLA: 0.001, PORTFOLIO: 0.02}},
+        "wall_seconds": 10.0,
+    }
 
 
-def test_target_needs_a_higher_mean_and_60_percent_wins():
-    base = {"xla_best_fit": {"mean": 0.7}}
-    ok = dict(base, a={"mean": 0.71, "wins_vs_xla": 0.6, "ties_vs_xla": 0.0})
-    assert target_met(ok, ["a"])[0]
-    few_wins = dict(base, a={"mean": 0.8, "wins_vs_xla": 0.5, "ties_vs_xla": 0.5})
-    met, why = target_met(few_wins, ["a"])
-    assert not met and "50%" in why
-    low_mean = dict(base, a={"mean": 0.69, "wins_vs_xla": 0.9, "ties_vs_xla": 0.0})
-    assert not target_met(low_mean, ["a"])[0]
+def first_table(page: str) -> list[list[str]]:
+    block = page.split("## Held-out programs", 1)[1].split("## Verdict", 1)[0]
+    rows = [line for line in block.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in row.strip("|").split("|")] for row in rows[1:]]
 
 
-@pytest.mark.slow
-def test_quick_run_writes_report_and_plot(tmp_path):
-    args = Args(
-        quick=True,
-        search_networks=("set",),
-        out=tmp_path / "m.md",
-        plot=tmp_path / "m.png",
-        json_out=tmp_path / "m.json",
+def test_a_learned_mapper_below_the_best_non_learned_one_is_not_met():
+    record = synthetic_record(shift=-0.02)
+    met, reason = target(record)
+    assert not met and "worse" in reason
+    page = render_page(record)
+    assert "**not met**" in page and "**met**" not in page
+    # higher on half the programs, lower by as much on the others: still not met
+    record = synthetic_record(shift=0.0)
+    test = record["groups"]["test"]
+    port = np.asarray(test["methods"][PORTFOLIO])
+    test["methods"]["PPO mlp"] = (port + 0.003 * (-1) ** np.arange(port.size)).tolist()
+    met, reason = target(record)
+    assert not met and "does not lie above zero" in reason and "higher on 6, lower on 6" in reason
+
+
+def test_a_learned_mapper_above_with_an_interval_above_zero_is_met():
+    record = synthetic_record(shift=0.03)
+    met, reason = target(record)
+    assert met and "beats" in reason
+    assert "**met**" in render_page(record)
+
+
+def test_the_best_non_learned_method_is_chosen_by_mean_portfolio_included():
+    record = synthetic_record(shift=0.0)
+    assert best_non_learned(record["groups"]["test"]) == PORTFOLIO
+    test = record["groups"]["test"]
+    test["methods"][RANDOM] = [1.0] * len(test["names"])  # a stronger non-learned method
+    assert best_non_learned(test) == RANDOM
+
+
+def test_first_table_is_the_held_out_programs_with_bare_means():
+    record = synthetic_record(shift=0.01)
+    page = render_page(record)
+    assert "## Held-out programs: capacity 0.5 x peak live bytes, alignment 64" in page
+    rows = first_table(page)
+    names = [r[0].strip("*") for r in rows]
+    assert LOWEST_XLA in names and PORTFOLIO in names and BOUND in names
+    test = record["groups"]["test"]
+    for row in rows:
+        name = row[0].strip("*")
+        values = test["cpsat"]["upper"] if name == BOUND else test["methods"][name]
+        assert row[1] == f"{np.mean(values):.3f}"  # column 2: the mean as a bare number
+    learned = [r for r in rows if r[3] == "learned"]
+    assert len(learned) == 2 and all("[" in r[4] and "[" in r[5] for r in learned)
+
+
+def test_missing_minimalloc_is_said_on_the_page_and_present_instances_are_tabled():
+    page = render_page(synthetic_record(shift=0.0))
+    assert "MiniMalloc skipped: no instances in /nowhere." in page
+    page = render_page(synthetic_record(shift=0.0, minimalloc=True))
+    section = page.split("## MiniMalloc's challenging instances", 1)[1]
+    assert "| PPO mlp | learned |" in section and "skipped" not in section
+
+
+def test_a_dirty_tree_is_said_on_the_page():
+    record = dict(synthetic_record(shift=0.0), clean_tree=False)
+    assert "**uncommitted changes in the tree**" in render_page(record)
+
+
+def test_from_results_renders_the_same_page_byte_for_byte(tmp_path):
+    record = synthetic_record(shift=0.01, minimalloc=True)
+    raw = write_results(tmp_path / "r.json", record)
+    pages = []
+    for k in range(2):
+        page, plot = tmp_path / f"p{k}.md", tmp_path / f"p{k}.png"
+        main(Args(from_results=raw, page=page, plot=plot))
+        pages.append(page.read_bytes())
+        assert plot.stat().st_size > 0
+    assert pages[0] == pages[1] == render_page(json.loads(raw.read_text())).encode()
+
+
+def test_quick_outputs_stay_out_of_docs(tmp_path):
+    with pytest.raises(ValueError, match="never write into"):
+        output_paths(Args(quick=True, out=REPO / "docs" / "results" / "x.json"), quick=True)
+    with pytest.raises(ValueError, match="never write into"):
+        output_paths(Args(quick=True, out=tmp_path / "x.json", page=REPO / "docs" / "x.md"), True)
+    out, page, plot = output_paths(Args(quick=True), quick=True)
+    assert REPO / "docs" not in out.parents and page.parent == out.parent == plot.parent
+    full = output_paths(Args(), quick=False)
+    assert full == (
+        REPO / "docs" / "results" / "malloc_experiment.json",
+        REPO / "docs" / "malloc_experiment.md",
+        REPO / "docs" / "malloc_experiment.png",
     )
-    report = main(args)
-    text = (tmp_path / "m.md").read_text()
-    assert "xla_best_fit" in text and "PPO set + search" in text and "Target" in text
-    assert (tmp_path / "m.png").stat().st_size < 200_000
-    saved = json.loads((tmp_path / "m.json").read_text())
-    methods = saved["test"]["methods"]
-    assert {"PPO mlp", "PPO set", "PPO set + search", "xla_best_fit", "first_fit"} <= set(methods)
-    for name, values in methods.items():
-        assert all(0.0 <= v <= 1.0 for v in values), name
-    # every method is bounded by the optimum or its upper bound
-    best = np.asarray(methods["optimal (or bound)"])
-    for name, values in methods.items():
-        assert np.all(np.asarray(values) <= best + 1e-6), name
-    if report.get("minimalloc"):
-        for values in report["minimalloc"]["methods"].values():
-            assert all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_a_full_run_from_a_dirty_tree_is_refused_before_any_work(monkeypatch, tmp_path):
+    import malloc_experiment
+
+    def dirty(command):
+        return {"command": command, "commit": "0" * 40, "clean_tree": False}
+
+    def never(args):
+        raise AssertionError("the experiment ran")
+
+    monkeypatch.setattr(malloc_experiment, "provenance", dirty)
+    monkeypatch.setattr(malloc_experiment, "run_experiment", never)
+    with pytest.raises(SystemExit, match="uncommitted changes.*--allow_dirty"):
+        main(Args(out=tmp_path / "r.json"))
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_command_line_reproduces_the_arguments():
     import shlex
-    from pathlib import Path
 
     import tyro
     from malloc_experiment import command_line
 
-    args = Args(quick=True, num_simulations=64, search_networks=("set",), load_dir=Path("r/x"))
+    args = Args(quick=True, search_simulations=(4, 64), networks=("set",), out=Path("r/x.json"))
     cmd = command_line(args)
-    assert cmd.startswith("python scripts/experiments/malloc_experiment.py --quick")
+    assert cmd.startswith(f"python {GENERATOR} --quick")
     assert tyro.cli(Args, args=shlex.split(cmd)[2:]) == args
-    assert command_line(Args()) == "python scripts/experiments/malloc_experiment.py"
+    assert command_line(Args()) == f"python {GENERATOR}"
+
+
+def _status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+@pytest.mark.slow
+def test_quick_run_by_file_path_leaves_the_tree_untouched(tmp_path):
+    before = _status()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / GENERATOR),
+            "--quick",
+            "--minimalloc_dir",
+            str(tmp_path / "no_minimalloc"),
+            "--out",
+            str(tmp_path / "run" / "m.json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MiniMalloc skipped" in proc.stdout
+    assert _status() == before
+    record = json.loads((tmp_path / "run" / "m.json").read_text())
+    assert record["quick"] and record["generator"] == GENERATOR
+    test = record["groups"]["test"]
+    upper = np.asarray(test["cpsat"]["upper"])
+    for name, values in test["methods"].items():
+        assert np.all(np.asarray(values) <= upper + 1e-6), name
+    assert (
+        test["methods"][PORTFOLIO]
+        == np.max([v for m, v in test["methods"].items() if "[" in m], axis=0).tolist()
+    )
+    page = (tmp_path / "run" / "m.md").read_text()
+    assert "--quick" in page and "MiniMalloc skipped" in page
+    assert render_page(record) == page
