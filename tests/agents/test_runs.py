@@ -73,7 +73,8 @@ def test_a_multi_agent_team_with_a_teacher_trains_and_reloads(tmp_path):
 # Run folders written by accelrl at a518ab4, before the reset strategies' data settings moved
 # into their state (teacher: ALP-GMM with random_task_ratio 0.3 in its config.json; snapshot
 # starts with probability 1.0), killed after the checkpoint of update 4 of 5 (pictures left
-# out). Their checkpoints lack the ``random_task_ratio`` / ``probability`` leaves.
+# out; the metrics and task logs are the uninterrupted old run's, all 5 updates). Their
+# checkpoints lack the ``random_task_ratio`` / ``probability`` leaves.
 OLD_RUNS = Path(__file__).parent / "data" / "runs_a518ab4"
 OLD_SETTINGS = {"teach": ("random_task_ratio", 0.3), "snap": ("probability", 1.0)}
 
@@ -148,6 +149,12 @@ def test_an_old_run_folder_resumes_and_evaluates(tmp_path, name):
     for key in ("loss", "value_loss", "entropy"):
         assert np.isfinite(metrics[key]).all(), key
     assert np.asarray(metrics["loss"]).shape[-1] == 5  # updates 1-4 kept, update 5 added
+    # update 5 as the old code ran it without interruption, byte for byte
+    for log in ("metrics.csv", "tasks.csv"):
+        if (OLD_RUNS / name / "seed_0" / log).exists():
+            assert (run / "seed_0" / log).read_bytes() == (
+                OLD_RUNS / name / "seed_0" / log
+            ).read_bytes(), log
     agent, state, _, _ = load_run(run)  # the new checkpoint holds the setting itself
     field, value = OLD_SETTINGS[name]
     s_state = agent.env.strategy_state(state.env_state)
