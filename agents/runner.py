@@ -43,6 +43,8 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from accelrl.agents.checkpoint import (
     CheckpointError,
+    CheckpointMismatchError,
+    leaf_path,
     list_checkpoints,
     load_metadata,
     restore_checkpoint,
@@ -228,6 +230,13 @@ def seed_vmapped(agent: Any) -> tuple[Callable, Callable]:
         return _strong(jax.vmap(agent.init)(keys, hparams))
 
     return run, jax.jit(init)
+
+
+class _DataLeaf:
+    """Marks where a data setting sits in a state's pytree (a leaf to jax)."""
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 @functools.lru_cache(maxsize=16)
@@ -521,6 +530,9 @@ class Runner:
 
         Raises:
             FileNotFoundError: no checkpoint at all.
+            CheckpointMismatchError: a readable checkpoint whose leaves or shapes differ from the
+                state this runner builds (other than missing strategy data settings, which
+                checkpoints older than them lack: filled in from ``strategy_data``).
             CheckpointError: none of the checkpoints could be restored.
         """
         like = jax.eval_shape(self._init, self.keys(), self.hparams)
@@ -538,10 +550,13 @@ class Runner:
             if not candidates:
                 raise FileNotFoundError(f"no checkpoint under {self.out_dir / 'checkpoints'}")
         errors = []
+        optional = self._strategy_data_leaves(like)
         for ckpt in candidates:
             try:
-                state, hparams = restore_checkpoint(ckpt, like, hparams_like)
+                state, hparams = restore_checkpoint(ckpt, like, hparams_like, optional)
                 meta = load_metadata(ckpt)
+            except CheckpointMismatchError:
+                raise  # not damage: the run's older checkpoints share the layout
             except (CheckpointError, FileNotFoundError, ValueError) as e:
                 errors.append(f"{ckpt.name}: {e}")
                 if len(candidates) > 1:
@@ -556,6 +571,29 @@ class Runner:
             self._read_strategy_data(state)
             return state, self.hparams
         raise CheckpointError(f"no usable checkpoint: {'; '.join(errors)}")
+
+    def _strategy_data_leaves(self, like: Any) -> dict[tuple[str, ...], np.ndarray]:
+        """The reset strategy's data-setting leaves of the state ``like`` (by checkpoint leaf
+        path), each with every member's value (``f32[M]``) as this runner holds it: the run
+        spec's settings unless given otherwise.
+
+        Checkpoints written before those settings moved into the strategy state (runs older
+        than the data settings) lack these leaves; :meth:`restore` fills them in from here.
+        """
+        if not any(self.strategy_data):
+            return {}
+        env = self.agent.env
+        marks = {n: _DataLeaf(n) for n in self.strategy_data[0]}
+        s_like = env.strategy_state(like.env_state)
+        marked = like.replace(
+            env_state=env.with_strategy_state(like.env_state, s_like.replace(**marks))
+        )
+        out = {}
+        for path, leaf in jax.tree_util.tree_flatten_with_path(marked)[0]:
+            if isinstance(leaf, _DataLeaf):
+                values = [self.strategy_data[m.setting][leaf.name] for m in self.members]
+                out[leaf_path(path)] = np.asarray(values, np.float32)
+        return out
 
     def _save(self, state: Any, metrics: dict[str, np.ndarray], step: int) -> Path | None:
         if self.out_dir is None:
