@@ -19,7 +19,13 @@ from accelrl.results import REPO
 QUICK: dict[str, list[str]] = {
     "scripts/bench/bench_agents.py": ["--quick", "--frameworks", "accelrl", "--algos", "ppo"],
     "scripts/bench/bench_autotune.py": [
-        "--quick", "--envs", "CartPole-v1", "--methods", "random", "--parts", "tuning",
+        "--quick",
+        "--envs",
+        "CartPole-v1",
+        "--methods",
+        "random",
+        "--parts",
+        "tuning",
     ],  # fmt: skip
     "scripts/bench/bench_cache.py": ["--quick"],
     "scripts/bench/bench_curricula.py": ["--quick", "--parts", "gmm"],
