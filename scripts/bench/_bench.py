@@ -347,6 +347,21 @@ class PeerVenv:
 # Generated page blocks (the results protocol)
 
 
+def add_results_options(parser: Any) -> None:
+    """Add the options every results script shares to an ``argparse`` parser:
+    ``--allow_dirty`` (write a results file from uncommitted changes; the page says so),
+    ``--from_results PATH`` (re-render the page from a raw results file alone) and ``--page``
+    (with ``--from_results``: the page to rewrite, default the record's)."""
+    parser.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
+    parser.add_argument("--from_results", type=Path, default=None, help="only re-render the page")
+    parser.add_argument(
+        "--page",
+        type=Path,
+        default=None,
+        help="with --from_results: the page (default: the record's)",
+    )
+
+
 def results_record(command: str | Sequence[str], generator: str, page: str) -> dict[str, Any]:
     """:func:`accelrl.results.results_record` (imported when called, see the module doc)."""
     from accelrl.results import results_record as record

@@ -59,6 +59,7 @@ from pathlib import Path
 try:
     from _bench import (
         PeerVenv,
+        add_results_options,
         median,
         ratio,
         render_from_results,
@@ -70,6 +71,7 @@ try:
 except ImportError:  # a worker in a peer environment (no accelrl) runs this file by path
     from _bench import (
         PeerVenv,
+        add_results_options,
         median,
         ratio,
         render_from_results,
@@ -712,14 +714,7 @@ def main(argv: list[str] | None = None) -> None:
         help="where agents_<algo>.json goes (default docs/results, which also renders the "
         "pages' blocks; quick: /tmp/bench_agents, never docs/)",
     )
-    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
-    p.add_argument("--from_results", type=Path, default=None, help="only re-render a block")
-    p.add_argument(
-        "--page",
-        type=Path,
-        default=None,
-        help="with --from_results: the page to rewrite (default: the record's)",
-    )
+    add_results_options(p)
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker process")
     p.add_argument("--setup-only", action="store_true", help="create the venvs and exit")
     p.add_argument("--throughput-only", action="store_true", help="skip the time-to-threshold runs")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from _bench import render_from_results, results_record, time_fn, write_blocks
+from _bench import add_results_options, render_from_results, results_record, time_fn, write_blocks
 
 from accelrl.envs import VecEnv, is_multi_agent, make, registered_envs
 
@@ -113,14 +113,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--ids", nargs="+", default=None, help="default: every registered accelrl id")
     p.add_argument("--out", type=Path, default=Path("bench_out/envs.json"))
     p.add_argument("--quick", action="store_true", help="batch 1 and 64, 50 steps, 3 repeats")
-    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
-    p.add_argument("--from_results", type=Path, default=None, help="only re-render the block")
-    p.add_argument(
-        "--page",
-        type=Path,
-        default=None,
-        help="with --from_results: the page to rewrite (default: the record's)",
-    )
+    add_results_options(p)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     if args.from_results is not None:

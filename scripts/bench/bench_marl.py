@@ -81,6 +81,7 @@ from typing import Any
 
 from _bench import (
     PeerVenv,
+    add_results_options,
     ratio,
     render_from_results,
     results_record,
@@ -833,14 +834,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where each part's marl_<part>.json goes (default docs/results, which also "
         "renders docs/marl.md's blocks; quick: /tmp/bench_marl, never docs/)",
     )
-    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
-    p.add_argument("--from_results", type=Path, default=None, help="only re-render a block")
-    p.add_argument(
-        "--page",
-        type=Path,
-        default=None,
-        help="with --from_results: the page to rewrite (default: the record's)",
-    )
+    add_results_options(p)
     args = p.parse_args(argv)
     q = args.quick
     args.num_envs = args.num_envs or ([64] if q else [16, 64, 256, 1024])

@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from _bench import render_from_results, results_record, write_blocks
+from _bench import add_results_options, render_from_results, results_record, write_blocks
 
 from accelrl._xla import CPU_SCHEDULER, YNN_REDUCE
 
@@ -95,14 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"raw results file (default {RESULTS} for the default A/B, which also renders "
         "the page's block; else /tmp/bench_xla_flags.json)",
     )
-    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
-    p.add_argument("--from_results", default=None, help="only re-render the page's block")
-    p.add_argument(
-        "--page",
-        type=Path,
-        default=None,
-        help="with --from_results: the page to rewrite (default: the record's)",
-    )
+    add_results_options(p)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.settings = args.settings or list(SETTINGS)

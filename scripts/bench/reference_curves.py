@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _bench import render_from_results, results_record, write_blocks
+from _bench import add_results_options, render_from_results, results_record, write_blocks
 
 GENERATOR = "scripts/bench/reference_curves.py"
 PARTS = ("ppo", "sac", "marl")
@@ -94,14 +94,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny budgets; never writes docs/")
     p.add_argument("--out_dir", type=Path, default=None,
                    help="default docs/results (also renders the blocks); quick: /tmp/...")  # fmt: skip
-    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
-    p.add_argument("--from_results", type=Path, default=None, help="only re-render a block")
-    p.add_argument(
-        "--page",
-        type=Path,
-        default=None,
-        help="with --from_results: the page to rewrite (default: the record's)",
-    )
+    add_results_options(p)
     return p.parse_args(argv)
 
 

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _bench import render_from_results, results_record, write_blocks
+from _bench import add_results_options, render_from_results, results_record, write_blocks
 
 GENERATOR = "scripts/bench/substep_intervals.py"
 PAGE = "docs/envs/three_body.md"
@@ -40,14 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--num_seeds", type=int, default=128, help="initial conditions 0..N-1")
     p.add_argument("--num_checks", type=int, default=100, help="intervals (0.1 yr each)")
     p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {RESULTS})")
-    p.add_argument("--allow_dirty", action="store_true", help="run from uncommitted changes")
-    p.add_argument("--from_results", type=Path, default=None, help="only re-render the block")
-    p.add_argument(
-        "--page",
-        type=Path,
-        default=None,
-        help="with --from_results: the page to rewrite (default: the record's)",
-    )
+    add_results_options(p)
     args = p.parse_args(argv)
     if args.quick:
         args.num_seeds, args.num_checks = 16, 10

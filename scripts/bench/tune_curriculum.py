@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bench import add_results_options
 
 from accelrl.results import (
     DirtyTreeError,
@@ -99,9 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny budgets; never writes into docs/")
     p.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS})")
     p.add_argument("--work", type=Path, default=None, help="study folders (default: a temp dir)")
-    p.add_argument("--from_results", type=Path, default=None, help="only re-render the block")
-    p.add_argument("--page", type=Path, default=None, help="with --from_results: the page")
-    p.add_argument("--allow_dirty", action="store_true", help="write from a dirty tree")
+    add_results_options(p)
     args = p.parse_args(argv)
     if args.out is None:
         args.out = (

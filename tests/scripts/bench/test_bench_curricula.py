@@ -150,9 +150,15 @@ def test_from_results_writes_the_blocks_into_the_page(tmp_path):
     )
     text = page.read_text()
     assert "| ALP-GMM - Random (paired) | +0.100 [+0.100, +0.100] beats" in text
-    assert (
-        "Not measured under the protocol yet: the Pendulum protocol run" in text
-    )  # gmm block kept
+
+    def block(s, name):  # the text between a block's markers
+        return s.split(f"<!-- {name}: begin -->")[1].split(f"<!-- {name}: end -->")[0]
+
+    before = (REPO / "docs" / "curricula.md").read_text()
+    assert block(text, "curricula_gmm") == block(before, "curricula_gmm")  # not in the record: kept
+    assert block(text, "curricula_pendulum_dynamics") != block(
+        before, "curricula_pendulum_dynamics"
+    )
 
 
 def test_protocol_options_are_fixed_and_quick_stays_out_of_docs(tmp_path, capsys):
