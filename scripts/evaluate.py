@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             "team_returns",
             "num_episodes",
             "deterministic",
+            "search_simulations",
             "checkpoint",
         )
         print(json.dumps({k: summary[k] for k in shown if k in summary}))
