@@ -198,8 +198,9 @@ class GumbelAZHparams:
 
 # Defaults per environment id or family: (config, hparams overrides).
 GUMBEL_AZ_DEFAULTS: dict[str, tuple[GumbelAZConfig, dict[str, float]]] = {
-    # MallocGame: rollouts as long as the default program's episode (most value targets are
-    # pure Monte-Carlo returns), 16 simulations, a 2-update-deep replay of targets.
+    # MallocGame: rollouts of 64 steps, longer than the default program's 14-buffer episode (most
+    # value targets are pure Monte-Carlo returns; longer programs want rollout_steps raised to
+    # their length), 16 simulations, a replay of the last 16 updates' targets.
     "malloc": (
         GumbelAZConfig(
             num_envs=8,
