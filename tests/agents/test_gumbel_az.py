@@ -279,3 +279,11 @@ def test_learns_to_beat_lowest_offset_on_small_programs():
     assert float(after.mean()) > float(baseline.mean()) + 0.02, (after, baseline)
     assert int(np.sum(np.asarray(after) > np.asarray(baseline) + 1e-6)) >= 3
     assert float(after.mean()) > float(before.mean()) + 0.02  # learned, not luck of the init
+
+
+def test_eval_cli_refuses_a_negative_search_in_one_line(tmp_path, capsys):
+    from accelrl.scripts.evaluate import main as eval_main
+
+    assert eval_main([str(tmp_path), "--search", "-1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--search must be >= 0" in err and "\n" not in err
