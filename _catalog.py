@@ -58,6 +58,7 @@ AGENT_CLASSES: dict[str, tuple[str, str, str]] = {
     "ppo": ("ppo", "PPOConfig", "PPOHparams"),
     "sac": ("sac", "SACConfig", "SACHparams"),
     "dqn": ("dqn", "DQNConfig", "DQNHparams"),
+    "gumbel_az": ("gumbel_az", "GumbelAZConfig", "GumbelAZHparams"),
     "ippo": ("marl", "MultiAgentPPOConfig", "PPOHparams"),
     "mappo": ("marl", "MultiAgentPPOConfig", "PPOHparams"),
 }

@@ -29,6 +29,13 @@ from accelrl.agents.build import (
 from accelrl.agents.core import Agent, AgentState, RunConfig
 from accelrl.agents.dqn import DQN, DQNConfig, DQNHparams, DQNState, make_dqn
 from accelrl.agents.folders import FolderBusyError, FolderLock
+from accelrl.agents.gumbel_az import (
+    GumbelAZ,
+    GumbelAZConfig,
+    GumbelAZHparams,
+    GumbelAZState,
+    make_gumbel_az,
+)
 from accelrl.agents.marl import IPPO, MAPPO, MultiAgentPPOConfig, MultiAgentPPOState
 from accelrl.agents.ppo import PPO, PPOConfig, PPOHparams, PPOState, make_ppo
 from accelrl.agents.registry import (
@@ -50,6 +57,10 @@ __all__ = [
     "make_spec",
     "FolderBusyError",
     "FolderLock",
+    "GumbelAZ",
+    "GumbelAZConfig",
+    "GumbelAZHparams",
+    "GumbelAZState",
     "ResumeError",
     "RunOutcome",
     "resume_run",
@@ -88,6 +99,7 @@ __all__ = [
     "env_family",
     "load_run",
     "make_dqn",
+    "make_gumbel_az",
     "make_ppo",
     "make_sac",
     "read_spec",

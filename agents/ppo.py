@@ -244,6 +244,34 @@ def normalize(x: jax.Array, eps: float = 1e-8) -> jax.Array:
 # ----------------------------------------------------------------------------------------------
 
 
+def set_network(agent: Agent, who: str) -> SetActorCritic:
+    """The ``"set"`` policy-value network of ``agent`` (PPO, gumbel_az) from its config's
+    ``hidden_sizes``, ``activation``, ``set_embed_dim`` and ``set_heads``, after checking that
+    its environment provides the set observation.
+
+    Raises:
+        UnsupportedEnvironmentError: one line naming ``who`` (e.g. ``"PPOConfig"``), the keys
+            needed and the environment's.
+    """
+    space = agent.env.single_observation_space(agent.eval_params)
+    keys = getattr(space, "spaces", None)
+    if agent.spec.kind != "masked_discrete" or keys is None or any(k not in keys for k in SET_KEYS):
+        have = sorted(keys) if keys is not None else type(space).__name__
+        raise UnsupportedEnvironmentError(
+            f"{who}.network='set' needs masked discrete actions and an observation dict "
+            f"with keys {SET_KEYS} (e.g. MallocGame(set_size=M) with M > 0); "
+            f"{type(agent.env.env).__name__} has {have}"
+        )
+    config = agent.config
+    return SetActorCritic(
+        action_dim=agent.spec.dim,
+        hidden_sizes=tuple(config.hidden_sizes),
+        activation=config.activation,
+        embed_dim=config.set_embed_dim,
+        num_heads=config.set_heads,
+    )
+
+
 class PPO(Agent):
     """A PPO agent for one environment; see :func:`make_ppo`."""
 
@@ -270,26 +298,7 @@ class PPO(Agent):
 
     def _set_network(self) -> SetActorCritic:
         """The ``"set"`` network, after checking that the environment provides its inputs."""
-        space = self.env.single_observation_space(self.eval_params)
-        keys = getattr(space, "spaces", None)
-        if (
-            self.spec.kind != "masked_discrete"
-            or keys is None
-            or any(k not in keys for k in SET_KEYS)
-        ):
-            have = sorted(keys) if keys is not None else type(space).__name__
-            raise UnsupportedEnvironmentError(
-                f"PPOConfig.network='set' needs masked discrete actions and an observation dict "
-                f"with keys {SET_KEYS} (e.g. MallocGame(set_size=M) with M > 0); "
-                f"{type(self.env.env).__name__} has {have}"
-            )
-        return SetActorCritic(
-            action_dim=self.spec.dim,
-            hidden_sizes=tuple(self.config.hidden_sizes),
-            activation=self.config.activation,
-            embed_dim=self.config.set_embed_dim,
-            num_heads=self.config.set_heads,
-        )
+        return set_network(self, "PPOConfig")
 
     # -- acting -----------------------------------------------------------------------------
 

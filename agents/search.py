@@ -11,7 +11,13 @@ prior with Gumbel sequential halving at the root (Danihelka et al., 2022,
 Illegal actions: ``mctx``'s ``invalid_actions`` applies only at the root, so the prior logits
 of *every* node are masked with that node's ``action_mask`` (to
 :data:`accelrl.agents.distributions.MASKED_LOGIT`), and the root also passes
-``invalid_actions``. An illegal action therefore never gets a visit.
+``invalid_actions``. An illegal action therefore never gets a visit. Observations without an
+``action_mask`` (plain discrete actions) leave every action legal.
+
+The same search (one :meth:`GumbelSearch.recurrent_fn`) serves test-time planning with a PPO
+network and the acting and training targets of the ``gumbel_az`` agent
+(:mod:`accelrl.agents.gumbel_az`). The model is only exact for environments whose ``step_env``
+ignores its key: :func:`check_deterministic` refuses the others.
 
 Everything is batched over a leading axis of copies (one program per copy: the env params
 carry the same axis) and jittable, e.g. a whole evaluation episode is one ``lax.scan``:
@@ -29,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from accelrl.agents.base import UnsupportedEnvironmentError
 from accelrl.agents.distributions import mask_logits
 
 NetworkApply = Callable[[Any, Any], tuple[Any, jax.Array]]
@@ -67,13 +74,34 @@ class SearchConfig:
         return self
 
 
+def check_deterministic(env: Any, who: str = "GumbelSearch") -> None:
+    """Refuse an environment that does not declare a deterministic ``step_env``.
+
+    An environment declares it with the class attribute ``deterministic_step = True`` (a
+    promise that ``step_env``'s result does not depend on its key, checked for the built-in
+    ones in ``tests/envs/test_deterministic_step.py``); resets may be random.
+
+    Raises:
+        UnsupportedEnvironmentError: one line naming the environment and the flag.
+    """
+    if getattr(env, "deterministic_step", False) is not True:
+        raise UnsupportedEnvironmentError(
+            f"{who} uses the environment as its own model and needs a deterministic step_env; "
+            f"{type(env).__name__} does not declare deterministic_step = True"
+        )
+
+
+def _action_mask(obs: Any) -> jax.Array | None:
+    return obs["action_mask"] if isinstance(obs, dict) and "action_mask" in obs else None
+
+
 class GumbelSearch:
     """Gumbel MuZero search over a single-agent, masked-discrete gymnax environment.
 
     Args:
-        env: the (unbatched) environment; its observations are dicts with ``"action_mask"``
+        env: the (unbatched) environment; its observations may be dicts with ``"action_mask"``
             (``bool[A]``, True = legal) and its ``step_env(key, state, action, params)`` is the
-            model.
+            model (``deterministic_step = True`` required, see :func:`check_deterministic`).
         apply: the policy-value network (:data:`NetworkApply`), e.g. ``agent.network.apply``
             of a trained PPO agent (the observations it gets are the environment's own).
         config: search settings.
@@ -82,6 +110,7 @@ class GumbelSearch:
     def __init__(self, env: Any, apply: NetworkApply, config: SearchConfig = SearchConfig()):
         import mctx  # noqa: F401  (fail early, with the import error, if mctx is missing)
 
+        check_deterministic(env)
         self.env = env
         self.apply = apply
         self.config = config.validate()
@@ -91,9 +120,13 @@ class GumbelSearch:
     def _evaluate(self, net_params: Any, obs: dict) -> tuple[jax.Array, jax.Array]:
         """Masked prior logits ``f32[B, A]`` and values ``f32[B]`` of a batch of nodes."""
         pi, value = self.apply(net_params, obs)
-        return mask_logits(pi.logits, obs["action_mask"]), value
+        return mask_logits(pi.logits, _action_mask(obs)), value
 
-    def _recurrent_fn(self, params: tuple[Any, Any], key: jax.Array, action, state):
+    def recurrent_fn(self, params: tuple[Any, Any], key: jax.Array, action, state):
+        """``mctx``'s recurrent function: expand a batch of nodes by playing ``action i32[B]``
+        with ``step_env`` from env ``state`` (leaves ``[B, ...]``); ``params`` is ``(net_params,
+        env_params [B, ...])``. A node at or past the end of its episode has reward 0,
+        discount 0 and value 0. Returns ``(mctx.RecurrentFnOutput, next states)``."""
         import mctx
 
         net_params, env_params = params
@@ -131,6 +164,7 @@ class GumbelSearch:
         import mctx
 
         cfg = self.config
+        mask = _action_mask(obs)
         logits, value = self._evaluate(net_params, obs)
         root = mctx.RootFnOutput(prior_logits=logits, value=value, embedding=state)
         num_actions = logits.shape[-1]
@@ -141,9 +175,9 @@ class GumbelSearch:
             params=(net_params, env_params),
             rng_key=key,
             root=root,
-            recurrent_fn=self._recurrent_fn,
+            recurrent_fn=self.recurrent_fn,
             num_simulations=cfg.num_simulations,
-            invalid_actions=~jnp.asarray(obs["action_mask"], bool),
+            invalid_actions=None if mask is None else ~jnp.asarray(mask, bool),
             max_num_considered_actions=min(cfg.max_num_considered_actions, num_actions),
             gumbel_scale=cfg.gumbel_scale,
             qtransform=qtransform,
@@ -160,32 +194,48 @@ class GumbelSearch:
             net_params: the network's parameters.
             env_params: env params with a leading ``[B]`` axis (one episode per copy).
             key: PRNG key.
-            num_steps: steps to play (default ``env_params.max_steps_in_episode``); copies
-                whose episode ended keep stepping at no reward and no change to their
+            num_steps: most steps to play (default ``env_params.max_steps_in_episode``); the
+                loop stops early once every copy's episode ended, and copies whose episode
+                ended before the others keep stepping at no reward and no change to their
                 return.
 
         Returns:
             ``(final env states [B, ...], returns f32[B])``: undiscounted returns of the
             first episode of each copy.
         """
+        out = self.episode_records(net_params, env_params, key, num_steps)
+        return out["state"], out["return"]
+
+    def episode_records(
+        self, net_params: Any, env_params: Any, key: jax.Array, num_steps: int | None = None
+    ) -> dict[str, Any]:
+        """:meth:`episodes` with lengths: ``{"state": final env states [B, ...], "return":
+        f32[B], "length": i32[B]}`` (length: steps until the episode ended, ``num_steps`` for
+        one still running)."""
         batch = jax.tree.leaves(env_params)[0].shape[0]
         steps = int(num_steps or env_params.max_steps_in_episode)
         key, k_reset = jax.random.split(key)
         obs, state = jax.vmap(self.env.reset_env)(jax.random.split(k_reset, batch), env_params)
 
-        def body(carry, k):
-            obs, state, ret = carry
-            k_search, k_step = jax.random.split(k)
+        def running(carry):
+            t, _, _, state, _, _ = carry
+            return (t < steps) & ~jnp.all(jax.vmap(self.env.is_terminal)(state, env_params))
+
+        def body(carry):
+            t, key, obs, state, ret, length = carry
+            key, k_search, k_step = jax.random.split(key, 3)
             action = self.search(net_params, env_params, k_search, obs, state).action
             done = jax.vmap(self.env.is_terminal)(state, env_params)
             obs, state, reward, _, _ = jax.vmap(self.env.step_env)(
                 jax.random.split(k_step, batch), state, action, env_params
             )
-            return (obs, state, ret + jnp.where(done, 0.0, reward)), None
+            return t + 1, key, obs, state, ret + jnp.where(done, 0.0, reward), length + ~done
 
+        # A while loop: it stops once every copy's episode ended (or after ``steps``).
         zero = jnp.zeros(batch, jnp.float32)
-        (obs, state, ret), _ = jax.lax.scan(body, (obs, state, zero), jax.random.split(key, steps))
-        return state, ret
+        start = (jnp.int32(0), key, obs, state, zero, jnp.zeros(batch, jnp.int32))
+        _, _, obs, state, ret, length = jax.lax.while_loop(running, body, start)
+        return {"state": state, "return": ret, "length": length}
 
 
-__all__ = ["GumbelSearch", "NetworkApply", "SearchConfig"]
+__all__ = ["GumbelSearch", "NetworkApply", "SearchConfig", "check_deterministic"]

@@ -4,6 +4,7 @@ Usage::
 
     accelrl-eval runs/cartpole                       # deterministic policy, config's episodes
     accelrl-eval runs/cartpole --episodes 100 --stochastic --output runs/cartpole/eval_stoch.json
+    accelrl-eval runs/malloc_az --search 32 --output runs/malloc_az/eval_search32.json
 
 Rebuilds the agent and its environment (id and ``make`` kwargs) from ``RUN_DIR/config.json``
 (:func:`accelrl.agents.load_run`), restores the newest checkpoint (or ``--checkpoint``) and
@@ -36,6 +37,9 @@ class EvalOptions:
     """Episodes per seed (default: the config's)."""
     stochastic: bool = False
     """Sample actions instead of the policy's mode."""
+    search: int | None = None
+    """Agents that search (gumbel_az): simulations per step of a search without root noise
+    (0: the network's greedy action; default: the run config's ``eval_simulations``)."""
     checkpoint: str | None = None
     """Checkpoint folder (default: the newest usable one)."""
     output: str | None = None
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(args.run_dir)
         if args.episodes is not None and args.episodes < 1:
             raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+        if args.search is not None and args.search < 0:
+            raise UsageError(f"--search must be >= 0, got {args.search}")
         from accelrl.agents.folders import check_output_path
 
         if args.output is not None:
@@ -69,16 +75,21 @@ def main(argv: list[str] | None = None) -> int:
         spec = read_spec(run_dir)
         enable_compilation_cache()
         built = build_run(spec)
-        runner = Runner(
-            built.agent, list(spec.seeds), built.hparams, out_dir=run_dir, progress=False
-        )
+        agent = built.agent
+        if args.search is not None:
+            if not hasattr(agent, "with_eval_search"):
+                raise UsageError(f"--search needs an agent that searches; {spec.agent} does not")
+            agent = agent.with_eval_search(args.search)
+        runner = Runner(agent, list(spec.seeds), built.hparams, out_dir=run_dir, progress=False)
         state, _ = runner.restore(args.checkpoint)
         episodes = args.episodes or built.config.eval_episodes
         summary = evaluate_seeds(
-            built.agent, state, runner.seeds, episodes, deterministic=not args.stochastic
+            agent, state, runner.seeds, episodes, deterministic=not args.stochastic
         )
         # The checkpoint evaluated (the newest usable one, or --checkpoint), relative to the run.
         summary["checkpoint"] = checkpoint_name(runner.restored_from, run_dir)
+        if args.search is not None:
+            summary["search_simulations"] = args.search
         if out.exists() and out.absolute() == (run_dir / "eval.json").absolute():
             previous = json.loads(out.read_text())
             if "train_seconds" in previous:
@@ -92,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             "team_returns",
             "num_episodes",
             "deterministic",
+            "search_simulations",
             "checkpoint",
         )
         print(json.dumps({k: summary[k] for k in shown if k in summary}))

@@ -133,6 +133,10 @@ class CacheReplacement(environment.Environment):
         max_objects: largest Zipf universe ``num_objects`` may ask for.
     """
 
+    deterministic_step: bool = True
+    """``step_env`` ignores its key (the trace is drawn at reset), so search agents may use the
+    game as its own model (:mod:`accelrl.agents.search`)."""
+
     def __init__(
         self,
         num_sets: int = 32,

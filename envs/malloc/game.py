@@ -147,6 +147,10 @@ class MallocGame(environment.Environment):
     memory), like any illegal action.
     """
 
+    deterministic_step: bool = True
+    """``step_env`` ignores its key (the next state is a function of state, action and params),
+    so search agents may use the game as its own model (:mod:`accelrl.agents.search`)."""
+
     def __init__(
         self,
         max_buffers: int = 768,

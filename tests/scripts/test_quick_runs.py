@@ -49,6 +49,7 @@ QUICK: dict[str, list[str]] = {
     "scripts/bench/reference_curves.py": ["--quick", "--parts", "sac"],
     "scripts/bench/relax_experiment.py": ["--quick"],
     "scripts/bench/substep_intervals.py": ["--quick"],
+    "scripts/experiments/malloc_az.py": ["--quick"],
     "scripts/experiments/malloc_baselines.py": ["--quick"],
     "scripts/experiments/mpe_gif.py": ["--max-steps", "3", "--out", "/tmp/accelrl_quick_mpe.gif"],
     "scripts/experiments/three_body_baselines.py": ["--quick"],
