@@ -230,6 +230,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
+_WHERE = {"beats": "lies above zero", "worse": "lies below zero (worse)",
+          "no difference shown": "includes zero"}  # fmt: skip
+"""How a verdict's interval sits, in the target lines."""
+
+
 def render(record: dict[str, Any]) -> str:
     """The docs/autotune.md section (markdown) from a results record."""
     arms, comp, sp = record["arms"], record["comparisons"], record["speed"]
@@ -283,15 +288,13 @@ def render(record: dict[str, Any]) -> str:
             "PBT over PPO hparams and ALP-GMM settings together beats the default PPO + ALP-GMM",
             said["joint - default"] == "beats",
             f"interval [{joint['low']:+.3f}, {joint['high']:+.3f}] "
-            + ("includes zero" if said["joint - default"] == "no difference shown" else "excludes zero")
-            + f" over {n} test seeds",
+            + f"over {n} test seeds {_WHERE[said['joint - default']]}",
         ),
         target_line(
             "tuning the teacher with the hparams beats tuning the hparams alone",
             said["joint - hparams"] == "beats",
             f"interval [{both['low']:+.3f}, {both['high']:+.3f}] "
-            + ("includes zero" if said["joint - hparams"] == "no difference shown" else "excludes zero")
-            + f" over {n} test seeds",
+            + f"over {n} test seeds {_WHERE[said['joint - hparams']]}",
         ),
         "- the default retrained by both studies on the same seeds scored "
         + ("the same (runs are deterministic)" if record["default_repeatable"] else
