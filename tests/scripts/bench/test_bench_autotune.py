@@ -1,4 +1,5 @@
-"""bench_autotune's pure parts: the methods' equal budgets, TPE's rounds, the verdict, the table."""
+"""bench_autotune's pure parts: the methods' equal budgets, TPE's rounds, the paired verdict,
+the generated page block, the declared seeds and refused arguments."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import sys
 from pathlib import Path
 
 import bench_autotune
+import numpy as np
 import pytest
-from bench_autotune import _beats, hyperband_trials, table, tpe_settings
+from bench_autotune import compare, hyperband_trials, old_rule, render, tpe_settings
 
 from accelrl.autotune.hyperband import HyperbandSettings, hyperband
 from accelrl.autotune.tuners import StudySpec
@@ -56,42 +58,117 @@ def test_tpe_fits_its_model_several_times_on_larger_studies():
     assert model_rounds >= 4  # the old (trials // 2, trials // 2) fitted it once for 12 trials
 
 
-def _entry(iqm, lo, hi):
-    return {"iqm": iqm, "ci": [lo, hi], "scores": []}
+def _entry(scores):
+    """A test entry as ``incumbent.json`` holds it (IQM and stratified-bootstrap interval)."""
+    from accelrl.autotune.protocol import summarize
+
+    s = summarize(np.asarray(scores, np.float64)[:, None], reps=2_000)
+    return {"iqm": s["iqm"], "ci": s["ci"], "scores": [float(x) for x in scores]}
 
 
-def test_beats_needs_the_whole_interval_above_the_default_iqm():
-    default = _entry(-81.0, -211.8, -19.8)
-    assert _beats(_entry(72.1, 9.0, 111.8), default) is True
-    assert _beats(_entry(-23.9, -124.9, 52.7), default) is False  # IQM above, interval not
-    assert _beats(_entry(-263.3, -412.8, -113.0), default) is False
-    assert _beats({"iqm": None, "ci": None}, default) is None
+def _record(rows, **extra):
+    """A results record as the bench writes it (provenance keys included)."""
+    from accelrl.results import results_record
 
-
-def test_table_rows_and_speed_line():
-    row = {
-        "env": "ThreeBody-v0", "agent": "ppo", "method": "random", "trials": 24,
-        "tuning_env_steps": 4_915_200, "incumbent": _entry(72.13, 9.048, 111.8),
-        "default": _entry(-81.01, -211.8, -19.75), "tuned_beats_default": True,
-        "wall_seconds": 256.8,
+    record = {
+        **results_record("python scripts/bench/bench_autotune.py", bench_autotune.GENERATOR,
+                         bench_autotune.PAGE_NAME),
+        "quick": False, "finished": True, "tuning_seeds": [0, 1, 2, 3, 4],
+        "validation_seeds": list(range(25)), "test_seeds": list(range(1000, 1008)),
+        "trials": 24, "methods": ["random"], "cases": bench_autotune.CASES,
+        "wall_seconds": 12.0, "tuning": rows,
     }  # fmt: skip
-    failed = {**row, "method": "tpe", "incumbent": {"iqm": None, "ci": None, "error": "boom"},
-              "tuned_beats_default": None}  # fmt: skip
-    text = table({"tuning": [row, failed]})
-    lines = text.splitlines()
-    assert lines[2] == (
-        "| ThreeBody-v0 (ppo) | random | 24 | 4,915,200 | 72.13 [9.048, 111.8] | "
-        "-81.01 [-211.8, -19.75] | yes | 257 |"
+    return {**record, **extra}
+
+
+def _row(inc, default, method="random", env="CartPole-v1"):
+    return {
+        "env": env, "agent": "ppo", "method": method, "trials": 24,
+        "tuning_env_steps": 1_966_080, "incumbent": _entry(inc), "default": _entry(default),
+        "wall_seconds": 114.0,
+    }  # fmt: skip
+
+
+# The default is bimodal over the 8 test seeds (IQM 150); the incumbent scores 160 on every
+# seed, so its IQM interval lies above the default's IQM (the old rule: "beats"), but per seed
+# it wins by 160 on half and loses by 140 on the other half: the paired interval straddles 0.
+DEFAULT = [0.0, 0.0, 0.0, 0.0, 300.0, 300.0, 300.0, 300.0]
+FLAT = [160.0, 160.1, 159.9, 160.0, 160.2, 159.8, 160.0, 160.1]
+
+
+def test_old_rule_beats_but_the_paired_interval_says_no_difference():
+    inc, default = _entry(FLAT), _entry(DEFAULT)
+    assert old_rule(inc, default) is True  # what the page used to claim
+    c = compare(inc, default)
+    assert c["low"] < 0 < c["high"] and c["verdict"] == "no difference shown"
+    text = render(_record([_row(FLAT, DEFAULT)]))
+    row = next(line for line in text.splitlines() if line.startswith("| CartPole-v1"))
+    assert "no difference shown" in row and "tuned beats default" not in row
+    assert "- CartPole-v1: a tuned incumbent beats the default: **not met**" in text
+    assert 'would have said "beats" in 1 row(s)' in text
+
+
+def test_a_paired_interval_above_zero_says_beats_and_met():
+    better = [d + 50.0 + 0.1 * i for i, d in enumerate(DEFAULT)]
+    text = render(_record([_row(better, DEFAULT)]))
+    row = next(line for line in text.splitlines() if line.startswith("| CartPole-v1"))
+    assert "**tuned beats default**" in row and "+50.35 [" in row
+    assert (
+        "- CartPole-v1: a tuned incumbent beats the default: **met** (paired interval above 0 "
+        "for random, over 8 test seeds)" in text
     )
-    assert "failed (boom)" in lines[3] and "| n/a |" in lines[3]
-    speed = {"env_steps_per_configuration": 32768, "vmapped_steps_per_s": 29038.0,
-             "sequential_steps_per_s": 29113.0, "speedup_median": 1.1, "rounds": 3}  # fmt: skip
-    assert "speedup 1.10x (median of 3 rounds" in table({"tuning": [], "speed": speed})
+    assert "default's own" not in text  # the default's interval is a column, not prose
+    assert "| 0 [0, 300] |" not in text and "| 150 [" in row  # the default's IQM and interval
+    worse = [d - 50.0 - 0.1 * i for i, d in enumerate(DEFAULT)]
+    assert "default better" in render(_record([_row(worse, DEFAULT)]))
+
+
+def test_render_says_failed_runs_unfinished_runs_missing_envs_and_dirty_trees():
+    failed = {**_row(FLAT, DEFAULT), "incumbent": {"iqm": None, "ci": None, "scores": None,
+                                                   "error": "boom"}}  # fmt: skip
+    text = render(_record([failed], finished=False, clean_tree=False))
+    assert "failed (boom)" in text and "n/a (a run failed)" in text
+    assert "**This run did not finish**" in text
+    assert "Not run in this record: Pendulum-v1, ThreeBody-v0." in text
+    assert "**uncommitted changes in the tree**" in text
+    assert "Speed: not measured in this run." in text
+
+
+def test_render_flags_a_default_that_scored_differently_between_studies():
+    rows = [_row(FLAT, DEFAULT), _row(FLAT, [x + 1 for x in DEFAULT], method="tpe")]
+    assert "**differently** between studies" in render(_record(rows))
+    assert "the same in each" in render(_record([_row(FLAT, DEFAULT)] * 2))
+
+
+def test_test_seeds_are_new_and_disjoint_from_validation():
+    test = set(bench_autotune.TEST_SEEDS)
+    assert len(test) == 20
+    assert not test & set(bench_autotune.VALIDATION_SEEDS)
+    assert not test & set(range(5, 25))  # the seeds the earlier runs judged on
+    assert set(bench_autotune.TUNING_SEEDS) <= set(bench_autotune.VALIDATION_SEEDS)
+
+
+def test_from_results_rerenders_the_block(tmp_path):
+    from accelrl.results import write_results
+
+    page = tmp_path / "autotune.md"
+    page.write_text("intro\n<!-- bench_autotune: begin -->\nSTALE\n<!-- bench_autotune: end -->\n")
+    path = write_results(tmp_path / "autotune.json", _record([_row(FLAT, DEFAULT)]),
+                         allow_dirty=True)  # fmt: skip
+    assert bench_autotune.main(["--from_results", str(path), "--page", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith("intro\n") and "STALE" not in text and "no difference shown" in text
+
+
+def test_quick_never_writes_into_docs(capsys):
+    out = str(bench_autotune.RESULTS)
+    with pytest.raises(ValueError, match="never write into"):
+        bench_autotune.main(["--quick", "--out", out])
 
 
 def test_unknown_environment_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        bench_autotune.main(["--out", str(tmp_path), "--envs", "NoSuchEnv-v0"])
+        bench_autotune.main(["--out", str(tmp_path / "r.json"), "--envs", "NoSuchEnv-v0"])
     assert exc.value.code == 2
     assert "NoSuchEnv-v0" in capsys.readouterr().err
 
@@ -99,13 +176,12 @@ def test_unknown_environment_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("bad", ["-0.1", "1.0"])
 def test_pbt_burn_in_outside_the_budget_is_refused(tmp_path, bad, capsys):
     with pytest.raises(SystemExit) as exc:
-        bench_autotune.main(["--out", str(tmp_path), "--pbt-burn-in", bad])
+        bench_autotune.main(["--out", str(tmp_path / "r.json"), "--pbt-burn-in", bad])
     assert exc.value.code == 2
     assert "--pbt-burn-in" in capsys.readouterr().err
 
 
-def test_pbt_with_burn_in_is_its_own_row_and_folder(tmp_path, monkeypatch):
-    import json
+def test_pbt_burn_in_is_each_cases_own_and_names_its_row(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     import accelrl.autotune as autotune
@@ -114,15 +190,21 @@ def test_pbt_with_burn_in_is_its_own_row_and_folder(tmp_path, monkeypatch):
 
     def fake_pbt(settings, spec, out):
         calls.append({"burn_in": settings.burn_in, "out": out})
-        summary = {"iqm": 1.0, "ci": [0.5, 1.5], "scores": [1.0]}
-        inc = {"budget": {"tuning_env_steps": 10}, "test": {"incumbent": summary,
-               "default": {**summary, "iqm": 0.0}}, "config": {}, "tuning": {"seeds": [0]}}  # fmt: skip
+        inc = {"budget": {"tuning_env_steps": 10}, "config": {},
+               "tuning": {"seeds": [0], "score": 1.0},
+               "test": {"incumbent": {"iqm": 1.0, "ci": [0.5, 1.5], "scores": [[1.0], [2.0]]},
+                        "default": {"iqm": 0.0, "ci": [0.0, 0.0], "scores": [[0.0], [0.5]]}}}  # fmt: skip
         return SimpleNamespace(incumbent=inc, rows=[{}])
 
     monkeypatch.setattr(autotune, "pbt", fake_pbt)
-    for burn in (0.0, 0.5):
-        bench_autotune.run_tuning(tmp_path, ["CartPole-v1"], ["pbt"], 4, True, ([0], [1]), burn)
-    assert [c["burn_in"] for c in calls] == [0, 4_096]  # half the quick budget
-    assert [Path(c["out"]).name for c in calls] == ["pbt", "pbt_burn_in_0.5"]
-    rows = json.loads((tmp_path / "results.json").read_text())["tuning"]
+    saved = []
+    rows = bench_autotune.run_tuning(tmp_path, ["CartPole-v1", "Pendulum-v1"], ["pbt"], 4, True,
+                                     ((0,), (1, 2)), on_row=lambda r: saved.append(len(r)))  # fmt: skip
+    assert [c["burn_in"] for c in calls] == [0, 600]  # Pendulum: half its quick budget
+    assert [Path(c["out"]).name for c in calls] == ["pbt", "pbt_burn-in_0.5"]
     assert [r["method"] for r in rows] == ["pbt", "pbt, burn-in 0.5"]
+    assert rows[0]["incumbent"]["scores"] == [1.0, 2.0]  # flattened, test-seed order
+    assert rows[0]["paired"]["mean_diff"] == pytest.approx(1.25)
+    assert saved == [1, 2]  # saved after every row
+    bench_autotune.run_tuning(tmp_path, ["CartPole-v1"], ["pbt"], 4, True, ((0,), (1, 2)), 0.5)
+    assert calls[-1]["burn_in"] == 4_096  # an explicit --pbt-burn-in overrides the case's
