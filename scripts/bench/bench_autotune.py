@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bench import add_results_options
 
 from accelrl.results import (
     DirtyTreeError,
@@ -467,9 +468,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--speed-steps", type=int, default=32_768, help="steps per configuration")
     p.add_argument("--quick", action="store_true", help="smoke sizes (minutes); writes under /tmp")
-    p.add_argument("--allow_dirty", action="store_true", help="write from a dirty tree")
-    p.add_argument("--from_results", type=Path, default=None, help="only re-render the block")
-    p.add_argument("--page", type=Path, default=None, help="with --from_results: the page")
+    add_results_options(p)
     p.add_argument(
         "--pbt-burn-in", type=float, default=None, metavar="F",
         help="PBT: no exploit before this fraction of the budget (default: each case's)",
