@@ -212,6 +212,13 @@ def restore_checkpoint(
     return restored["state"], restored["hparams"]
 
 
+def _shape(leaf: Any) -> tuple[int, ...]:
+    """A leaf's shape: arrays, shape structs and orbax metadata carry one; Python scalars
+    (hparams given as floats) have shape ()."""
+    shape = getattr(leaf, "shape", None)
+    return tuple(jnp.shape(leaf) if shape is None else shape)
+
+
 def _check_layout(path: Path, target: Any, fill: Mapping[LeafPath, Any]) -> list[LeafPath]:
     """The ``fill`` leaves the checkpoint at ``path`` lacks (to be filled in).
 
@@ -237,9 +244,9 @@ def _check_layout(path: Path, target: Any, fill: Mapping[LeafPath, Any]) -> list
     if unexpected:
         problems.append(f"not in this run's state: {_names(unexpected)}")
     shapes = [
-        f"{'.'.join(p)} {tuple(saved[p].shape)} saved, {tuple(wanted[p].shape)} expected"
+        f"{'.'.join(p)} {_shape(saved[p])} saved, {_shape(wanted[p])} expected"
         for p in wanted
-        if p in saved and tuple(saved[p].shape) != tuple(wanted[p].shape)
+        if p in saved and _shape(saved[p]) != _shape(wanted[p])
     ]
     if shapes:
         problems.append(f"shapes differ: {_names(shapes)}")
