@@ -2,9 +2,11 @@
 file path from the checkout's root with its quickest settings, leaves ``git status`` as it was
 (outputs go to the ignored runs/ and bench_out/ folders or under /tmp).
 
-The runs are slow (seconds to minutes each, mostly compilation), so they are marked slow; the
-fast test below checks that every script in scripts/bench/ and scripts/experiments/ is either
-run here or excluded with a reason, so a new script cannot slip past."""
+The runs take seconds to minutes each (mostly compilation), about half an hour in all, so they
+carry their own marker and run by hand like the benchmarks themselves (``pytest -m
+quick_runs``, before committing a results script); the fast test below checks that every
+script in scripts/bench/ and scripts/experiments/ is either run here or excluded with a
+reason, so a new script cannot slip past."""
 
 from __future__ import annotations
 
@@ -92,7 +94,7 @@ def _status() -> str:
     ).stdout  # fmt: skip
 
 
-@pytest.mark.slow  # seconds to minutes per script on 2 cores (compilation)
+@pytest.mark.quick_runs  # ~30 min in all on 2 cores: by hand (pytest -m quick_runs), not in CI
 @pytest.mark.parametrize("script", sorted(QUICK), ids=lambda s: Path(s).stem)
 def test_quick_run_leaves_git_status_unchanged(script):
     if subprocess.run(["git", "-C", str(REPO), "rev-parse"], capture_output=True).returncode:
