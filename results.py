@@ -122,6 +122,26 @@ def provenance(command: str | Sequence[str], repo: str | Path = REPO) -> dict[st
     }
 
 
+def options_command(generator: str, options: Any) -> str:
+    """The command that reproduces a script's options dataclass (tyro style): ``python
+    <generator>`` plus a flag for every field that differs from the dataclass's default
+    (``--name value``, ``--name v1 v2`` for tuples, ``--name``/``--no-name`` for booleans)."""
+    import dataclasses
+
+    default, parts = type(options)(), [f"python {generator}"]
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if value == getattr(default, f.name):
+            continue
+        if isinstance(value, bool):
+            parts.append(f"--{f.name}" if value else f"--no-{f.name}")
+        elif isinstance(value, tuple):
+            parts.append(" ".join([f"--{f.name}", *map(str, value)]))
+        else:
+            parts.append(f"--{f.name} {value}")
+    return " ".join(parts)
+
+
 def is_under(path: str | Path, folder: str | Path) -> bool:
     """Whether ``path`` is ``folder`` or lies inside it (both resolved)."""
     path, folder = Path(path).resolve(), Path(folder).resolve()
@@ -436,6 +456,7 @@ __all__ = [
     "is_under",
     "load_results",
     "machine",
+    "options_command",
     "package_versions",
     "paired_bootstrap",
     "provenance",

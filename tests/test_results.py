@@ -162,3 +162,18 @@ def test_unpaired_bootstrap_separates_distinct_samples_only():
         R.unpaired_bootstrap([1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="finite"):
         R.unpaired_bootstrap([1.0, np.inf], [1.0, 2.0])
+
+
+def test_options_command_names_only_the_fields_that_differ():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Opts:
+        steps: int = 10
+        quick: bool = False
+        search: bool = True
+        seeds: tuple[int, ...] = (0, 1)
+
+    assert R.options_command("s.py", Opts()) == "python s.py"
+    got = R.options_command("s.py", Opts(steps=5, quick=True, search=False, seeds=(3,)))
+    assert got == "python s.py --steps 5 --quick --no-search --seeds 3"

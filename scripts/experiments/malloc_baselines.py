@@ -34,6 +34,7 @@ from malloc_experiment import (
 from accelrl.results import (
     check_output,
     load_results,
+    options_command,
     provenance,
     provenance_line,
     write_results,
@@ -77,18 +78,7 @@ class Args:
 
 def command_line(args: Args) -> str:
     """The command that reproduces ``args`` (flags for the fields that differ from defaults)."""
-    default, parts = Args(), [f"python {GENERATOR}"]
-    for f in dataclasses.fields(Args):
-        value = getattr(args, f.name)
-        if value == getattr(default, f.name):
-            continue
-        if isinstance(value, bool):
-            parts.append(f"--{f.name}" if value else f"--no-{f.name}")
-        elif isinstance(value, tuple):
-            parts.append(" ".join([f"--{f.name}", *map(str, value)]))
-        else:
-            parts.append(f"--{f.name} {value}")
-    return " ".join(parts)
+    return options_command(GENERATOR, args)
 
 
 def compute(args: Args) -> dict[str, Any]:

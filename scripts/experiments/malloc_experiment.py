@@ -44,6 +44,7 @@ import tyro
 from accelrl.results import (
     check_output,
     load_results,
+    options_command,
     paired_bootstrap,
     provenance,
     provenance_line,
@@ -987,19 +988,7 @@ def render(record: dict, page: Path, plot: Path) -> None:
 
 def command_line(args: Args) -> str:
     """The command that reproduces ``args`` (flags for the fields that differ from defaults)."""
-    default, parts = Args(), [f"python {GENERATOR}"]
-    for f in dataclasses.fields(Args):
-        value = getattr(args, f.name)
-        if value == getattr(default, f.name):
-            continue
-        flag = "--" + f.name
-        if isinstance(value, bool):
-            parts.append(flag if value else f"--no-{f.name}")
-        elif isinstance(value, tuple):
-            parts.append(" ".join([flag, *map(str, value)]))
-        else:
-            parts.append(f"{flag} {value}")
-    return " ".join(parts)
+    return options_command(GENERATOR, args)
 
 
 def main(args: Args | None = None) -> dict:
