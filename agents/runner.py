@@ -655,10 +655,14 @@ class Runner:
         agent = self.agent
         state = self.init_state() if state is None else self._place(state)
         done = int(np.asarray(_gather(state.update_step)).reshape(-1)[0])
-        if metrics is None:
+        from_folder = metrics is None
+        if from_folder:
             metrics = (self.read_metrics() or {}) if done else {}
         metrics = {k: np.asarray(v)[:, :done] for k, v in metrics.items()}
-        if self.nan_policy == "mark" and metrics:  # a resumed run: members that failed before
+        if self.nan_policy == "mark" and from_folder and metrics:
+            # a run resumed from its folder: members that failed before. Metrics a caller
+            # passes come with its own flags (mark_failed): a prefix it kept only some
+            # columns of is NaN-padded here, which is not a divergence.
             self.failed |= _bad_members(metrics, len(self.members))
         total = agent.num_updates if until is None else min(int(until), agent.num_updates)
         found = list_checkpoints(self.out_dir / "checkpoints") if self.out_dir else []

@@ -116,6 +116,21 @@ def test_mark_policy_fails_one_member_and_trains_the_others(agent, reference):
         Runner(agent, [0], nan_policy="ignore")
 
 
+def test_mark_policy_continuing_with_a_partial_metrics_prefix_fails_no_member(agent):
+    """A tuner that continues a run keeping only some metric columns of the updates before
+    (a Ray trial restored from its checkpoint keeps the returns) passes them in; the other
+    columns are NaN-padded for those updates, which is not a divergence."""
+    runner = Runner(agent, [0, 1], segments=2, progress=False, nan_policy="mark")
+    first = runner.train(until=agent.num_updates // 4)
+    runner = Runner(agent, [0, 1], segments=4, progress=False, nan_policy="mark")
+    kept = {"episode_return": first.metrics["episode_return"]}
+    second = runner.train(first.state, kept, until=agent.num_updates // 2)
+    assert np.isnan(second.metrics["loss"][:, 0]).all()  # the padded prefix
+    # ... and going on with what the runner returned (the padded columns included)
+    result = runner.train(second.state, second.metrics)
+    np.testing.assert_array_equal(result.failed, [False, False])
+
+
 def test_choose_segment():
     assert choose_segment(100, 20) == 5
     assert choose_segment(390, 20) in (15, 26, 30, 13)

@@ -102,5 +102,8 @@ def test_make_workloads_script_end_to_end(tmp_path):
     npz, js = tmp_path / "workloads.npz", tmp_path / "workloads.json"
     train = load_dataset("train", npz, js)
     test = load_dataset("test", npz, js)
-    assert [w.name for w in train] == ["mlp/fwd/b2", "mlp/train/b2"]
+    validation = load_dataset("validation", npz, js)
+    # one batch size: the only training model's fwd program is its validation program
+    assert [w.name for w in train] == ["mlp/train/b2"]
+    assert [w.name for w in validation] == ["mlp/fwd/b2"]
     assert [w.name for w in test] == ["vae/fwd/b2", "vae/train/b2"]
