@@ -18,8 +18,10 @@
 * :mod:`~accelrl.autotune.pbt`: population-based training in one vmapped program.
 * :mod:`~accelrl.autotune.tpe`: Optuna's TPE with a crash-safe, shareable study.
 
+>>> from accelrl.agents.spec import RunSpec
 >>> from accelrl.autotune import RandomSearchSettings, StudySpec, random_search, default_space
->>> spec = StudySpec("CartPole-v1", "ppo", default_space("ppo"), budget=100_000)
+>>> run = RunSpec("CartPole-v1", "ppo", config={"total_timesteps": 100_000})
+>>> spec = StudySpec(run, default_space("ppo"))
 >>> result = random_search(RandomSearchSettings(trials=16), spec, "runs/tune_cartpole")
 """
 

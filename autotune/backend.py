@@ -295,21 +295,19 @@ class RunnerBackend(GroupBackend):
     :func:`accelrl.agents.build`.
 
     Args:
-        env_id: environment id (``accelrl.envs.make``).
-        agent: registered agent name.
-        budget: environment steps per configuration and seed (``total_timesteps``); None: the
-            agent's default for the environment. Every group is built for the whole budget,
-            so a run stopped early (a Hyperband rung) is the prefix of a full run: PPO's
-            learning rate anneals over the whole budget, SAC's buffer is sized for it.
-        overrides: config and hparams fields fixed for every configuration (not searched).
-        env_kwargs: ``make`` keyword arguments.
-        reset_strategy: the run's reset strategy (a teacher, snapshot starts) with its fixed
-            settings (:class:`~accelrl.agents.spec.StrategySpec`; None: the default). A space
-            names its settings ``<prefix>.<setting>`` (``teacher.fit_rate``,
-            ``snapshot.probability``): data settings are vmapped per member like hparams,
-            the others group configurations into programs like config fields.
-        curriculum: a teacher run's measurements (``RunSpec.curriculum``: the fixed test set
-            of tasks the ``mastered`` score uses).
+        run: the run every configuration is (a :class:`~accelrl.agents.spec.RunSpec` or its
+            mapping): environment and ``make`` kwargs, agent, the config and hparams fields
+            every configuration shares, the reset strategy (a teacher, snapshot starts) with
+            its fixed settings, and a teacher run's measurements (``curriculum``: the fixed
+            test set of tasks the ``mastered`` score uses). ``config["total_timesteps"]`` is
+            the budget (environment steps per configuration and seed; absent: the agent's
+            default for the environment); every group is built for the whole budget, so a
+            run stopped early (a Hyperband rung) is the prefix of a full run: PPO's learning
+            rate anneals over the whole budget, SAC's buffer is sized for it. A space names
+            the strategy's settings ``<prefix>.<setting>`` (``teacher.fit_rate``,
+            ``snapshot.probability``): data settings are vmapped per member like hparams, the
+            others group configurations into programs like config fields. The run's seeds,
+            grid and host-loop options are not used (:meth:`open` takes the seeds).
         score: ``"return"`` (the mean training return over the last updates; evaluation
             return on the test seeds) or a score the reset strategy offers (a teacher's
             ``"mastered"``: the fraction of its test set of tasks mastered at the end).
@@ -324,14 +322,8 @@ class RunnerBackend(GroupBackend):
 
     def __init__(
         self,
-        env_id: str,
-        agent: str,
-        budget: int | None = None,
-        overrides: Mapping[str, Any] | None = None,
-        env_kwargs: Mapping[str, Any] | None = None,
+        run: Any,
         *,
-        reset_strategy: Any = None,
-        curriculum: Mapping[str, Any] | None = None,
         score: str = "return",
         score_updates: int | None = None,
         eval_episodes: int | None = None,
@@ -340,31 +332,29 @@ class RunnerBackend(GroupBackend):
         progress: bool = False,
     ):
         from accelrl.agents import agent_spec
-        from accelrl.agents.spec import StrategySpec
+        from accelrl.agents.spec import RunSpec
         from accelrl.envs.strategies import strategy
 
-        self.env_id = env_id
-        self.agent_name = agent
-        self.overrides = dict(overrides or {})
-        if "total_timesteps" in self.overrides:
-            raise ValueError("give the run length as budget, not as a total_timesteps override")
-        self.env_kwargs = dict(env_kwargs or {})
-        if reset_strategy is None:
-            reset_strategy = StrategySpec()
-        elif isinstance(reset_strategy, Mapping):
-            reset_strategy = StrategySpec(**reset_strategy)
-        self.reset_strategy = reset_strategy
-        self.strategy_entry = strategy(reset_strategy.name)
-        self.curriculum = None if curriculum is None else dict(curriculum)
+        if isinstance(run, Mapping):
+            run = RunSpec.from_dict(run, where="study run")
+        self.run = run
+        self.env_id = run.env
+        self.agent_name = run.agent
+        self.overrides = {**run.config, **run.hparams}
+        budget = self.overrides.pop("total_timesteps", None)
+        self.env_kwargs = dict(run.env_kwargs)
+        self.reset_strategy = run.reset_strategy
+        self.strategy_entry = strategy(run.reset_strategy.name)
+        self.curriculum = None if run.curriculum is None else dict(run.curriculum)
         if score != "return" and score not in self.strategy_entry.scores:
             offered = ", ".join(["return", *self.strategy_entry.scores])
             raise ValueError(
-                f"score {score!r} is not offered by the {reset_strategy.name!r} reset strategy "
-                f"(scores: {offered})"
+                f"score {score!r} is not offered by the {run.reset_strategy.name!r} reset "
+                f"strategy (scores: {offered})"
             )
         self.score = score
         if budget is None:
-            budget = agent_spec(agent).default_config(env_id)[0].total_timesteps
+            budget = agent_spec(run.agent).default_config(run.env)[0].total_timesteps
         self.budget = int(budget)
         self.overrides["total_timesteps"] = self.budget
         self.score_updates = score_updates
@@ -374,7 +364,7 @@ class RunnerBackend(GroupBackend):
         self.progress = progress
         self._built: dict[tuple, tuple[Any, Any, Any]] = {}
         self._specs: dict[tuple, Any] = {}
-        _, self.base_config, self.base_hparams = self._build({})
+        self.base_agent, self.base_config, self.base_hparams = self._build({})
         self.base_strategy_settings = dict(self._spec({}).reset_strategy.settings)
         self._scorer = None
         if score != "return":

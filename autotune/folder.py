@@ -104,7 +104,8 @@ def check_resume(
     out: Path, settings: dict[str, Any], growable: Sequence[str] = ("trials",)
 ) -> None:
     """Write ``search.json``, or check that the one in ``out`` holds the same settings (the
-    ``growable`` keys may change between calls).
+    ``growable`` keys may change between calls; an older layout is read in today's, and
+    rewritten so, when the settings match).
 
     Raises:
         ValueError: ``out`` holds a search with other settings.
@@ -119,6 +120,9 @@ def check_resume(
         raise ValueError(f"{path} is damaged (not valid JSON: {e})") from None
     if not isinstance(old, dict):
         raise ValueError(f"{path} is damaged (not a JSON object)")
+    from accelrl.autotune.tuners import upgrade_record
+
+    old = upgrade_record(old)  # a study started before search.json held a run spec
     changed = sorted(
         k
         for k in set(old) | set(settings)
@@ -158,13 +162,14 @@ def best_row(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 
 def search_settings(
-    method: str, env_id: str, agent: str, space: SearchSpace, **kw: Any
+    method: str, run: Mapping[str, Any], space: SearchSpace, **kw: Any
 ) -> dict[str, Any]:
-    """The ``search.json`` content: what a resume must match."""
+    """The ``search.json`` content, what a resume must match: the method, the run spec every
+    trial trains (``StudySpec.recorded``'s ``run``), the space as ConfigSpace JSON, then the
+    study's seeds and score and the tuner's settings (``kw``)."""
     return {
         "method": method,
-        "env": env_id,
-        "agent": agent,
+        "run": dict(run),
         "space": json.loads(space.to_configspace_json()),
         **kw,
     }
@@ -304,9 +309,9 @@ def open_study(
 ) -> Study:
     """Every tuner's first step: check the space against the run, make the backend, take
     ``out`` (a lock: one writer at a time, unless ``shared``), create or check its
-    ``search.json`` (the spec and the tuner's ``settings``, flat; a folder holding the same
-    search resumes, the tuner's ``growable`` settings may change) and read the finished
-    trials.
+    ``search.json`` (:func:`search_settings`: the run spec, the study's seeds and score and
+    the tuner's ``settings``; a folder holding the same search resumes, the tuner's
+    ``growable`` settings may change) and read the finished trials.
 
     Args:
         method: the registered tuner's name (:func:`accelrl.autotune.tuners.tuner`).
@@ -323,16 +328,16 @@ def open_study(
     from accelrl.autotune.tuners import tuner
 
     entry = tuner(method)
-    agent, fixed, space = spec.agent, dict(spec.overrides), spec.space
-    if space is None:  # the agent's default space searches what the overrides leave free
+    agent, fixed, space = spec.agent, spec.fixed, spec.space
+    if space is None:  # the agent's default space searches what the run leaves free
         space = default_space(agent)
         space = space.without(*sorted(set(fixed) & set(space)))
-    else:  # an override of a searched field must be the only value the dimension takes
+    else:  # a field the run fixes that is searched must be the only value the dimension takes
         clash = sorted(n for n in set(fixed) & set(space) if not _only_value(space[n], fixed[n]))
         if clash:
             raise ValueError(
-                f"--overrides fixes {', '.join(clash)}, which the search space also searches; "
-                "drop it from one of them"
+                f"the run fixes {', '.join(clash)} (--overrides), which the search space also "
+                "searches; drop it from one of them"
             )
     if not len(space):
         raise ValueError("the search space is empty: give it at least one dimension")
@@ -351,10 +356,9 @@ def open_study(
 
         _HELD_LOCKS.append(FolderLock(out, "study").__enter__())
     out.mkdir(parents=True, exist_ok=True)
-    recorded = {**spec.recorded(), "budget": budget, **entry.recorded(settings)}
-    for key in ("env", "agent"):
-        recorded.pop(key)
-    check_resume(out, search_settings(method, spec.env, agent, space, **recorded), entry.growable)
+    recorded = {**spec.recorded(budget), **entry.recorded(settings)}
+    run = recorded.pop("run")
+    check_resume(out, search_settings(method, run, space, **recorded), entry.growable)
     return Study(
         out, method, spec, space, backend, budget, config_names, hparams_names,
         read_rows(out / TRIALS_FILE),

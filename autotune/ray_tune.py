@@ -1,6 +1,6 @@
 """Ray Tune backend: the in-process tuners' trainable under Ray's ASHA and PBT schedulers.
 
-``ray_search(env_id, agent, space, scheduler="asha" | "pbt", trials=N, budget=STEPS, out=DIR)``
+``ray_search(run_spec, space, scheduler="asha" | "pbt", trials=N, out=DIR)``
 runs ``N`` Ray trials. A trial is one configuration (values of a
 :class:`~accelrl.autotune.spaces.SearchSpace`) trained on *all* tuning seeds in one vmapped
 :class:`~accelrl.agents.runner.Runner` program, exactly as the in-process tuners train a
@@ -304,15 +304,12 @@ def extend_schedule(
 class TrialSetup:
     """What every trial of a search shares (shipped once to the workers)."""
 
-    env_id: str
-    agent: str
-    budget: int
-    """Environment steps per seed (``total_timesteps``)."""
+    run: dict[str, Any]
+    """The run every trial trains (``RunSpec.to_dict()``; its ``total_timesteps``, the
+    budget, resolved)."""
     seeds: tuple[int, ...]
     config_names: tuple[str, ...]
     hparams_names: tuple[str, ...]
-    overrides: dict[str, Any]
-    env_kwargs: dict[str, Any]
     segments: int
     """About how many reports a trial makes (the runner's segments)."""
     checkpoint_interval: int
@@ -332,9 +329,8 @@ def _backend(setup: TrialSetup) -> Any:
         from accelrl.autotune.backend import RunnerBackend
 
         _BACKENDS[key] = RunnerBackend(
-            setup.env_id, setup.agent, setup.budget, dict(setup.overrides),
-            dict(setup.env_kwargs), score_updates=setup.score_updates, segments=setup.segments,
-        )  # fmt: skip
+            setup.run, score_updates=setup.score_updates, segments=setup.segments
+        )
     return _BACKENDS[key]
 
 
@@ -425,8 +421,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         }
         if finished or env_steps - last_checkpoint >= setup.checkpoint_interval:
             meta = {
-                "env": setup.env_id,
-                "agent": setup.agent,
+                "env": setup.run["env"],
+                "agent": setup.run["agent"],
                 "owner": owner,
                 "seeds": seeds,
                 "values": values_json,
@@ -523,18 +519,14 @@ def _error_text(trial: Any) -> str:
 
 
 def ray_search(
-    env_id: str,
-    agent: str,
+    run: Any,
     space: SearchSpace | None = None,
     *,
     scheduler: str,
     trials: int,
-    budget: int,
     out: str | Path,
     tuning_seeds: Sequence[int] = DEFAULT_TUNING_SEEDS,
     seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
     num_cpus: int | None = None,
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
@@ -547,20 +539,20 @@ def ray_search(
     compile_cache: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Tune ``agent`` on ``env_id`` with Ray Tune's ASHA or PBT; see the module docstring.
+    """Tune the run ``run`` with Ray Tune's ASHA or PBT; see the module docstring.
 
     Args:
-        env_id: environment id.
-        agent: registered agent name.
-        space: the search space (default: ``default_space(agent)``).
+        run: the run every trial trains (a :class:`~accelrl.agents.spec.RunSpec` or its
+            mapping, with the default resets): environment, ``make`` kwargs, agent, the
+            config and hparams fields fixed for every trial; ``config["total_timesteps"]``
+            is the budget, environment steps per seed of a full trial (absent: the agent's
+            default). Its seeds are not used (``tuning_seeds``).
+        space: the search space (default: ``default_space(run.agent)``).
         scheduler: ``"asha"`` or ``"pbt"``.
         trials: Ray trials (configurations; PBT's population).
-        budget: environment steps per seed of a full trial (``total_timesteps``).
         out: run folder (created); must not hold ``trials.jsonl`` rows already.
         tuning_seeds: the seeds every trial trains on, vmapped in one program (default 0-4).
         seed: seed of the initial draws (``numpy.random.default_rng(seed)``).
-        overrides: config and hparams fields fixed for every trial.
-        env_kwargs: ``make`` keyword arguments.
         num_cpus: CPUs of the local Ray instance this call starts when Ray is not running
             (ignored when it is: an existing ``ray.init`` is used and left running).
         cpus_per_trial: Ray CPUs each trial requests.
@@ -584,22 +576,33 @@ def ray_search(
 
     Raises:
         ImportError: Ray is not installed (``pip install 'accelrl[ray]'``).
-        ValueError: an unknown scheduler, bad sizes or seeds, an invalid space, PBT on a
-            space without hparams dimensions, a folder with rows already.
+        ValueError: an unknown scheduler, bad sizes or seeds, a run with another reset
+            strategy, an invalid space, PBT on a space without hparams dimensions, a folder
+            with rows already.
     """
+    from accelrl.agents.spec import RunSpec
+    from accelrl.autotune.backend import RunnerBackend
+
     if scheduler not in SCHEDULERS:
         raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
     if int(trials) < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
-    if int(budget) < 1:
-        raise ValueError(f"budget must be >= 1 environment step, got {budget}")
     if int(segments) < 1:
         raise ValueError(f"segments must be >= 1, got {segments}")
     seeds = check_seeds(tuning_seeds)  # the run spec's check (distinct ints in [0, 2**32))
-    overrides = dict(overrides or {})
-    if "total_timesteps" in overrides:
-        raise ValueError("give the run length as budget, not as a total_timesteps override")
-    env_kwargs = dict(env_kwargs or {})
+    if isinstance(run, Mapping):
+        run = RunSpec.from_dict(run, where="study run")
+    if run.reset_strategy.name != "default" or run.curriculum:
+        raise ValueError("Ray Tune studies tune runs with the default resets")
+    if int(run.config.get("total_timesteps", 1)) < 1:
+        raise ValueError(
+            f"budget must be >= 1 environment step, got {run.config['total_timesteps']}"
+        )
+    # the run with its budget resolved, as every trial's backend builds it
+    driver = RunnerBackend(run, segments=int(segments))
+    budget = driver.budget
+    run = dataclasses.replace(run, config={**run.config, "total_timesteps": budget})
+    agent = run.agent
     space = (default_space(agent) if space is None else space).validate(agent)
     config_names, hparams_names = space.split(agent)
     if scheduler == "pbt" and not hparams_names:
@@ -610,7 +613,6 @@ def ray_search(
     ray, tune = require_ray()
     from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
 
-    from accelrl.agents import build
     from accelrl.agents.runner import choose_segment
 
     out = Path(out).absolute()
@@ -624,9 +626,7 @@ def ray_search(
     log = log or (lambda _line: None)
 
     # DRAW the initial configurations (constraints: the agent's config.validate())
-    base_agent, base_config, _ = build(
-        env_id, agent, {**overrides, "total_timesteps": int(budget)}, env_kwargs
-    )
+    base_agent, base_config = driver.base_agent, driver.base_config
     draws = space.sample(
         np.random.default_rng(seed), int(trials), agent=agent, base_config=base_config
     )
@@ -668,14 +668,10 @@ def ray_search(
         keep = 2
 
     setup = TrialSetup(
-        env_id=env_id,
-        agent=agent,
-        budget=int(budget),
+        run=run.to_dict(),
         seeds=seeds,
         config_names=tuple(config_names),
         hparams_names=tuple(hparams_names),
-        overrides=overrides,
-        env_kwargs=env_kwargs,
         segments=int(segments),
         checkpoint_interval=interval,
         score_updates=score_updates,
@@ -723,7 +719,7 @@ def ray_search(
             param_space=param_space,
             tune_config=tune.TuneConfig(scheduler=sched, num_samples=1, reuse_actors=True),
             run_config=tune.RunConfig(
-                name=f"{scheduler}_{agent}_{env_id}".replace("/", "_"),
+                name=f"{scheduler}_{agent}_{run.env}".replace("/", "_"),
                 storage_path=str(out / "ray"),
                 stop=_finished,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
@@ -789,17 +785,17 @@ def ray_study(settings: RaySettings, spec: Any, out: str | Path) -> SearchResult
     that ran their whole budget; a PBT incumbent's schedule is replayed) and the default
     retrained on the test seeds in this process and reported with ``report.md`` and plots.
     Plain runs only (the default resets, the return score)."""
-    if spec.reset_strategy is not None or spec.score != "return" or spec.curriculum:
+    if spec.run.reset_strategy.name != "default" or spec.score != "return" or spec.run.curriculum:
         raise ValueError("Ray Tune studies tune runs with the default resets and the return score")
     scheduler = settings.scheduler
     study = open_study(f"ray_{scheduler}", settings, spec, out)
     extra = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
     for name in ("scheduler", "trials", "seed"):
         extra.pop(name)
+    run = dataclasses.replace(spec.run, config={**spec.run.config, "total_timesteps": study.budget})
     rows = ray_search(
-        spec.env, spec.agent, study.space, scheduler=scheduler, trials=settings.trials,
-        budget=study.budget, out=study.out, tuning_seeds=study.tuning_seeds, seed=settings.seed,
-        overrides=spec.overrides, env_kwargs=spec.env_kwargs, score_updates=spec.score_updates,
+        run, study.space, scheduler=scheduler, trials=settings.trials, out=study.out,
+        tuning_seeds=study.tuning_seeds, seed=settings.seed, score_updates=spec.score_updates,
         log=study.log, **extra,
     )  # fmt: skip
     return study.conclude(

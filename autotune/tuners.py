@@ -3,15 +3,19 @@
 A tuner is a settings dataclass (its own knobs: trials, a sampler seed, PBT's intervals, ...)
 and a function ``run(settings, spec, out) -> SearchResult`` registered under a method name
 (:func:`register_tuner`); it takes nothing else. What is tuned, on which seeds and how it is
-scored is the :class:`StudySpec`, the same for every tuner. A study folder's ``search.json`` is
-the spec and the settings together, flat (``method``, the spec's fields, the settings' fields),
+scored is the :class:`StudySpec`, the same for every tuner: the run every trial trains (a
+:class:`~accelrl.agents.spec.RunSpec`) with the study's seeds and score. A study folder's
+``search.json`` is the run spec and the settings together (``method``, ``run``, the space,
+the study's seeds and score, the settings' fields),
 so ``accelrl-tune --resume DIR`` rebuilds both from it, whatever the method. Adding a tuner is
 one module: its settings class, its run function and a ``register_tuner`` call (built-in
 names are imported on first lookup, as environments and agents are).
 
+>>> from accelrl.agents.spec import RunSpec, StrategySpec
 >>> from accelrl.autotune import PBTSettings, StudySpec, pbt
->>> spec = StudySpec("Pendulum-v1", "ppo", budget=200_000,
-...                  reset_strategy=StrategySpec("alp_gmm", {"task_space": "pendulum_dynamics"}))
+>>> run = RunSpec("Pendulum-v1", "ppo", config={"total_timesteps": 200_000},
+...               reset_strategy=StrategySpec("alp_gmm", {"task_space": "pendulum_dynamics"}))
+>>> spec = StudySpec(run)
 >>> result = pbt(PBTSettings(population=8), spec, "runs/pbt_alp")
 >>> tuner("pbt").run(tuner("pbt").settings({"population": 8}), spec, "runs/pbt_alp")
 """
@@ -43,34 +47,27 @@ class StudySpec:
     """What a study tunes, on which seeds, and how trials are scored (every tuner's input
     besides its own settings and the study folder).
 
-    The run is an environment, an agent and what every configuration shares: fixed agent
-    fields (``overrides``), ``make`` kwargs, the reset strategy with its fixed settings and a
-    teacher run's measurements; the space may search agent fields and the strategy's settings
-    (``teacher.random_task_ratio``: :class:`~accelrl.autotune.backend.RunnerBackend`).
+    ``run`` is the run every trial trains (a :class:`~accelrl.agents.spec.RunSpec`, the same
+    description ``accelrl-train`` runs and a run folder's ``config.json`` holds): the
+    environment and its ``make`` kwargs, the agent, the config and hparams fields every
+    configuration shares (``config["total_timesteps"]`` is the budget: environment steps per
+    configuration and seed), the reset strategy with its fixed settings and a teacher run's
+    measurements. The space searches fields of it: agent config and hparams, the strategy's
+    settings (``teacher.random_task_ratio``), ``env.<make kwarg>`` and ``env_params.<field>``
+    (:class:`~accelrl.autotune.backend.RunnerBackend`). Its seeds and host-loop options are not
+    the study's: trials train on ``tuning_seeds``, the final step on ``test_seeds``.
     """
 
-    env: str
-    """Environment id."""
-    agent: str
-    """Registered agent name."""
+    run: Any
+    """The run every trial trains: a :class:`~accelrl.agents.spec.RunSpec` or its
+    ``to_dict()`` mapping (no ``grid``: the tuner chooses the hparams)."""
     space: Any = None
     """The search space (:class:`~accelrl.autotune.spaces.SearchSpace`; None: the agent's
-    default space without the fields ``overrides`` fixes)."""
-    budget: int | None = None
-    """Environment steps per configuration and seed of a full run (None: the agent's default)."""
+    default space without the fields the run fixes)."""
     tuning_seeds: tuple[int, ...] = DEFAULT_TUNING_SEEDS
     """Seeds configurations are scored on (the validation set)."""
     test_seeds: tuple[int, ...] = DEFAULT_TEST_SEEDS
     """Seeds the incumbent and the default are trained and scored on once, at the end."""
-    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """Agent config and hparams fields fixed for every configuration."""
-    env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """``make`` keyword arguments."""
-    reset_strategy: Any = None
-    """The run's reset strategy: a :class:`~accelrl.agents.spec.StrategySpec` or its
-    ``{"name", "settings"}`` mapping (None: the default resets)."""
-    curriculum: Mapping[str, Any] | None = None
-    """A teacher run's measurements (the fixed test set ``score="mastered"`` uses)."""
     score: str = "return"
     """``"return"`` or a score the reset strategy offers (a teacher's ``"mastered"``)."""
     score_updates: int | None = None
@@ -84,31 +81,60 @@ class StudySpec:
     progress: bool = dataclasses.field(default=False, compare=False)
     """Show the runner's progress bars (not recorded)."""
     backend: Any = dataclasses.field(default=None, compare=False)
-    """What trains groups (None: a :class:`~accelrl.autotune.backend.RunnerBackend` from the
-    fields above; tests pass synthetic objectives). Not recorded."""
+    """What trains groups (None: a :class:`~accelrl.autotune.backend.RunnerBackend` of
+    ``run``; tests pass synthetic objectives). Not recorded."""
     log: Callable[[str], None] | None = dataclasses.field(default=None, compare=False)
     """Called with progress lines (default: silent). Not recorded."""
 
     def __post_init__(self):
+        from accelrl.agents.spec import RunSpec
         from accelrl.autotune.protocol import check_seeds
 
+        run = self.run
+        if isinstance(run, Mapping):
+            run = RunSpec.from_dict(run, where="study run")
+        if not isinstance(run, RunSpec):
+            raise TypeError(f"run must be a RunSpec or its mapping, got {type(run).__name__}")
+        if run.grid:
+            raise ValueError(
+                "a study's run has no hparams grid (the tuner chooses the hparams); give the "
+                "grid's dimensions to the search space instead"
+            )
+        object.__setattr__(self, "run", run)
         tuning, test = check_seeds(self.tuning_seeds, self.test_seeds)
         object.__setattr__(self, "tuning_seeds", tuple(tuning))
         object.__setattr__(self, "test_seeds", tuple(test))
-        object.__setattr__(
-            self, "overrides", {k.replace("-", "_"): v for k, v in dict(self.overrides).items()}
-        )
-        object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
-        strategy = self.reset_strategy
-        if strategy is not None and not isinstance(strategy, Mapping):  # a StrategySpec
-            strategy = {"name": strategy.name, "settings": dict(strategy.settings)}
-        if strategy is not None:
-            strategy = {"name": strategy["name"], "settings": dict(strategy.get("settings") or {})}
-        object.__setattr__(self, "reset_strategy", strategy)
-        if self.budget is not None:
-            object.__setattr__(self, "budget", int(self.budget))
+        if self.budget is not None and int(self.budget) < 1:
+            raise ValueError(f"the budget (total_timesteps) must be >= 1, got {self.budget}")
         if self.bootstrap_reps < 1:
             raise ValueError(f"bootstrap_reps must be >= 1, got {self.bootstrap_reps}")
+
+    # -- the run's fields, read through ----------------------------------------------------
+
+    @property
+    def env(self) -> str:
+        """The environment id."""
+        return self.run.env
+
+    @property
+    def agent(self) -> str:
+        """The registered agent name."""
+        return self.run.agent
+
+    @property
+    def budget(self) -> int | None:
+        """Environment steps per configuration and seed of a full run (the run's
+        ``total_timesteps``; None: the agent's default for the environment)."""
+        value = self.run.config.get("total_timesteps")
+        return None if value is None else int(value)
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """The agent fields every configuration shares (config and hparams, by name; the
+        budget is not one of them)."""
+        out = {**self.run.config, **self.run.hparams}
+        out.pop("total_timesteps", None)
+        return out
 
     def replace(self, **changes: Any) -> StudySpec:
         return dataclasses.replace(self, **changes)
@@ -117,57 +143,91 @@ class StudySpec:
         """The backend that trains this study's groups (``backend`` when given)."""
         if self.backend is not None:
             return self.backend
-        from accelrl.agents.spec import StrategySpec
         from accelrl.autotune.backend import RunnerBackend
 
-        strategy = self.reset_strategy
         return RunnerBackend(
-            self.env, self.agent, self.budget, self.overrides, self.env_kwargs,
-            reset_strategy=None if strategy is None else StrategySpec(**dict(strategy)),
-            curriculum=self.curriculum, score=self.score, score_updates=self.score_updates,
+            self.run, score=self.score, score_updates=self.score_updates,
             eval_episodes=self.eval_episodes, max_members=self.max_members,
             progress=self.progress,
         )  # fmt: skip
 
-    def recorded(self) -> dict[str, Any]:
-        """The fields ``search.json`` records (everything but ``space``, which is written as
-        ConfigSpace JSON, and the unrecorded ones); a plain run's strategy, curriculum and
-        score are left out, so studies started before they existed still resume."""
+    def recorded(self, budget: int | None = None) -> dict[str, Any]:
+        """What ``search.json`` records of the spec: ``run`` (the run spec's fields that say
+        what is trained, with the resolved ``budget`` as ``config.total_timesteps``) and the
+        study's own fields; ``space`` is written as ConfigSpace JSON by the study folder."""
         from accelrl.autotune.spaces import values_to_json
 
-        out = {
-            "env": self.env,
-            "agent": self.agent,
-            "budget": self.budget,
+        run = self.run.to_dict()
+        for key in RUN_NOT_RECORDED:
+            run.pop(key, None)
+        run["config"] = values_to_json(dict(run["config"]))
+        run["hparams"] = values_to_json(dict(run["hparams"]))
+        if budget is not None:
+            run["config"]["total_timesteps"] = int(budget)
+        return {
+            "run": run,
             "tuning_seeds": list(self.tuning_seeds),
             "test_seeds": list(self.test_seeds),
-            "overrides": values_to_json(dict(self.overrides)),
-            "env_kwargs": dict(self.env_kwargs),
+            "score": self.score,
             "score_updates": self.score_updates,
             "eval_episodes": self.eval_episodes,
             "bootstrap_reps": int(self.bootstrap_reps),
         }
-        if self.reset_strategy is not None and dict(self.reset_strategy).get("name") != "default":
-            out["reset_strategy"] = {
-                "name": self.reset_strategy["name"],
-                "settings": values_to_json(dict(self.reset_strategy.get("settings") or {})),
-            }
-        if self.curriculum is not None:
-            out["curriculum"] = values_to_json(dict(self.curriculum))
-        if self.score != "return":
-            out["score"] = self.score
-        return out
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], space: Any, **unrecorded: Any) -> StudySpec:
-        """The spec a ``search.json`` records (``space`` read from its ConfigSpace JSON)."""
+        """The spec a ``search.json`` records (``space`` read from its ConfigSpace JSON; a
+        record written before the study held a run spec is read too: :func:`upgrade_record`)."""
+        record = upgrade_record(record)
         keys = {f.name for f in dataclasses.fields(cls)} - {"space", "progress", "backend", "log"}
         kw = {k: record[k] for k in keys if k in record and record[k] is not None}
-        kw["env"], kw["agent"] = record["env"], record["agent"]
         for k in ("tuning_seeds", "test_seeds"):
             if k in kw:
                 kw[k] = tuple(kw[k])
         return cls(space=space, **kw, **unrecorded)
+
+
+RUN_NOT_RECORDED = ("seeds", "grid", "run", "recorded")
+"""Run spec fields a study does not record: its seeds are the study's tuning and test seeds,
+there is no grid, and the host-loop options and recorded facts are not what is trained."""
+
+_OLD_RUN_KEYS = ("env", "agent", "budget", "overrides", "env_kwargs", "reset_strategy",
+                 "curriculum")  # fmt: skip
+
+
+def upgrade_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``search.json`` in today's layout: one written before the study held a run spec
+    (``env``, ``agent``, ``budget``, ``overrides``, ``env_kwargs``, ``reset_strategy``,
+    ``curriculum`` at the top) gets them as its ``run``, the overrides sorted into config
+    and hparams fields by the agent's classes; a plain run's ``score`` (``"return"``) is
+    filled in. Today's records are returned as they are (a copy).
+
+    Raises:
+        ValueError: an old record naming an unknown agent field.
+    """
+    record = dict(record)
+    if "run" not in record and "env" in record and "agent" in record:
+        from accelrl.agents.build import make_spec
+        from accelrl.agents.spec import StrategySpec
+
+        old = {k: record.pop(k) for k in _OLD_RUN_KEYS if k in record}
+        overrides = dict(old.get("overrides") or {})
+        if old.get("budget") is not None:
+            overrides["total_timesteps"] = int(old["budget"])
+        strategy = old.get("reset_strategy") or {"name": "default"}
+        spec = make_spec(
+            old["env"], old["agent"], overrides, env_kwargs=dict(old.get("env_kwargs") or {}),
+            reset_strategy=StrategySpec(strategy["name"], dict(strategy.get("settings") or {})),
+            curriculum=old.get("curriculum"),
+        )  # fmt: skip
+        run = spec.to_dict()
+        for key in RUN_NOT_RECORDED:
+            run.pop(key, None)
+        record["run"] = run
+        record.setdefault("score", "return")
+        keys = ["method", "run", *(k for k in record if k not in ("method", "run"))]
+        record = {k: record[k] for k in keys if k in record}
+    return record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,4 +327,5 @@ __all__ = [
     "register_tuner",
     "registered_tuners",
     "tuner",
+    "upgrade_record",
 ]

@@ -76,6 +76,9 @@ class TuneOptions:
     """Study folder (a folder holding the same search resumes it)."""
     resume: str | None = None
     """Continue the study in this folder (its search.json fixes everything but --trials)."""
+    config: str | None = None
+    """Run spec file (a run folder's config.json, TOML or YAML): the run every trial trains,
+    the flags on top (its seeds are replaced by the tuning and test seeds)."""
     space: str | None = None
     """ConfigSpace JSON file (default: the agent's default space)."""
     tuning_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -156,8 +159,16 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
         s = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise UsageError(f"{path} is damaged (not valid JSON: {e})") from None
-    missing = [k for k in ("method", "env", "agent", "space", "budget", "trials",
-                           "tuning_seeds", "test_seeds") if k not in s]  # fmt: skip
+    if not isinstance(s, dict):
+        raise UsageError(f"{path} is damaged (not a JSON object)")
+    from accelrl.autotune.tuners import upgrade_record
+
+    try:
+        s = upgrade_record(s)  # a study started before search.json held a run spec
+    except ValueError as e:
+        raise UsageError(f"{path}: {e}") from None
+    missing = [k for k in ("method", "run", "space", "trials", "tuning_seeds", "test_seeds")
+               if k not in s]  # fmt: skip
     if missing:
         raise UsageError(f"{path} is damaged (no {', '.join(missing)})")
     if trials is not None and trials < int(s["trials"]):
@@ -179,17 +190,23 @@ def _from_search_file(folder: Path, trials: int | None) -> dict[str, Any]:
 
 
 def _from_args(a: TuneOptions) -> dict[str, Any]:
-    from accelrl.autotune.spaces import read_space
+    from accelrl.autotune.spaces import default_space, read_space
 
-    for flag, value in (("--env", a.env), ("--agent", a.agent), ("--out", a.out),
-                        ("--budget", a.budget), ("--trials", a.trials)):  # fmt: skip
+    base = _base_run(a)
+    env = a.env or (base.env if base else None)
+    agent = a.agent or (base.agent if base else None)
+    budget = a.budget
+    if budget is None and base is not None:
+        budget = base.config.get("total_timesteps")
+    for flag, value in (("--env", env), ("--agent", agent), ("--out", a.out),
+                        ("--budget", budget), ("--trials", a.trials)):  # fmt: skip
         if value is None:
             raise UsageError(f"missing {flag} (or use --resume DIR)")
-    for problem in (check_env_id(a.env), check_agent(a.agent)):
+    for problem in (check_env_id(env), check_agent(agent)):
         if problem:
             raise UsageError(problem)
-    if a.budget < 1 or a.trials < 1:
-        raise UsageError(f"--budget and --trials must be >= 1, got {a.budget} and {a.trials}")
+    if budget < 1 or a.trials < 1:
+        raise UsageError(f"--budget and --trials must be >= 1, got {budget} and {a.trials}")
     for flag, value in (("--score_updates", a.score_updates), ("--eval_episodes", a.eval_episodes),
                         ("--max_members", a.max_members), ("--bootstrap_reps", a.bootstrap_reps),
                         ("--eta", a.eta), ("--brackets", a.brackets),
@@ -206,23 +223,28 @@ def _from_args(a: TuneOptions) -> dict[str, Any]:
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
+    strategy = _run_strategy(a)
+    space = read_space(a.space) if a.space else None
+    searched: set[str] = set(space) if space is not None else set()
+    if base is not None and space is None:
+        try:
+            searched = set(default_space(agent))
+        except ValueError as e:  # no default space: the study refuses it with this line
+            raise UsageError(str(e)) from None
+    run = _study_run(a, base, env, agent, budget, strategy, searched)
     spec: dict[str, Any] = {
-        "env": a.env,
-        "agent": a.agent,
-        "space": read_space(a.space) if a.space else None,
-        "budget": a.budget,
+        "run": run,
+        "space": space,
         "tuning_seeds": a.tuning_seeds,
         "test_seeds": a.test_seeds,
-        "overrides": json_object(a.overrides, "--overrides", '{"num_envs": 16}'),
-        "env_kwargs": json_object(a.env_kwargs, "--env_kwargs", '{"num_actions": 5}'),
+        "score": strategy.get("score", "return"),
         "score_updates": a.score_updates,
         "eval_episodes": a.eval_episodes,
         "bootstrap_reps": a.bootstrap_reps,
-        **_run_strategy(a),
     }
     kw: dict[str, Any] = {"method": a.method, "spec": spec, "out": out}
     if a.backend == "ray":
-        if set(spec) & {"reset_strategy", "curriculum", "score"}:
+        if run.reset_strategy.name != "default" or run.curriculum or spec["score"] != "return":
             raise UsageError(
                 "--backend ray tunes runs with the default resets and the return score; drop "
                 "--teacher/--snapshots/--score or use --backend local"
@@ -273,14 +295,79 @@ def _run_strategy(a: TuneOptions) -> dict[str, Any]:
         out["reset_strategy"] = {"name": "snapshot", "settings": {"bank": a.snapshots, **settings}}
     curriculum = json_object(a.curriculum, "--curriculum", '{"test_tasks": 50}')
     if curriculum:
-        if a.teacher is None:
-            raise UsageError("--curriculum needs --teacher (it sets the teacher's test set)")
         out["curriculum"] = curriculum
     if a.score != "return":
-        if a.teacher is None:
-            raise UsageError(f"--score {a.score} needs --teacher (a curriculum run)")
         out["score"] = a.score
     return out
+
+
+def _base_run(a: TuneOptions) -> Any:
+    """The run spec ``--config`` names (None without it)."""
+    if a.config is None:
+        return None
+    from accelrl.agents.spec import RunSpec
+
+    try:
+        base = RunSpec.from_file(a.config)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(f"--config: {e}") from None
+    if base.grid:
+        raise UsageError(
+            f"--config {a.config} has an hparams grid; a study chooses the hparams itself "
+            "(give the grid's dimensions to --space)"
+        )
+    return base
+
+
+def _study_run(
+    a: TuneOptions,
+    base: Any,
+    env: str,
+    agent: str,
+    budget: int,
+    strategy: dict[str, Any],
+    searched: Any,
+) -> Any:
+    """The run every trial trains: ``--config``'s spec (if given; less the fields the space
+    ``searched`` names) with the flags on top."""
+    import dataclasses as dc
+
+    from accelrl.agents.build import make_spec
+    from accelrl.agents.spec import StrategySpec
+
+    fixed: dict[str, Any] = {}
+    if base is not None and (base.env, base.agent) == (env, agent):
+        # the spec's values of the fields the space searches are the trials' to choose (a
+        # run folder's spec lists every field, the searched ones too)
+        fixed = {k: v for k, v in {**base.config, **base.hparams}.items() if k not in searched}
+    fixed.update(json_object(a.overrides, "--overrides", '{"num_envs": 16}'))
+    fixed["total_timesteps"] = int(budget)
+    env_kwargs = dict(base.env_kwargs) if base is not None and base.env == env else {}
+    env_kwargs.update(json_object(a.env_kwargs, "--env_kwargs", '{"num_actions": 5}'))
+    reset = strategy.get("reset_strategy")
+    curriculum = strategy.get("curriculum")
+    if base is not None and reset is None:
+        reset = dc.asdict(base.reset_strategy)
+        curriculum = curriculum or base.curriculum
+    reset = reset or {"name": "default"}
+    from accelrl.envs.strategies import strategy as strategy_entry
+
+    try:
+        entry = strategy_entry(reset["name"])
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if strategy.get("curriculum") and entry.prefix != "teacher":
+        raise UsageError("--curriculum needs --teacher (it sets the teacher's test set)")
+    score = strategy.get("score", "return")
+    if score != "return" and score not in entry.scores:
+        raise UsageError(f"--score {score} needs --teacher (a curriculum run)")
+    try:
+        return make_spec(
+            env, agent, fixed, env_kwargs=env_kwargs,
+            reset_strategy=StrategySpec(**reset), curriculum=curriculum,
+        )  # fmt: skip
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def run_tuner(kw: dict[str, Any], log: Any) -> Any:

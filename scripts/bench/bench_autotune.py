@@ -196,6 +196,7 @@ def run_tuning(work: Path, envs: list[str], methods: list[str], trials: int, qui
         paired comparison (:func:`compare`).
     """
     import accelrl.autotune as at
+    from accelrl.agents.build import make_spec
 
     rows: list[dict[str, Any]] = []
     for env_id in envs:
@@ -206,9 +207,9 @@ def run_tuning(work: Path, envs: list[str], methods: list[str], trials: int, qui
         for method in methods:
             label = method_label(method, burn)
             folder = work / env_id / label.replace(", ", "_").replace(" ", "_")
+            run = make_spec(env_id, case["agent"], {**case["overrides"], "total_timesteps": budget})
             spec = at.StudySpec(
-                env_id, case["agent"], space, budget, tuning_seeds=tuple(seeds[0]),
-                test_seeds=tuple(seeds[1]), overrides=case["overrides"],
+                run, space, tuning_seeds=tuple(seeds[0]), test_seeds=tuple(seeds[1]),
                 log=lambda line, m=method, e=env_id: print(f"  [{e} {m}] {line}", flush=True),
             )  # fmt: skip
             t0 = time.perf_counter()

@@ -115,12 +115,21 @@ def curriculum(plan: dict[str, Any]) -> dict[str, Any]:
     return {**CURRICULUM, **({"test_tasks": plan["test_tasks"]} if "test_tasks" in plan else {})}
 
 
+def run_spec(plan: dict[str, Any]) -> Any:
+    """The run every trial of a plan's studies trains (PPO + ALP-GMM, the plan's budget)."""
+    from accelrl.agents.build import make_spec
+
+    return make_spec(
+        ENV, AGENT, {**plan["overrides"], "total_timesteps": plan["budget"]},
+        reset_strategy=TEACHER, curriculum=curriculum(plan),
+    )  # fmt: skip
+
+
 def backend(plan: dict[str, Any]) -> Any:
     """The backend the studies train with (the speed part builds its members from it)."""
     from accelrl.autotune.backend import RunnerBackend
 
-    return RunnerBackend(ENV, AGENT, plan["budget"], plan["overrides"], reset_strategy=TEACHER,
-                         curriculum=curriculum(plan), score="mastered")  # fmt: skip
+    return RunnerBackend(run_spec(plan), score="mastered")
 
 
 def speed(plan: dict[str, Any], space: Any) -> dict[str, Any]:
@@ -193,9 +202,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name, space in spaces().items():
         t0 = time.perf_counter()
         spec = StudySpec(
-            ENV, AGENT, space, plan["budget"], TUNING_SEEDS, plan["test_seeds"],
-            overrides=plan["overrides"], reset_strategy=TEACHER, curriculum=curriculum(plan),
-            score="mastered", bootstrap_reps=10_000,
+            run_spec(plan), space, TUNING_SEEDS, plan["test_seeds"], score="mastered",
+            bootstrap_reps=10_000,
             log=lambda line, n=name: print(f"[{n}] {line}", flush=True),
         )  # fmt: skip
         settings = PBTSettings(population=plan["population"], intervals=plan["intervals"])

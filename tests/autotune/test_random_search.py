@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from accelrl.agents.build import make_spec
 from accelrl.agents.ppo import PPOConfig, PPOHparams
+from accelrl.agents.spec import RunSpec
 from accelrl.autotune.random_search import (
     GroupOutcome,
     RandomSearchSettings,
@@ -23,7 +25,8 @@ from accelrl.autotune.random_search import (
 from accelrl.autotune.spaces import Categorical, Float, SearchSpace
 from accelrl.autotune.tuners import StudySpec
 
-CP = ("CartPole-v1", "ppo")
+CARTPOLE = ("CartPole-v1", "ppo")
+CP = RunSpec(*CARTPOLE)
 
 SPACE = SearchSpace(
     {
@@ -121,7 +124,7 @@ def test_synthetic_objective_optimum_found_within_200_trials(tmp_path):
     backend = Synthetic()
     result = random_search(
         RandomSearchSettings(trials=200),
-        StudySpec(*CP, SPACE, tuning_seeds=(0, 1), test_seeds=(2, 3, 4), backend=backend,
+        StudySpec(CP, SPACE, tuning_seeds=(0, 1), test_seeds=(2, 3, 4), backend=backend,
                   bootstrap_reps=500),
         tmp_path,
     )  # fmt: skip
@@ -143,7 +146,7 @@ def test_synthetic_objective_optimum_found_within_200_trials(tmp_path):
 
 def test_run_folder_rows_incumbent_and_resume(tmp_path):
     backend = Synthetic()
-    spec = StudySpec(*CP, SPACE, tuning_seeds=(0, 1), test_seeds=(5,), bootstrap_reps=200)
+    spec = StudySpec(CP, SPACE, tuning_seeds=(0, 1), test_seeds=(5,), bootstrap_reps=200)
     first = random_search(RandomSearchSettings(trials=6), spec.replace(backend=backend), tmp_path)
     lines = (tmp_path / "trials.jsonl").read_text().splitlines()
     assert len(lines) == 6
@@ -181,11 +184,11 @@ def test_run_folder_rows_incumbent_and_resume(tmp_path):
 def test_overlapping_seeds_and_bad_spaces_are_refused_before_anything_runs(tmp_path):
     backend = Synthetic()
     with pytest.raises(ValueError, match="overlap"):
-        random_search(RandomSearchSettings(trials=2), StudySpec(*CP, SPACE, tuning_seeds=(0, 1),
+        random_search(RandomSearchSettings(trials=2), StudySpec(CP, SPACE, tuning_seeds=(0, 1),
                       test_seeds=(1, 2), backend=backend), tmp_path / "a")  # fmt: skip
     with pytest.raises(ValueError, match="Did you mean: gamma"):
         random_search(RandomSearchSettings(trials=2),
-                      StudySpec(*CP, SearchSpace({"gama": Float(0.9, 0.99)}), backend=backend),
+                      StudySpec(CP, SearchSpace({"gama": Float(0.9, 0.99)}), backend=backend),
                       tmp_path / "b")  # fmt: skip
     assert backend.calls == [] and not (tmp_path / "a").exists()
 
@@ -289,8 +292,8 @@ def test_tiny_real_random_search_on_cartpole(tmp_path):
     overrides = {"num_envs": 4, "num_steps": 8, "update_epochs": 1, "num_minibatches": 2}
     result = random_search(
         RandomSearchSettings(trials=2),
-        StudySpec(*CP, space, budget=256, tuning_seeds=(0, 1), test_seeds=(2, 3),
-                  overrides=overrides, eval_episodes=4, bootstrap_reps=1000),
+        StudySpec(make_spec(*CARTPOLE, {**overrides, "total_timesteps": 256}), space,
+                  tuning_seeds=(0, 1), test_seeds=(2, 3), eval_episodes=4, bootstrap_reps=1000),
         tmp_path,
     )  # fmt: skip
     rows = [json.loads(x) for x in (tmp_path / "trials.jsonl").read_text().splitlines()]
@@ -310,14 +313,16 @@ def test_tiny_real_random_search_on_cartpole(tmp_path):
 def test_env_dimensions_are_named_as_the_spec_names_them(tmp_path):
     """``env_params.<field>`` and ``env.<kwarg>`` are config dimensions (they group programs);
     a misspelt one is refused with close matches, before anything is written."""
-    backend_spec = StudySpec(*CP, SearchSpace({"env_params.max_step_in_episode": Categorical((100, 200))}),
-                             budget=256, overrides={"num_envs": 4, "num_steps": 8})  # fmt: skip
+    run = make_spec(*CARTPOLE, {"num_envs": 4, "num_steps": 8, "total_timesteps": 256})
+    backend_spec = StudySpec(
+        run, SearchSpace({"env_params.max_step_in_episode": Categorical((100, 200))})
+    )
     with pytest.raises(ValueError, match="Did you mean: env_params.max_steps_in_episode"):
         random_search(RandomSearchSettings(trials=2), backend_spec, tmp_path / "a")
     assert not (tmp_path / "a" / "search.json").exists()
     from accelrl.autotune.backend import RunnerBackend
 
-    backend = RunnerBackend(*CP, 256, {"num_envs": 4, "num_steps": 8})
+    backend = RunnerBackend(run)
     assert "env_params.max_steps_in_episode" in backend.env_dims()
     space = SearchSpace({"env_params.max_steps_in_episode": Categorical((100, 200)),
                          "learning_rate": Float(1e-4, 1e-2, log=True)})  # fmt: skip

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from accelrl.agents.spec import RunSpec
 from accelrl.autotune.ray_tune import ray_search
 from accelrl.autotune.spaces import Float, SearchSpace
 from accelrl.autotune.study import read_rows
@@ -102,8 +103,8 @@ def test_two_node_study_survives_a_killed_worker(tmp_path):
         space = SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True)})
         try:
             rows = ray_search(
-                "CartPole-v1", "ppo", space, scheduler="asha", trials=TRIALS, budget=BUDGET,
-                out=tmp_path / "out", tuning_seeds=(0, 1), segments=SEGMENTS,
+                RunSpec("CartPole-v1", "ppo", config={"total_timesteps": BUDGET}), space,
+                scheduler="asha", trials=TRIALS, out=tmp_path / "out", tuning_seeds=(0, 1), segments=SEGMENTS,
                 grace_period=BUDGET, max_failures=2,
             )  # fmt: skip
         finally:

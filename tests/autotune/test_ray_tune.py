@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from accelrl.agents.spec import RunSpec
 from accelrl.autotune.ray_tune import (
     ClipToSpace,
     clip_value,
@@ -28,6 +29,11 @@ SPACE = SearchSpace(
     }
 )
 HP = ("learning_rate", "ent_coef", "gae_lambda")
+
+
+def run_of(budget):
+    """CartPole PPO with ``budget`` environment steps per seed."""
+    return RunSpec("CartPole-v1", "ppo", config={"total_timesteps": budget})
 
 
 def in_space(space, values):
@@ -158,22 +164,25 @@ def test_missing_ray_gives_the_install_command(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'accelrl\[ray\]'"):
         require_ray()
     with pytest.raises(ImportError, match=r"pip install 'accelrl\[ray\]'"):
-        ray_search("CartPole-v1", "ppo", SPACE, scheduler="asha", trials=2, budget=4096,
-                   out="unused")  # fmt: skip
+        ray_search(run_of(4096), SPACE, scheduler="asha", trials=2, out="unused")
 
 
 def test_argument_errors(tmp_path):
-    kw = {"trials": 2, "budget": 4096, "out": tmp_path}
+    kw = {"trials": 2, "out": tmp_path}
+    run = run_of(4096)
     with pytest.raises(ValueError, match="scheduler"):
-        ray_search("CartPole-v1", "ppo", SPACE, scheduler="hyperband", **kw)
+        ray_search(run, SPACE, scheduler="hyperband", **kw)
     with pytest.raises(ValueError, match="PBT mutates hparams"):
-        ray_search("CartPole-v1", "ppo", SearchSpace({"num_minibatches": Categorical((2, 4))}),
-                   scheduler="pbt", **kw)  # fmt: skip
+        ray_search(run, SearchSpace({"num_minibatches": Categorical((2, 4))}), scheduler="pbt",
+                   **kw)  # fmt: skip
     with pytest.raises(ValueError, match="distinct"):
-        ray_search("CartPole-v1", "ppo", SPACE, scheduler="asha", tuning_seeds=[0, 0], **kw)
+        ray_search(run, SPACE, scheduler="asha", tuning_seeds=[0, 0], **kw)
     with pytest.raises(ValueError, match="budget"):
-        ray_search("CartPole-v1", "ppo", SPACE, scheduler="asha",
-                   overrides={"total_timesteps": 10}, **kw)  # fmt: skip
+        ray_search(run_of(0), SPACE, scheduler="asha", **kw)
+    teacher = {"name": "alp_gmm", "settings": {"task_space": "pendulum_dynamics"}}
+    with pytest.raises(ValueError, match="default resets"):
+        ray_search({"env": "Pendulum-v1", "agent": "ppo", "reset_strategy": teacher}, SPACE,
+                   scheduler="asha", **kw)  # fmt: skip
 
 
 def test_hyperparam_mutations_follow_the_space():
@@ -237,7 +246,7 @@ def test_asha_stops_some_trials_early(local_ray, tmp_path):
     space = SearchSpace({"learning_rate": Float(1e-6, 3e-2, log=True)})
     lines = []
     rows = ray_search(
-        "CartPole-v1", "ppo", space, scheduler="asha", trials=6, budget=BUDGET, out=tmp_path,
+        run_of(BUDGET), space, scheduler="asha", trials=6, out=tmp_path,
         tuning_seeds=(0, 1), segments=SEGMENTS, reduction_factor=2, log=lines.append,
     )  # fmt: skip
     assert [r["trial_id"] for r in rows] == list(range(6))
@@ -270,8 +279,8 @@ def test_pbt_exploits_and_keeps_mutations_in_bounds(local_ray, tmp_path):
 
     result = ray_study(
         RaySettings(scheduler="pbt", trials=4, segments=SEGMENTS, perturbation_interval=512),
-        StudySpec("CartPole-v1", "ppo", space, BUDGET, tuning_seeds=(0, 1), test_seeds=(2, 3),
-                  bootstrap_reps=200),
+        StudySpec(RunSpec("CartPole-v1", "ppo", config={"total_timesteps": BUDGET}), space,
+                  tuning_seeds=(0, 1), test_seeds=(2, 3), bootstrap_reps=200),
         tmp_path,
     )  # fmt: skip
     rows = result.rows

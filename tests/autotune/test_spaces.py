@@ -241,17 +241,24 @@ def test_missing_space_file_is_a_clear_error(tmp_path):
 
 
 def test_a_study_refuses_an_empty_space_and_overrides_of_searched_fields(tmp_path):
+    from accelrl.agents.build import make_spec
+    from accelrl.agents.spec import RunSpec
     from accelrl.autotune.random_search import RandomSearchSettings
     from accelrl.autotune.spaces import Float, SearchSpace
     from accelrl.autotune.study import open_study
     from accelrl.autotune.tuners import StudySpec
 
-    spec = StudySpec("CartPole-v1", "ppo", SearchSpace({}), 64, tuning_seeds=(0,), test_seeds=(1,))
+    run = RunSpec("CartPole-v1", "ppo", config={"total_timesteps": 64})
+    spec = StudySpec(run, SearchSpace({}), tuning_seeds=(0,), test_seeds=(1,))
     with pytest.raises(ValueError, match="empty"):
         open_study("random", RandomSearchSettings(), spec, tmp_path / "a")
     space = SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True)})
-    with pytest.raises(ValueError, match="learning_rate, which the search space also searches"):
+    with pytest.raises(
+        ValueError,
+        match=r"the run fixes learning_rate \(--overrides\), which the search space also searches",
+    ):
         open_study("random", RandomSearchSettings(),
-                   spec.replace(space=space, overrides={"learning_rate": 1e-3}), tmp_path / "b")  # fmt: skip
+                   spec.replace(space=space, run=make_spec("CartPole-v1", "ppo", {"learning_rate": 1e-3})),
+                   tmp_path / "b")  # fmt: skip
     assert not (tmp_path / "a" / "search.json").exists()
     assert not (tmp_path / "b" / "search.json").exists()

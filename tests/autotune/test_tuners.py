@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from accelrl.agents.build import make_spec
+from accelrl.agents.spec import RunSpec
 from accelrl.autotune.hyperband import HyperbandSettings, bracket_sizes, hyperband, rung_plan
 from accelrl.autotune.pbt import PBTSettings, pbt, perturb, truncation_pairs
 from accelrl.autotune.spaces import Categorical, Float, Int, SearchSpace
@@ -22,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make 
 from synthetic import HP_SPACE, SPACE, SyntheticBackend, quality  # noqa: E402
 
 
-def spec(space, backend, **kw):
+def spec(space, backend, budget=None, **kw):
     """The tests' study: CartPole PPO on a synthetic objective, tuning seeds 0-1, test 2-3."""
-    return StudySpec("CartPole-v1", "ppo", space, backend=backend, tuning_seeds=(0, 1),
-                     test_seeds=(2, 3), bootstrap_reps=200, **kw)  # fmt: skip
+    run = RunSpec("CartPole-v1", "ppo", config={"total_timesteps": budget} if budget else {})
+    return StudySpec(run, space, backend=backend, tuning_seeds=(0, 1), test_seeds=(2, 3),
+                     bootstrap_reps=200, **kw)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,8 +171,8 @@ def test_real_pbt_exploit_copies_parameters_and_optimiser_state():
 
     from accelrl.autotune.study import RunnerBackend
 
-    backend = RunnerBackend("CartPole-v1", "ppo", budget=512,
-                            overrides={"num_envs": 4, "num_steps": 64})  # fmt: skip
+    backend = RunnerBackend(make_spec("CartPole-v1", "ppo",
+                                      {"num_envs": 4, "num_steps": 64, "total_timesteps": 512}))  # fmt: skip
     settings = [{"learning_rate": lr} for lr in (1e-3, 3e-3, 1e-2, 3e-2)]
     run = backend.open({}, settings, [0])
     run.advance(256)
@@ -213,9 +216,10 @@ def test_pbt_exploit_copies_the_teachers_state_and_settings():
 
     teacher = StrategySpec("alp_gmm", {"task_space": "pendulum_dynamics", "fit_rate": 8,
                                        "ks": [2], "history": 64})  # fmt: skip
-    backend = RunnerBackend("Pendulum-v1", "ppo", budget=2400, reset_strategy=teacher,
-                            overrides={"num_envs": 8, "num_steps": 100, "num_minibatches": 1,
-                                       "update_epochs": 1})  # fmt: skip
+    backend = RunnerBackend(make_spec(
+        "Pendulum-v1", "ppo", {"num_envs": 8, "num_steps": 100, "num_minibatches": 1,
+                               "update_epochs": 1, "total_timesteps": 2400},
+        reset_strategy=teacher))  # fmt: skip
     settings = [{"teacher.random_task_ratio": r} for r in (0.1, 0.3, 0.6, 0.9)]
     run = backend.open({}, settings, [0])
     run.advance(1600)
@@ -360,7 +364,7 @@ def test_tpe_journal_storage_is_shared_by_two_processes(tmp_path):
         "from synthetic import SPACE, SyntheticBackend;"
         "from accelrl.autotune import StudySpec, TPESettings, tpe;"
         "tpe(TPESettings(trials=16, batch=2, storage='journal', seed={seed}),"
-        " StudySpec('CartPole-v1', 'ppo', SPACE, backend=SyntheticBackend(100),"
+        " StudySpec({{'env': 'CartPole-v1', 'agent': 'ppo'}}, SPACE, backend=SyntheticBackend(100),"
         " tuning_seeds=(0, 1), test_seeds=(2, 3), bootstrap_reps=100), {out!r})"
     )
     procs = [

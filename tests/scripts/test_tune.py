@@ -1,15 +1,19 @@
 """``accelrl-tune``: clear errors for bad input, and (slow) SIGKILL during a TPE study then
 ``--resume`` keeps every finished trial exactly once."""
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from accelrl.agents.spec import RunSpec
 from accelrl.autotune import Float, SearchSpace, write_space
 from accelrl.scripts.tune import main
 
@@ -157,7 +161,7 @@ def test_sigkill_during_a_curriculum_pbt_study_then_resume_keeps_its_rows(tmp_pa
     assert not (out / "incumbent.json").exists()
     before = rows_path.read_text().splitlines()
     search = json.loads((out / "search.json").read_text())
-    assert search["reset_strategy"]["name"] == "alp_gmm" and search["score"] == "mastered"
+    assert search["run"]["reset_strategy"]["name"] == "alp_gmm" and search["score"] == "mastered"
     done = subprocess.run(
         [sys.executable, "-m", "accelrl.scripts.tune", "--resume", str(out), "--quiet"],
         env=env, capture_output=True, text=True, timeout=600,
@@ -193,3 +197,98 @@ def test_a_multi_agent_agent_is_tuned_on_an_mpe_id(tmp_path, capsys):
     assert all(r["score"] < 0 for r in rows)  # simple_spread's returns are negative distances
     inc = json.loads((out / "incumbent.json").read_text())
     assert inc["agent"] == "ippo" and inc["test"]["incumbent"]["scores"] is not None
+
+
+OLD_STUDIES = Path(__file__).parents[1] / "autotune" / "data" / "studies_395f955"
+"""Study folders written at 395f955, before ``search.json`` held the run spec (``env``,
+``agent``, ``budget``, ``overrides``, ... at its top)."""
+
+
+def test_a_study_folder_from_before_the_run_spec_resumes(tmp_path, capsys):
+    """Budget: one tiny CartPole trial and the final step (about 30 s)."""
+    out = tmp_path / "study"
+    shutil.copytree(OLD_STUDIES / "random_cartpole", out)
+    rows_before = (out / "trials.jsonl").read_text().splitlines()
+    assert main(["--resume", str(out), "--trials", "3", "--quiet"]) == 0
+    lines = (out / "trials.jsonl").read_text().splitlines()
+    assert lines[:2] == rows_before and len(lines) == 3  # kept as written, one more
+    search = json.loads((out / "search.json").read_text())  # rewritten in today's layout
+    assert "env" not in search and "overrides" not in search and search["trials"] == 3
+    run = RunSpec.from_dict(search["run"])
+    assert (run.env, run.agent) == ("CartPole-v1", "ppo")
+    assert dict(run.config) == {"num_envs": 4, "num_steps": 8, "update_epochs": 1,
+                                "total_timesteps": 256}  # fmt: skip
+    # ... and resumes again from the new layout, refusing a changed setting as before
+    assert main(["--resume", str(out), "--quiet"]) == 0
+    assert len((out / "trials.jsonl").read_text().splitlines()) == 3
+
+
+def test_an_old_teacher_study_record_reads_as_the_same_run(tmp_path):
+    """The upgrade sorts the old overrides into config and hparams fields and moves the reset
+    strategy and measurements into the run: a new spec of the same study matches it."""
+    from accelrl.agents.build import make_spec
+    from accelrl.agents.spec import StrategySpec
+    from accelrl.autotune.folder import open_study, release_studies
+    from accelrl.autotune.pbt import PBTSettings
+    from accelrl.autotune.tuners import StudySpec, upgrade_record
+
+    old = json.loads((OLD_STUDIES / "pbt_teacher" / "search.json").read_text())
+    record = upgrade_record(old)
+    run = RunSpec.from_dict(record["run"])
+    assert dict(run.config) == {"num_envs": 8, "num_steps": 100, "total_timesteps": 2400}
+    assert dict(run.hparams) == {"gamma": 0.98}
+    assert run.reset_strategy == StrategySpec(
+        "alp_gmm", {"task_space": "pendulum_dynamics", "fit_rate": 8, "ks": [2]}
+    )
+    assert run.curriculum == {"test_tasks": 20} and record["score"] == "mastered"
+    assert upgrade_record(record) == record  # today's layout is left as it is
+    out = tmp_path / "study"
+    shutil.copytree(OLD_STUDIES / "pbt_teacher", out)
+    teacher = StrategySpec("alp_gmm", {"task_space": "pendulum_dynamics", "fit_rate": 8,
+                                       "ks": [2]})  # fmt: skip
+    space = SearchSpace({"learning_rate": Float(1e-4, 1e-2, log=True),
+                         "teacher.random_task_ratio": Float(0.0, 0.5)})  # fmt: skip
+    new = make_spec("Pendulum-v1", "ppo", {"num_envs": 8, "num_steps": 100, "gamma": 0.98,
+                                           "total_timesteps": 2400},
+                    reset_strategy=teacher, curriculum={"test_tasks": 20})  # fmt: skip
+    spec = StudySpec(new, space, (0, 1), (2, 3), score="mastered", bootstrap_reps=100)
+    try:
+        open_study("pbt", PBTSettings(population=4, intervals=2), spec, out)  # no mismatch
+        with pytest.raises(ValueError, match="run differ"):
+            open_study("pbt", PBTSettings(population=4, intervals=2),
+                       spec.replace(run=dataclasses.replace(new, hparams={"gamma": 0.9})),
+                       tmp_path / "study")  # fmt: skip
+    finally:
+        release_studies()
+
+
+def test_config_flag_tunes_the_run_a_spec_file_describes(tmp_path, capsys):
+    """``--config RUN/config.json``: the trials train that run (its fixed fields and budget),
+    the space's dimensions drawn over it. Budget: two tiny CartPole trials (about 30 s)."""
+    from accelrl.agents.build import build_run, make_spec
+
+    base = make_spec("CartPole-v1", "ppo", {"num_envs": 4, "num_steps": 8, "update_epochs": 1,
+                                            "eval_episodes": 2, "total_timesteps": 256,
+                                            "learning_rate": 5e-4})  # fmt: skip
+    resolved = build_run(base).spec  # what a run folder's config.json holds: every field
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(resolved.to_dict()))
+    space = tmp_path / "space.json"
+    write_space(SearchSpace({"ent_coef": Float(0.0, 0.05)}), space)
+    out = tmp_path / "study"
+    argv = ["--config", str(path), "--space", str(space), "--trials", "2", "--out", str(out),
+            "--tuning-seeds", "0", "1", "--test-seeds", "2", "3", "--bootstrap-reps", "100",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    run = RunSpec.from_dict(json.loads((out / "search.json").read_text())["run"])
+    assert run.config["total_timesteps"] == 256 and run.config["num_envs"] == 4
+    assert run.hparams["learning_rate"] == pytest.approx(5e-4) and "ent_coef" not in run.hparams
+    rows = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
+    assert all(r["env_steps"] == 256 and r["status"] == "ok" for r in rows)
+    inc = json.loads((out / "incumbent.json").read_text())
+    assert inc["full"]["hparams"]["learning_rate"] == pytest.approx(5e-4)
+    # a spec with a grid is refused in one line
+    path.write_text(json.dumps({**resolved.to_dict(), "grid": [{"gamma": 0.9}]}))
+    other = [str(tmp_path / "other") if a == str(out) else a for a in argv]
+    assert main(other) == 2
+    assert "hparams grid" in capsys.readouterr().err

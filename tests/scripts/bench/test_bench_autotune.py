@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from bench_autotune import compare, hyperband_trials, old_rule, render, tpe_settings
 
+from accelrl.agents.spec import RunSpec
 from accelrl.autotune.hyperband import HyperbandSettings, hyperband
 from accelrl.autotune.tuners import StudySpec
 
@@ -25,10 +26,8 @@ def test_hyperband_gets_the_most_trials_within_the_same_tuning_steps(full_runs, 
 
     def tuning_steps(trials: int, out: Path) -> int:
         spec = StudySpec(
-            "CartPole-v1",
-            "ppo",
+            RunSpec("CartPole-v1", "ppo", config={"total_timesteps": budget}),
             SPACE,
-            budget,
             tuning_seeds=tuple(seeds),
             test_seeds=(2, 3),
             bootstrap_reps=50,
