@@ -202,15 +202,15 @@ def _fmt(entry: Mapping[str, Any]) -> str:
     return f"{entry['iqm']:.4g} [{lo:.4g}, {hi:.4g}]"
 
 
-METHOD_TITLES = {
-    "random": "Random search",
-    "hyperband": "Hyperband",
-    "successive_halving": "Successive halving",
-    "pbt": "Population-based training",
-    "tpe": "TPE (Optuna)",
-    "ray_asha": "ASHA (Ray Tune)",
-    "ray_pbt": "Population-based training (Ray Tune)",
-}
+def method_title(method: str) -> str:
+    """The report's title of a method: the registered tuner's title (``register_tuner``), or
+    the method name for one not registered in this process. Hyperband run as successive
+    halving records its own method name."""
+    if method == "successive_halving":
+        return "Successive halving"
+    from accelrl.autotune.tuners import registered_tuners, tuner
+
+    return tuner(method).title if method in registered_tuners() else method
 
 
 def report(
@@ -219,7 +219,7 @@ def report(
     """``report.md``: settings, the incumbent against the default on the test seeds, plots."""
     test = incumbent["test"]
     budget = incumbent["budget"]
-    title = METHOD_TITLES.get(incumbent["method"], incumbent["method"])
+    title = method_title(incumbent["method"])
     lines = [
         f"# {title}: {incumbent['agent']} on {incumbent['env']}",
         "",

@@ -46,9 +46,9 @@ from accelrl.autotune.folder import (
     write_json,
 )
 from accelrl.autotune.report import (
-    METHOD_TITLES,
     anytime_curve,
     finish,
+    method_title,
     report,
     tuning_env_steps,
     write_plots,
@@ -56,7 +56,6 @@ from accelrl.autotune.report import (
 
 __all__ = [
     "INCUMBENT_FILE",
-    "METHOD_TITLES",
     "RECORDED_LATER",
     "REPORT_FILE",
     "SCORE_FRACTION",
@@ -80,6 +79,7 @@ __all__ = [
     "finish",
     "finite_or_none",
     "group_trials",
+    "method_title",
     "open_study",
     "read_rows",
     "release_studies",

@@ -431,6 +431,7 @@ def test_a_tuner_is_one_registration_and_its_study_resumes_from_search_json(tmp_
     entry = tuner("toy_grid")
     result = entry.run(GridSettings(), spec(HP_SPACE, SyntheticBackend(100)), tmp_path)
     assert result.incumbent["config"]["learning_rate"] == 1e-3  # the synthetic optimum
+    assert (tmp_path / "report.md").read_text().startswith("# Toy grid: ")  # its registered title
     record = json.loads((tmp_path / "search.json").read_text())
     assert record["method"] == "toy_grid" and record["points"] == [1e-4, 1e-3]
     assert entry.from_record(record) == GridSettings()
