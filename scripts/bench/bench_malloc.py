@@ -3,25 +3,54 @@
 Both sides play the same random legal policy on the shipped workloads (copy ``b`` of a batch
 plays workload ``b mod W``). JAX: a jitted ``lax.scan`` of ``VecEnv.step`` (resets included)
 at batch 1, 64 and 1024. Python: :class:`accelrl.envs.malloc.reference.ReferenceGame`, one
-game at a time. Medians over repeats; ratios against the Python median.
+game at a time. Medians over repeats; ratios against the Python median. Target: at least
+:data:`TARGET_VS_PYTHON` x the Python game at batch :data:`TARGET_BATCH`.
+
+Results protocol: a full run writes ``docs/results/bench_malloc.json`` (command, commit, tree
+state, machine, load average at the start and the end, settings, every repeat's steps/s of both
+sides, medians and ratios) and renders the ``bench_malloc`` block of
+``docs/envs/malloc_game.md`` from it; ``--from_results PATH`` re-renders the block from the file
+alone. A tree with uncommitted changes is refused unless ``--allow_dirty``; ``--quick`` writes
+under ``/tmp``. ``--baselines`` only prints a console table of a few solvers (no file).
 
     python scripts/bench/bench_malloc.py --quick
+    python scripts/bench/bench_malloc.py            # on a quiet machine (~3 minutes)
+    python scripts/bench/bench_malloc.py --from_results docs/results/bench_malloc.json
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
-from _bench import median, median_ratio, time_fn
+from _bench import (
+    median,
+    median_ratio,
+    render_from_results,
+    results_record,
+    time_fn,
+    write_blocks,
+)
 
 from accelrl.envs.malloc import MallocGame, load_dataset
 from accelrl.envs.malloc.reference import ReferenceGame
 from accelrl.envs.vec import VecEnv
+
+GENERATOR = "scripts/bench/bench_malloc.py"
+PAGE = "docs/envs/malloc_game.md"
+RESULTS = "docs/results/bench_malloc.json"
+BLOCK = "bench_malloc"
+TARGET_VS_PYTHON = 50.0
+"""JAX steps/s at batch :data:`TARGET_BATCH` over the pure-Python game's, at least."""
+TARGET_BATCH = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +80,21 @@ class Args:
     """Largest program solved with CP-SAT (baselines)."""
     optimal_seconds: float = 5.0
     """CP-SAT time limit per program (baselines)."""
+    out: Path | None = None
+    """The raw results file (default docs/results/bench_malloc.json, which also renders the
+    card's block; quick: /tmp/bench_malloc_quick.json, never docs/)."""
+    allow_dirty: bool = False
+    """Run from a tree with uncommitted changes (the block then says so)."""
+    from_results: Path | None = None
+    """Only re-render the card's block from this raw results file."""
+    page: Path | None = None
+    """With ``--from_results``: the page to rewrite (default: the record's)."""
+
+    def effective(self) -> Args:
+        """The settings actually run (``--quick`` shortens the runs)."""
+        if not self.quick:
+            return self
+        return dataclasses.replace(self, steps=64, repeats=3, python_seconds=2.0)
 
 
 def bench_jax(env: MallocGame, params, batch: int, steps: int, repeats: int) -> list[float]:
@@ -151,27 +195,151 @@ def baselines(args: Args) -> None:
     print(f"| median | | {med[0]:.3f} | {med[1]:.3f} | {med[2]:.3f} | |")
 
 
-def main(args: Args | None = None) -> None:
-    args = args or tyro.cli(Args)
-    if args.baselines:
-        baselines(args)
-        return
-    steps, repeats, py_s = args.steps, args.repeats, args.python_seconds
-    if args.quick:
-        steps, repeats, py_s = 64, 3, 2.0
+def measure(args: Args) -> dict:
+    """Time both sides with ``args`` (already :meth:`Args.effective`): the Python repeats and,
+    per batch size, the JAX repeats, their medians and the ratio to the Python median."""
     workloads = load_dataset(args.split)
     env, params = MallocGame.for_workloads(workloads, num_candidates=args.num_candidates)
     print(
         f"{len(workloads)} workloads, max_buffers={env.max_buffers}, max_live={env.max_live}, "
-        f"K={env.num_candidates}, devices={jax.devices()}"
+        f"K={env.num_candidates}, devices={jax.devices()}",
+        flush=True,
     )
-    py_rates = bench_python(env, params, py_s, repeats)
-    print("| implementation | batch | steps/s (median) | vs Python |\n|---|---|---|---|")
-    print(f"| pure Python (reference) | 1 | {median(py_rates):,.0f} | 1.0x |")
+    py_rates = bench_python(env, params, args.python_seconds, args.repeats)
+    print(f"pure Python: {median(py_rates):,.0f} steps/s", flush=True)
+    rows = []
     for b in args.batches:
-        rates = bench_jax(env, params, b, steps, repeats)
-        r, vs_py = median(rates), median_ratio(rates, py_rates)
-        print(f"| JAX vmap + jit | {b} | {r:,.0f} | {vs_py:,.1f}x |", flush=True)
+        rates = bench_jax(env, params, b, args.steps, args.repeats)
+        rows.append({"batch": b, "rates": rates, "median": median(rates),
+                     "vs_python": median_ratio(rates, py_rates)})  # fmt: skip
+        print(f"JAX batch {b}: {median(rates):,.0f} steps/s", flush=True)
+    return {
+        "game": {"workloads": len(workloads), "max_buffers": env.max_buffers,
+                 "max_live": env.max_live, "num_candidates": env.num_candidates},
+        "python": {"rates": py_rates, "median": median(py_rates)},
+        "jax": rows,
+    }  # fmt: skip
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_record(record: dict) -> None:
+    """Refuse a raw results file whose numbers contradict each other: a median that is not the
+    median of its repeats, or a ratio that is not the JAX median over the Python median.
+
+    Raises:
+        ValueError: naming the batch.
+    """
+    py = record["python"]
+    if not py["rates"] or not _close(py["median"], median(py["rates"])):
+        raise ValueError(f"the Python median {py['median']} is not the median of its repeats")
+    for row in record["jax"]:
+        b = row["batch"]
+        if not row["rates"] or not _close(row["median"], median(row["rates"])):
+            raise ValueError(f"batch {b}: median {row['median']} is not the median of its repeats")
+        if not _close(row["vs_python"], row["median"] / py["median"]):
+            raise ValueError(
+                f"batch {b}: ratio {row['vs_python']:.1f}x is not the median "
+                f"{row['median']:,.0f} over the Python median {py['median']:,.0f}"
+            )
+
+
+def target(record: dict) -> tuple[bool, str]:
+    """Whether the JAX game at :data:`TARGET_BATCH` is at least :data:`TARGET_VS_PYTHON` x the
+    Python game in this record, and the reason (a missing batch is not met)."""
+    rows = {r["batch"]: r for r in record["jax"]}
+    if TARGET_BATCH not in rows:
+        return False, f"batch {TARGET_BATCH} not measured, target {TARGET_VS_PYTHON:g}x"
+    value = rows[TARGET_BATCH]["vs_python"]
+    return value >= TARGET_VS_PYTHON, f"{value:,.1f}x, target {TARGET_VS_PYTHON:g}x"
+
+
+def render(record: dict) -> dict[str, str]:
+    """The card's speed block from a results record (pure: the JSON alone; checked by
+    :func:`check_record` first)."""
+    from accelrl.results import provenance_line, target_line
+
+    check_record(record)
+    s, g, host = record["settings"], record["game"], record["host"]
+    lines = []
+    if record.get("quick"):
+        lines += ["**A `--quick` smoke run: not a result.**", ""]
+    lines += [
+        f"`{record['command']}`: {g['workloads']} shipped programs, N = {g['max_buffers']}, "
+        f"L = {g['max_live']}, K = {g['num_candidates']}, random legal policy, resets included "
+        f"(copy b of a JAX batch plays program b mod {g['workloads']}; Python plays whole games in "
+        "program order, continuing across repeats, so its rate depends on which programs a "
+        "repeat reaches); "
+        f"JAX {s['steps']} scanned steps x {s['repeats']} repeats, Python "
+        f"{s['python_seconds']:g} s x {s['repeats']} repeats; medians. {host['cpus']} CPUs, "
+        f"load average {host['load_start'][0]:.1f} at the start, {host['load_end'][0]:.1f} at "
+        f"the end; {record['wall_s']:.0f} s wall; JAX device {record['device']}.",
+        "",
+        "| implementation | batch | steps/s (median) | repeats (steps/s) | vs Python |",
+        "|---|---|---|---|---|",
+    ]
+
+    def reps(rates: list[float]) -> str:
+        return ", ".join(f"{r:,.0f}" for r in rates)
+
+    py = record["python"]
+    lines.append(
+        f"| pure Python (reference) | 1 | {py['median']:,.0f} | {reps(py['rates'])} | 1.0x |"
+    )
+    for row in record["jax"]:
+        lines.append(
+            f"| JAX vmap + jit | {row['batch']} | {row['median']:,.0f} | {reps(row['rates'])} | "
+            f"{row['vs_python']:,.1f}x |"
+        )
+    met, reason = target(record)
+    lines += [
+        "",
+        target_line(f"JAX at batch {TARGET_BATCH} vs the pure-Python game", met, reason),
+        "",
+        f"{provenance_line(record)} Re-render: `python {GENERATOR} --from_results "
+        f"{'PATH' if record.get('quick') else RESULTS}`.",
+    ]
+    return {BLOCK: "\n".join(lines)}
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = tyro.cli(Args, args=argv).effective()
+    if args.from_results is not None:
+        render_from_results(args.from_results, render, page=args.page)
+        return None
+    if args.baselines:
+        baselines(args)
+        return None
+    from accelrl.results import REPO, check_output, write_results
+
+    out = args.out or (Path("/tmp/bench_malloc_quick.json") if args.quick else REPO / RESULTS)
+    out = check_output(out, args.quick)
+    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
+    allow_dirty = args.allow_dirty or args.quick
+    if record["clean_tree"] is False and not allow_dirty:
+        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow_dirty")
+    t0, load_start = time.perf_counter(), os.getloadavg()
+    measured = measure(args)
+    record.update(
+        settings={k: getattr(args, k) for k in ("batches", "steps", "repeats", "python_seconds",
+                                                "split", "num_candidates")},
+        host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
+        device=f"{jax.devices()[0].platform} ({len(jax.devices())} device(s))",
+        wall_s=time.perf_counter() - t0,
+        quick=args.quick,
+        **measured,
+    )  # fmt: skip
+    blocks = render(record)
+    write_results(out, record, allow_dirty=allow_dirty)
+    print(blocks[BLOCK])
+    print(f"wrote {out}")
+    if out == (REPO / RESULTS).resolve():
+        write_blocks(REPO / PAGE, blocks)
+        print(f"rendered {PAGE}")
+    return record
 
 
 if __name__ == "__main__":

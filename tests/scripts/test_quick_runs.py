@@ -33,6 +33,7 @@ QUICK: dict[str, list[str]] = {
     "scripts/bench/bench_curricula.py": ["--quick", "--parts", "gmm"],
     "scripts/bench/bench_device.py": ["--quick"],
     "scripts/bench/bench_envs.py": ["--quick", "--ids", "CartPole-v1"],
+    "scripts/bench/bench_malloc.py": ["--quick"],
     "scripts/bench/bench_marl.py": ["--quick", "--parts", "throughput", "--no-jaxmarl"],
     "scripts/bench/bench_mpe.py": ["--quick", "--no-jaxmarl", "--batches", "1", "64"],
     "scripts/bench/bench_relax.py": ["--quick"],
@@ -53,6 +54,7 @@ QUICK: dict[str, list[str]] = {
     "scripts/bench/substep_intervals.py": ["--quick"],
     "scripts/experiments/malloc_az.py": ["--quick"],
     "scripts/experiments/malloc_baselines.py": ["--quick"],
+    "scripts/experiments/malloc_reachability.py": ["--quick"],
     "scripts/experiments/mpe_gif.py": ["--max-steps", "3", "--out", "/tmp/accelrl_quick_mpe.gif"],
     "scripts/experiments/three_body_baselines.py": ["--quick"],
     "scripts/experiments/three_body_experiment.py": ["--quick"],
@@ -64,7 +66,6 @@ EXCLUDED: dict[str, str] = {
     "scripts/bench/_bench.py": "helpers, not a script",
     "scripts/bench/tune_curriculum.py": "its --quick trains three PBT studies (~10 min); "
     "test_tune_curriculum checks that --quick refuses docs/ and defaults to /tmp",
-    "scripts/bench/bench_malloc.py": "the malloc results' script (its own tests)",
     "scripts/experiments/malloc_experiment.py": "the malloc results' script (its own tests)",
     "scripts/experiments/make_workloads.py": "regenerates the malloc package's data set (no "
     "--quick, writes envs/malloc/data by design); not a results script",
