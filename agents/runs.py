@@ -115,7 +115,9 @@ def resume_run(
         log: extra metric loggers for the rest of the run (default: the run's).
         eval_episodes: evaluation episodes per member (default: the config's).
         extend_timesteps: raise the run's ``total_timesteps`` to this (a longer run; the
-            only change of what is trained a resume accepts; recorded in ``config.json``).
+            only change of what is trained a resume accepts; recorded in ``config.json``). An
+            off-policy run keeps its replay buffer, whose capacity was capped at the old
+            length: ``config.json`` records that capacity as its ``buffer_size``.
         hooks: extra ``Runner.on_segment`` callbacks.
 
     Raises:
@@ -135,14 +137,23 @@ def resume_run(
                 f"--total_timesteps {extend_timesteps} is below the run's {current}; a resume "
                 "can only extend a run"
             )
-        spec = spec.replace(config={**spec.config, "total_timesteps": int(extend_timesteps)})
+        config = {**spec.config, "total_timesteps": int(extend_timesteps)}
+        capacity = getattr(build_run(spec).config, "buffer_capacity", None)
+        if capacity is not None and "buffer_size" in config:
+            # a replay buffer is allocated for min(buffer_size, total_timesteps): the longer
+            # run keeps the one its checkpoints hold (recorded as its buffer_size)
+            config["buffer_size"] = min(int(config["buffer_size"]), int(capacity))
+        spec = spec.replace(config=config)
     built = build_run(spec)
     loggers = _loggers(built.spec, out)
     primary = _primary()
     with _owned(out, primary):
-        if primary and built.spec != read_spec(out):
-            write_spec(out, built.spec)
-        return _train(built, out, progress, hooks, eval_episodes, loggers, resume=True)
+        changed = primary and built.spec != read_spec(out)
+        # the longer run's spec is written once its checkpoint restored into it (a refused
+        # resume leaves config.json as it was)
+        restored = (lambda: write_spec(out, built.spec)) if changed else None
+        return _train(built, out, progress, hooks, eval_episodes, loggers, resume=True,
+                      restored=restored)  # fmt: skip
 
 
 def _loggers(spec: RunSpec, out: Path) -> Any:
@@ -169,6 +180,7 @@ def _train(
     loggers: Callable[[], Any],
     *,
     resume: bool,
+    restored: Callable[[], Any] | None = None,
 ) -> RunOutcome:
     from accelrl.agents.checkpoint import latest_checkpoint
     from accelrl.agents.evaluation import evaluate_seeds
@@ -205,6 +217,8 @@ def _train(
     )
     try:
         state = runner.restore()[0] if restore else None
+        if restored is not None:
+            restored()
         result = runner.train(state)
     finally:
         metric_loggers.close()

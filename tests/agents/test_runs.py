@@ -37,6 +37,36 @@ def test_train_resume_and_load_a_plain_run(tmp_path):
         resume_run(tmp_path / "r", extend_timesteps=64)
 
 
+def test_extending_an_off_policy_run_keeps_its_replay_buffer(tmp_path):
+    """DQN allocates min(buffer_size, total_timesteps) slots: the longer run keeps the buffer
+    its checkpoint holds (config.json records it as buffer_size) instead of refusing it."""
+    spec = make_spec("CartPole-v1", "dqn", {"num_envs": 4, "total_timesteps": 256,
+                                            "buffer_size": 10_000, "learning_starts": 64})  # fmt: skip
+    train_run(spec, tmp_path / "r", progress=False)
+    longer = resume_run(tmp_path / "r", progress=False, extend_timesteps=512)
+    assert longer.summary["update_step"] == longer.built.agent.num_updates
+    config = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
+    assert (config["total_timesteps"], config["buffer_size"]) == (512, 256)
+    _, state, _, _ = load_run(tmp_path / "r")
+    assert state.buffer.data.reward.shape == (1, 256)
+
+
+def test_a_refused_resume_leaves_config_json_as_it_was(tmp_path, monkeypatch):
+    from accelrl.agents.runner import Runner
+
+    spec = make_spec("CartPole-v1", "ppo", {**TINY, "total_timesteps": 64})
+    train_run(spec, tmp_path / "r", progress=False)
+    before = (tmp_path / "r" / "config.json").read_text()
+
+    def refuse(self, path=None):
+        raise CheckpointMismatchError("shapes differ")
+
+    monkeypatch.setattr(Runner, "restore", refuse)
+    with pytest.raises(CheckpointMismatchError):
+        resume_run(tmp_path / "r", progress=False, extend_timesteps=128)
+    assert (tmp_path / "r" / "config.json").read_text() == before
+
+
 def test_nothing_is_written_when_a_check_fails(tmp_path):
     bad = make_spec("CartPole-v1", "ppo", {"num_minibatches": 3, **{"num_envs": 4}})
     with pytest.raises(ValueError):
