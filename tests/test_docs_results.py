@@ -78,7 +78,6 @@ PENDING = {
     ("envs/three_body.md", "bench_three_body_2dev"),
     ("envs/three_body.md", "bench_three_body_1dev"),
     ("marl.md", "marl_throughput"),
-    ("marl.md", "marl_returns"),
     ("snapshot.md", "bench_snapshot"),
     ("three_body_experiment.md", "three_body_experiment"),
     ("xla_flags.md", "bench_xla_flags"),
