@@ -11,6 +11,8 @@ Usage::
     accelrl-tune --env CartPole-v1 --agent ppo --method tpe --trials 32 --budget 100000 \\
         --out runs/tpe --storage journal
     accelrl-tune --resume runs/tpe [--trials 64]
+    accelrl-tune --config runs/cartpole/config.json --method random --trials 16 \
+        --out runs/tune_that_run                   # the run a spec file describes
     accelrl-tune --env Pendulum-v1 --agent ppo --teacher alp_gmm --task_space pendulum_dynamics \\
         --method pbt --trials 8 --budget 200000 --space ppo_alp_gmm.json --score mastered \\
         --out runs/pbt_alp                         # hparams and teacher settings together
@@ -26,7 +28,9 @@ seeds (default 0-4); the incumbent and the agent's default configuration are the
 again on the test seeds (default 5-9) and evaluated: ``report.md`` gives both as IQM with
 stratified-bootstrap intervals.
 
-The search space is the agent's default (``accelrl.autotune.default_space``) or a ConfigSpace
+The study holds the run every trial trains as a run spec (``search.json``'s ``run``: what
+``accelrl-train`` runs and a run folder's ``config.json`` holds); ``--config SPEC_FILE`` starts
+from one, the flags on top. The search space is the agent's default (``accelrl.autotune.default_space``) or a ConfigSpace
 JSON file (``--space``; ``accelrl.autotune.write_space`` writes one). Fields fixed for every run
 go in ``--overrides '{"num_envs": 16}'``. With a reset strategy (``--teacher NAME --task_space
 SPACE``, ``--snapshots BANK``) the space may also name its settings as the run spec does:
