@@ -81,6 +81,11 @@ class Args:
     """Smoke run: small programs (train <= 70 buffers, 3 validation and 4 test programs of <= 60
     buffers), capacity 0.5 only, 2 updates, searches of 2 and 4 simulations, 200 bootstrap
     replicates; writes into a temporary folder unless ``--out`` says otherwise (never docs/)."""
+    validation_only: bool = False
+    """A choice-stage probe: train, then play every row on the validation programs only (no
+    test program is played, no verdict or page); prints the validation means and writes the
+    raw file under ``--out`` (default a temporary folder, never docs/). Plan step 1 (the
+    training budget) is chosen from such probes."""
     seed: int = 0
     """Training seed (``training_key(seed)``); evaluation keys derive from it."""
     capacities: tuple[float, ...] = (0.25, 0.5, 0.75)
@@ -229,7 +234,7 @@ def run_regime(args: Args, capacity: float) -> dict[str, Any]:
     variants = [GREEDY] + [f"gumbel_az search {s}" for s in sims]
     key = evaluation_key(args.seed)
     out: dict[str, Any] = {"capacity": capacity, "curve": curve, "groups": {}}
-    for group in ("validation", "test"):
+    for group in ("validation",) if args.validation_only else ("validation", "test"):
         rows, secs = ex.greedy_rows(group)
         rows[PORTFOLIO] = np.max(np.asarray(list(rows.values())), axis=0).tolist()
         secs[PORTFOLIO] = float(sum(secs.values()))
@@ -244,6 +249,8 @@ def run_regime(args: Args, capacity: float) -> dict[str, Any]:
     rules = [n for n in val if n != PORTFOLIO and not n.startswith("gumbel_az")]
     out["chosen"] = choose({v: float(np.mean(val[v])) for v in variants})
     out["best_single_rule"] = choose({r: float(np.mean(val[r])) for r in rules})
+    if args.validation_only:
+        return out
     test = out["groups"]["test"]["rows"]
     reps = 200 if args.quick else args.bootstrap_reps
     out["vs_portfolio"] = compare(test[out["chosen"]], test[PORTFOLIO], reps)
@@ -314,20 +321,22 @@ def main(args: Args | None = None) -> dict:
         check_output(page, quick).write_text(render_page(record))
         print(f"wrote {page}")
         return record
+    probe = args.quick or args.validation_only  # never docs/
     if args.out is not None:
         out = Path(args.out)
-    elif args.quick:
-        out = Path(tempfile.mkdtemp(prefix="malloc_az_quick_")) / "malloc_az.json"
+    elif probe:
+        out = Path(tempfile.mkdtemp(prefix="malloc_az_probe_")) / "malloc_az.json"
     else:
         out = REPO / RESULTS
     page = Path(args.page) if args.page is not None else None
     if page is None:
-        page = REPO / PAGE if args.out is None and not args.quick else out.with_suffix(".md")
-    check_output(out, args.quick)
-    check_output(page, args.quick)
+        page = REPO / PAGE if args.out is None and not probe else out.with_suffix(".md")
+    check_output(out, probe)
+    check_output(page, probe)
     record = provenance(command_line(args))
-    record.update({"generator": GENERATOR, "page": PAGE, "quick": args.quick})
-    allow_dirty = args.allow_dirty or args.quick
+    record.update({"generator": GENERATOR, "page": PAGE, "quick": args.quick,
+                   "validation_only": args.validation_only})  # fmt: skip
+    allow_dirty = args.allow_dirty or probe
     if record["clean_tree"] is False and not allow_dirty:
         raise SystemExit(
             "malloc_az: the tree has uncommitted changes; commit them, or pass --allow_dirty "
@@ -338,6 +347,15 @@ def main(args: Args | None = None) -> dict:
     record["regimes"] = [run_regime(args, c) for c in capacities]
     record["wall_seconds"] = time.perf_counter() - t0
     write_results(out, record, allow_dirty=allow_dirty)
+    if args.validation_only:
+        for regime in record["regimes"]:
+            rows = regime["groups"]["validation"]["rows"]
+            print(f"capacity {regime['capacity']}: validation means (chosen "
+                  f"{regime['chosen']}, best single rule {regime['best_single_rule']})")  # fmt: skip
+            for name, scores in sorted(rows.items(), key=lambda kv: -np.mean(kv[1])):
+                print(f"  {np.mean(scores):.4f}  {name}")
+        print(f"wrote {out} (validation only: no page)")
+        return record
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(render_page(record))
     print(f"wrote {out} and {page}")

@@ -73,3 +73,18 @@ def test_quick_run_end_to_end(tmp_path):
         regime["groups"]["test"]["rows"]
     )
     assert (tmp_path / "q.md").read_text().startswith("# Gumbel AlphaZero")
+
+
+def test_validation_only_probes_refuse_docs():
+    with pytest.raises(ValueError, match="docs"):
+        main(Args(validation_only=True, out=REPO / "docs" / "results" / "x.json"))
+
+
+@pytest.mark.slow
+def test_a_validation_only_probe_plays_no_test_program(tmp_path, capsys):
+    record = main(Args(quick=True, validation_only=True, out=tmp_path / "v.json"))
+    regime = record["regimes"][0]
+    assert list(regime["groups"]) == ["validation"] and "vs_portfolio" not in regime
+    assert regime["chosen"].startswith("gumbel_az") and record["validation_only"] is True
+    assert not (tmp_path / "v.md").exists()
+    assert "validation only: no page" in capsys.readouterr().out
