@@ -74,7 +74,6 @@ PENDING = {
     ("agents.md", "bench_agents_ppo"),
     ("sac.md", "bench_agents_sac"),
     ("envs/mpe.md", "bench_mpe"),
-    ("envs/malloc_game.md", "bench_malloc"),
     ("envs/three_body.md", "bench_three_body_2dev"),
     ("envs/three_body.md", "bench_three_body_1dev"),
     ("marl.md", "marl_throughput"),
