@@ -73,10 +73,8 @@ def test_from_results_refuses_a_file_without_page_keys(tmp_path):
 PENDING = {
     ("agents.md", "bench_agents_ppo"),
     ("sac.md", "bench_agents_sac"),
-    ("envs/mpe.md", "bench_mpe"),
     ("envs/three_body.md", "bench_three_body_2dev"),
     ("envs/three_body.md", "bench_three_body_1dev"),
-    ("marl.md", "marl_throughput"),
     ("snapshot.md", "bench_snapshot"),
     ("three_body_experiment.md", "three_body_experiment"),
     ("xla_flags.md", "bench_xla_flags"),
