@@ -71,6 +71,7 @@ def test_from_results_refuses_a_file_without_page_keys(tmp_path):
 
 
 PENDING = {
+    ("../README.md", "bench_envs"),
     ("agents.md", "bench_agents_ppo"),
     ("sac.md", "bench_agents_sac"),
     ("snapshot.md", "bench_snapshot"),
@@ -84,13 +85,16 @@ PENDING_MARKS = ("Typed by hand", "Not measured under the protocol yet")
 
 
 def result_blocks(root=REPO / "docs"):
-    """``(page relative to docs/, block name, body)`` of every generated block in docs/."""
+    """``(page relative to docs/, block name, body)`` of every generated block in docs/ and
+    the README (named ``../README.md``)."""
     import re
 
-    for page in sorted(root.rglob("*.md")):
+    for page in [*sorted(root.rglob("*.md")), root.parent / "README.md"]:
         text = page.read_text()
-        for m in re.finditer(r"<!-- (\S+): begin -->(.*?)<!-- \1: end -->", text, re.S):
-            yield str(page.relative_to(root)), m.group(1), m.group(2)
+        marker = r"^<!-- (\S+): begin -->$(.*?)^<!-- \1: end -->$"  # markers on their own line
+        for m in re.finditer(marker, text, re.S | re.M):
+            name = str(page.relative_to(root)) if page.is_relative_to(root) else "../README.md"
+            yield name, m.group(1), m.group(2)
 
 
 def pending_problems(blocks, pending):
