@@ -362,6 +362,18 @@ def add_results_options(parser: Any) -> None:
     )
 
 
+@dataclass(frozen=True)
+class ResultsArgs:
+    """The same options for the ``tyro``-style scripts: their ``Args`` inherit these fields."""
+
+    allow_dirty: bool = False
+    """Run from a tree with uncommitted changes (the block then says so)."""
+    from_results: Path | None = None
+    """Only re-render the page's block from this raw results file."""
+    page: Path | None = None
+    """With ``--from_results``: the page to rewrite (default: the record's)."""
+
+
 def results_record(command: str | Sequence[str], generator: str, page: str) -> dict[str, Any]:
     """:func:`accelrl.results.results_record` (imported when called, see the module doc)."""
     from accelrl.results import results_record as record

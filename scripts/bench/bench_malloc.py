@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 from _bench import (
+    ResultsArgs,
     median,
     median_ratio,
     render_from_results,
@@ -54,7 +55,7 @@ TARGET_BATCH = 1024
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ResultsArgs):
     """Arguments of bench_malloc."""
 
     batches: tuple[int, ...] = (1, 64, 1024)
@@ -83,12 +84,6 @@ class Args:
     out: Path | None = None
     """The raw results file (default docs/results/bench_malloc.json, which also renders the
     card's block; quick: /tmp/bench_malloc_quick.json, never docs/)."""
-    allow_dirty: bool = False
-    """Run from a tree with uncommitted changes (the block then says so)."""
-    from_results: Path | None = None
-    """Only re-render the card's block from this raw results file."""
-    page: Path | None = None
-    """With ``--from_results``: the page to rewrite (default: the record's)."""
 
     def effective(self) -> Args:
         """The settings actually run (``--quick`` shortens the runs)."""

@@ -35,7 +35,15 @@ from pathlib import Path
 
 import numpy as np
 import tyro
-from _bench import PeerVenv, render_from_results, results_record, time_fn, venv_root, write_blocks
+from _bench import (
+    PeerVenv,
+    ResultsArgs,
+    render_from_results,
+    results_record,
+    time_fn,
+    venv_root,
+    write_blocks,
+)
 
 JAXMARL_VERSION = "0.2.0"
 GENERATOR = "scripts/bench/bench_mpe.py"
@@ -49,7 +57,7 @@ DEFAULT_VENV = venv_root() / "jaxmarl"
 
 
 @dataclass(frozen=True)
-class Args:
+class Args(ResultsArgs):
     """Command-line arguments of the MPE benchmark."""
 
     envs: tuple[str, ...] = ("MPE_simple_spread_v3", "MPE_simple_tag_v3")
@@ -71,12 +79,6 @@ class Args:
     out: Path | None = None
     """The raw results file (default docs/results/mpe.json, which also renders the card's
     block; quick: /tmp/bench_mpe_quick.json, never docs/)."""
-    allow_dirty: bool = False
-    """Run from a tree with uncommitted changes (the block then says so)."""
-    from_results: Path | None = None
-    """Only re-render the card's block from this raw results file."""
-    page: Path | None = None
-    """With ``--from_results``: the page to rewrite (default: the record's)."""
 
     def effective(self) -> Args:
         """The settings actually run (``--quick`` shortens the runs)."""

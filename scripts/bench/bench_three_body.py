@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
-from _bench import render_from_results, results_record, time_fn, write_blocks
+from _bench import ResultsArgs, render_from_results, results_record, time_fn, write_blocks
 
 from accelrl.envs import three_body as tb
 
@@ -58,7 +58,7 @@ TARGETS = {"imbalance": 2.0, "useful_substeps_per_s": 5e6, "speedup": 10.0}
 
 
 @dataclass(frozen=True)
-class Args:
+class Args(ResultsArgs):
     """Command-line options."""
 
     batches: tuple[int, ...] = (1, 64, 1024, 8192)
@@ -83,12 +83,6 @@ class Args:
     out: str | None = None
     """The raw results file (default docs/results/three_body_bench_<devices>dev.json, which also
     renders the card's block; quick: under /tmp, never docs/)."""
-    allow_dirty: bool = False
-    """Run from a tree with uncommitted changes (the block then says so)."""
-    from_results: str | None = None
-    """Only re-render the card's block from this raw results file."""
-    page: str | None = None
-    """With ``--from_results``: the page to rewrite (default: the record's)."""
 
 
 def rebound_run(pos, vel, mass, G, t_end):
