@@ -72,7 +72,6 @@ def test_from_results_refuses_a_file_without_page_keys(tmp_path):
 
 PENDING = {
     ("../README.md", "bench_envs"),
-    ("sac.md", "bench_agents_sac"),
     ("snapshot.md", "bench_snapshot"),
     ("three_body_experiment.md", "three_body_experiment"),
 }
