@@ -374,6 +374,53 @@ class ResultsArgs:
     """With ``--from_results``: the page to rewrite (default: the record's)."""
 
 
+def open_results(
+    args: Any, argv: Sequence[str], generator: str, page: str, results: str, quick_out: str
+) -> tuple[Path, dict[str, Any], bool]:
+    """A results script's first step: ``(out, record, allow_dirty)``. ``out`` is ``args.out``,
+    else ``quick_out`` for ``--quick`` or the repository's ``results`` file (``check_output``:
+    a quick run never writes into docs/); ``record`` the provenance of ``python generator
+    *argv``. Refuses a tree with uncommitted changes (``SystemExit``) before any work unless
+    ``--allow_dirty`` or ``--quick``."""
+    from accelrl.results import REPO, check_output
+
+    out = Path(args.out or (quick_out if args.quick else REPO / results))
+    check_output(out, args.quick)
+    record = results_record(["python", generator, *argv], generator, page)
+    allow_dirty = args.allow_dirty or args.quick
+    if record["clean_tree"] is False and not allow_dirty:
+        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow_dirty")
+    return out, record, allow_dirty
+
+
+def host_load(load_start: tuple[float, ...]) -> dict[str, Any]:
+    """The record's ``host``: CPUs and the load average at the start and now."""
+    return {"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()}
+
+
+def close_results(
+    out: Path,
+    record: dict[str, Any],
+    allow_dirty: bool,
+    render: Callable[[dict[str, Any]], dict[str, str]],
+    results: str,
+    page: str,
+    show: str | None = None,
+) -> None:
+    """A results script's last step: write the raw results file, print block ``show`` (if
+    given), and render the page's blocks when ``out`` is the repository's ``results`` file."""
+    from accelrl.results import REPO, write_results
+
+    blocks = render(record)
+    write_results(out, record, allow_dirty=allow_dirty)
+    if show is not None:
+        print(blocks[show])
+    print(f"wrote {out}")
+    if Path(out).resolve() == (REPO / results).resolve():
+        write_blocks(REPO / page, blocks)
+        print(f"rendered {page}")
+
+
 def results_record(command: str | Sequence[str], generator: str, page: str) -> dict[str, Any]:
     """:func:`accelrl.results.results_record` (imported when called, see the module doc)."""
     from accelrl.results import results_record as record

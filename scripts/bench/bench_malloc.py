@@ -33,12 +33,13 @@ import numpy as np
 import tyro
 from _bench import (
     ResultsArgs,
+    close_results,
+    host_load,
     median,
     median_ratio,
+    open_results,
     render_from_results,
-    results_record,
     time_fn,
-    write_blocks,
 )
 
 from accelrl.envs.malloc import MallocGame, load_dataset
@@ -308,32 +309,20 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.baselines:
         baselines(args)
         return None
-    from accelrl.results import REPO, check_output, write_results
-
-    out = args.out or (Path("/tmp/bench_malloc_quick.json") if args.quick else REPO / RESULTS)
-    out = check_output(out, args.quick)
-    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
-    allow_dirty = args.allow_dirty or args.quick
-    if record["clean_tree"] is False and not allow_dirty:
-        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow_dirty")
+    quick_out = "/tmp/bench_malloc_quick.json"
+    out, record, allow_dirty = open_results(args, argv, GENERATOR, PAGE, RESULTS, quick_out)
     t0, load_start = time.perf_counter(), os.getloadavg()
     measured = measure(args)
     record.update(
         settings={k: getattr(args, k) for k in ("batches", "steps", "repeats", "python_seconds",
                                                 "split", "num_candidates")},
-        host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
+        host=host_load(load_start),
         device=f"{jax.devices()[0].platform} ({len(jax.devices())} device(s))",
         wall_s=time.perf_counter() - t0,
         quick=args.quick,
         **measured,
     )  # fmt: skip
-    blocks = render(record)
-    write_results(out, record, allow_dirty=allow_dirty)
-    print(blocks[BLOCK])
-    print(f"wrote {out}")
-    if out == (REPO / RESULTS).resolve():
-        write_blocks(REPO / PAGE, blocks)
-        print(f"rendered {PAGE}")
+    close_results(out, record, allow_dirty, render, RESULTS, PAGE, show=BLOCK)
     return record
 
 

@@ -38,11 +38,12 @@ import tyro
 from _bench import (
     PeerVenv,
     ResultsArgs,
+    close_results,
+    host_load,
+    open_results,
     render_from_results,
-    results_record,
     time_fn,
     venv_root,
-    write_blocks,
 )
 
 JAXMARL_VERSION = "0.2.0"
@@ -382,32 +383,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.from_results is not None:
         render_from_results(args.from_results, render, page=args.page)
         return []
-    from accelrl.results import REPO, check_output, write_results
-
-    out = args.out or (Path("/tmp/bench_mpe_quick.json") if args.quick else REPO / RESULTS)
-    check_output(out, args.quick)
-    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
-    allow_dirty = args.allow_dirty or args.quick
-    if record["clean_tree"] is False and not allow_dirty:
-        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow_dirty")
+    quick_out = "/tmp/bench_mpe_quick.json"
+    out, record, allow_dirty = open_results(args, argv, GENERATOR, PAGE, RESULTS, quick_out)
     t0, load_start = time.perf_counter(), os.getloadavg()
     rows = run_benchmark(args)
     record.update(
         settings={k: getattr(args, k) for k in ("envs", "batches", "steps_per_run", "rounds",
                                                 "mpe2_steps", "jaxmarl")},
         jaxmarl_version=JAXMARL_VERSION if args.jaxmarl else None,
-        host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
+        host=host_load(load_start),
         wall_s=time.perf_counter() - t0,
         quick=args.quick,
         rows=rows,
         targets=mpe_targets(rows),
     )  # fmt: skip
-    write_results(out, record, allow_dirty=allow_dirty)
-    print(render(record)[BLOCK])
-    print(f"wrote {out}")
-    if Path(out).resolve() == (REPO / RESULTS).resolve():
-        write_blocks(REPO / PAGE, render(record))
-        print(f"rendered {PAGE}")
+    close_results(out, record, allow_dirty, render, RESULTS, PAGE, show=BLOCK)
     return rows
 
 

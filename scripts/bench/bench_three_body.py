@@ -41,13 +41,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
-from _bench import ResultsArgs, render_from_results, results_record, time_fn, write_blocks
+from _bench import ResultsArgs, close_results, host_load, open_results, render_from_results, time_fn
 
 from accelrl.envs import three_body as tb
 
@@ -300,20 +299,13 @@ def main(args: Args | None = None) -> list[dict]:
     if args.from_results is not None:
         render_from_results(args.from_results, render, page=args.page)
         return []
-    from accelrl.results import REPO, check_output, write_results
 
     ensure_devices(args.devices)
     if args.quick:
         args = replace(args, batches=(1, 64, 1024), decisions=10, repeats=1, rebound_systems=8)
-    default = REPO / "docs" / "results" / f"three_body_bench_{args.devices}dev.json"
-    out = Path(
-        args.out or (f"/tmp/three_body_bench_{args.devices}dev.json" if args.quick else default)
-    )
-    check_output(out, args.quick)
-    record = results_record(["python", GENERATOR, *argv], GENERATOR, PAGE)
-    allow_dirty = args.allow_dirty or args.quick
-    if record["clean_tree"] is False and not allow_dirty:
-        raise SystemExit("the tree has uncommitted changes: commit them, or pass --allow-dirty")
+    results = f"docs/results/three_body_bench_{args.devices}dev.json"
+    quick_out = f"/tmp/three_body_bench_{args.devices}dev.json"
+    out, record, allow_dirty = open_results(args, argv, GENERATOR, PAGE, results, quick_out)
     print(
         f"jax {jax.__version__} on {jax.local_device_count()} {jax.devices()[0].platform} "
         f"device(s); K = {args.decisions} decisions; REBOUND on one core"
@@ -325,18 +317,14 @@ def main(args: Args | None = None) -> list[dict]:
                                               "rebound_systems", "seed", "devices")}  # fmt: skip
     record.update(
         settings=settings,
-        host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
+        host=host_load(load_start),
         backend=jax.default_backend(),
         wall_s=time.perf_counter() - t0,
         quick=args.quick,
         rows=rows,
         targets=three_body_targets(rows),
     )
-    write_results(out, record, allow_dirty=allow_dirty)
-    print(f"wrote {out}")
-    if out.resolve() == default.resolve():
-        write_blocks(REPO / PAGE, render(record))
-        print(f"rendered {PAGE}")
+    close_results(out, record, allow_dirty, render, results, PAGE)
     return rows
 
 

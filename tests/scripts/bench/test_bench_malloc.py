@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 
+import _bench
 import bench_malloc as M
 import pytest
 
@@ -106,7 +107,7 @@ def test_quick_never_writes_into_docs(monkeypatch, tmp_path):
         M.main(["--quick", "--out", str(REPO / "docs" / "results" / "bench_malloc.json")])
     dirty = _record()
     dirty["clean_tree"] = False
-    monkeypatch.setattr(M, "results_record", lambda *a, **k: dirty)
+    monkeypatch.setattr(_bench, "results_record", lambda *a, **k: dirty)  # open_results' record
     with pytest.raises(SystemExit, match="uncommitted changes"):
         M.main(["--out", str(tmp_path / "r.json")])
     assert not (tmp_path / "r.json").exists()
