@@ -155,13 +155,7 @@ class StudySpec:
         """What ``search.json`` records of the spec: ``run`` (the run spec's fields that say
         what is trained, with the resolved ``budget`` as ``config.total_timesteps``) and the
         study's own fields; ``space`` is written as ConfigSpace JSON by the study folder."""
-        from accelrl.autotune.spaces import values_to_json
-
-        run = self.run.to_dict()
-        for key in RUN_NOT_RECORDED:
-            run.pop(key, None)
-        run["config"] = values_to_json(dict(run["config"]))
-        run["hparams"] = values_to_json(dict(run["hparams"]))
+        run = recorded_run(self.run)
         if budget is not None:
             run["config"]["total_timesteps"] = int(budget)
         return {
@@ -190,6 +184,20 @@ class StudySpec:
 RUN_NOT_RECORDED = ("seeds", "grid", "run", "recorded")
 """Run spec fields a study does not record: its seeds are the study's tuning and test seeds,
 there is no grid, and the host-loop options and recorded facts are not what is trained."""
+
+
+def recorded_run(run: Any) -> dict[str, Any]:
+    """What ``search.json`` holds of a run spec: its JSON form without
+    :data:`RUN_NOT_RECORDED`, config and hparams values JSON-ready."""
+    from accelrl.autotune.spaces import values_to_json
+
+    out = run.to_dict()
+    for key in RUN_NOT_RECORDED:
+        out.pop(key, None)
+    out["config"] = values_to_json(dict(out["config"]))
+    out["hparams"] = values_to_json(dict(out["hparams"]))
+    return out
+
 
 _OLD_RUN_KEYS = ("env", "agent", "budget", "overrides", "env_kwargs", "reset_strategy",
                  "curriculum")  # fmt: skip
@@ -220,10 +228,7 @@ def upgrade_record(record: Mapping[str, Any]) -> dict[str, Any]:
             reset_strategy=StrategySpec(strategy["name"], dict(strategy.get("settings") or {})),
             curriculum=old.get("curriculum"),
         )  # fmt: skip
-        run = spec.to_dict()
-        for key in RUN_NOT_RECORDED:
-            run.pop(key, None)
-        record["run"] = run
+        record["run"] = recorded_run(spec)
         record.setdefault("score", "return")
         keys = ["method", "run", *(k for k in record if k not in ("method", "run"))]
         record = {k: record[k] for k in keys if k in record}
