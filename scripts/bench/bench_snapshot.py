@@ -39,6 +39,7 @@ Usage::
 
     python scripts/bench/bench_snapshot.py --quick --out /tmp/bench_snapshot_quick
     nice -n 10 python scripts/bench/bench_snapshot.py     # docs/results/snapshot.json + page
+    nice -n 10 python scripts/bench/bench_snapshot.py --resume  # after a kill: goes on
     python scripts/bench/bench_snapshot.py --from_results docs/results/snapshot.json
 
 ``--out`` (default ``runs/bench_snapshot``) receives ``results.json``, ``curves.png``,
@@ -213,6 +214,10 @@ class Args:
     without training (``--from_results`` re-renders the page's block instead)."""
     allow_dirty: bool = False
     """Write the raw results file from a tree with uncommitted changes (the page says so)."""
+    resume: bool = False
+    """Continue the run whose ``results.json`` is in ``--out`` (killed or stopped part way):
+    its teachers (banks checked by hash) and finished students are kept, the rest is trained.
+    Refused unless it was made by the same command at the same commit."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,6 +554,41 @@ def build_teacher(env_id: str, task: Task, args: Args, out: Path) -> tuple[Any, 
     return bank, record
 
 
+def reload_teacher(env_id: str, record: Mapping[str, Any]) -> Any:
+    """The bank of a teacher ``record`` kept by an earlier (resumed) run, checked against the
+    hash the record holds."""
+    from accelrl.curricula.snapshot import load_bank
+
+    bank = load_bank(record["bank"], env_id=env_id, env_kwargs={})
+    if bank.content_hash != record["bank_hash"]:
+        raise SystemExit(
+            f"bench_snapshot: {record['bank']} changed since the run began (hash "
+            f"{bank.content_hash} != {record['bank_hash']}); start again without --resume"
+        )
+    _log(f"{env_id}: teacher and bank of {bank.size} snapshots kept from the earlier run")
+    return bank
+
+
+def previous_results(path: Path, results: Mapping[str, Any], args: Args) -> dict[str, Any]:
+    """The partial ``results.json`` a ``--resume`` continues, refused (one line) when it is
+    missing or was made by other arguments or at another commit than ``results``'s."""
+    if not path.is_file():
+        raise SystemExit(f"bench_snapshot: --resume: no {path} to continue")
+    previous = json.loads(path.read_text())
+    want = {**_jsonable(asdict(args)), "resume": False}
+    had = {**previous.get("args", {}), "resume": False}
+    if had != want:
+        diff = sorted(k for k in want.keys() | had.keys() if want.get(k) != had.get(k))
+        raise SystemExit(f"bench_snapshot: --resume: {path} was made with other {', '.join(diff)}")
+    for key in ("commit", "clean_tree"):
+        if previous.get(key) != results[key]:
+            raise SystemExit(
+                f"bench_snapshot: --resume: {path} was made at {key} {previous.get(key)!r}, "
+                f"this tree has {results[key]!r}"
+            )
+    return previous
+
+
 def make_strategy(bank: Any, agent: str, variant: str, snapshot_steps: int) -> Any:
     """The reset strategy of a variant (None: the environment's own resets)."""
     from accelrl.curricula.snapshot import SnapshotStarts
@@ -697,6 +737,7 @@ def main(args: Args, command: str | None = None) -> dict[str, Any]:
     not ``--report_only``) also writes :data:`RESULTS` and the page's block; a tree with
     uncommitted changes is refused before training unless ``allow_dirty``."""
     from accelrl.agents.compile_cache import enable_compilation_cache
+    from accelrl.agents.reporting import write_json_atomic
 
     if args.report_only is not None:
         results = json.loads(Path(args.report_only).read_text())
@@ -727,7 +768,7 @@ def main(args: Args, command: str | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     thresholds = {e: TASKS[e].threshold for e in args.envs}
     results.update({
-        "args": asdict(args),
+        "args": {**asdict(args), "resume": False},  # a resumed run is the same run
         "tasks": {e: _jsonable(asdict(TASKS[e])) for e in args.envs},
         "thresholds": thresholds,
         "validation_seeds": list(VALIDATION_SEEDS),
@@ -738,19 +779,39 @@ def main(args: Args, command: str | None = None) -> dict[str, Any]:
     if not args.quick:
         results["plot"] = "snapshot_curves.png"
 
+    wall_before = 0.0
+    previous: dict[str, Any] = {"teachers": {}, "runs": []}
+    if args.resume:
+        previous = previous_results(out / "results.json", results, args)
+        wall_before = previous["wall_s"]
+        results["command"], results["started_utc"] = previous["command"], previous["started_utc"]
+        results["resumed_utc"] = [
+            *previous.get("resumed_utc", []),
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        ]
+        _log(f"resuming {out / 'results.json'}: {len(previous['runs'])} student run(s) kept")
+    done = {(r["env"], r["agent"], r["variant"]): r for r in previous["runs"]}
+
     def write() -> None:
-        results["wall_s"] = time.perf_counter() - t0
-        (out / "results.json").write_text(json.dumps(results, indent=1))
+        results["wall_s"] = wall_before + time.perf_counter() - t0
+        write_json_atomic(out / "results.json", results)  # a kill never leaves half a file
 
     for env_id in args.envs:
         task = TASKS[env_id]
         bank = None
         if any(v != BASELINE for v in args.variants):
-            bank, results["teachers"][env_id] = build_teacher(env_id, task, args, out)
+            kept = previous["teachers"].get(env_id)
+            if kept is not None:
+                bank, results["teachers"][env_id] = reload_teacher(env_id, kept), kept
+            else:
+                bank, results["teachers"][env_id] = build_teacher(env_id, task, args, out)
             write()
         for agent_name in args.agents:
             for variant in args.variants:
-                results["runs"].append(run_student(env_id, task, agent_name, variant, bank, args))
+                run = done.get((env_id, agent_name, variant))
+                if run is None:
+                    run = run_student(env_id, task, agent_name, variant, bank, args)
+                results["runs"].append(run)
                 write()
     write()
     report(results, out)

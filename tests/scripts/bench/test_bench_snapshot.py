@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -229,3 +230,81 @@ def test_quick_bench_writes_results_plot_and_table(tmp_path):
         json.loads((ROOT / "docs" / "results" / "snapshot.json").read_text())["command"]
         != results["command"]
     )
+
+
+class _Killed(Exception):
+    pass
+
+
+def _fake_parts(monkeypatch, calls, kill_at=None):
+    """Stand-ins for the teacher, the students and the report, recording what is trained."""
+    import bench_snapshot
+
+    def teacher(env_id, task, args, out):
+        calls.append(("teacher", env_id))
+        return "bank", {"bank": str(out / "b.bank"), "bank_hash": "h", "env_steps": 10}
+
+    def student(env_id, task, agent, variant, bank, args):
+        if kill_at is not None and len(calls) == kill_at:
+            raise _Killed
+        calls.append((env_id, agent, variant))
+        return {"env": env_id, "agent": agent, "variant": variant, "bank": bank}
+
+    monkeypatch.setattr(bench_snapshot, "build_teacher", teacher)
+    monkeypatch.setattr(bench_snapshot, "run_student", student)
+    monkeypatch.setattr(bench_snapshot, "reload_teacher", lambda env_id, rec: "kept bank")
+    monkeypatch.setattr(bench_snapshot, "report", lambda results, out: None)
+    monkeypatch.setattr("accelrl.agents.compile_cache.enable_compilation_cache", lambda: None)
+
+
+def test_resume_keeps_the_teacher_and_finished_students_and_trains_the_rest(
+    tmp_path, monkeypatch
+):
+    args = Args(out=str(tmp_path), envs=("Acrobot-v1",), quick=True)
+    calls = []
+    _fake_parts(monkeypatch, calls, kill_at=3)  # killed after the teacher and two students
+    with pytest.raises(_Killed):
+        main(args, "cmd")
+    partial = json.loads((tmp_path / "results.json").read_text())
+    assert [r["variant"] for r in partial["runs"]] == ["s3rl", "snapshots"]
+
+    calls.clear()
+    _fake_parts(monkeypatch, calls)
+    results = main(dataclasses.replace(args, resume=True), "cmd --resume")
+    assert calls == [  # no teacher, only the four students not yet trained
+        ("Acrobot-v1", "ppo", "none"),
+        ("Acrobot-v1", "sac", "s3rl"),
+        ("Acrobot-v1", "sac", "snapshots"),
+        ("Acrobot-v1", "sac", "none"),
+    ]
+    runs = [(r["agent"], r["variant"]) for r in results["runs"]]
+    assert runs == [(a, v) for a in ("ppo", "sac") for v in ("s3rl", "snapshots", "none")]
+    assert {r["bank"] for r in results["runs"][2:]} == {"kept bank"}
+    assert results["command"] == "cmd" and results["started_utc"] == partial["started_utc"]
+    assert len(results["resumed_utc"]) == 1 and results["args"]["resume"] is False
+    assert results["wall_s"] >= partial["wall_s"]
+
+
+def test_resume_refuses_another_run(tmp_path, monkeypatch):
+    args = Args(out=str(tmp_path), envs=("Acrobot-v1",), quick=True, resume=True)
+    calls = []
+    _fake_parts(monkeypatch, calls)
+    with pytest.raises(SystemExit, match="no .*results.json to continue"):
+        main(args)
+    main(dataclasses.replace(args, resume=False), "cmd")
+    with pytest.raises(SystemExit, match="made with other seeds"):
+        main(dataclasses.replace(args, seeds=3))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    (tmp_path / "results.json").write_text(json.dumps({**saved, "commit": "0" * 40}))
+    with pytest.raises(SystemExit, match="made at commit '0000"):
+        main(args)
+
+
+def test_a_kept_bank_that_changed_is_refused(monkeypatch):
+    import bench_snapshot
+
+    bank = type("Bank", (), {"content_hash": "new", "size": 3})()
+    monkeypatch.setattr("accelrl.curricula.snapshot.load_bank", lambda *a, **k: bank)
+    assert bench_snapshot.reload_teacher("Acrobot-v1", {"bank": "b", "bank_hash": "new"}) is bank
+    with pytest.raises(SystemExit, match="changed since the run began"):
+        bench_snapshot.reload_teacher("Acrobot-v1", {"bank": "b", "bank_hash": "old"})
