@@ -10,7 +10,13 @@ import pytest
 
 @pytest.mark.parametrize(
     "argv",
-    [["--envs", "CartPole-v1"], ["--repeats", "0"], ["--rounds", "0"]],
+    [
+        ["--envs", "CartPole-v1"],
+        ["--repeats", "0"],
+        ["--rounds", "0"],
+        ["--envs"],
+        ["--parts", "fit"],
+    ],
 )
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -61,3 +67,28 @@ def test_block_shows_medians_ranges_and_ratios_from_the_record(tmp_path):
     path.write_text(json.dumps(_record([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])))
     bench_xla_flags.render_from_results(path, bench_xla_flags.render, page=page)
     assert "old" not in page.read_text() and "2.0 [1.0-3.0] (1.00)" in page.read_text()
+
+
+def _gmm_record(jax_a, jax_b, sk=(100.0, 110.0, 120.0)):
+    s0, s1 = bench_xla_flags.SETTINGS
+    jax_key, sk_key = bench_xla_flags.GMM_KEYS
+    runs = {
+        s0: [{jax_key: j, sk_key: k} for j, k in zip(jax_a, sk, strict=True)],
+        s1: [{jax_key: j, sk_key: k} for j, k in zip(jax_b, sk, strict=True)],
+    }
+    med = {key: {s: sorted(r[key] for r in runs[s])[1] for s in runs} for key in (jax_key, sk_key)}
+    return {**_record([1.0] * 3, [1.0] * 3), "envs": [], "gmm": [jax_key, sk_key], "runs": runs,
+            "median_ms": med}  # fmt: skip
+
+
+def test_mixture_fit_block_from_the_record():
+    blocks = bench_xla_flags.render(_gmm_record([12.0, 15.0, 13.0], [8.0, 8.5, 7.5]))
+    assert set(blocks) == {"bench_xla_flags_gmm"}  # no programs measured: no programs block
+    text = blocks["bench_xla_flags_gmm"]
+    assert "| scheduler flag only | 13.0 [12.0-15.0] | 110.0 [100.0-120.0] | 8.5x |" in text
+    assert "| scheduler flag + `-reduce` | 8.0 [7.5-8.5] | 110.0 [100.0-120.0] | 13.8x |" in text
+    assert "1.62x the speed" in text and "every process of one setting was faster" in text
+    text = bench_xla_flags.render(_gmm_record([12.0, 15.0, 13.0], [8.0, 12.5, 7.5]))
+    assert "the ranges over processes overlap" in text["bench_xla_flags_gmm"]
+    old = bench_xla_flags.render(_record([10.0, 12.0, 11.0], [9.0, 15.0, 8.0]))
+    assert set(old) == {"bench_xla_flags"}  # a record from before the mixture fit part
