@@ -73,7 +73,6 @@ def test_from_results_refuses_a_file_without_page_keys(tmp_path):
 PENDING = {
     ("../README.md", "bench_envs"),
     ("snapshot.md", "bench_snapshot"),
-    ("xla_flags.md", "bench_xla_flags_gmm"),
     ("three_body_experiment.md", "three_body_experiment"),
 }
 """Result blocks not yet measured under the protocol: each says so on its page and names the

@@ -1,11 +1,14 @@
 """Steps/second of every registered accelrl environment at several batch sizes.
 
 Usage: ``python scripts/bench/bench_envs.py [--batch-sizes 1 64 1024 8192] [--steps 200]
-[--ids ID ...] [--out PATH] [--quick] [--allow_dirty] [--from_results PATH]``
+[--ids ID ...] [--max_call_s 30] [--out PATH] [--quick] [--allow_dirty] [--from_results PATH]``
 
 Each measurement jits a ``lax.scan`` of ``steps`` batched steps with random actions
 (``VecEnv``, wrapper-owned resets), compiles it once, then times ``repeats`` calls and reports
-the median. Prints a table and writes a raw results file (command, commit, tree state, load;
+the median. Batch sizes go up; once a timed call, scaled linearly to the next batch size,
+would take longer than ``--max_call_s``, that environment's larger batches are skipped and the
+record and table say so (an environment whose step is costly, such as ``Relax-v0``, would
+otherwise hold the run for half an hour at batch 8192). Prints a table and writes a raw results file (command, commit, tree state, load;
 default ``bench_out/envs.json``). ``--out docs/results/envs.json`` (a full run from a clean
 tree, or ``--allow_dirty``) also renders the README's steps/s block from it, and
 ``--from_results PATH`` re-renders that block from the file alone; ``--quick`` never writes
@@ -96,9 +99,25 @@ def render(record: dict) -> dict[str, str]:
         + " |",
         "| --- |" + " ---: |" * len(batches),
     ]  # fmt: skip
+    skipped = {(r["env"], r["batch"]) for r in record.get("skipped", [])}
+    batches = sorted({*batches, *(b for _, b in skipped)})
+    lines[2:4] = [
+        "| env | " + " | ".join(f"batch {b}" if i == 0 else str(b) for i, b in enumerate(batches))
+        + " |",
+        "| --- |" + " ---: |" * len(batches),
+    ]  # fmt: skip
     for env in sorted({r["env"] for r in rows}):
-        cells = [_rate(by[env, b]) if (env, b) in by else "-" for b in batches]
+        cells = [
+            _rate(by[env, b]) if (env, b) in by else "skipped" if (env, b) in skipped else "-"
+            for b in batches
+        ]
         lines.append(f"| `{env}` | " + " | ".join(cells) + " |")
+    if skipped:
+        limit = record["settings"]["max_call_s"]
+        lines += ["", f"Skipped: a timed call scaled to the next batch size would have taken "
+                  f"over {limit:g} s (`--max_call_s`): " + "; ".join(
+                      f"`{r['env']}` at {r['batch']} (about {r['projected_s']:.0f} s)"
+                      for r in record["skipped"]) + "."]  # fmt: skip
     lines += ["", provenance_line(record)]
     return {BLOCK: "\n".join(lines)}
 
@@ -111,6 +130,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--steps", type=int, default=200, help="steps per timed call")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--ids", nargs="+", default=None, help="default: every registered accelrl id")
+    p.add_argument(
+        "--max_call_s", "--max-call-s", type=float, default=30.0,
+        help="skip an env's larger batches once a timed call, scaled to the next batch size, "
+        "would take longer than this (seconds; 0: never skip)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("bench_out/envs.json"))
     p.add_argument("--quick", action="store_true", help="batch 1 and 64, 50 steps, 3 repeats")
     add_results_options(p)
@@ -131,22 +155,34 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.quick:
         args.batch_sizes, args.steps, args.repeats = [1, 64], 50, 3
     ids = args.ids or registered_envs()
-    rows = []
+    if args.max_call_s < 0 or args.steps < 1 or args.repeats < 1:
+        p.error("--max_call_s must be >= 0 and --steps, --repeats at least 1")
+    batch_sizes = sorted(args.batch_sizes)
+    rows, skipped = [], []
     print(f"{'env':34s} {'batch':>6s} {'steps/s':>14s} {'compile s':>10s}")
     for env_id in ids:
-        for b in args.batch_sizes:
+        for i, b in enumerate(batch_sizes):
             row = bench_one(env_id, b, args.steps, args.repeats)
             rows.append(row)
             print(
                 f"{env_id:34s} {b:6d} {row['steps_per_s']:14,.0f} {row['compile_s']:10.1f}",
                 flush=True,
             )
+            larger = batch_sizes[i + 1 :]
+            if larger and args.max_call_s and row["median_s"] * larger[0] / b > args.max_call_s:
+                for nb in larger:
+                    skipped.append({"env": env_id, "batch": nb,
+                                    "projected_s": row["median_s"] * nb / b})  # fmt: skip
+                    print(f"{env_id:34s} {nb:6d} skipped: a call would take about "
+                          f"{skipped[-1]['projected_s']:.0f} s", flush=True)  # fmt: skip
+                break
     record.update(
-        settings={"batch_sizes": args.batch_sizes, "steps": args.steps, "repeats": args.repeats,
-                  "ids": ids},
+        settings={"batch_sizes": batch_sizes, "steps": args.steps, "repeats": args.repeats,
+                  "ids": ids, "max_call_s": args.max_call_s},
         host={"cpus": os.cpu_count(), "load_start": load_start, "load_end": os.getloadavg()},
         quick=args.quick,
         rows=rows,
+        skipped=skipped,
     )  # fmt: skip
     write_results(args.out, record, allow_dirty=allow_dirty)
     print(f"wrote {args.out}")

@@ -237,3 +237,32 @@ def test_bench_envs_block_from_a_record(tmp_path):
 
     with pytest.raises(ValueError, match="never write"):
         bench_envs.main(["--quick", "--out", str(REPO / "docs" / "results" / "envs.json")])
+
+
+def test_bench_envs_skips_larger_batches_once_a_call_would_be_too_long(tmp_path, monkeypatch):
+    import bench_envs
+
+    def fake(env_id, batch, steps, repeats):  # Slow-v0's call grows 1 s per env; Fast-v0 1 ms
+        per_env = 1.0 if env_id == "Slow-v0" else 1e-3
+        return {"env": env_id, "batch": batch, "steps_per_s": steps / per_env,
+                "median_s": per_env * batch, "compile_s": 0.0}  # fmt: skip
+
+    monkeypatch.setattr(bench_envs, "bench_one", fake)
+    out = tmp_path / "envs.json"
+    argv = ["--ids", "Slow-v0", "Fast-v0", "--batch-sizes", "64", "1", "8", "--out", str(out)]
+    rows = bench_envs.main([*argv, "--max_call_s", "30"])
+    assert [(r["env"], r["batch"]) for r in rows] == [
+        ("Slow-v0", 1),
+        ("Slow-v0", 8),
+        ("Fast-v0", 1),
+        ("Fast-v0", 8),
+        ("Fast-v0", 64),
+    ]
+    record = json.loads(out.read_text())
+    assert record["skipped"] == [{"env": "Slow-v0", "batch": 64, "projected_s": 64.0}]
+    (text,) = bench_envs.render(record).values()
+    assert "| `Slow-v0` | 0.2k | 0.2k | skipped |" in text
+    assert "`Slow-v0` at 64 (about 64 s)" in text and "over 30 s (`--max_call_s`)" in text
+    assert len(bench_envs.main([*argv, "--max_call_s", "0"])) == 6  # 0: never skip
+    with pytest.raises(SystemExit):
+        bench_envs.main([*argv, "--max_call_s", "-1"])
