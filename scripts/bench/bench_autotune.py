@@ -41,6 +41,14 @@ Usage::
 
 The results file is rewritten after every (environment, method) row (``"finished": false``
 until the last), so a cut run keeps its finished rows.
+
+A page may show several runs: a results file ``docs/results/autotune_NAME.json`` renders the
+block ``bench_autotune_NAME`` (``autotune.json``: ``bench_autotune``), e.g. ThreeBody's rows
+or the speed part on their own::
+
+    nice -n 10 python scripts/bench/bench_autotune.py --envs ThreeBody-v0 --parts tuning \
+        --out docs/results/autotune_three_body.json
+    python scripts/bench/bench_autotune.py --parts speed --out docs/results/autotune_speed.json
 """
 
 from __future__ import annotations
@@ -359,10 +367,28 @@ def _tuning_line(r: dict[str, Any]) -> str:
     )
 
 
+def block_name(out: Path) -> str | None:
+    """The page block a results file renders: ``docs/results/autotune.json`` ->
+    ``bench_autotune``, ``docs/results/autotune_NAME.json`` -> ``bench_autotune_NAME``; None
+    for a file elsewhere (written, never rendered)."""
+    out = Path(out).resolve()
+    stem = out.stem
+    if out.parent != RESULTS.parent.resolve() or out.suffix != ".json":
+        return None
+    if stem != RESULTS.stem and not stem.startswith(f"{RESULTS.stem}_"):
+        return None
+    return f"bench_{stem}"
+
+
 def render(record: dict[str, Any]) -> str:
     """The docs/autotune.md block (markdown) from a results record alone; every verdict is
-    recomputed from the per-seed scores (never read from a stored word)."""
+    recomputed from the per-seed scores (never read from a stored word). A record of the speed
+    part alone renders its speed line and provenance."""
     rows = record.get("tuning", [])
+    if "tuning" not in record.get("parts", ["tuning"]):
+        sp = record.get("speed")
+        speed = speed_line(sp) if sp else "Speed: not measured in this run."
+        return "\n".join([speed, "", provenance_line(record)])
     n = len(record["test_seeds"])
     run_envs = list(dict.fromkeys(r["env"] for r in rows))
     lines = [
@@ -453,8 +479,9 @@ def _seeds(seeds: list[int]) -> str:
 
 
 def write_page(record: dict[str, Any], page: Path = PAGE) -> None:
-    """Rewrite the page's generated block from ``record`` alone."""
-    write_blocks(page, {BLOCK: render(record)})
+    """Rewrite the page's generated block (``record["block"]``, else :data:`BLOCK`) from
+    ``record`` alone."""
+    write_blocks(page, {record.get("block", BLOCK): render(record)})
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -510,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
         "bootstrap": BOOTSTRAP,
         "tuning": [],
     }
+    block = None if a.quick else block_name(a.out)
+    if block is not None:
+        record["block"] = block
     if not a.quick and record["clean_tree"] is False and not a.allow_dirty:
         raise SystemExit(
             "bench_autotune: the tree has uncommitted changes; commit first or pass --allow_dirty"
@@ -537,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     except DirtyTreeError as e:  # pragma: no cover - refused above
         raise SystemExit(f"bench_autotune: {e}") from None
     print(render(record))
-    if not a.quick and Path(a.out).resolve() == RESULTS.resolve():
+    if block is not None:
         write_page(record)
     return 0
 

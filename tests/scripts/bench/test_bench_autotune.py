@@ -207,3 +207,32 @@ def test_pbt_burn_in_is_each_cases_own_and_names_its_row(tmp_path, monkeypatch):
     assert saved == [1, 2]  # saved after every row
     bench_autotune.run_tuning(tmp_path, ["CartPole-v1"], ["pbt"], 4, True, ((0,), (1, 2)), 0.5)
     assert calls[-1]["burn_in"] == 4_096  # an explicit --pbt-burn-in overrides the case's
+
+
+def test_each_results_file_renders_its_own_block(tmp_path):
+    from accelrl.results import write_results
+
+    results = bench_autotune.RESULTS.parent
+    assert bench_autotune.block_name(results / "autotune.json") == "bench_autotune"
+    name = bench_autotune.block_name(results / "autotune_three_body.json")
+    assert name == "bench_autotune_three_body"
+    assert bench_autotune.block_name(results / "other.json") is None
+    assert bench_autotune.block_name(tmp_path / "autotune.json") is None  # not under docs/
+    page = tmp_path / "autotune.md"
+    page.write_text(
+        "<!-- bench_autotune: begin -->\nKEEP\n<!-- bench_autotune: end -->\n"
+        "<!-- bench_autotune_three_body: begin -->\nSTALE\n<!-- bench_autotune_three_body: end -->\n"
+    )
+    rows = [_row(FLAT, DEFAULT, env="ThreeBody-v0")]
+    path = write_results(tmp_path / "r.json", _record(rows, block=name), allow_dirty=True)
+    assert bench_autotune.main(["--from_results", str(path), "--page", str(page)]) == 0
+    text = page.read_text()
+    assert "KEEP" in text and "STALE" not in text and "| ThreeBody-v0 (ppo) |" in text
+
+
+def test_a_speed_only_record_renders_its_speed_line_alone():
+    speed = {"env_steps_per_configuration": 32_768, "vmapped_steps_per_s": 90_000.0,
+             "sequential_steps_per_s": 60_000.0, "speedup_median": 1.5, "rounds": 3}  # fmt: skip
+    text = render(_record([], parts=["speed"], speed=speed))
+    assert text.startswith("Speed: 16 PPO configurations x 32,768 steps") and "1.50x" in text
+    assert "| environment" not in text and "commit `" in text
