@@ -257,9 +257,7 @@ def _fake_parts(monkeypatch, calls, kill_at=None):
     monkeypatch.setattr("accelrl.agents.compile_cache.enable_compilation_cache", lambda: None)
 
 
-def test_resume_keeps_the_teacher_and_finished_students_and_trains_the_rest(
-    tmp_path, monkeypatch
-):
+def test_resume_keeps_the_teacher_and_finished_students_and_trains_the_rest(tmp_path, monkeypatch):
     args = Args(out=str(tmp_path), envs=("Acrobot-v1",), quick=True)
     calls = []
     _fake_parts(monkeypatch, calls, kill_at=3)  # killed after the teacher and two students
