@@ -72,7 +72,6 @@ def test_from_results_refuses_a_file_without_page_keys(tmp_path):
 
 PENDING = {
     ("autotune.md", "bench_autotune_three_body"),
-    ("autotune.md", "bench_autotune_speed"),
     ("snapshot.md", "bench_snapshot"),
     ("three_body_experiment.md", "three_body_experiment"),
 }
