@@ -386,17 +386,24 @@ def render_returns(record: dict) -> str:
         lines.append("- **not met**: no JaxMARL run in this results file, nothing to compare.")
     for scenario, methods in record["scenarios"].items():
         curves = {
-            m.get("method", name): m["curve_mean"]
+            m.get("method", name): (name, m["curve_mean"])
             for name, m in methods.items()
             if m.get("curve_mean")
         }
         if not curves:
             continue
         lines += ["", f"Mean training-return curves on {scenario} (10 points each):", ""]
-        for name, curve in curves.items():
+        zero_start = False
+        for name, (key, curve) in curves.items():
             idx = [round(i * (len(curve) - 1) / 9) for i in range(10)] if len(curve) > 1 else [0]
-            points = ", ".join(_fmt(curve[i]) for i in idx)
-            lines.append(f"- {name}: {points}")
+            points = [_fmt(curve[i]) for i in idx]
+            if key.startswith("jaxmarl") and curve[0] == 0.0:  # its log before any episode ended
+                points[0], zero_start = points[0] + "*", True
+            lines.append(f"- {name}: {', '.join(points)}")
+        if zero_start:
+            lines += ["", "\\* JaxMARL logs a return of 0 until an episode has ended (its "
+                      "`LogWrapper`), so a first update whose rollout ends no episode reads 0; "
+                      "the tail means above are unaffected."]  # fmt: skip
     lines += ["", provenance_line(record)]
     return "\n".join(lines)
 

@@ -159,6 +159,18 @@ def test_returns_block_says_not_met_when_accelrl_is_worse():
         B.render(_record("other"))
 
 
+def test_a_jaxmarl_curve_starting_at_its_logged_zero_is_marked():
+    record = _returns_record([-18.1, -18.3, -17.9])
+    methods = record["scenarios"]["MPE_simple_spread_v3"]
+    methods["jaxmarl_ippo"]["curve_mean"] = [0.0, -24.0, -23.0]
+    (text,) = B.render(record).values()
+    assert "- jaxmarl_ippo: 0.0*, 0.0, 0.0, -24.0" in text and "logs a return of 0" in text
+    methods["jaxmarl_ippo"]["curve_mean"] = [-25.0, -24.0, -23.0]
+    methods["ippo"]["curve_mean"] = [0.0, -24.0, -23.0]  # accelrl's zero is a real return
+    (text,) = B.render(record).values()
+    assert "0.0*" not in text and "logs a return of 0" not in text
+
+
 def test_from_results_renders_the_block_of_its_part(tmp_path):
     page = tmp_path / "marl.md"
     page.write_text("x\n<!-- marl_throughput: begin -->\n<!-- marl_throughput: end -->\n"
