@@ -34,6 +34,10 @@ DEFAULT_FAST_BW = 1.0e13
 DATA_DIR = Path(__file__).parent / "data"
 DATASET_NPZ = DATA_DIR / "workloads.npz"
 DATASET_JSON = DATA_DIR / "workloads.json"
+LARGE_NPZ = DATA_DIR / "workloads_large.npz"
+LARGE_JSON = DATA_DIR / "workloads_large.json"
+"""The large set: training steps of deeper and wider models (1,600-4,000 buffers), the split
+``"large"`` of its own files (``make_workloads.py --large``)."""
 
 ORDERS = (
     "xla",
@@ -365,7 +369,7 @@ def dataset_index(json_path: Path = DATASET_JSON) -> dict:
     return json.loads(Path(json_path).read_text())
 
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "large")
 """The shipped dataset's splits (see :func:`load_dataset`)."""
 
 
@@ -384,7 +388,7 @@ def validation_programs(train_models: Sequence[str], batches: Sequence[int]) -> 
 
 
 def load_dataset(
-    split: str | None = None, npz_path: Path = DATASET_NPZ, json_path: Path = DATASET_JSON
+    split: str | None = None, npz_path: Path | None = None, json_path: Path | None = None
 ) -> list[Workload]:
     """Load the shipped workloads.
 
@@ -392,24 +396,33 @@ def load_dataset(
         split: ``"train"`` (the training models' programs, less the validation ones),
             ``"validation"`` (the index's ``"validation"`` programs: one per training model,
             see :func:`validation_programs`; never trained on), ``"test"`` (the held-out
-            models' programs: models never seen in training) or None for all.
+            models' programs: models never seen in training), ``"large"`` (the large set:
+            training steps of 1,600-4,000 buffers, from its own files, never trained on) or
+            None for all of the main set (train, validation and test).
+        npz_path, json_path: the files (default: the shipped main set, or the large set's
+            for ``"large"``).
 
     Returns:
         list of :class:`Workload`, named ``"<model>/<mode>/b<batch>"``, in the index's order.
 
     Raises:
-        ValueError: an unknown split, or ``"validation"`` from an index that names none.
+        ValueError: an unknown split, or a split the index does not name.
     """
-    index = dataset_index(json_path)
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    large = split == "large"
+    npz_path = npz_path or (LARGE_NPZ if large else DATASET_NPZ)
+    json_path = json_path or (LARGE_JSON if large else DATASET_JSON)
+    index = dataset_index(json_path)
     held = set(index.get("validation", []))
     if split == "validation" and not held:
         raise ValueError(f"{json_path} names no validation programs")
+    if large and "large" not in index["split"]:
+        raise ValueError(f"{json_path} is not a large set (no 'large' split)")
     with np.load(npz_path) as z:
         data = {k: z[k] for k in z.files}
     bounds = np.concatenate([[0], np.cumsum(data["counts"])])
-    models = set(index["split"]["train" if split == "validation" else split or "train"])
+    models = set(index["split"]["train" if split in ("validation", None) else split])
 
     def keep(name: str) -> bool:
         if split is None:

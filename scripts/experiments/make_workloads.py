@@ -11,6 +11,7 @@ validation split of training-model programs held out of training
 (:func:`accelrl.envs.malloc.workload.validation_programs`).
 
     python scripts/experiments/make_workloads.py            # all models, ~2-4 minutes on 2 cores
+    python scripts/experiments/make_workloads.py --large    # the large set (its own files)
     python scripts/experiments/make_workloads.py --models mlp lstm --out /tmp/wl
 """
 
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import tyro
@@ -31,6 +33,8 @@ from accelrl.envs.malloc.workload import (
     DATASET_NPZ,
     DEFAULT_FAST_BW,
     DEFAULT_SLOW_BW,
+    LARGE_JSON,
+    LARGE_NPZ,
     save_dataset,
     validation_programs,
 )
@@ -52,6 +56,16 @@ ALL_MODELS = (
     "gnn",
     "vit",
 )
+LARGE_MODELS = (
+    "gpt_large",
+    "resnet_large",
+    "transformer_decoder_large",
+    "transformer_encoder_large",
+    "vit_large",
+)
+"""The large set (``--large``): deeper and wider members of the zoo's families, whose training
+steps have 1,600-4,000 buffers; its own split (``load_dataset("large")``), never trained on."""
+LARGE_BATCHES = (4, 16)
 
 
 # ---- the model zoo (imported only inside worker processes) ----------------------------------
@@ -210,6 +224,72 @@ def _zoo():
                 x = Block()(x)
             return nn.Dense(10)(x.mean(1))
 
+    # ---- the large set: deeper and wider members of the same families (training steps of
+    # 1,000-5,000 buffers), a split of its own ----
+    class DeepEncoder(nn.Module):
+        depth: int = 8
+        d: int = 128
+        vocab: int = 1024
+
+        @nn.compact
+        def __call__(self, tokens):
+            x = nn.Embed(self.vocab, self.d)(tokens) + self.param(
+                "pos", nn.initializers.normal(0.02), (tokens.shape[1], self.d)
+            )
+            for _ in range(self.depth):
+                x = Block(self.d)(x)
+            return nn.Dense(self.vocab)(nn.LayerNorm()(x))
+
+    class DeepDecoder(nn.Module):
+        depth: int = 6
+        d: int = 128
+        vocab: int = 1024
+
+        @nn.compact
+        def __call__(self, tokens):
+            mem = nn.Embed(self.vocab, self.d, name="src")(tokens[:, ::-1])
+            x = nn.Embed(self.vocab, self.d)(tokens)
+            for _ in range(self.depth):
+                x = Block(self.d, causal=True, cross=True)(x, mem)
+            return nn.Dense(self.vocab)(nn.LayerNorm()(x))
+
+    class DeepDecoderOnly(nn.Module):  # a GPT-style stack: causal self-attention only
+        depth: int = 16
+        d: int = 128
+        vocab: int = 1024
+
+        @nn.compact
+        def __call__(self, tokens):
+            x = nn.Embed(self.vocab, self.d)(tokens) + self.param(
+                "pos", nn.initializers.normal(0.02), (tokens.shape[1], self.d)
+            )
+            for _ in range(self.depth):
+                x = Block(self.d, causal=True)(x)
+            return nn.Dense(self.vocab)(nn.LayerNorm()(x))
+
+    class DeepResNet(nn.Module):
+        stages: tuple = ((32, 3), (64, 4), (128, 6), (256, 3))  # ResNet-34's block counts
+
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(self.stages[0][0], (3, 3))(x)
+            for i, (ch, blocks) in enumerate(self.stages):
+                for j in range(blocks):
+                    x = ResBlock(ch, 2 if i > 0 and j == 0 else 1)(x)
+            return nn.Dense(10)(x.mean(axis=(1, 2)))
+
+    class DeepViT(nn.Module):
+        depth: int = 8
+        d: int = 128
+
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(self.d, (4, 4), (4, 4))(x)
+            x = x.reshape(x.shape[0], -1, self.d)
+            for _ in range(self.depth):
+                x = Block(self.d)(x)
+            return nn.Dense(10)(x.mean(1))
+
     f32, i32 = jnp.float32, jnp.int32
     sds = jax.ShapeDtypeStruct
 
@@ -272,6 +352,11 @@ def _zoo():
         "mobilenet": lambda: classify(MobileNet(), (32, 32, 3)),
         "gnn": gnn_spec,
         "vit": lambda: classify(ViT(), (16, 16, 3)),
+        "transformer_encoder_large": lambda: classify(DeepEncoder(), (64,), i32),
+        "transformer_decoder_large": lambda: classify(DeepDecoder(), (64,), i32),
+        "resnet_large": lambda: classify(DeepResNet(), (32, 32, 3)),
+        "vit_large": lambda: classify(DeepViT(), (32, 32, 3)),
+        "gpt_large": lambda: classify(DeepDecoderOnly(), (64,), i32),
     }
 
 
@@ -307,12 +392,15 @@ def _worker(model: str, batches: list[int]) -> None:
 class Args:
     """Arguments of make_workloads."""
 
-    models: tuple[str, ...] = ALL_MODELS
-    """Models to compile."""
-    batches: tuple[int, ...] = (2, 8, 32)
-    """Batch sizes per model."""
+    models: tuple[str, ...] | None = None
+    """Models to compile (default: ``ALL_MODELS``; with ``--large``, ``LARGE_MODELS``)."""
+    batches: tuple[int, ...] | None = None
+    """Batch sizes per model (default: 2, 8, 32; with ``--large``, ``LARGE_BATCHES``)."""
     test_models: tuple[str, ...] = TEST_MODELS
     """Models held out as the test split."""
+    large: bool = False
+    """Write the large set instead: the models' training steps only (no forward passes), all in
+    the split ``"large"``, to ``workloads_large.{npz,json}``; the main set is left as it is."""
     fast_bw: float = DEFAULT_FAST_BW
     """Fast-memory bandwidth of the cost model (bytes/s)."""
     slow_bw: float = DEFAULT_SLOW_BW
@@ -325,15 +413,15 @@ class Args:
     """Internal: compile this model in-process (set by the parent)."""
 
 
-def main(args: Args | None = None) -> None:
-    args = args or tyro.cli(Args)
-    if args.worker is not None:
-        _worker(args.worker, list(args.batches))
-        return
+def compile_workloads(
+    args: Args, models: Sequence[str], batches: Sequence[int], modes: Sequence[str]
+) -> list:
+    """Compile every model in its own worker process with XLA's dumps on and read each
+    ``(batch, mode)`` program's buffers from them."""  # fmt: skip
     from accelrl.envs.malloc.xla_dump import workload_from_dump
 
     workloads = []
-    for model in args.models:
+    for model in models:
         t0 = time.time()
         with tempfile.TemporaryDirectory() as dump:
             env = dict(os.environ)
@@ -342,17 +430,10 @@ def main(args: Args | None = None) -> None:
             )
             env["JAX_PLATFORMS"] = "cpu"
             env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-            cmd = [
-                sys.executable,
-                __file__,
-                "--worker",
-                model,
-                "--batches",
-                *map(str, args.batches),
-            ]
+            cmd = [sys.executable, __file__, "--worker", model, "--batches", *map(str, batches)]
             subprocess.run(cmd, env=env, check=True)
-            for b in args.batches:
-                for mode in ("fwd", "train"):
+            for b in batches:
+                for mode in modes:
                     w = workload_from_dump(
                         dump,
                         f"jit_{model}_{mode}_b{b}.",
@@ -363,26 +444,47 @@ def main(args: Args | None = None) -> None:
                     )
                     workloads.append(w)
                     print(
-                        f"{w.name:32s} buffers {w.num_buffers:4d}  peak live "
-                        f"{w.peak_live_count:3d} buffers / {w.peak_live_bytes / 2**20:8.2f} MiB"
+                        f"{w.name:36s} buffers {w.num_buffers:5d}  peak live "
+                        f"{w.peak_live_count:4d} buffers / {w.peak_live_bytes / 2**20:8.2f} MiB"
                     )
         print(f"  {model}: {time.time() - t0:.1f} s", flush=True)
+    return workloads
+
+
+def main(args: Args | None = None) -> None:
+    args = args or tyro.cli(Args)
+    if args.worker is not None:
+        _worker(args.worker, list(args.batches or (2, 8, 32)))
+        return
+    models = list(args.models or (LARGE_MODELS if args.large else ALL_MODELS))
+    batches = list(args.batches or (LARGE_BATCHES if args.large else (2, 8, 32)))
+    unknown = sorted(set(models) - set(ALL_MODELS) - set(LARGE_MODELS))
+    if unknown:
+        raise SystemExit(f"make_workloads: unknown model(s) {unknown}")
+    modes = ("train",) if args.large else ("fwd", "train")
+    workloads = compile_workloads(args, models, batches, modes)
     out = Path(args.out) if args.out else DATASET_NPZ.parent
     out.mkdir(parents=True, exist_ok=True)
-    train = sorted(m for m in args.models if m not in args.test_models)
     meta = {
-        "split": {"train": train, "test": sorted(m for m in args.models if m in args.test_models)},
         "cost_model": {
             "fast_bw": args.fast_bw,
             "slow_bw": args.slow_bw,
             "peak_flops": args.peak_flops,
         },
-        "batches": list(args.batches),
-        "validation": validation_programs(train, args.batches),
+        "batches": batches,
         "source": "XLA CPU buffer assignment (jax " + __import__("jax").__version__ + ")",
     }
-    save_dataset(workloads, meta, out / DATASET_NPZ.name, out / DATASET_JSON.name)
-    print(f"wrote {len(workloads)} workloads to {out}")
+    if args.large:
+        meta["split"] = {"large": sorted(models)}
+        npz, js = LARGE_NPZ.name, LARGE_JSON.name
+    else:
+        train = sorted(m for m in models if m not in args.test_models)
+        test = sorted(m for m in models if m in args.test_models)
+        meta["split"] = {"train": train, "test": test}
+        meta["validation"] = validation_programs(train, batches)
+        npz, js = DATASET_NPZ.name, DATASET_JSON.name
+    save_dataset(workloads, meta, out / npz, out / js)
+    print(f"wrote {len(workloads)} workloads to {out / npz}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Every non-learned memory mapper at several capacity regimes, under the results protocol.
 
 The groundwork for comparisons per capacity regime (issue 27): on the validation and held-out
-programs (``load_dataset("validation")``, ``load_dataset("test")``), at each capacity
+programs (``load_dataset("validation")``, ``load_dataset("test")``) and the large set
+(``load_dataset("large")``: training steps of 1,600-4,000 buffers), at each capacity
 (a fraction of each program's peak live bytes), lowest offset and best fit in every offering
 order of ``ORDERS``, their per-program best (``portfolio``), random legal play in the game
 (``"xla"`` order, K candidates; the mean of several seeds) and the capacity LP bound
@@ -45,7 +46,7 @@ GENERATOR = "scripts/experiments/malloc_baselines.py"
 PAGE = "docs/malloc_baselines.md"
 RESULTS = "docs/results/malloc_baselines.json"
 BOUND = "capacity LP bound"
-SPLITS = ("validation", "test")
+SPLITS = ("validation", "test", "large")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Args:
     """Bytes per address unit."""
     num_candidates: int = 8
     """K, the game's candidate offsets (random legal play)."""
+    splits: tuple[str, ...] = SPLITS
+    """Program sets (``validation`` and ``test`` are required: the page's tables)."""
     random_seeds: int = 3
     """Seeds of random legal play (its row is their mean)."""
     bootstrap_reps: int = 10_000
@@ -98,25 +101,31 @@ def compute(args: Args) -> dict[str, Any]:
     from accelrl.envs.malloc.solvers import greedy, greedy_rules
 
     t_start = time.perf_counter()
-    groups = {s: load_dataset(s) for s in SPLITS}
+    groups = {s: load_dataset(s) for s in args.splits}
     capacities = (0.5,) if args.quick else tuple(args.capacities)
     n_seeds = 2 if args.quick else args.random_seeds
     if args.quick:
         groups = {s: [w for w in ws if w.num_buffers <= 60][:4] for s, ws in groups.items()}
-    every = [w for ws in groups.values() for w in ws]
-    env = MallocGame(
-        max_buffers=max(w.num_buffers for w in every),
-        max_live=max(required_slots(w, w.order("xla")) for w in every),
-        num_candidates=args.num_candidates,
-        alignment=args.alignment,
-        order="xla",
-        default_workload=every[0],
-    )
-    run = jax.jit(jax.vmap(lambda q, k: rollout(env, q, random_policy, k)[0]))
+        groups = {s: ws for s, ws in groups.items() if ws}  # the large set has none that small
+
+    def game(ws: list) -> tuple[Any, Any]:  # one game per set: padded to its own largest
+        env = MallocGame(
+            max_buffers=max(w.num_buffers for w in ws),
+            max_live=max(required_slots(w, w.order("xla")) for w in ws),
+            num_candidates=args.num_candidates,
+            alignment=args.alignment,
+            order="xla",
+            default_workload=ws[0],
+        )
+        return env, jax.jit(jax.vmap(lambda q, k: rollout(env, q, random_policy, k)[0]))
+
+    games = {split: game(ws) for split, ws in groups.items()}
     regimes = []
     for frac in capacities:
         regime: dict[str, Any] = {"capacity_fraction": frac, "splits": {}, "per_placement": {}}
         for split, ws in groups.items():
+            env, run = games[split]
+            per_placement = {}
             params = env.make_params(ws, capacity_fraction=frac)
             caps = [int(params.capacity[b]) * args.alignment for b in range(len(ws))]
             methods: dict[str, list[float]] = {}
@@ -126,8 +135,9 @@ def compute(args: Args) -> dict[str, Any]:
                 offs = [
                     greedy(w, c, args.alignment, order, rule) for w, c in zip(ws, caps, strict=True)
                 ]
+                per_placement[name] = (time.perf_counter() - t0) / len(ws)  # s per program
                 if split == "test":
-                    regime["per_placement"][name] = (time.perf_counter() - t0) / len(ws)
+                    regime["per_placement"][name] = per_placement[name]
                 methods[name] = [
                     validate(w, c, o, args.alignment)
                     for w, c, o in zip(ws, caps, offs, strict=True)
@@ -159,6 +169,7 @@ def compute(args: Args) -> dict[str, Any]:
                 "portfolio_choice": choice,
                 "random_per_seed": per_seed,
                 "bound": bound,
+                "per_placement": {**per_placement, PORTFOLIO: sum(per_placement.values())},
             }
         regime["per_placement"][PORTFOLIO] = sum(regime["per_placement"].values())
         regimes.append(regime)
@@ -197,6 +208,34 @@ def check_record(record: dict) -> None:
             for m, v in group["methods"].items():
                 if np.any(np.asarray(v) > bound + 1e-6):
                     raise ValueError(f"capacity {frac}, {split}: {m} exceeds the {BOUND}")
+
+
+def large_table(group: dict, frac: float, reps: int, seed: int) -> list[str]:
+    """The large set's table of one capacity regime (page lines)."""
+    from accelrl.results import paired_bootstrap
+
+    methods, port = group["methods"], group["methods"][PORTFOLIO]
+    names = sorted(methods, key=lambda m: -float(np.mean(methods[m])))
+    sizes = group["buffers"]
+    lines = [
+        f"Large set at capacity {frac} ({len(group['names'])} training steps of "
+        f'{min(sizes):,}-{max(sizes):,} buffers, `load_dataset("large")`; no choice is made '
+        "on it):",
+        "",
+        "| method | mean (large) | median | vs portfolio | seconds per placement |",
+        "|---|---|---|---|---|",
+    ]
+    for m in names:
+        v = methods[m]
+        vs = "-" if m == PORTFOLIO else fmt_interval(paired_bootstrap(v, port, reps, seed))
+        per = group.get("per_placement", {}).get(m)
+        lines.append(
+            f"| {m} | {np.mean(v):.3f} | {np.median(v):.3f} | {vs} | "
+            f"{'-' if per is None else f'{per:.4f}'} |"
+        )
+    b = group["bound"]
+    lines += [f"| {BOUND} | {np.mean(b):.3f} | {np.median(b):.3f} | - | - |", ""]
+    return lines
 
 
 def render_page(record: dict) -> str:
@@ -261,6 +300,8 @@ def render_page(record: dict) -> str:
             f"{np.mean(val['bound']):.3f} | - |"
         )
         lines.append("")
+        if "large" in regime["splits"]:
+            lines += large_table(regime["splits"]["large"], frac, reps, seed)
     lines += [
         f"Machine: {record['machine'].get('cpu_count')} CPUs; JAX device {record.get('device')}; "
         f"wall time {record['wall_seconds']:.0f} s.",

@@ -22,7 +22,13 @@ from accelrl.envs.malloc import (
     validate,
     xla_best_fit,
 )
-from accelrl.envs.malloc.workload import DATASET_NPZ, ORDERS, benefit_seconds, validation_programs
+from accelrl.envs.malloc.workload import (
+    DATASET_JSON,
+    DATASET_NPZ,
+    ORDERS,
+    benefit_seconds,
+    validation_programs,
+)
 from accelrl.envs.malloc.xla_dump import workload_from_jaxpr
 
 # The MiniMalloc instances live in the shared folder beside the checkout (CI lays it there too);
@@ -385,3 +391,17 @@ def test_offering_order_limits_reachable_placements():
         big = MallocGame(max_buffers=6, max_live=6, alignment=1, default_workload=w)
         game = ReferenceGame(big.params_for(w, capacity=cap), 8, 4, 0, 6)
         assert best_reachable(game) <= opt + 1e-6
+
+
+def test_large_set_is_its_own_split_of_training_steps():
+    from accelrl.envs.malloc.workload import LARGE_JSON, LARGE_NPZ
+
+    assert LARGE_NPZ.stat().st_size < 1_000_000
+    large = load_dataset("large")
+    assert len(large) >= 8 and {w.name.split("/")[1] for w in large} == {"train"}
+    assert 1_500 <= min(w.num_buffers for w in large) and max(w.num_buffers for w in large) <= 5_000
+    main = {w.name for w in load_dataset()}
+    assert not main & {w.name for w in large}  # None: the main set only, as before
+    assert {w.name.split("/")[0] for w in large} == set(dataset_index(LARGE_JSON)["split"]["large"])
+    with pytest.raises(ValueError, match="not a large set"):
+        load_dataset("large", DATASET_NPZ, DATASET_JSON)

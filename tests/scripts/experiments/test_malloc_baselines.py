@@ -52,3 +52,18 @@ def test_contradictory_numbers_are_refused(quick):
     group["bound"][0] = 0.0  # every method above its bound
     with pytest.raises(ValueError, match="exceeds the capacity LP bound"):
         render_page(bad)
+
+
+def test_large_set_table_from_a_record(quick):
+    _, record = quick
+    rec = copy.deepcopy(record)
+    regime = rec["regimes"][0]
+    large = copy.deepcopy(regime["splits"]["test"])
+    large["buffers"] = [1667] + [3547] * (len(large["buffers"]) - 1)
+    regime["splits"]["large"] = large
+    page = render_page(rec)
+    assert "Large set at capacity 0.5" in page and "1,667-3,547 buffers" in page
+    assert "| method | mean (large) | median | vs portfolio | seconds per placement |" in page
+    large["bound"][0] = 0.0
+    with pytest.raises(ValueError, match="large: .* exceeds the capacity LP bound"):
+        render_page(rec)
