@@ -226,10 +226,11 @@ def _zoo():
 
     # ---- the large set: deeper and wider members of the same families (training steps of
     # 1,000-5,000 buffers), a split of its own ----
-    class DeepEncoder(nn.Module):
+    class DeepEncoder(nn.Module):  # causal: a GPT-style decoder-only stack
         depth: int = 8
         d: int = 128
         vocab: int = 1024
+        causal: bool = False
 
         @nn.compact
         def __call__(self, tokens):
@@ -237,7 +238,7 @@ def _zoo():
                 "pos", nn.initializers.normal(0.02), (tokens.shape[1], self.d)
             )
             for _ in range(self.depth):
-                x = Block(self.d)(x)
+                x = Block(self.d, causal=self.causal)(x)
             return nn.Dense(self.vocab)(nn.LayerNorm()(x))
 
     class DeepDecoder(nn.Module):
@@ -251,20 +252,6 @@ def _zoo():
             x = nn.Embed(self.vocab, self.d)(tokens)
             for _ in range(self.depth):
                 x = Block(self.d, causal=True, cross=True)(x, mem)
-            return nn.Dense(self.vocab)(nn.LayerNorm()(x))
-
-    class DeepDecoderOnly(nn.Module):  # a GPT-style stack: causal self-attention only
-        depth: int = 16
-        d: int = 128
-        vocab: int = 1024
-
-        @nn.compact
-        def __call__(self, tokens):
-            x = nn.Embed(self.vocab, self.d)(tokens) + self.param(
-                "pos", nn.initializers.normal(0.02), (tokens.shape[1], self.d)
-            )
-            for _ in range(self.depth):
-                x = Block(self.d, causal=True)(x)
             return nn.Dense(self.vocab)(nn.LayerNorm()(x))
 
     class DeepResNet(nn.Module):
@@ -356,7 +343,7 @@ def _zoo():
         "transformer_decoder_large": lambda: classify(DeepDecoder(), (64,), i32),
         "resnet_large": lambda: classify(DeepResNet(), (32, 32, 3)),
         "vit_large": lambda: classify(DeepViT(), (32, 32, 3)),
-        "gpt_large": lambda: classify(DeepDecoderOnly(), (64,), i32),
+        "gpt_large": lambda: classify(DeepEncoder(depth=16, causal=True), (64,), i32),
     }
 
 

@@ -107,3 +107,19 @@ def test_make_workloads_script_end_to_end(tmp_path):
     assert [w.name for w in train] == ["mlp/train/b2"]
     assert [w.name for w in validation] == ["mlp/fwd/b2"]
     assert [w.name for w in test] == ["vae/fwd/b2", "vae/train/b2"]
+
+
+@pytest.mark.slow  # budget: one large model compiled in its worker, about 20 s on 2 cores
+def test_make_workloads_large_set_writes_its_own_files(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "scripts" / "experiments" / "make_workloads.py"
+    cmd = [sys.executable, str(script), "--large", "--models", "resnet_large", "--batches", "4",
+           "--out", str(tmp_path)]  # fmt: skip
+    subprocess.run(cmd, check=True, timeout=600)
+    from accelrl.envs.malloc.workload import load_dataset
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "workloads_large.json", "workloads_large.npz"]  # fmt: skip
+    (w,) = load_dataset(
+        "large", tmp_path / "workloads_large.npz", tmp_path / "workloads_large.json"
+    )
+    assert w.name == "resnet_large/train/b4" and w.num_buffers == 1667  # the shipped program's
