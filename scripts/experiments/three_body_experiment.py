@@ -547,6 +547,17 @@ def summaries(record: dict) -> tuple[list[dict], list[dict], dict[str, list[dict
     return fixed, learned, comparisons
 
 
+def missing_line(record: dict) -> list[str]:
+    """``["", "Not run in this record: ..."]`` naming the full run's policies a record lacks
+    (``--policies`` picked some), else ``[]``."""
+    if record["args"].get("quick"):
+        return []
+    missing = [s.name for s in FULL_POLICIES if s.name not in record["policies"]]
+    if not missing:
+        return []
+    return ["", "Not run in this record: " + ", ".join(f"`{m}`" for m in missing) + "."]
+
+
 def render(record: dict) -> str:
     """The page's generated block from a raw results record (no training, no evaluation)."""
     args = record["args"]
@@ -562,6 +573,7 @@ def render(record: dict) -> str:
         "difference in log10 final |dE| and in log10 substeps (the policy's value per system: "
         "the mean over its seeds), both intervals below zero (dominates) or both above "
         "(dominated by). Target: dominated by no fixed mu and dominating at least one.",
+        *missing_line(record),
         "",
         table(fixed, learned),
         "",
@@ -607,10 +619,13 @@ def render(record: dict) -> str:
             f"{p['eval_seconds']:.0f} | {p['mean_decisions']:,.0f} |"
         )
     fixed_s = sum(r["seconds"] for r in record["fixed"])
+    work_s = sum(p["train_seconds"] + p["eval_seconds"] for p in record["policies"].values())
     lines += [
         "",
-        f"Fixed-mu evaluation: {fixed_s:.0f} s for all {len(fixed)} values; the whole run "
-        f"{record['wall_s'] / 60:.0f} min.",
+        f"Fixed-mu evaluation: {fixed_s:.0f} s for all {len(fixed)} values; the policies' "
+        f"training and evaluation {work_s / 60:.0f} min in all; this invocation "
+        f"{record['wall_s'] / 60:.0f} min (run folders and evaluations an earlier invocation "
+        "finished are reused, their times are the ones above).",
         "",
         "Commands (each run folder is reproducible from its command; the experiment script runs "
         "them in-process, then evaluates):",

@@ -93,6 +93,11 @@ def test_render_says_met_and_not_met_from_the_intervals(tmp_path):
     )
     assert "| good | 1e-02 |" in text and "| dominates |" in text
     assert "i = 1000..1039" in text and "**uncommitted changes in the tree**" in text
+    assert "training and evaluation 0 min in all; this invocation 1 min" in text
+    names = [spec.name for spec in X.FULL_POLICIES]  # none of them in this record
+    assert "Not run in this record: " + ", ".join(f"`{n}`" for n in names) + "." in text
+    full = _record(**{n: policy(5e-9, 4_000) for n in names})
+    assert "Not run in this record" not in X.render(full)
     doc = tmp_path / "x.md"
     X.write_doc(doc, "one")
     assert doc.read_text().startswith("# ThreeBody") and "one" in doc.read_text()
