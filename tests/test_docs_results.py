@@ -129,3 +129,27 @@ def test_the_pending_check_catches_each_mistake():
         in pending_problems([("a.md", "y", "*Typed by hand.*")], {("a.md", "y")})[0]
     )
     assert "not in docs" in pending_problems([], {("a.md", "y")})[0]
+
+
+def test_the_results_index_is_current():
+    from accelrl.results import INDEX, results_index
+
+    assert INDEX.read_text() == results_index(), "run: python -m accelrl.results index"
+
+
+def test_the_results_index_flags_a_file_made_from_a_dirty_tree(tmp_path):
+    import json
+
+    from accelrl.results import results_index
+
+    root = tmp_path / "docs" / "results"
+    (root / "sub").mkdir(parents=True)
+    record = json.loads((REPO / "docs" / "results" / "envs.json").read_text())
+    (root / "a.json").write_text(json.dumps(record))
+    (root / "sub" / "b.json").write_text(json.dumps({**record, "clean_tree": False}))
+    rows = [line for line in results_index(root).splitlines() if line.startswith("| `docs/")]
+    assert [r.split("`")[1] for r in rows] == ["docs/results/sub/b.json", "docs/results/a.json"]
+    assert "**(uncommitted changes)**" in rows[0] and "uncommitted" not in rows[1]
+    (root / "c.json").write_text(json.dumps({"command": "x"}))
+    with pytest.raises(ValueError, match="lacks"):
+        results_index(root)
