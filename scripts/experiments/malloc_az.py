@@ -112,6 +112,9 @@ class Args:
     """K, candidate offsets (actions 1..K)."""
     set_size: int = 16
     """M, placed buffers in the set observation."""
+    lookahead: int = 2
+    """Following buffers described in the observation (the game's ``lookahead``: their sizes,
+    live ranges and benefits, what a value-aware spill needs to see)."""
     alignment: int = 64
     """Bytes per address unit."""
     bootstrap_reps: int = 10_000
@@ -223,6 +226,7 @@ def run_regime(args: Args, capacity: float) -> dict[str, Any]:
         capacity_fraction=capacity,
         num_candidates=args.num_candidates,
         set_size=args.set_size,
+        lookahead=args.lookahead,
         alignment=args.alignment,
         minimalloc_dir=Path("/nonexistent"),
     )

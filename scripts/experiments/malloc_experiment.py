@@ -104,6 +104,8 @@ class Args:
     """M, placed buffers in the set observation."""
     num_candidates: int = 8
     """K, candidate offsets (actions 1..K)."""
+    lookahead: int = 2
+    """Following buffers described in the observation (size, live range, benefit of each)."""
     capacity_fraction: float = 0.5
     """Fast memory as a fraction of each program's peak live bytes (dataset programs)."""
     alignment: int = 64
@@ -227,6 +229,7 @@ class Experiment:
             alignment=args.alignment,
             order="xla",
             set_size=args.set_size,
+            lookahead=args.lookahead,
         )
         self.params = {
             g: self.env.make_params(ws, capacity=MINIMALLOC_CAPACITY)
@@ -590,6 +593,7 @@ def run_experiment(args: Args) -> dict[str, Any]:
             "max_live": ex.env.max_live,
             "num_candidates": ex.env.num_candidates,
             "set_size": ex.env.set_size,
+            "lookahead": ex.env.lookahead,
             "capacity_fraction": args.capacity_fraction,
             "alignment": args.alignment,
             "minimalloc_capacity": MINIMALLOC_CAPACITY,
@@ -884,7 +888,9 @@ def render_page(record: dict) -> str:
         "",
         f'- Game: `MallocGame` in "{env["order"]}" order, K = {env["num_candidates"]} candidate '
         f"offsets, max_buffers = {env['max_buffers']}, max_live = {env['max_live']} (covering "
-        f"every program), set observation of M = {env['set_size']} placed buffers.",
+        f"every program), set observation of M = {env['set_size']} placed buffers"
+        + (f", {env['lookahead']} following buffers described" if "lookahead" in env else "")
+        + ".",
         f"- Offering orders of the greedy rules (`accelrl.envs.malloc.workload.ORDERS`, keys and "
         "tie-breaks in `Workload.order`): xla = benefit/sqrt(size), benefit_per_size = "
         "benefit/size, benefit, size, start, duration, benefit_per_area = benefit/(size x "

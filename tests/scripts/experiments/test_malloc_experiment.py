@@ -295,3 +295,14 @@ def test_quick_run_by_file_path_leaves_the_tree_untouched(tmp_path):
     page = (tmp_path / "run" / "m.md").read_text()
     assert "--quick" in page and "MiniMalloc skipped" in page
     assert render_page(record) == page
+
+
+def test_the_lookahead_setting_reaches_the_game():
+    from malloc_experiment import Experiment, programs
+
+    args = Args(quick=True, lookahead=5, minimalloc_dir=Path("/nonexistent"))
+    groups, _ = programs(args)
+    ex = Experiment(args, groups)
+    assert ex.env.lookahead == 5
+    shallow = Experiment(Args(quick=True, lookahead=0), groups).env
+    assert ex.env.num_features > shallow.num_features  # five more buffers described
