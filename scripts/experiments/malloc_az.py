@@ -38,6 +38,8 @@ Usage::
 
     python scripts/experiments/malloc_az.py --quick      # minutes; a temporary folder, never docs/
     python scripts/experiments/malloc_az.py              # the full comparison (hours on 2 cores)
+    python scripts/experiments/malloc_az.py              # again after a kill: continues in
+                                                         # runs/malloc_az (--work)
     python scripts/experiments/malloc_az.py --from_results docs/results/malloc_az.json
 """
 
@@ -121,6 +123,12 @@ class Args:
     """Paired bootstrap replicates (resampling seed 0, 95% intervals)."""
     segment: int = 10
     """Updates per jitted segment (a progress line after each)."""
+    work: Path | None = None
+    """Work folder (default ``runs/malloc_az``; ``--quick``: a temporary one): per capacity
+    regime, the training run folder (a checkpoint after every segment) and the finished regime's
+    results. The same command run again continues there: finished regimes are kept, a cut
+    training resumes from its newest checkpoint; a folder made by other settings or at another
+    commit is refused."""
     out: Path | None = None
     """Raw results file (default: docs/results/malloc_az.json; ``--quick``: a temporary folder)."""
     page: Path | None = None
@@ -140,12 +148,49 @@ def command_line(args: Args) -> str:
 # Compute (imports JAX)
 
 
-def train_agent(args: Args, ex: Experiment) -> tuple[Any, Any, dict]:
-    """Train ``gumbel_az`` on the training programs (one per copy); agent, state, curve."""
+def settings(args: Args) -> dict[str, Any]:
+    """What a work folder's contents depend on: every argument but where outputs go."""
+    skip = {"out", "page", "from_results", "allow_dirty", "work"}
+    return {k: v for k, v in _jsonable(dataclasses.asdict(args)).items() if k not in skip}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return str(x) if isinstance(x, Path) else x
+
+
+def check_work(work: Path, args: Args, commit: str | None) -> None:
+    """Claim ``work`` for this run (``work.json``: the settings and commit), or refuse in one
+    line when it holds another run's work."""
+    import json
+
+    want = {"settings": settings(args), "commit": commit}
+    claim = work / "work.json"
+    if claim.is_file():
+        had = json.loads(claim.read_text())
+        if had != want:
+            diff = sorted(k for k in ("settings", "commit") if had.get(k) != want[k])
+            raise SystemExit(
+                f"malloc_az: {work} holds a run with other {' and '.join(diff)}; pass another "
+                "--work or remove it"
+            )
+        print(f"malloc_az: continuing the run in {work}", flush=True)
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    claim.write_text(json.dumps(want, indent=1))
+
+
+def train_agent(args: Args, ex: Experiment, run_dir: Path) -> tuple[Any, Any, dict]:
+    """Train ``gumbel_az`` on the training programs (one per copy) in the run folder
+    ``run_dir`` (continuing from its newest checkpoint); agent, state, curve."""
+    import jax
     import jax.numpy as jnp
 
-    from accelrl.agents.evaluation import training_key
     from accelrl.agents.gumbel_az import GumbelAZConfig, make_gumbel_az
+    from accelrl.agents.runner import Runner
 
     params = ex.params["train"]
     n = int(params.size.shape[0])
@@ -166,24 +211,32 @@ def train_agent(args: Args, ex: Experiment) -> tuple[Any, Any, dict]:
     )
     agent = make_gumbel_az(config, ex.env, params)
     hparams = agent.default_hparams().replace(learning_rate=jnp.float32(args.learning_rate))
-    t0 = time.perf_counter()
-    state = agent.init(training_key(args.seed), hparams)
-    curve: dict[str, list] = {"env_steps": [], "episode_return": [], "policy_loss": []}
-    done = 0
-    while done < agent.num_updates:
-        k = min(args.segment, agent.num_updates - done)
-        state, metrics = agent.run(state, hparams, k)
-        for key in curve:
-            curve[key].extend(np.asarray(metrics[key], np.float64).tolist())
-        done += k
+
+    def progress(runner: Any, state: Any, m: dict[str, np.ndarray]) -> None:
+        done = int(np.asarray(state.update_step).reshape(-1)[0])
         print(
             f"[gumbel_az] update {done}/{agent.num_updates}: train return "
-            f"{curve['episode_return'][-1]:.3f}, policy loss {curve['policy_loss'][-1]:.3f}, "
-            f"{time.perf_counter() - t0:.0f} s",
+            f"{m['episode_return'][0, -1]:.3f}, policy loss {m['policy_loss'][0, -1]:.3f}",
             flush=True,
         )
-    curve["seconds"] = time.perf_counter() - t0
-    return agent, state, curve
+
+    runner = Runner(
+        agent, [args.seed], hparams, out_dir=run_dir, progress=False, on_segment=progress,
+        segments=max(1, -(-agent.num_updates // args.segment)), checkpoint_every=1,
+        metadata={"settings": settings(args), "capacity": ex.args.capacity_fraction},
+    )  # fmt: skip
+    try:
+        state, _ = runner.restore()
+        print(f"[gumbel_az] resuming {run_dir}", flush=True)
+    except FileNotFoundError:
+        state = None
+    result = runner.train(state)
+    curve: dict[str, Any] = {
+        k: np.asarray(result.metrics[k][0], np.float64).tolist()
+        for k in ("env_steps", "episode_return", "policy_loss")
+    }
+    curve["seconds"] = result.train_seconds
+    return agent, jax.tree.map(lambda x: x[0], result.state), curve
 
 
 def play_variant(ex: Experiment, agent: Any, state: Any, group: str, variant: str, key) -> tuple:
@@ -215,11 +268,15 @@ def compare(a: list[float], b: list[float], reps: int) -> dict[str, Any]:
     }
 
 
-def run_regime(args: Args, capacity: float) -> dict[str, Any]:
-    """Train and compare at one capacity regime."""
+def run_regime(args: Args, capacity: float, work: Path) -> dict[str, Any]:
+    """Train and compare at one capacity regime (its work in ``work``: the training run folder
+    and, once finished, ``regime.json``, which a rerun returns as it is)."""
+    import json
+
     import jax
 
     from accelrl.agents.evaluation import evaluation_key
+    from accelrl.agents.reporting import write_json_atomic
 
     ex_args = ExperimentArgs(
         quick=args.quick,
@@ -230,10 +287,14 @@ def run_regime(args: Args, capacity: float) -> dict[str, Any]:
         alignment=args.alignment,
         minimalloc_dir=Path("/nonexistent"),
     )
+    done = work / "regime.json"
+    if done.is_file():
+        print(f"malloc_az: capacity {capacity} kept from {done}", flush=True)
+        return json.loads(done.read_text())
     groups, _ = programs(ex_args)
     groups["minimalloc"] = []
     ex = Experiment(ex_args, groups)
-    agent, state, curve = train_agent(args, ex)
+    agent, state, curve = train_agent(args, ex, work / "train")
     sims = (2, 4) if args.quick else args.simulations
     variants = [GREEDY] + [f"gumbel_az search {s}" for s in sims]
     key = evaluation_key(args.seed)
@@ -253,12 +314,12 @@ def run_regime(args: Args, capacity: float) -> dict[str, Any]:
     rules = [n for n in val if n != PORTFOLIO and not n.startswith("gumbel_az")]
     out["chosen"] = choose({v: float(np.mean(val[v])) for v in variants})
     out["best_single_rule"] = choose({r: float(np.mean(val[r])) for r in rules})
-    if args.validation_only:
-        return out
-    test = out["groups"]["test"]["rows"]
-    reps = 200 if args.quick else args.bootstrap_reps
-    out["vs_portfolio"] = compare(test[out["chosen"]], test[PORTFOLIO], reps)
-    out["vs_best_rule"] = compare(test[out["chosen"]], test[out["best_single_rule"]], reps)
+    if not args.validation_only:
+        test = out["groups"]["test"]["rows"]
+        reps = 200 if args.quick else args.bootstrap_reps
+        out["vs_portfolio"] = compare(test[out["chosen"]], test[PORTFOLIO], reps)
+        out["vs_best_rule"] = compare(test[out["chosen"]], test[out["best_single_rule"]], reps)
+    write_json_atomic(done, out)
     return out
 
 
@@ -348,7 +409,14 @@ def main(args: Args | None = None) -> dict:
         )
     t0 = time.perf_counter()
     capacities = (0.5,) if args.quick else args.capacities
-    record["regimes"] = [run_regime(args, c) for c in capacities]
+    if args.work is not None:
+        work = Path(args.work)
+    elif args.quick:
+        work = Path(tempfile.mkdtemp(prefix="malloc_az_work_"))
+    else:
+        work = REPO / "runs" / "malloc_az"
+    check_work(work, args, record["commit"])
+    record["regimes"] = [run_regime(args, c, work / f"capacity_{c:g}") for c in capacities]
     record["wall_seconds"] = time.perf_counter() - t0
     write_results(out, record, allow_dirty=allow_dirty)
     if args.validation_only:

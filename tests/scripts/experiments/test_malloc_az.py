@@ -88,3 +88,31 @@ def test_a_validation_only_probe_plays_no_test_program(tmp_path, capsys):
     assert regime["chosen"].startswith("gumbel_az") and record["validation_only"] is True
     assert not (tmp_path / "v.md").exists()
     assert "validation only: no page" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # budget: one --quick run (two tiny updates), then three that train nothing
+def test_a_rerun_continues_its_work_folder(tmp_path, monkeypatch):
+    import dataclasses
+
+    import malloc_az
+
+    args = Args(quick=True, out=tmp_path / "q.json", work=tmp_path / "w")
+    first = main(args)
+    regime = tmp_path / "w" / "capacity_0.5"
+    assert (regime / "regime.json").is_file() and any((regime / "train").rglob("*checkpoint*"))
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished regime was trained again")
+
+    with monkeypatch.context() as m:
+        m.setattr(malloc_az, "train_agent", no_training)
+        again = main(args)  # the finished regime is kept as it is
+    assert again["regimes"] == first["regimes"]
+    (regime / "regime.json").unlink()  # cut after training: the checkpoint is the whole run
+    resumed = main(args)
+    assert resumed["regimes"][0]["curve"]["policy_loss"] == first["regimes"][0]["curve"][
+        "policy_loss"]  # fmt: skip
+    for group, g in first["regimes"][0]["groups"].items():  # the same scores (not timings)
+        assert resumed["regimes"][0]["groups"][group]["rows"] == g["rows"]
+    with pytest.raises(SystemExit, match="holds a run with other settings"):
+        main(dataclasses.replace(args, seed=1))
