@@ -17,6 +17,7 @@ checked by ``validate``. Also the wall time per placement of each greedy rule.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -304,7 +305,15 @@ def render_page(record: dict) -> str:
             lines += large_table(regime["splits"]["large"], frac, reps, seed)
     lines += [
         f"Machine: {record['machine'].get('cpu_count')} CPUs; JAX device {record.get('device')}; "
-        f"wall time {record['wall_seconds']:.0f} s.",
+        f"wall time {record['wall_seconds']:.0f} s"
+        + (
+            f"; load average {record['host']['load_start'][0]:.1f} at the start, "
+            f"{record['host']['load_end'][0]:.1f} at the end (the seconds per placement depend "
+            "on it)"
+            if "host" in record
+            else ""
+        )
+        + ".",
         "",
     ]
     return "\n".join(lines)
@@ -345,7 +354,9 @@ def main(args: Args | None = None) -> dict:
             "malloc_baselines: the tree has uncommitted changes; commit them, or pass "
             "--allow_dirty (the page then says so)"
         )
+    load_start = os.getloadavg()
     record.update(compute(args))
+    record["host"] = {"load_start": list(load_start), "load_end": list(os.getloadavg())}
     write_results(out, record, allow_dirty=allow_dirty)
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(render_page(record))

@@ -26,6 +26,7 @@ def test_quick_run_tables_every_rule_the_portfolio_random_and_the_bound(quick):
     assert "| lowest offset [xla] |" in page and f"| {PORTFOLIO} |" in page and BOUND in page
     test = record["regimes"][0]["splits"]["test"]
     assert len(test["methods"]) == 14 + 2
+    assert "load average" in page and len(record["host"]["load_start"]) == 3
 
 
 def test_from_results_renders_the_same_page_byte_for_byte(quick, tmp_path):
