@@ -71,7 +71,6 @@ def test_from_results_refuses_a_file_without_page_keys(tmp_path):
 
 
 PENDING = {
-    ("autotune.md", "bench_autotune_three_body"),
     ("snapshot.md", "bench_snapshot"),
 }
 """Result blocks not yet measured under the protocol: each says so on its page and names the
