@@ -668,7 +668,7 @@ def run_protocol(args: argparse.Namespace, out: Path) -> int:
     check_output(dest, args.quick)
     if args.plot:
         check_output(args.plot, args.quick)
-    command = ["python", GENERATOR, *sys.argv[1:]]
+    command = ["python", GENERATOR, *args.argv]
     record = results_record(command, GENERATOR, PAGE)
     if record["clean_tree"] is False and not (args.allow_dirty or args.quick or not test):
         raise SystemExit(
@@ -792,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         help="write the protocol's results from a tree with uncommitted changes (the page says so)",
     )
     args = p.parse_args(argv)
+    args.argv = argv  # recorded as the command: the arguments parsed, not the caller's
     try:
         check_output(args.out, args.quick)
         if args.plot:
@@ -815,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.seeds or (2 if args.quick else 5)))
     results_path = out / "results.json"
     results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results["command"] = " ".join(["python scripts/bench/bench_curricula.py", *sys.argv[1:]])
+    results["command"] = " ".join(["python", GENERATOR, *args.argv])
     t_all = time.perf_counter()
 
     def save():

@@ -67,6 +67,7 @@ from _bench import ratio
 from accelrl.results import (
     DirtyTreeError,
     check_output,
+    options_command,
     paired_bootstrap,
     provenance_line,
     regenerate,
@@ -756,7 +757,7 @@ def main(args: Args, command: str | None = None) -> dict[str, Any]:
         check_output(args.out, args.quick)
     except ValueError as e:
         raise SystemExit(f"bench_snapshot: {e}") from None
-    command = command or " ".join(["python", GENERATOR, *sys.argv[1:]])
+    command = command or options_command(GENERATOR, args)  # in-process: the args themselves
     results: dict[str, Any] = results_record(command, GENERATOR, PAGE)
     if results["clean_tree"] is False and not (args.quick or args.allow_dirty):
         raise SystemExit(

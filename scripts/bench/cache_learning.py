@@ -46,6 +46,7 @@ from accelrl.envs.cache import (
 )
 from accelrl.results import (
     check_output,
+    options_command,
     paired_bootstrap,
     provenance_line,
     regenerate,
@@ -140,6 +141,7 @@ def evaluate(env, traces, players, noises, windows, hidden=True):
 
 
 def main(args: Args) -> None:
+    command = options_command("scripts/bench/cache_learning.py", args)  # before quick sizes
     if args.quick and args.out == Args.out:
         args = dataclasses.replace(args, out=REPO / "runs" / "cache_learning_quick.json")
     check_output(args.out, args.quick)
@@ -147,7 +149,6 @@ def main(args: Args) -> None:
         args = dataclasses.replace(
             args, total_timesteps=20_000, num_envs=8, episode_length=256, windows=1
         )
-    command = ["python", "scripts/bench/cache_learning.py", *sys.argv[1:]]
     record = results_record(
         command, "scripts/bench/cache_learning.py", "docs/envs/cache_replacement.md"
     )

@@ -71,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--learner-seeds", type=int, default=5, help="Tsallis-INF(-CB) runs each")
     p.add_argument("--allow-dirty", action="store_true")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded
     if args.quick:
         args.sequence_length, args.validation_sequences, args.test_sequences = 40, 2, 2
         args.train_seeds, args.total_steps, args.learner_seeds = [0], 2048, 2
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
     check_output(args.out, args.quick)
     # the tree as it is when the run starts (the code that runs)
     prov = results_record(
-        ["python", "scripts/bench/relax_experiment.py", *sys.argv[1:]],
+        ["python", "scripts/bench/relax_experiment.py", *args.argv],
         "scripts/bench/relax_experiment.py",
         "docs/envs/relax.md",
     )

@@ -102,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=None, help="study folders (default: a temp dir)")
     add_results_options(p)
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded
     if args.out is None:
         args.out = (
             Path(tempfile.gettempdir()) / "tune_curriculum_quick.json" if args.quick else RESULTS
@@ -186,7 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     plan = QUICK if args.quick else FULL
     record: dict[str, Any] = {
-        **results_record(["python", *sys.argv], GENERATOR, PAGE_NAME),
+        **results_record(["python", GENERATOR, *args.argv], GENERATOR, PAGE_NAME),
         "quick": args.quick,
     }
     record.update(

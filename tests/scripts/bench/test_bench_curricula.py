@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import bench_curricula
 import pytest
 
@@ -168,3 +170,15 @@ def test_protocol_options_are_fixed_and_quick_stays_out_of_docs(tmp_path, capsys
     with pytest.raises(SystemExit) as exc:
         bench_curricula.main(["--quick", "--out", str(bench_curricula.ROOT / "docs" / "x")])
     assert exc.value.code == 2 and "never write" in capsys.readouterr().err
+
+
+def test_protocol_records_the_arguments_it_parsed(tmp_path, monkeypatch):
+    # called in-process, the record names the arguments given, not the caller's sys.argv
+    monkeypatch.setattr(bench_curricula, "run_teachers", lambda *a, **kw: {})
+    monkeypatch.setattr(bench_curricula, "page_blocks", lambda record: {})
+    monkeypatch.setattr(bench_curricula, "plot", lambda *a, **kw: None)
+    argv = ["--protocol", "pendulum_dynamics", "--split", "validation", "--quick",
+            "--parts", "teachers", "--out", str(tmp_path)]  # fmt: skip
+    assert bench_curricula.main(argv) == 0
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["command"] == " ".join(["python", bench_curricula.GENERATOR, *argv])
