@@ -63,6 +63,7 @@ from accelrl.results import (
     paired_bootstrap,
     provenance,
     provenance_line,
+    target_line,
     verdict,
     write_results,
 )
@@ -71,8 +72,15 @@ REPO = Path(__file__).resolve().parents[2]
 GENERATOR = "scripts/experiments/malloc_az.py"
 PAGE = "docs/malloc_az.md"
 RESULTS = "docs/results/malloc_az.json"
+PLOT = "docs/malloc_az_curves.png"
 PORTFOLIO = "portfolio"
 GREEDY = "gumbel_az greedy"
+GAP_SHARE = 1 / 3
+"""Target: the share of the gap from the best single rule to the bound the agent closes."""
+WIN_SHARE = 0.7
+"""Target: the share of test programs, where the two differ, on which it beats the portfolio."""
+HEADLINE_CAPACITY = 0.5
+"""The regime among the (at least two) where the agent must beat the portfolio."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,6 +285,7 @@ def run_regime(args: Args, capacity: float, work: Path) -> dict[str, Any]:
 
     from accelrl.agents.evaluation import evaluation_key
     from accelrl.agents.reporting import write_json_atomic
+    from accelrl.envs.malloc import capacity_lp_bound
 
     ex_args = ExperimentArgs(
         quick=args.quick,
@@ -300,6 +309,10 @@ def run_regime(args: Args, capacity: float, work: Path) -> dict[str, Any]:
     key = evaluation_key(args.seed)
     out: dict[str, Any] = {"capacity": capacity, "curve": curve, "groups": {}}
     for group in ("validation",) if args.validation_only else ("validation", "test"):
+        bound = [
+            min(1.0, capacity_lp_bound(w, *ex.capacity(group, b)))
+            for b, w in enumerate(ex.groups[group])
+        ]
         rows, secs = ex.greedy_rows(group)
         rows[PORTFOLIO] = np.max(np.asarray(list(rows.values())), axis=0).tolist()
         secs[PORTFOLIO] = float(sum(secs.values()))
@@ -309,6 +322,7 @@ def run_regime(args: Args, capacity: float, work: Path) -> dict[str, Any]:
             "programs": [w.name for w in ex.groups[group]],
             "rows": rows,
             "seconds_per_placement": secs,
+            "bound": bound,
         }
     val = out["groups"]["validation"]["rows"]
     rules = [n for n in val if n != PORTFOLIO and not n.startswith("gumbel_az")]
@@ -328,12 +342,104 @@ def run_regime(args: Args, capacity: float, work: Path) -> dict[str, Any]:
 
 
 def fmt_compare(c: dict[str, Any]) -> str:
-    share = c["win_share_where_differ"]
-    share_s = "n/a" if share is None else f"{share:.0%} of {c['programs_differ']}"
     return (
         f"{c['diff']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}]: {c['verdict']}; "
-        f"wins where they differ: {share_s}"
+        f"wins where they differ: {fmt_share(c)}"
     )
+
+
+def gap_closed(regime: dict[str, Any]) -> float | None:
+    """The share of the gap from the best single rule to the bound that the reported variant
+    closes, in means over the test programs: ``(agent - rule) / (bound - rule)``; ``None``
+    where the bound is not above the rule (or the record has no bound)."""
+    g = regime["groups"]["test"]
+    if "bound" not in g:
+        return None
+    agent = float(np.mean(g["rows"][regime["chosen"]]))
+    rule = float(np.mean(g["rows"][regime["best_single_rule"]]))
+    gap = float(np.mean(g["bound"])) - rule
+    return (agent - rule) / gap if gap > 1e-9 else None
+
+
+def targets(record: dict[str, Any]) -> list[str]:
+    """Issue 27's three targets, each judged per capacity regime and met when it holds in at
+    least two regimes, :data:`HEADLINE_CAPACITY` among them (one target line each)."""
+    regimes = record["regimes"]
+
+    def where(test) -> list[float]:
+        return [r["capacity"] for r in regimes if test(r)]
+
+    def enough(caps: list[float]) -> bool:
+        return len(caps) >= min(2, len(regimes)) and HEADLINE_CAPACITY in caps
+
+    def held(caps: list[float]) -> str:
+        return f"holds at {', '.join(f'{c:g}' for c in caps) or 'no regime'}"
+
+    beats = where(lambda r: r["vs_portfolio"]["verdict"] == "beats")
+    diffs = "; ".join(
+        f"{r['capacity']:g}: {r['vs_portfolio']['diff']:+.4f} [{r['vs_portfolio']['low']:+.4f}, "
+        f"{r['vs_portfolio']['high']:+.4f}]"
+        for r in regimes
+    )
+    closed = {r["capacity"]: gap_closed(r) for r in regimes}
+    gaps = where(lambda r: (closed[r["capacity"]] or -np.inf) >= GAP_SHARE)
+    gap_s = "; ".join(f"{c:g}: {'n/a' if v is None else f'{v:.2f}'}" for c, v in closed.items())
+    wins = where(lambda r: (r["vs_portfolio"]["win_share_where_differ"] or 0.0) >= WIN_SHARE)
+    win_s = "; ".join(f"{r['capacity']:g}: {fmt_share(r['vs_portfolio'])}" for r in regimes)
+    return [
+        target_line(
+            "beats the portfolio (paired interval above zero) in two regimes, 0.5 among them",
+            enough(beats), f"{held(beats)}; difference per regime {diffs}",
+        ),
+        target_line(
+            f"closes at least {GAP_SHARE:.2f} of the gap from the best single rule to the LP "
+            "bound in two regimes, 0.5 among them",
+            enough(gaps), f"{held(gaps)}; share closed per regime {gap_s}",
+        ),
+        target_line(
+            f"beats the portfolio on at least {WIN_SHARE:.0%} of the test programs where they "
+            "differ in two regimes, 0.5 among them",
+            enough(wins), f"{held(wins)}; per regime {win_s}",
+        ),
+    ]  # fmt: skip
+
+
+def fmt_share(c: dict[str, Any]) -> str:
+    share = c["win_share_where_differ"]
+    return "n/a" if share is None else f"{share:.0%} of {c['programs_differ']}"
+
+
+def make_plot(record: dict[str, Any], path: Path) -> None:
+    """Training curves per capacity regime (return of the searched training play and the
+    policy loss per update), from the raw results file alone."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=72)
+    for regime in record["regimes"]:
+        curve = regime["curve"]
+        x = np.arange(1, len(curve["episode_return"]) + 1)
+        label = f"capacity {regime['capacity']:g}"
+        axes[0].plot(x, curve["episode_return"], label=label)
+        axes[1].plot(x, curve["policy_loss"], label=label)
+    axes[0].set_ylabel("return of the searched training play")
+    axes[1].set_ylabel("policy loss (cross-entropy to the search)")
+    for ax in axes:
+        ax.set_xlabel("update")
+        ax.legend(fontsize=7)
+    fig.suptitle("gumbel_az training on the training programs", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72, metadata={"Software": None})
+    plt.close(fig)
+
+
+def render(record: dict[str, Any], page: Path) -> None:
+    """Write the page and, beside it, its plot."""
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(render_page(record))
+    make_plot(record, page.with_name(Path(PLOT).name))
 
 
 def render_page(record: dict[str, Any]) -> str:
@@ -346,7 +452,15 @@ def render_page(record: dict[str, Any]) -> str:
         provenance_line(record),
         "",
         "Every choice on the validation programs; test programs evaluated once. Intervals: paired "
-        "bootstrap over test programs of the mean difference (95%).",
+        "bootstrap over test programs of the mean difference (95%). The bound is "
+        "`capacity_lp_bound` per program (fragmentation ignored), an upper bound on every "
+        "method.",
+        "",
+        "## Targets (issue 27)",
+        "",
+        *targets(record),
+        "",
+        f"![training curves]({Path(PLOT).name})",
     ]
     for regime in record["regimes"]:
         g = regime["groups"]["test"]
@@ -366,6 +480,11 @@ def render_page(record: dict[str, Any]) -> str:
                 f"| {name} | {np.mean(scores):.4f} | {np.mean(val[name]):.4f} | "
                 f"{g['seconds_per_placement'][name]:.2e} |"
             )
+        if "bound" in g:
+            lines.append(
+                f"| LP bound (not a method) | {np.mean(g['bound']):.4f} | "
+                f"{np.mean(regime['groups']['validation']['bound']):.4f} | - |"
+            )
         lines += [
             "",
             f"- vs portfolio: {fmt_compare(regime['vs_portfolio'])}",
@@ -383,8 +502,8 @@ def main(args: Args | None = None) -> dict:
         quick = bool(record.get("quick"))
         default = Path(args.from_results).with_suffix(".md") if quick else REPO / PAGE
         page = Path(args.page) if args.page is not None else default
-        check_output(page, quick).write_text(render_page(record))
-        print(f"wrote {page}")
+        render(record, check_output(page, quick))
+        print(f"wrote {page} and its plot")
         return record
     probe = args.quick or args.validation_only  # never docs/
     if args.out is not None:
@@ -428,9 +547,8 @@ def main(args: Args | None = None) -> dict:
                 print(f"  {np.mean(scores):.4f}  {name}")
         print(f"wrote {out} (validation only: no page)")
         return record
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(render_page(record))
-    print(f"wrote {out} and {page}")
+    render(record, page)
+    print(f"wrote {out}, {page} and its plot")
     return record
 
 
