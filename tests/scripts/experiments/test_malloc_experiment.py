@@ -195,6 +195,16 @@ def test_a_dirty_tree_is_said_on_the_page():
     assert "**uncommitted changes in the tree**" in render_page(record)
 
 
+def test_another_regime_names_its_own_raw_file_and_the_load_beside_the_seconds():
+    record = synthetic_record(shift=0.0)
+    record["env"] = dict(record["env"], capacity_fraction=0.25)
+    record["host"] = {"load_start": [2.04, 1.0, 1.0], "load_end": [1.5, 1.0, 1.0]}
+    page = render_page(record)
+    assert "--from_results docs/results/malloc_experiment_capacity_0.25.json" in page
+    assert "(1-min load average 2.0 at the start, 1.5 at the end" in page
+    assert "load average" not in render_page(synthetic_record(shift=0.0))
+
+
 def test_from_results_renders_the_same_page_byte_for_byte(tmp_path):
     record = synthetic_record(shift=0.01, minimalloc=True)
     raw = write_results(tmp_path / "r.json", record)
@@ -219,6 +229,12 @@ def test_quick_outputs_stay_out_of_docs(tmp_path):
         REPO / "docs" / "results" / "malloc_experiment.json",
         REPO / "docs" / "malloc_experiment.md",
         REPO / "docs" / "malloc_experiment.png",
+    )
+    # another capacity regime never overwrites the headline page: a page of its own
+    assert output_paths(Args(capacity_fraction=0.25), quick=False) == (
+        REPO / "docs" / "results" / "malloc_experiment_capacity_0.25.json",
+        REPO / "docs" / "malloc_experiment_capacity_0.25.md",
+        REPO / "docs" / "malloc_experiment_capacity_0.25.png",
     )
 
 
