@@ -764,8 +764,164 @@ def readings(record: dict) -> list[str]:
     return out
 
 
-def render_page(record: dict) -> str:
-    """The page, from the raw results file alone (no clock, no machine reads)."""
+AZ_RESULTS = "docs/results/malloc_az.json"
+"""The raw results file of ``malloc_az.py`` (gumbel_az per capacity regime), joined on the page."""
+
+
+def companions(folder: Path) -> dict[str, Any]:
+    """The raw results files the headline page joins, read from ``folder`` (the headline file's
+    own): ``{"regimes": {capacity: record}}`` of this script's runs at other capacities
+    (``malloc_experiment_capacity_*.json``) and ``{"az": record}`` of ``malloc_az.json``, each
+    only when present."""
+    folder = Path(folder)
+    out: dict[str, Any] = {"regimes": {}, "az": None}
+    for path in sorted(folder.glob(f"{Path(RESULTS).stem}_capacity_*.json")):
+        rec = load_results(path)
+        out["regimes"][float(rec["env"]["capacity_fraction"])] = rec
+    if (folder / Path(AZ_RESULTS).name).is_file():
+        out["az"] = load_results(folder / Path(AZ_RESULTS).name)
+    return out
+
+
+def best_single_rule(group: dict) -> str:
+    """The greedy rule (portfolio and random play excluded) with the highest mean."""
+    rules = [m for m in methods_of(group, "non-learned") if m not in (PORTFOLIO, RANDOM)]
+    return choose({m: float(np.mean(group["methods"][m])) for m in rules})
+
+
+def regime_section(record: dict, joined: dict[str, Any]) -> list[str]:
+    """The page's section of every capacity regime: test means of the non-learned methods, PPO
+    (this script, one run per regime) and gumbel_az (``malloc_az.py``) side by side, and each
+    learned family's variant chosen on validation against the portfolio.
+
+    Raises:
+        ValueError: the joined files' test programs differ from the headline run's, or a greedy
+            rule scores differently in two files at the same capacity (they must agree: the
+            rules are deterministic).
+    """
+    names = record["groups"]["test"]["names"]
+    ppo = {float(record["env"]["capacity_fraction"]): record, **joined.get("regimes", {})}
+    az_record = joined.get("az")
+    az = {float(r["capacity"]): r for r in (az_record or {}).get("regimes", [])}
+    for cap, rec in ppo.items():
+        if rec["groups"]["test"]["names"] != names:
+            raise ValueError(f"the run at capacity {cap:g} has other test programs")
+    for cap, reg in az.items():
+        if reg["groups"]["test"]["programs"] != names:
+            raise ValueError(f"malloc_az's regime {cap:g} has other test programs")
+        rec = ppo.get(cap)
+        for m, v in reg["groups"]["test"]["rows"].items():
+            if rec is not None and m in rec["groups"]["test"]["methods"]:
+                if not np.allclose(v, rec["groups"]["test"]["methods"][m], atol=1e-6):
+                    raise ValueError(f"`{m}` differs between the two runs at capacity {cap:g}")
+    caps = sorted(set(ppo) | set(az))
+    means: dict[str, dict[float, float]] = {}
+    bold: set[tuple[str, float]] = set()
+    for cap in caps:
+        rows: dict[str, Any] = {}
+        if cap in az:
+            rows.update(az[cap]["groups"]["test"]["rows"])
+            bold.add((az[cap]["chosen"], cap))
+        if cap in ppo:
+            rows.update(ppo[cap]["groups"]["test"]["methods"])
+            bold.add((ppo[cap]["reported_variant"], cap))
+        for m, v in rows.items():
+            means.setdefault(m, {})[cap] = float(np.mean(v))
+    order = [LOWEST_XLA, PORTFOLIO, RANDOM]
+    learned = [m for m in means if m.startswith(("PPO", "gumbel_az"))]
+    others = sorted(
+        (m for m in means if m not in order and m not in learned),
+        key=lambda m: -np.mean(list(means[m].values())),
+    )
+
+    def row(m: str) -> str:
+        cells = [
+            "-" if cap not in means[m] else
+            f"**{means[m][cap]:.3f}**" if (m, cap) in bold else f"{means[m][cap]:.3f}"
+            for cap in caps
+        ]  # fmt: skip
+        return f"| {m} | {' | '.join(cells)} |"
+
+    def bound_row(label: str, values: dict[float, Any]) -> str:
+        cells = ["-" if c not in values else f"{np.mean(values[c]):.3f}" for c in caps]
+        return f"| {label} | {' | '.join(cells)} |"
+
+    lines = [
+        "## Every capacity regime: PPO and gumbel_az beside the non-learned methods",
+        "",
+        f"Mean normalised benefit on the same {len(names)} held-out programs at each capacity "
+        "(a fraction of each program's peak live bytes). PPO is trained anew at each capacity "
+        f"by this script (`{RESULTS}` at {HEADLINE_CAPACITY:g}, `{Path(RESULTS).stem}_capacity_"
+        f"<fraction>.json` at the others, each with its own page); `gumbel_az` and the LP bound "
+        f"come from `{AZ_RESULTS}` (its page, `docs/malloc_az.md`, has the validation choices, "
+        "the seconds per placement and the training curves). Bold: each learned family's "
+        "variant chosen on the validation programs. `-`: no run on record.",
+        "",
+        f"| method | {' | '.join(f'capacity {c:g}' for c in caps)} |",
+        f"|---|{'---|' * len(caps)}",
+        *[row(m) for m in [*learned, *(m for m in order if m in means), *others]],
+        bound_row(
+            f"{BOUND} (CP-SAT, this script)",
+            {c: r["groups"]["test"]["cpsat"]["upper"] for c, r in ppo.items()},
+        ),
+        bound_row(
+            "LP bound (`malloc_az.py`)",
+            {
+                c: r["groups"]["test"]["bound"]
+                for c, r in az.items()
+                if "bound" in r["groups"]["test"]
+            },
+        ),
+        "",
+        "| capacity | learned variant (chosen on validation) | vs `portfolio` | wins where they "
+        "differ | vs the best single rule (chosen on validation) |",
+        "|---|---|---|---|---|",
+    ]
+    for cap in caps:
+        if cap in ppo:
+            rec = ppo[cap]
+            test, m = rec["groups"]["test"], rec["reported_variant"]
+            rule = best_single_rule(rec["groups"]["validation"])
+            d = np.asarray(test["methods"][m]) - np.asarray(test["methods"][PORTFOLIO])
+            differ = int(np.sum(np.abs(d) > 1e-9))
+            share = f"{np.sum(d > 1e-9) / differ:.0%} of {differ}" if differ else "n/a"
+            lines.append(
+                f"| {cap:g} | `{m}` | {fmt_interval(interval(rec, test, m, PORTFOLIO))} | {share} "
+                f"| `{rule}`: {fmt_interval(interval(rec, test, m, rule))} |"
+            )
+        if cap in az:
+            reg = az[cap]
+            vp, vr = reg["vs_portfolio"], reg["vs_best_rule"]
+            share = (
+                "n/a"
+                if vp["win_share_where_differ"] is None
+                else f"{vp['win_share_where_differ']:.0%} of {vp['programs_differ']}"
+            )
+            lines.append(
+                f"| {cap:g} | `{reg['chosen']}` | {vp['diff']:+.4f} [{vp['low']:+.4f}, "
+                f"{vp['high']:+.4f}] {vp['verdict']} | {share} | `{reg['best_single_rule']}`: "
+                f"{vr['diff']:+.4f} [{vr['low']:+.4f}, {vr['high']:+.4f}] {vr['verdict']} |"
+            )
+    lines.append("")
+    if az_record is not None:
+        from malloc_az import targets  # malloc_az builds on this script: imported when needed
+
+        lines += [
+            "Issue 27's targets for `gumbel_az` (from `malloc_az.py`; each must hold in two "
+            f"regimes, {HEADLINE_CAPACITY:g} among them):",
+            "",
+            *targets(az_record),
+            "",
+        ]
+    else:
+        lines += [f"`gumbel_az`: no `{AZ_RESULTS}` on record yet.", ""]
+    return lines
+
+
+def render_page(record: dict, joined: dict[str, Any] | None = None) -> str:
+    """The page, from the raw results file alone (no clock, no machine reads), and at the
+    headline capacity the section of every regime from ``joined`` (:func:`companions`; None:
+    no section)."""
     test, val = record["groups"]["test"], record["groups"]["validation"]
     env, budgets = record["env"], record["budgets"]
     settings = record["settings"]
@@ -811,6 +967,7 @@ def render_page(record: dict) -> str:
         "",
         *readings(record),
         "",
+        *([] if joined is None else regime_section(record, joined)),
         'The earlier version of this page reported the target "met by PPO mlp + search" '
         "against `xla_best_fit` alone, with the search settings and the reported variant picked "
         "on the held-out programs; that claim is withdrawn: the table above is the verdict.",
@@ -1012,10 +1169,13 @@ def make_plot(record: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def render(record: dict, page: Path, plot: Path) -> None:
-    """Write the page and plot of a raw results file."""
+def render(record: dict, page: Path, plot: Path, folder: Path | None = None) -> None:
+    """Write the page and plot of a raw results file; a full run at the headline capacity
+    joins the other regimes' files found in ``folder`` (:func:`companions`)."""
+    headline = record["env"]["capacity_fraction"] == HEADLINE_CAPACITY and not record["quick"]
+    joined = companions(folder) if headline and folder is not None else None
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(render_page(record))
+    page.write_text(render_page(record, joined))
     make_plot(record, plot)
 
 
@@ -1041,7 +1201,7 @@ def main(args: Args | None = None) -> dict:
         plot = Path(args.plot) if args.plot is not None else page.with_name(plot_name)
         check_output(page, quick)
         check_output(plot, quick)
-        render(record, page, plot)
+        render(record, page, plot, Path(args.from_results).parent)
         print(f"wrote {page} and {plot}")
         return record
     out, page, plot = output_paths(args, args.quick)
@@ -1054,7 +1214,7 @@ def main(args: Args | None = None) -> dict:
         )
     record.update(run_experiment(args))
     write_results(out, record, allow_dirty=allow_dirty)
-    render(record, page, plot)
+    render(record, page, plot, out.parent)
     met, reason = target(record)
     print(f"target {'met' if met else 'not met'}: {reason}\nwrote {out}, {page} and {plot}")
     return record

@@ -214,7 +214,10 @@ def test_from_results_renders_the_same_page_byte_for_byte(tmp_path):
         main(Args(from_results=raw, page=page, plot=plot))
         pages.append(page.read_bytes())
         assert plot.stat().st_size > 0
-    assert pages[0] == pages[1] == render_page(json.loads(raw.read_text())).encode()
+    from malloc_experiment import companions
+
+    again = render_page(json.loads(raw.read_text()), companions(raw.parent))
+    assert pages[0] == pages[1] == again.encode()
 
 
 def test_quick_outputs_stay_out_of_docs(tmp_path):
@@ -322,3 +325,88 @@ def test_the_lookahead_setting_reaches_the_game():
     assert ex.env.lookahead == 5
     shallow = Experiment(Args(quick=True, lookahead=0), groups).env
     assert ex.env.num_features > shallow.num_features  # five more buffers described
+
+
+def synthetic_az(record: dict, capacities: tuple[float, ...], shift: float) -> dict:
+    """A ``malloc_az.py`` raw results file on the same test programs: the greedy rules as in
+    ``record`` (at every capacity), ``gumbel_az search 8`` = the portfolio plus ``shift``."""
+    from malloc_az import compare
+
+    test = record["groups"]["test"]
+    rules = {m: list(v) for m, v in test["methods"].items() if m in (LOWEST_XLA, "best fit [xla]")}
+    port = np.asarray(test["methods"][PORTFOLIO])
+    agent = np.clip(port + shift, 0.0, 1.0).tolist()
+    regimes = []
+    for cap in capacities:
+        rows = {**rules, PORTFOLIO: port.tolist(), "gumbel_az search 8": agent}
+        group = {"programs": test["names"], "rows": rows, "bound": test["cpsat"]["upper"]}
+        regimes.append({
+            "capacity": cap,
+            "groups": {"test": group},
+            "chosen": "gumbel_az search 8",
+            "best_single_rule": LOWEST_XLA,
+            "vs_portfolio": compare(agent, rows[PORTFOLIO], 200),
+            "vs_best_rule": compare(agent, rows[LOWEST_XLA], 200),
+        })  # fmt: skip
+    return {"command": "python scripts/experiments/malloc_az.py", "commit": "0" * 40,
+            "clean_tree": True, "regimes": regimes}  # fmt: skip
+
+
+def regime_block(page: str) -> str:
+    return page.split("## Every capacity regime", 1)[1].split("The earlier version", 1)[0]
+
+
+def test_the_headline_page_joins_every_regime_side_by_side():
+    record = synthetic_record(shift=0.0)
+    other = synthetic_record(shift=-0.01)
+    other["env"] = dict(other["env"], capacity_fraction=0.25)
+    other["reported_variant"] = "PPO mlp + search"
+    joined = {"regimes": {0.25: other}, "az": synthetic_az(record, (0.5, 0.75), shift=0.02)}
+    block = regime_block(render_page(record, joined))
+    assert "| method | capacity 0.25 | capacity 0.5 | capacity 0.75 |" in block
+    mean = np.mean(record["groups"]["test"]["methods"]["PPO mlp"])
+    # the 0.5 run's reported variant in bold; PPO has no run at 0.75
+    assert f"| PPO mlp | {np.mean(other['groups']['test']['methods']['PPO mlp']):.3f} | " \
+           f"**{mean:.3f}** | - |" in block  # fmt: skip
+    az = np.mean(joined["az"]["regimes"][0]["groups"]["test"]["rows"]["gumbel_az search 8"])
+    assert f"| gumbel_az search 8 | - | **{az:.3f}** | **{az:.3f}** |" in block
+    assert "| 0.25 | `PPO mlp + search` |" in block and "| 0.75 | `gumbel_az search 8` |" in block
+    # the az targets: a +0.02 win at 0.5 and 0.75 meets the interval target
+    assert "beats the portfolio (paired interval above zero) in two regimes, 0.5 among them: " \
+           "**met**" in block  # fmt: skip
+    assert "- - " not in block
+    # without an az record the page says so; without joined files no section at all
+    assert "no `docs/results/malloc_az.json` on record yet" in regime_block(
+        render_page(record, {"regimes": {}, "az": None})
+    )
+    assert "## Every capacity regime" not in render_page(record)
+
+
+def test_joined_files_of_other_programs_or_other_rule_scores_are_refused():
+    record = synthetic_record(shift=0.0)
+    az = synthetic_az(record, (0.5,), shift=0.0)
+    az["regimes"][0]["groups"]["test"]["programs"] = ["other"] * 12
+    with pytest.raises(ValueError, match="other test programs"):
+        render_page(record, {"regimes": {}, "az": az})
+    az = synthetic_az(record, (0.5,), shift=0.0)
+    az["regimes"][0]["groups"]["test"]["rows"][LOWEST_XLA][0] -= 0.01
+    with pytest.raises(ValueError, match=r"`lowest offset \[xla\]` differs .* 0.5"):
+        render_page(record, {"regimes": {}, "az": az})
+    other = synthetic_record(shift=0.0, n=5)
+    other["env"] = dict(other["env"], capacity_fraction=0.25)
+    with pytest.raises(ValueError, match="capacity 0.25 has other test programs"):
+        render_page(record, {"regimes": {0.25: other}, "az": None})
+
+
+def test_companions_are_read_from_the_headline_files_folder(tmp_path):
+    from malloc_experiment import companions
+
+    record = synthetic_record(shift=0.0)
+    other = dict(synthetic_record(shift=0.0))
+    other["env"] = dict(other["env"], capacity_fraction=0.75)
+    write_results(tmp_path / "malloc_experiment.json", record)
+    write_results(tmp_path / "malloc_experiment_capacity_0.75.json", other)
+    found = companions(tmp_path)
+    assert list(found["regimes"]) == [0.75] and found["az"] is None
+    write_results(tmp_path / "malloc_az.json", synthetic_az(record, (0.5,), 0.0))
+    assert companions(tmp_path)["az"]["regimes"][0]["capacity"] == 0.5
