@@ -22,9 +22,15 @@ Protocol (issue 24, memory-mapping part):
   interval lies above zero.
 
 The run writes a raw results file (every per-program number, seeds, budgets, wall times,
-provenance) and renders the page and plot from it alone:
+provenance) and renders the page and plot from it alone. A run at another capacity regime
+(``--capacity_fraction``) has a page of its own (:func:`default_paths`); the headline page (at
+0.5) joins those runs' files and ``malloc_az.py``'s (gumbel_az), found beside its own, in a
+section of every regime (:func:`regime_section`):
 
     python scripts/experiments/malloc_experiment.py                   # the full run (~25-50 min)
+    python scripts/experiments/malloc_experiment.py --capacity_fraction 0.25 \
+        --minimalloc_dir /nonexistent   # another regime; MiniMalloc's instances have a fixed
+                                        # capacity, so they are played by the headline run only
     python scripts/experiments/malloc_experiment.py --quick           # smoke run into a temp folder
     python scripts/experiments/malloc_experiment.py --from_results docs/results/malloc_experiment.json
 """
