@@ -28,9 +28,9 @@ provenance) and renders the page and plot from it alone. A run at another capaci
 section of every regime (:func:`regime_section`):
 
     python scripts/experiments/malloc_experiment.py                   # the full run (~25-50 min)
-    python scripts/experiments/malloc_experiment.py --capacity_fraction 0.25 \
-        --minimalloc_dir /nonexistent   # another regime; MiniMalloc's instances have a fixed
-                                        # capacity, so they are played by the headline run only
+    python scripts/experiments/malloc_experiment.py --capacity_fraction 0.25 --minimalloc_dir /no
+                  # another regime; MiniMalloc's instances have a fixed capacity, so they are
+                  # played by the headline run only (a folder that does not exist skips them)
     python scripts/experiments/malloc_experiment.py --quick           # smoke run into a temp folder
     python scripts/experiments/malloc_experiment.py --from_results docs/results/malloc_experiment.json
 """
