@@ -217,10 +217,12 @@ def programs(args: Args) -> tuple[dict[str, list], str | None]:
     mm = load_minimalloc(args.minimalloc_dir)
     note = None
     if not mm:
-        note = (
-            f"MiniMalloc skipped: no instances in {args.minimalloc_dir} (the shared data folder "
-            "is absent from this checkout)"
+        why = (
+            "the shared data folder is absent from this checkout"
+            if Path(args.minimalloc_dir) == MINIMALLOC_DIR
+            else "the folder given by --minimalloc_dir"
         )
+        note = f"MiniMalloc skipped: no instances in {args.minimalloc_dir} ({why})"
         print(note, flush=True)
     if args.quick:
         groups["train"] = [w for w in groups["train"] if w.num_buffers <= 70]
