@@ -948,6 +948,12 @@ def render_page(record: dict, joined: dict[str, Any] | None = None) -> str:
     ]
     if record["quick"]:
         lines += ["**A `--quick` smoke run (tiny programs and budgets): not a result.**", ""]
+    if env["capacity_fraction"] != HEADLINE_CAPACITY:
+        lines += [
+            f"One capacity regime beside the [headline page]({Path(PAGE).name}) (capacity "
+            f"{HEADLINE_CAPACITY:g}), whose section of every regime joins this page's numbers.",
+            "",
+        ]
     lines += [
         f"## Held-out programs: capacity {env['capacity_fraction']} x peak live bytes, alignment "
         f"{env['alignment']}",
@@ -976,10 +982,17 @@ def render_page(record: dict, joined: dict[str, Any] | None = None) -> str:
         *readings(record),
         "",
         *([] if joined is None else regime_section(record, joined)),
-        'The earlier version of this page reported the target "met by PPO mlp + search" '
-        "against `xla_best_fit` alone, with the search settings and the reported variant picked "
-        "on the held-out programs; that claim is withdrawn: the table above is the verdict.",
-        "",
+        *(
+            [
+                'The earlier version of this page reported the target "met by PPO mlp + search" '
+                "against `xla_best_fit` alone, with the search settings and the reported variant "
+                "picked on the held-out programs; that claim is withdrawn: the table above is the "
+                "verdict.",
+                "",
+            ]
+            if env["capacity_fraction"] == HEADLINE_CAPACITY
+            else []
+        ),
         "## Choices made on the validation programs",
         "",
         f"{len(val['names'])} programs of the training models held out of training "

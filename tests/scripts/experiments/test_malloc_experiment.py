@@ -203,6 +203,9 @@ def test_another_regime_names_its_own_raw_file_and_the_load_beside_the_seconds()
     assert "--from_results docs/results/malloc_experiment_capacity_0.25.json" in page
     assert "(1-min load average 2.0 at the start, 1.5 at the end" in page
     assert "load average" not in render_page(synthetic_record(shift=0.0))
+    # it points at the headline page, and the headline page's withdrawn claim is not repeated
+    assert "beside the [headline page](malloc_experiment.md) (capacity 0.5)" in page
+    assert "earlier version" not in page and "earlier version" in render_page(synthetic_record(0.0))
 
 
 def test_from_results_renders_the_same_page_byte_for_byte(tmp_path):
