@@ -294,8 +294,9 @@ class Experiment:
             for b in range(len(self.groups[group]))
         ]
 
-    def play(self, group: str, policy, key) -> list[float]:
-        """Scores of ``policy(key, obs)`` played through the game on every program."""
+    def play(self, group: str, policy, key, timing: dict | None = None) -> list[float]:
+        """Scores of ``policy(key, obs)`` played through the game on every program; with
+        ``timing``, its compile and run wall seconds are stored there (:func:`timed_call`)."""
         import jax
 
         from accelrl.envs.malloc import rollout
@@ -306,11 +307,12 @@ class Experiment:
             self._runners[policy] = jax.jit(
                 jax.vmap(lambda q, k: rollout(self.env, q, policy, k)[0])
             )
-        run = self._runners[policy]
-        return self.score(group, self.final_offsets(group, run(p, jax.random.split(key, n))))
+        states = timed_call(self._runners[policy], (p, jax.random.split(key, n)), timing)
+        return self.score(group, self.final_offsets(group, states))
 
     def greedy_rows(self, group: str) -> tuple[dict[str, list[float]], dict[str, float]]:
-        """Every greedy rule's scores and its wall seconds per placement (one program)."""
+        """Every greedy rule's scores and its wall seconds per placement (one program's whole
+        layout, numpy)."""
         from accelrl.envs.malloc.solvers import greedy, greedy_rules
 
         rows, secs = {}, {}
@@ -430,8 +432,18 @@ def greedy_policy(agent: Any, state: Any):
     return policy
 
 
-def play_search(ex: Experiment, agent: Any, state: Any, group: str, sims: int, noise: float, key):
-    """Scores of Gumbel MuZero search with the agent's network as prior and value."""
+def play_search(
+    ex: Experiment,
+    agent: Any,
+    state: Any,
+    group: str,
+    sims: int,
+    noise: float,
+    key,
+    timing: dict | None = None,
+):
+    """Scores of Gumbel MuZero search with the agent's network as prior and value (``timing``:
+    as :meth:`Experiment.play`)."""
     import jax
 
     from accelrl.agents.search import GumbelSearch, SearchConfig
@@ -449,8 +461,30 @@ def play_search(ex: Experiment, agent: Any, state: Any, group: str, sims: int, n
     p = ex.params[group]
     steps = int(np.max(np.asarray(p.num_buffers)))
     run = jax.jit(lambda q, ep, k: search.episodes(q, ep, k, num_steps=steps))
-    states, _ = run(state.params, p, key)
+    states, _ = timed_call(run, (state.params, p, key), timing)
     return ex.score(group, ex.final_offsets(group, states))
+
+
+def timed_call(fn: Any, args: tuple, timing: dict | None) -> Any:
+    """``fn(*args)`` of a jitted ``fn``; with ``timing``, compiled ahead of the call and the
+    wall seconds stored as ``timing["compile"]`` and ``timing["run"]`` (the run waited for)."""
+    import jax
+
+    if timing is None:
+        return fn(*args)
+    t0 = time.perf_counter()
+    compiled = fn.lower(*args).compile()
+    t1 = time.perf_counter()
+    out = jax.block_until_ready(compiled(*args))
+    timing.update(compile=t1 - t0, run=time.perf_counter() - t1)
+    return out
+
+
+def record_timing(seconds: dict, name: str, timing: dict, programs: int) -> None:
+    """Store a played method's run seconds per placement (per program: all programs run as
+    one batch, so the batch's wall time over their number) and its compile seconds."""
+    seconds["per_placement"][name] = timing["run"] / programs
+    seconds.setdefault("compile", {})[name] = timing["compile"]
 
 
 def choose(candidates: dict[str, float]) -> str:
@@ -533,8 +567,11 @@ def run_experiment(args: Args) -> dict[str, Any]:
         policy = greedy_policy(agent, state)
         train_means[f"PPO {net}"] = float(np.mean(ex.play("train", policy, eval_key)))
         for g in ex.evals:
-            data[g]["methods"][f"PPO {net}"] = ex.play(g, policy, eval_key)
+            timing = {} if g == "test" else None
+            data[g]["methods"][f"PPO {net}"] = ex.play(g, policy, eval_key, timing)
             data[g]["kind"][f"PPO {net}"] = "learned"
+            if timing is not None:
+                record_timing(seconds, f"PPO {net}", timing, len(groups[g]))
         for sims, noise in grid:
             t0 = time.perf_counter()
             v = play_search(ex, agent, state, "validation", sims, noise, eval_key)
@@ -569,6 +606,7 @@ def run_experiment(args: Args) -> dict[str, Any]:
         for g in ex.evals:
             if g == "validation":
                 continue
+            timing = {} if g == "test" else None
             data[g]["methods"][f"PPO {net} + search"] = play_search(
                 ex,
                 agent,
@@ -577,8 +615,11 @@ def run_experiment(args: Args) -> dict[str, Any]:
                 chosen[net]["simulations"],
                 chosen[net]["gumbel_scale"],
                 eval_key,
+                timing,
             )
             data[g]["kind"][f"PPO {net} + search"] = "learned"
+            if timing is not None:
+                record_timing(seconds, f"PPO {net} + search", timing, len(groups[g]))
         seconds[f"search {net} (test + MiniMalloc)"] = time.perf_counter() - t0
     n_train = len(groups["train"])
     cfg = ppo_config(args, networks[0], n_train)
@@ -706,6 +747,7 @@ def table_rows(record: dict, group: dict, with_bound: bool) -> list[str]:
         methods_of(group, "non-learned"), key=lambda m: -float(np.mean(group["methods"][m]))
     )
     upper = np.asarray(group["cpsat"]["upper"], np.float64) if with_bound else None
+    per = record["seconds"].get("per_placement", {})
     b = np.asarray(group["methods"][best])
     rows = []
     for m in names:
@@ -722,14 +764,15 @@ def table_rows(record: dict, group: dict, with_bound: bool) -> list[str]:
             else f"{np.sum(d > 1e-9)} / {np.sum(np.abs(d) <= 1e-9)} / {np.sum(d < -1e-9)}"
         )
         gap = fmt(float(np.mean(upper - v))) if upper is not None else "-"
+        sec = per.get(m)
         rows.append(
             f"| {label} | {np.mean(v):.3f} | {np.median(v):.3f} | {group['kind'][m]} | {vs_best} | "
-            f"{vs_low} | {wtl} | {gap} |"
+            f"{vs_low} | {wtl} | {gap} | {'-' if sec is None else f'{sec:.2e}'} |"
         )
     if upper is not None:
         rows.append(
             f"| {BOUND} | {np.mean(upper):.3f} | {np.median(upper):.3f} | reference (upper bound) "
-            "| - | - | - | 0.000 |"
+            "| - | - | - | 0.000 | - |"
         )
     return rows
 
@@ -966,8 +1009,9 @@ def render_page(record: dict, joined: dict[str, Any] | None = None) -> str:
         "learned variant (chosen on the validation programs) is in bold.",
         "",
         f"| method | mean | median | kind | vs best non-learned (`{best}`) | vs `{LOWEST_XLA}` | "
-        "wins / ties / losses vs best non-learned | mean gap to optimal or bound |",
-        "|---|---|---|---|---|---|---|---|",
+        "wins / ties / losses vs best non-learned | mean gap to optimal or bound | s per "
+        "placement |",
+        "|---|---|---|---|---|---|---|---|---|",
         *table_rows(record, test, with_bound=True),
         "",
         "## Verdict",
@@ -1078,7 +1122,6 @@ def render_page(record: dict, joined: dict[str, Any] | None = None) -> str:
                 )
     # settings
     secs = record["seconds"]
-    per = secs.get("per_placement", {})
     curves = record["curves"]
     lines += [
         "",
@@ -1123,7 +1166,9 @@ def render_page(record: dict, joined: dict[str, Any] | None = None) -> str:
         "- Wall time: "
         + ", ".join(f"training {n} {c['seconds']:.0f} s" for n, c in curves.items())
         + ", "
-        + ", ".join(f"{k} {v:.0f} s" for k, v in secs.items() if k != "per_placement")
+        + ", ".join(
+            f"{k} {v:.0f} s" for k, v in secs.items() if k not in ("per_placement", "compile")
+        )
         + f"; the whole run {record['wall_seconds']:.0f} s"
         + (
             f" (1-min load average {record['host']['load_start'][0]:.1f} at the start, "
@@ -1131,10 +1176,16 @@ def render_page(record: dict, joined: dict[str, Any] | None = None) -> str:
             if "host" in record
             else ""
         )
-        + ". Greedy rules per held-out "
-        "placement (one program, numpy): "
-        + ", ".join(
-            f"`{m}` {v * 1e3:.0f} ms" for m, v in per.items() if m in (LOWEST_XLA, PORTFOLIO)
+        + ". Seconds per placement (the first table's last column): the wall time of placing "
+        "one held-out program's whole layout; the greedy rules one program at a time in numpy "
+        "(the portfolio: all its rules), the learned methods all programs as one jitted batch, "
+        "its run time over their number"
+        + (
+            ", compiling excluded ("
+            + ", ".join(f"`{m}` compiled in {v:.0f} s" for m, v in secs["compile"].items())
+            + ")"
+            if "compile" in secs
+            else " (not recorded for the learned methods in this run)"
         )
         + ".",
         f"- Machine: {record['machine'].get('cpu_count')} CPUs; JAX device "

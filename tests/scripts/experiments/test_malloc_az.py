@@ -161,3 +161,13 @@ def test_a_rerun_continues_its_work_folder(tmp_path, monkeypatch):
         assert resumed["regimes"][0]["groups"][group]["rows"] == g["rows"]
     with pytest.raises(SystemExit, match="holds a run with other settings"):
         main(dataclasses.replace(args, seed=1))
+
+
+def test_the_seconds_note_tells_old_records_per_buffer_timing_apart():
+    from malloc_az import seconds_note
+
+    old = seconds_note({"rows": {}, "seconds_per_placement": {}})
+    assert "per *buffer* placed, compiling included" in old and "not comparable" in old
+    new = seconds_note({"compile_seconds": {"gumbel_az greedy": 3.4, "gumbel_az search 8": 20.0}})
+    assert "compiling excluded (`gumbel_az greedy` 3 s, `gumbel_az search 8` 20 s)" in new
+    assert "not comparable" not in new

@@ -180,6 +180,15 @@ def test_first_table_is_the_held_out_programs_with_bare_means():
         assert row[1] == f"{np.mean(values):.3f}"  # column 2: the mean as a bare number
     learned = [r for r in rows if r[3] == "learned"]
     assert len(learned) == 2 and all("[" in r[4] and "[" in r[5] for r in learned)
+    # the last column: seconds per placement where measured, "-" elsewhere
+    per = {r[0].strip("*"): r[-1] for r in rows}
+    assert per[LOWEST_XLA] == "1.00e-03" and per["PPO mlp"] == "-" and per[BOUND] == "-"
+    assert "(not recorded for the learned methods in this run)" in page
+    record["seconds"] = {**record["seconds"], "compile": {"PPO mlp": 12.3}}
+    record["seconds"]["per_placement"] = {**record["seconds"]["per_placement"], "PPO mlp": 0.25}
+    page = render_page(record)
+    assert {r[0].strip("*"): r[-1] for r in first_table(page)}["PPO mlp"] == "2.50e-01"
+    assert "compiling excluded (`PPO mlp` compiled in 12 s)" in page
 
 
 def test_missing_minimalloc_is_said_on_the_page_and_present_instances_are_tabled():
