@@ -27,7 +27,7 @@ provenance) and renders the page and plot from it alone. A run at another capaci
 0.5) joins those runs' files and ``malloc_az.py``'s (gumbel_az), found beside its own, in a
 section of every regime (:func:`regime_section`):
 
-    python scripts/experiments/malloc_experiment.py                   # the full run (~25-50 min)
+    python scripts/experiments/malloc_experiment.py                   # the full run (~9 min on 2 quiet cores, 35 busy)
     python scripts/experiments/malloc_experiment.py --capacity_fraction 0.25 --minimalloc_dir /no
                   # another regime; MiniMalloc's instances have a fixed capacity, so they are
                   # played by the headline run only (a folder that does not exist skips them)
