@@ -790,7 +790,7 @@ def readings(record: dict) -> list[str]:
             f"on {same} of {d.size} held-out programs (largest difference {np.max(np.abs(d)):.3f})."
         )
     rules = [m for m in methods_of(test, "non-learned") if m not in (PORTFOLIO, RANDOM)]
-    best_rule = choose({m: float(np.mean(test["methods"][m])) for m in rules})
+    best_rule = best_single_rule(test)
     choice = test["portfolio_choice"]
     counts = {m: choice.count(m) for m in dict.fromkeys(choice)}
     out.append(
