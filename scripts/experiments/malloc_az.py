@@ -68,17 +68,23 @@ from typing import Any
 import numpy as np
 import tyro
 from malloc_experiment import Args as ExperimentArgs
-from malloc_experiment import Experiment, choose, greedy_policy, play_search, programs
+from malloc_experiment import (
+    Experiment,
+    choose,
+    compare,
+    fmt_share,
+    greedy_policy,
+    play_search,
+    programs,
+)
 
 from accelrl.results import (
     check_output,
     load_results,
     options_command,
-    paired_bootstrap,
     provenance,
     provenance_line,
     target_line,
-    verdict,
     write_results,
 )
 
@@ -275,23 +281,6 @@ def play_variant(ex: Experiment, agent: Any, state: Any, group: str, variant: st
     return scores, timing["run"] / len(ex.groups[group]), timing["compile"]
 
 
-def compare(a: list[float], b: list[float], reps: int) -> dict[str, Any]:
-    """Paired bootstrap of mean(a - b) over programs, its verdict and the win share where the
-    two differ."""
-    point, low, high = paired_bootstrap(a, b, reps=reps)
-    diff = np.asarray(a) - np.asarray(b)
-    differ = np.abs(diff) > 1e-9
-    share = float(np.mean(diff[differ] > 0)) if differ.any() else None
-    return {
-        "diff": point,
-        "low": low,
-        "high": high,
-        "verdict": verdict(low, high),
-        "win_share_where_differ": share,
-        "programs_differ": int(differ.sum()),
-    }
-
-
 def run_regime(args: Args, capacity: float, work: Path) -> dict[str, Any]:
     """Train and compare at one capacity regime (its work in ``work``: the training run folder
     and, once finished, ``regime.json``, which a rerun returns as it is)."""
@@ -443,11 +432,6 @@ def seconds_note(group: dict[str, Any]) -> str:
         + ", ".join(f"`{v}` {s:.0f} s" for v, s in group["compile_seconds"].items())
         + ")."
     )
-
-
-def fmt_share(c: dict[str, Any]) -> str:
-    share = c["win_share_where_differ"]
-    return "n/a" if share is None else f"{share:.0%} of {c['programs_differ']}"
 
 
 def make_plot(record: dict[str, Any], path: Path) -> None:

@@ -711,6 +711,28 @@ def interval(record: dict, group: dict, a: str, b: str) -> tuple[float, float, f
     )
 
 
+def compare(a: list[float], b: list[float], reps: int, seed: int = 0) -> dict[str, Any]:
+    """Paired bootstrap of mean(a - b) over programs (``reps`` resamples, ``seed``), its verdict
+    and the win share where the two differ."""
+    point, low, high = paired_bootstrap(a, b, reps=reps, seed=seed)
+    diff = np.asarray(a) - np.asarray(b)
+    differ = np.abs(diff) > 1e-9
+    share = float(np.mean(diff[differ] > 0)) if differ.any() else None
+    return {
+        "diff": point,
+        "low": low,
+        "high": high,
+        "verdict": verdict(low, high),
+        "win_share_where_differ": share,
+        "programs_differ": int(differ.sum()),
+    }
+
+
+def fmt_share(c: dict[str, Any]) -> str:
+    share = c["win_share_where_differ"]
+    return "n/a" if share is None else f"{share:.0%} of {c['programs_differ']}"
+
+
 def fmt_interval(ci: tuple[float, float, float]) -> str:
     d, lo, hi = ci
     return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}] {verdict(lo, hi)}"
@@ -928,30 +950,28 @@ def regime_section(record: dict, joined: dict[str, Any]) -> list[str]:
         "differ | vs the best single rule (chosen on validation) |",
         "|---|---|---|---|---|",
     ]
+
+    def ci(c: dict[str, Any]) -> tuple[float, float, float]:
+        return c["diff"], c["low"], c["high"]
+
     for cap in caps:
+        compared = []  # (variant, vs portfolio, best single rule, vs that rule)
         if cap in ppo:
             rec = ppo[cap]
-            test, m = rec["groups"]["test"], rec["reported_variant"]
+            test, m = rec["groups"]["test"]["methods"], rec["reported_variant"]
             rule = best_single_rule(rec["groups"]["validation"])
-            d = np.asarray(test["methods"][m]) - np.asarray(test["methods"][PORTFOLIO])
-            differ = int(np.sum(np.abs(d) > 1e-9))
-            share = f"{np.sum(d > 1e-9) / differ:.0%} of {differ}" if differ else "n/a"
-            lines.append(
-                f"| {cap:g} | `{m}` | {fmt_interval(interval(rec, test, m, PORTFOLIO))} | {share} "
-                f"| `{rule}`: {fmt_interval(interval(rec, test, m, rule))} |"
-            )
+            reps, seed = int(rec["budgets"]["bootstrap_reps"]), int(rec["seeds"]["bootstrap"])
+            compared.append((m, compare(test[m], test[PORTFOLIO], reps, seed), rule,
+                             compare(test[m], test[rule], reps, seed)))  # fmt: skip
         if cap in az:
             reg = az[cap]
-            vp, vr = reg["vs_portfolio"], reg["vs_best_rule"]
-            share = (
-                "n/a"
-                if vp["win_share_where_differ"] is None
-                else f"{vp['win_share_where_differ']:.0%} of {vp['programs_differ']}"
-            )
+            compared.append((reg["chosen"], reg["vs_portfolio"], reg["best_single_rule"],
+                             reg["vs_best_rule"]))  # fmt: skip
+
+        for m, vp, rule, vr in compared:
             lines.append(
-                f"| {cap:g} | `{reg['chosen']}` | {vp['diff']:+.4f} [{vp['low']:+.4f}, "
-                f"{vp['high']:+.4f}] {vp['verdict']} | {share} | `{reg['best_single_rule']}`: "
-                f"{vr['diff']:+.4f} [{vr['low']:+.4f}, {vr['high']:+.4f}] {vr['verdict']} |"
+                f"| {cap:g} | `{m}` | {fmt_interval(ci(vp))} | {fmt_share(vp)} | `{rule}`: "
+                f"{fmt_interval(ci(vr))} |"
             )
     lines.append("")
     if az_record is not None:
